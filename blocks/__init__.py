@@ -1,0 +1,34 @@
+"""One Prefect Block per external system: configuration and secrets only, plus get_client()."""
+
+from __future__ import annotations
+
+from typing import TypeVar
+
+from prefect.blocks.core import Block
+
+from blocks.smtp import SmtpServer
+
+ALL_BLOCKS: list[type[Block]] = [SmtpServer]
+DEFAULT_NAME = "default"
+
+B = TypeVar("B", bound=Block)
+
+
+class BlockNotConfigured(RuntimeError):
+    """The flows need a block document that nobody has saved yet."""
+
+
+def load_block(block_type: type[B], name: str = DEFAULT_NAME) -> B:
+    """Load a block document, or say which one is missing and how to create it."""
+    try:
+        return block_type.load(name)
+    except ValueError as exc:
+        if "Unable to find block document" not in str(exc):
+            raise
+        raise BlockNotConfigured(
+            f"No {block_type.get_block_type_name()} block named {name!r}: create it in the Prefect UI "
+            "(Blocks) or run `make up`, which saves the sandbox one"
+        ) from None
+
+
+__all__ = ["ALL_BLOCKS", "DEFAULT_NAME", "BlockNotConfigured", "SmtpServer", "load_block"]

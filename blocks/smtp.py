@@ -1,0 +1,72 @@
+"""The outgoing mail server for the runbook's customer emails."""
+
+from __future__ import annotations
+
+import smtplib
+import ssl
+from typing import Literal
+
+from prefect.blocks.core import Block
+from pydantic import Field, SecretStr, field_validator, model_validator
+
+from tasks.customer import check_email
+
+
+class SmtpServer(Block):
+    """SMTP server that sends the runbook's emails to customers.
+
+    Example:
+        ```python
+        from blocks.smtp import SmtpServer
+        smtp = SmtpServer.load("default")
+        with smtp.get_client() as client:
+            client.noop()
+        ```
+    """
+
+    _block_type_name = "SMTP Server"
+    _description = "Outgoing mail server for the HRIS runbook's customer emails."
+
+    host: str = Field(description="SMTP host name, e.g. smtp.gmail.com")
+    port: int = Field(default=587, ge=1, le=65535, description="SMTP port: 587 STARTTLS, 465 SSL")
+    security: Literal["starttls", "ssl", "none"] = Field(
+        default="starttls", description="starttls (port 587), ssl (port 465) or none (local only)"
+    )
+    username: str | None = Field(default=None, description="Login user name, if the server asks")
+    password: SecretStr | None = Field(default=None, description="Login password or app password")
+    from_address: str = Field(
+        description="The From address, e.g. '10KC Customer Success <cs@10kc.com>' or cs@10kc.com"
+    )
+    default_cc: list[str] = Field(
+        default_factory=list,
+        description="Addresses copied on every customer email (the runbook's team CC address)",
+    )
+    timeout_seconds: float = Field(default=30, gt=0, description="Connect and command timeout")
+
+    @field_validator("default_cc")
+    @classmethod
+    def _cc_are_emails(cls, addresses: list[str]) -> list[str]:
+        return [check_email(a) for a in addresses]
+
+    @model_validator(mode="after")
+    def _login_is_complete(self) -> SmtpServer:
+        if (self.username is None) != (self.password is None):
+            raise ValueError("username and password must be given together, or neither")
+        return self
+
+    def get_client(self) -> smtplib.SMTP:
+        """A connected, logged-in SMTP client; use it as a context manager."""
+        if self.security == "ssl":
+            client: smtplib.SMTP = smtplib.SMTP_SSL(
+                self.host,
+                self.port,
+                timeout=self.timeout_seconds,
+                context=ssl.create_default_context(),
+            )
+        else:
+            client = smtplib.SMTP(self.host, self.port, timeout=self.timeout_seconds)
+            if self.security == "starttls":
+                client.starttls(context=ssl.create_default_context())
+        if self.username is not None and self.password is not None:
+            client.login(self.username, self.password.get_secret_value())
+        return client

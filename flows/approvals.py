@@ -1,0 +1,212 @@
+"""The one approval gate every flow uses: show what is to be decided, wait for a person, record it.
+
+In a deployment run the gate suspends the run (no worker is held while a CSM or the customer takes
+days); run outside a deployment it pauses in-process. Either way it never times out into failure:
+while it waits, reminders go out and it keeps waiting.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import time
+from datetime import UTC, datetime
+from typing import Any, Literal, TypeVar
+
+from prefect import get_run_logger, task
+from prefect.artifacts import create_markdown_artifact
+from prefect.client.orchestration import get_client
+from prefect.context import FlowRunContext
+from prefect.flow_runs import suspend_flow_run
+from prefect.input import RunInput
+from prefect.input.actions import read_flow_run_input
+from prefect.input.run_input import keyset_from_base_key
+from prefect.settings import PREFECT_UI_URL
+from prefect.states import Cancelled, Paused
+from prefect.utilities.engine import propose_state_sync
+from pydantic import BaseModel, Field, model_validator
+
+from tasks.once import once_key, once_policy
+
+F = TypeVar("F", bound=RunInput)
+
+
+class WaitSettings(BaseModel):
+    """How a waiting run checks for an answer and how often it reminds people."""
+
+    poll_seconds: float = Field(
+        default=10, gt=0, description="How often an in-process pause looks for an answer"
+    )
+    remind_after_hours: float = Field(
+        default=24,
+        gt=0,
+        description="Send a reminder after this long without an answer, and again after each interval",
+    )
+
+
+class Approval(RunInput):
+    """Approve or reject what the form shows; an email's body may be corrected before sending."""
+
+    decision: Literal["approve", "reject"] = Field(description="approve to go ahead, reject to stop the run")
+    approver: str = Field(min_length=1, description="Your name: recorded with the decision")
+    reason: str = Field(default="", description="Why, when rejecting (recorded and shown on the run)")
+    edited_body: str = Field(
+        default="",
+        description="Optional: the corrected email body (same markup); leave as shown to send unchanged.",
+    )
+
+    @model_validator(mode="after")
+    def _reject_needs_reason(self) -> Approval:
+        if self.decision == "reject" and not self.reason.strip():
+            raise ValueError("reason: say why you reject, so the run records it")
+        return self
+
+
+class Rejected(Exception):
+    """A person rejected what a gate asked them to approve; the run stops here."""
+
+    def __init__(self, gate: str, approver: str, reason: str):
+        super().__init__(f"{gate} rejected by {approver}: {reason}")
+        self.gate, self.approver, self.reason = gate, approver, reason
+
+
+def artifact_key(*parts: str) -> str:
+    """Artifact keys allow lowercase letters, digits and dashes only."""
+    return re.sub(r"[^a-z0-9-]+", "-", "-".join(parts).lower()).strip("-")[:200]
+
+
+def run_link() -> str:
+    """Where a person answers this run's form in the Prefect UI."""
+    context = FlowRunContext.get()
+    base = (PREFECT_UI_URL.value() or "http://127.0.0.1:4200").rstrip("/")
+    return f"{base}/runs/flow-run/{context.flow_run.id}" if context else base
+
+
+def _in_deployment() -> bool:
+    context = FlowRunContext.get()
+    return bool(context and context.flow_run and context.flow_run.deployment_id)
+
+
+def _remind(title: str, key: str, waited_hours: float) -> None:
+    """Tell the people who owe an answer that the run still waits (log and artifact)."""
+    message = f"Still waiting {waited_hours:.1f} h for: {title}. Answer it here: {run_link()}"
+    get_run_logger().warning(message)
+    create_markdown_artifact(
+        key=artifact_key("reminder", key),
+        markdown=f"### Reminder\n\n{message}\n",
+        description=title,
+    )
+
+
+def _answer_already_given(form: type[F], keyset: dict[str, str]) -> F | None:
+    """A resumed run re-executes from the top; a gate answered before returns its answer again."""
+    if read_flow_run_input(keyset["response"]) is None:
+        return None
+    return form.load(keyset)
+
+
+def _pause_in_process(form: type[F], key: str, title: str, wait: WaitSettings) -> F:
+    """Pause without an expiry (an expired pause fails the run) and poll, reminding as we go."""
+    context = FlowRunContext.get()
+    proposed = Paused(pause_key=key)
+    keyset = keyset_from_base_key(f"paused-{key}")
+    proposed.state_details.run_input_keyset = keyset
+    with get_client(sync_client=True) as client:
+        state = propose_state_sync(client=client, state=proposed, flow_run_id=context.flow_run.id)
+        if state.is_running():
+            return form.load(keyset)
+        if not state.is_paused():
+            raise RuntimeError(f"Flow run cannot be paused: the server answered {state.type.value}")
+        form.save(keyset)
+        started = last_reminder = time.monotonic()
+        remind_every = wait.remind_after_hours * 3600
+        while True:
+            time.sleep(wait.poll_seconds)
+            run = client.read_flow_run(context.flow_run.id)
+            if run.state and run.state.is_running():
+                return form.load(keyset)
+            if run.state and run.state.is_final():
+                raise RuntimeError(f"{title}: the run was {run.state.type.value.lower()} while waiting")
+            if time.monotonic() - last_reminder >= remind_every:
+                _remind(title, key, (time.monotonic() - started) / 3600)
+                last_reminder = time.monotonic()
+
+
+def ask(
+    form: type[F],
+    *,
+    key: str,
+    title: str,
+    description: str,
+    wait: WaitSettings | None = None,
+    initial: dict[str, Any] | None = None,
+) -> F:
+    """Publish `description`, wait for a person to fill in `form`, and return their answer.
+
+    `key` must be stable for this question in this run: a resumed run re-executes from the top and
+    finds the answer under the same key.
+    """
+    wait = wait or WaitSettings()
+    mode = "suspended" if _in_deployment() else "paused"
+    answered = _answer_already_given(form, keyset_from_base_key(f"{mode}-{key}"))
+    if answered is not None:
+        return answered
+    markdown = f"## {title}\n\n{description}\n\nAnswer in the Prefect UI: {run_link()}\n"
+    create_markdown_artifact(key=artifact_key("waiting", key), markdown=markdown, description=title)
+    get_run_logger().info("Waiting for a person: %s (%s)", title, run_link())
+    with_form = form.with_initial_data(description=markdown, **(initial or {}))
+    if mode == "suspended":
+        return suspend_flow_run(wait_for_input=with_form, key=key, timeout=None)
+    return _pause_in_process(with_form, key, title, wait)
+
+
+@task(name="record-decision", cache_policy=once_policy(), persist_result=True)
+def record_decision(once_key: str, title: str, who: str, decision: str, details: str = "") -> str:
+    """Keep who decided what and when, once per gate and run, as a markdown artifact."""
+    when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    markdown = f"### {title}\n\n| who | when | decision |\n|---|---|---|\n| {who} | {when} | {decision} |\n"
+    if details:
+        markdown += f"\n{details}\n"
+    create_markdown_artifact(key=artifact_key("decision", once_key), markdown=markdown, description=title)
+    get_run_logger().info("%s: %s by %s", title, decision, who)
+    return markdown
+
+
+def record(gate_key: str, title: str, who: str, decision: str, details: str = "") -> None:
+    """Record a gate's answer once for this run, even when the run re-executes after a resume."""
+    run_id = str(FlowRunContext.get().flow_run.id)
+    record_decision(once_key(run_id, gate_key), title, who, decision, details)
+
+
+def request_approval(
+    *,
+    key: str,
+    title: str,
+    what: str,
+    wait: WaitSettings | None = None,
+    editable_body: str | None = None,
+) -> Approval:
+    """Ask for approve / reject; a rejection raises `Rejected` with the reason recorded."""
+    initial = {"edited_body": editable_body} if editable_body is not None else {}
+    answer = ask(Approval, key=key, title=title, description=what, wait=wait, initial=initial)
+    details = f"Reason: {answer.reason}" if answer.reason else ""
+    if editable_body is not None and answer.edited_body.strip() and answer.edited_body != editable_body:
+        details += "\n\nThe body was edited before sending."
+    record(key, title, answer.approver, answer.decision, details.strip())
+    if answer.decision == "reject":
+        raise Rejected(title, answer.approver, answer.reason)
+    return answer
+
+
+def ends_on_rejection(flow_fn):
+    """Turn a rejection at any gate into a Cancelled run whose message gives who and why."""
+
+    @functools.wraps(flow_fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return flow_fn(*args, **kwargs)
+        except Rejected as rejected:
+            get_run_logger().warning("Stopping: %s", rejected)
+            return Cancelled(message=str(rejected))
+
+    return wrapper

@@ -1,0 +1,111 @@
+"""The customer form a CSM fills in when starting a flow from the Prefect UI."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+
+_LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
+EMAIL_PATTERN = rf"^[^@\s,;<>\"']+@{_LABEL}(?:\.{_LABEL})+$"  # case-insensitive
+_EMAIL = re.compile(EMAIL_PATTERN, re.IGNORECASE)
+_DOMAIN = re.compile(rf"^(?=.{{1,253}}$){_LABEL}(?:\.{_LABEL})+$")
+_CHANNEL = re.compile(r"^#[a-z0-9][a-z0-9_-]{0,79}$")
+
+
+def check_email(value: str) -> str:
+    """Trim an email address and reject anything that cannot be one."""
+    value = value.strip()
+    if not _EMAIL.match(value):
+        raise ValueError(f"{value!r} is not a valid email address")
+    return value
+
+
+def check_domain(value: str) -> str:
+    """Normalise an email domain; schemes, paths, spaces and '@' are mistakes, not domains."""
+    cleaned = value.strip().lower()
+    if "://" in cleaned or "/" in cleaned:
+        raise ValueError(f"{value!r} must be a bare domain such as acme.com, without a scheme or path")
+    if " " in cleaned or "@" in cleaned or not _DOMAIN.match(cleaned):
+        raise ValueError(f"{value!r} is not a valid email domain (expected e.g. acme.com)")
+    return cleaned
+
+
+def check_url(value: str) -> str:
+    """Accept only absolute http(s) URLs, the form tenant and hub links take."""
+    value = value.strip()
+    if not re.match(r"^https?://[^\s/]+\.[^\s/]+(/\S*)?$", value):
+        raise ValueError(f"{value!r} is not an http(s) URL (expected e.g. https://acme.10kc.com)")
+    return value
+
+
+EmailAddress = Annotated[str, AfterValidator(check_email)]
+WebUrl = Annotated[str, AfterValidator(check_url)]
+
+
+class Person(BaseModel):
+    """A 10KC team member named on the form (CSM or implementation manager)."""
+
+    model_config = ConfigDict(str_strip_whitespace=True)
+
+    name: str = Field(min_length=1, description="Full name")
+    email: EmailAddress = Field(description="Work email address")
+
+
+class Customer(BaseModel):
+    """Everything the runbook needs to know about one customer."""
+
+    model_config = ConfigDict(str_strip_whitespace=True)
+
+    company_name: str = Field(min_length=1, description="Customer's company name, e.g. Acme Corp")
+    contact_first_name: str = Field(
+        min_length=1, description="First name of the customer's HRIS admin (used in 'Hello …')"
+    )
+    contact_email: EmailAddress = Field(description="Email of the customer's HRIS admin")
+    platform: str = Field(
+        min_length=1,
+        description="HRIS / user-directory platform, e.g. Workday, Okta, BambooHR, Oracle HCM",
+    )
+    email_domains: list[str] = Field(
+        min_length=1, description="Email domains of the customer's staff, e.g. acme.com"
+    )
+    tenant_url: WebUrl = Field(description="10KC tenant URL, e.g. https://acme.10kc.com")
+    hub_url: WebUrl = Field(description="10KC hub URL, e.g. https://acme.10kc.com/hub/main")
+    csm: Person = Field(description="Customer success manager")
+    implementation_manager: Person = Field(description="Implementation manager")
+    slack_channel: str = Field(description="Slack account channel, e.g. #am-acme")
+
+    @field_validator("email_domains")
+    @classmethod
+    def _domains(cls, domains: list[str]) -> list[str]:
+        cleaned = [check_domain(d) for d in domains]
+        return list(dict.fromkeys(cleaned))
+
+    @field_validator("slack_channel")
+    @classmethod
+    def _channel(cls, value: str) -> str:
+        channel = value.strip().lower()
+        if not channel.startswith("#"):
+            channel = "#" + channel
+        if not _CHANNEL.match(channel):
+            raise ValueError(f"{value!r} is not a Slack channel name (expected e.g. #am-acme)")
+        return channel
+
+    @property
+    def key(self) -> str:
+        """A stable identifier for this customer: its primary email domain, slugged."""
+        return re.sub(r"[^a-z0-9]+", "-", self.email_domains[0]).strip("-")
+
+
+def describe_validation_error(exc: Exception) -> str:
+    """One line per invalid field, naming the field, for a CSM rather than a developer."""
+    errors = getattr(exc, "errors", None)
+    if not callable(errors):
+        return str(exc)
+    lines = []
+    for err in errors():
+        field = ".".join(str(p) for p in err["loc"]) or "customer"
+        message = err["msg"].removeprefix("Value error, ")
+        lines.append(f"{field}: {message}")
+    return "; ".join(lines)

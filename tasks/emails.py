@@ -1,0 +1,239 @@
+"""The runbook's customer emails: render from templates/emails, review as markup, send once.
+
+Templates are written in a small markup (paragraphs, `**bold**`, `[label](url)`, `## heading`,
+`- item`) so a CSM can read and edit one text in the approval form; it becomes both the plain-text
+and the HTML part of the message.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+import smtplib
+from datetime import UTC, datetime
+from email.message import EmailMessage
+from email.utils import formatdate, make_msgid
+
+import jinja2
+from prefect import get_run_logger, task
+from pydantic import BaseModel, Field
+
+from blocks.smtp import SmtpServer
+from tasks.customer import Customer
+from tasks.once import once_policy
+from tasks.platforms import Catalogue
+from templates import TEMPLATES_DIR
+
+
+class EmailTemplateError(ValueError):
+    """A template could not be rendered: missing variable, missing subject, unknown name."""
+
+
+class EmailDraft(BaseModel):
+    """A rendered email waiting for review: the body is markup the CSM can edit."""
+
+    template: str
+    to: list[str]
+    cc: list[str] = Field(default_factory=list)
+    reply_to: str | None = None
+    subject: str
+    body: str
+
+    def text(self) -> str:
+        return markup_to_text(self.body)
+
+    def html(self) -> str:
+        return markup_to_html(self.body)
+
+    def for_review(self) -> str:
+        """The draft as markdown for the approval form and artifact."""
+        cc = ", ".join(self.cc) or "—"
+        return (
+            f"**To:** {', '.join(self.to)}  \n**Cc:** {cc}  \n**Subject:** {self.subject}\n\n"
+            f"---\n\n{self.body}\n"
+        )
+
+
+class SentEmail(BaseModel):
+    """What was sent, kept as the once-only record of a runbook step's email."""
+
+    message_id: str
+    to: list[str]
+    cc: list[str]
+    subject: str
+    sent_at: datetime
+
+
+_environment = jinja2.Environment(
+    loader=jinja2.FileSystemLoader(TEMPLATES_DIR / "emails"),
+    undefined=jinja2.StrictUndefined,
+    keep_trailing_newline=True,
+    autoescape=False,
+)
+
+
+def render_email(
+    template: str, *, to: list[str], cc: list[str], reply_to: str | None = None, **context
+) -> EmailDraft:
+    """Render `templates/emails/<template>.md.j2`; its first line is `Subject: …`."""
+    name = f"{template}.md.j2"
+    try:
+        rendered = _environment.get_template(name).render(**context)
+    except jinja2.TemplateNotFound as exc:
+        raise EmailTemplateError(f"email template {name} does not exist") from exc
+    except jinja2.UndefinedError as exc:
+        raise EmailTemplateError(f"email template {name}: {exc.message}") from exc
+    first_line, _, body = rendered.partition("\n")
+    if not first_line.startswith("Subject:"):
+        raise EmailTemplateError(f"email template {name} must start with a 'Subject:' line")
+    return EmailDraft(
+        template=template,
+        to=to,
+        cc=[c for c in dict.fromkeys(cc) if c not in to],
+        reply_to=reply_to,
+        subject=first_line.removeprefix("Subject:").strip(),
+        body=body.strip() + "\n",
+    )
+
+
+_LINK = re.compile(r"\[([^\]]+)\]\((https?://[^)\s]+)\)")
+_BOLD = re.compile(r"\*\*(.+?)\*\*")
+
+
+def _paragraphs(markup: str) -> list[list[str]]:
+    blocks, current = [], []
+    for line in markup.strip().splitlines():
+        if line.strip():
+            current.append(line.rstrip())
+        elif current:
+            blocks.append(current)
+            current = []
+    if current:
+        blocks.append(current)
+    return blocks
+
+
+def markup_to_text(markup: str) -> str:
+    """Plain-text part: links as 'label (url)', emphasis dropped."""
+    text = _LINK.sub(lambda m: f"{m[1]} ({m[2]})", markup.strip())
+    text = _BOLD.sub(r"\1", text)
+    text = re.sub(r"^## ", "", text, flags=re.MULTILINE)
+    return text + "\n"
+
+
+def _inline_html(line: str) -> str:
+    escaped = html.escape(line, quote=False)
+    escaped = _LINK.sub(lambda m: f'<a href="{html.escape(m[2])}">{m[1]}</a>', escaped)
+    return _BOLD.sub(r"<strong>\1</strong>", escaped)
+
+
+def markup_to_html(markup: str) -> str:
+    """HTML part: paragraphs, headings, bullet lists and real links."""
+    parts = []
+    for block in _paragraphs(markup):
+        if len(block) == 1 and block[0].startswith("## "):
+            parts.append(f"<h3>{_inline_html(block[0][3:])}</h3>")
+        elif all(line.startswith("- ") for line in block):
+            items = "".join(f"<li>{_inline_html(line[2:])}</li>" for line in block)
+            parts.append(f"<ul>{items}</ul>")
+        else:
+            parts.append("<p>" + "<br>\n".join(_inline_html(line) for line in block) + "</p>")
+    return "<html><body>\n" + "\n".join(parts) + "\n</body></html>\n"
+
+
+def build_message(draft: EmailDraft, from_address: str, once_key: str) -> EmailMessage:
+    """A multipart/alternative message whose Message-ID is derived from the step's key."""
+    message = EmailMessage()
+    message["From"] = from_address
+    message["To"] = ", ".join(draft.to)
+    if draft.cc:
+        message["Cc"] = ", ".join(draft.cc)
+    if draft.reply_to:
+        message["Reply-To"] = draft.reply_to
+    message["Subject"] = draft.subject
+    message["Date"] = formatdate(localtime=False, usegmt=True)
+    message["Message-ID"] = make_msgid(idstring=once_key, domain="hris-runbook")
+    message["X-HRIS-Runbook-Step"] = once_key
+    message.set_content(draft.text())
+    message.add_alternative(draft.html(), subtype="html")
+    return message
+
+
+def deliver(smtp: SmtpServer, draft: EmailDraft, once_key: str) -> SentEmail:
+    """Send one message through the SMTP server and describe what went out."""
+    message = build_message(draft, smtp.from_address, once_key)
+    with smtp.get_client() as client:
+        client.send_message(message, to_addrs=[*draft.to, *draft.cc])
+    return SentEmail(
+        message_id=message["Message-ID"],
+        to=draft.to,
+        cc=draft.cc,
+        subject=draft.subject,
+        sent_at=datetime.now(UTC),
+    )
+
+
+def _is_transient(task, task_run, state) -> bool:
+    """Retry connection trouble and 4xx replies; a 5xx (e.g. unknown recipient) is final."""
+    try:
+        state.result()
+    except (
+        smtplib.SMTPServerDisconnected,
+        smtplib.SMTPConnectError,
+        ConnectionError,
+        TimeoutError,
+    ):
+        return True
+    except smtplib.SMTPResponseException as exc:
+        return 400 <= exc.smtp_code < 500
+    except Exception:
+        return False
+    return False
+
+
+@task(
+    name="send-email",
+    cache_policy=once_policy(),
+    persist_result=True,
+    retries=3,
+    retry_delay_seconds=[5, 30, 120],
+    retry_condition_fn=_is_transient,
+)
+def send_email(smtp: SmtpServer, draft: EmailDraft, once_key: str) -> SentEmail:
+    """Send a reviewed email once per `once_key`; later calls return the first send's record."""
+    sent = deliver(smtp, draft, once_key)
+    get_run_logger().info(
+        "Sent %r to %d recipient(s) (%d cc) as %s",
+        draft.subject,
+        len(draft.to),
+        len(draft.cc),
+        sent.message_id,
+    )
+    return sent
+
+
+def draft_setup_guides_email(
+    customer: Customer, catalogue: Catalogue, help_center_url: str, default_cc: list[str]
+) -> EmailDraft:
+    """Runbook 'Share the right setup guides': Template 1 for a listed platform, else Template 2."""
+    base = help_center_url.rstrip("/")
+    platform = catalogue.find(customer.platform)
+    context = {
+        "first_name": customer.contact_first_name,
+        "csm_name": customer.csm.name,
+        "sftp_guide_title": catalogue.sftp_guide_title,
+        "sftp_guide_url": base + catalogue.sftp_guide_path,
+    }
+    if platform is not None:
+        template = "setup_guides_platform"
+        context |= {"platform": platform.name, "guide_url": platform.guide_url(base)}
+    else:
+        template = "setup_guides_other"
+        context |= {"platform": customer.platform, "api_guide_url": base + catalogue.api_guide_path}
+    return render_email(
+        template,
+        to=[customer.contact_email],
+        cc=[*default_cc, customer.csm.email],
+        reply_to=customer.csm.email,
+        **context,
+    )

@@ -1,0 +1,99 @@
+"""One Prefect test server per session, and the stand-ins each test talks to.
+
+PREFECT_HOME points at a fresh temp dir *before* Prefect is imported, so results cached by an
+earlier run can never make an email look "already sent".
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+_HOME = tempfile.mkdtemp(prefix="hris-tests-")
+os.environ["PREFECT_HOME"] = _HOME
+os.environ["PREFECT_LOCAL_STORAGE_PATH"] = str(Path(_HOME) / "storage")
+os.environ["NO_PROXY"] = os.environ["no_proxy"] = "127.0.0.1,localhost"
+os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
+os.environ["PREFECT_LOGGING_TO_API_BATCH_INTERVAL"] = "0.3"
+
+import pytest  # noqa: E402
+
+from tasks.customer import Customer  # noqa: E402
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_until(predicate, timeout: float = 60, interval: float = 0.2, what: str = "condition"):
+    """Poll `predicate` until it returns something truthy; fail the test with `what` if it never does."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+@pytest.fixture(scope="session")
+def prefect_api():
+    """A temporary Prefect server (SQLite) for the whole session; yields its API URL."""
+    from prefect.settings import PREFECT_API_URL
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=90):
+        yield PREFECT_API_URL.value()
+
+
+@pytest.fixture
+def smtp_server(tmp_path):
+    """The SMTP stand-in on a free loopback port; `.handler.messages()` lists what it received."""
+    from sandbox.smtp import start_smtp
+
+    controller = start_smtp(tmp_path / "mail", free_port())
+    try:
+        yield controller
+    finally:
+        controller.stop()
+
+
+@pytest.fixture
+def smtp_block(prefect_api, smtp_server):
+    """The `default` SmtpServer block, pointing at this test's SMTP stand-in."""
+    from blocks import SmtpServer
+
+    block = SmtpServer(
+        host="127.0.0.1",
+        port=smtp_server.port,
+        security="none",
+        from_address="10KC Customer Success <cs@10kc.example>",
+        default_cc=["hris-team@10kc.example"],
+    )
+    block.save("default", overwrite=True)
+    return block
+
+
+def make_customer(platform: str = "Workday", **overrides) -> Customer:
+    """A customer with a unique domain, so no test sees another test's once-only records."""
+    domain = f"acme-{uuid.uuid4().hex[:8]}.com"
+    values = dict(
+        company_name="Acme Corp",
+        contact_first_name="Dana",
+        contact_email=f"dana.admin@{domain}",
+        platform=platform,
+        email_domains=[domain],
+        tenant_url="https://acme.10kc.example",
+        hub_url="https://acme.10kc.example/hub/main",
+        csm={"name": "Casey Success", "email": "casey@10kc.example"},
+        implementation_manager={"name": "Imani Manager", "email": "imani@10kc.example"},
+        slack_channel="#am-acme",
+    )
+    values.update(overrides)
+    return Customer(**values)

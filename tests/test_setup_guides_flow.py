@@ -1,0 +1,115 @@
+"""The setup-guides flow run in-process (the gate pauses), answered through the API like a CSM."""
+
+from __future__ import annotations
+
+import uuid
+
+from prefect.client.orchestration import get_client
+
+from flows.approvals import WaitSettings
+from flows.setup_guides import setup_guides
+from tests.conftest import make_customer, wait_until
+from tests.gates import FlowInThread, answer, form_description, waiting_gate
+
+FAST = WaitSettings(poll_seconds=0.2, remind_after_hours=1)
+CSM = {"approver": "Casey Success"}
+
+
+def start(customer, wait=FAST) -> FlowInThread:
+    return FlowInThread(setup_guides, f"setup-guides-{uuid.uuid4().hex[:8]}", customer=customer, wait=wait)
+
+
+def artifacts_of(flow_run_id, prefix: str) -> list:
+    with get_client(sync_client=True) as client:
+        response = client.request(
+            "POST", "/artifacts/filter", json={"artifacts": {"flow_run_id": {"any_": [str(flow_run_id)]}}}
+        )
+    return [a for a in response.json() if (a.get("key") or "").startswith(prefix)]
+
+
+def test_approved_email_is_sent_once_even_when_the_flow_is_run_again(smtp_block, smtp_server):
+    customer = make_customer(platform="Okta")
+    run = start(customer)
+    answer(run.flow_run_id, "setup-guides-email", decision="approve", **CSM)
+    answer(
+        run.flow_run_id, "customer-choice", option="api", answered_by="Casey Success", notes="wants SSO too"
+    )
+    state = run.result()
+    assert state.is_completed(), state.message
+    assert state.result()["choice"] == "api"
+    assert len(smtp_server.handler.messages()) == 1
+
+    rerun = start(customer)  # a CSM starts the same customer again: no second approval, no second email
+    answer(rerun.flow_run_id, "customer-choice", option="sftp", answered_by="Casey Success")
+    assert rerun.result().is_completed()
+    messages = smtp_server.handler.messages()
+    assert len(messages) == 1
+    assert messages[0]["To"] == customer.contact_email
+
+
+def test_the_form_shows_the_rendered_email_to_approve(smtp_block, smtp_server):
+    customer = make_customer(platform="Azure AD", contact_first_name="Noor")
+    run = start(customer)
+    answer_key = "setup-guides-email"
+    assert waiting_gate(run.flow_run_id) == answer_key
+    description = form_description(run.flow_run_id)
+    assert f"**To:** {customer.contact_email}" in description
+    assert "Hello Noor," in description
+    assert "There are two ways to connect with Entra ID" in description
+    answer(run.flow_run_id, answer_key, decision="reject", reason="wrong contact", **CSM)
+    run.result()
+
+
+def test_rejection_sends_nothing_and_records_who_and_why(smtp_block, smtp_server):
+    customer = make_customer()
+    run = start(customer)
+    answer(run.flow_run_id, "setup-guides-email", decision="reject", reason="customer asked to wait", **CSM)
+    state = run.result()
+    assert state.is_cancelled()
+    assert "rejected by Casey Success: customer asked to wait" in state.message
+    assert smtp_server.handler.messages() == []
+    decisions = artifacts_of(run.flow_run_id, "decision-")
+    assert len(decisions) == 1
+    assert "| Casey Success |" in decisions[0]["data"] and "| reject |" in decisions[0]["data"]
+    assert "customer asked to wait" in decisions[0]["data"]
+
+
+def test_an_edited_body_is_what_the_customer_receives(smtp_block, smtp_server):
+    customer = make_customer(platform="Workday", contact_first_name="Sam")
+    run = start(customer)
+    edited = "Hello Sam,\n\nHere is [the Workday guide](https://help.example.test/workday).\n\nCasey\n"
+    answer(run.flow_run_id, "setup-guides-email", decision="approve", edited_body=edited, **CSM)
+    answer(run.flow_run_id, "customer-choice", option="not yet", answered_by="Casey Success")
+    assert run.result().is_completed()
+    [message] = smtp_server.handler.messages()
+    text = message.get_body(preferencelist=("plain",)).get_content()
+    html = message.get_body(preferencelist=("html",)).get_content()
+    assert "Here is the Workday guide (https://help.example.test/workday)." in text
+    assert "There are two ways" not in text
+    assert '<a href="https://help.example.test/workday">the Workday guide</a>' in html
+
+
+def test_a_long_wait_sends_reminders_and_keeps_waiting(smtp_block, smtp_server):
+    customer = make_customer()
+    run = start(customer, wait=WaitSettings(poll_seconds=0.2, remind_after_hours=1 / 3600))  # 1 s
+    wait_until(lambda: len(artifacts_of(run.flow_run_id, "reminder-")) >= 1, timeout=30, what="a reminder")
+    reminder = artifacts_of(run.flow_run_id, "reminder-")[0]
+    assert "Still waiting" in reminder["data"] and str(run.flow_run_id) in reminder["data"]
+    answer(run.flow_run_id, "setup-guides-email", decision="approve", **CSM)
+    answer(run.flow_run_id, "customer-choice", option="api", answered_by="Casey")
+    assert run.result().is_completed()
+    assert len(smtp_server.handler.messages()) == 1
+
+
+def test_a_missing_smtp_block_is_a_clear_error(prefect_api):
+    from blocks import SmtpServer
+
+    with get_client(sync_client=True) as client:
+        try:
+            doc = client.read_block_document_by_name("default", SmtpServer.get_block_type_slug())
+            client.delete_block_document(doc.id)
+        except Exception:
+            pass
+    state = setup_guides(customer=make_customer(), wait=FAST, return_state=True)
+    assert state.is_failed()
+    assert "No SMTP Server block named 'default'" in state.message
