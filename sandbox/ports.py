@@ -1,3 +1,5 @@
-"""Fixed loopback ports the stand-ins use under `make up` (tests pick free ports instead)."""
+"""Loopback ports the stand-ins use under `make up` (tests pick free ports instead)."""
 
-SMTP_PORT = 8025
+import os
+
+SMTP_PORT = int(os.environ.get("HRIS_SANDBOX_SMTP_PORT", "8025"))

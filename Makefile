@@ -1,0 +1,23 @@
+# Two commands: `make up` runs the whole runbook locally, `make test` runs every test.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+
+.PHONY: up test lint bench clean
+
+$(BIN)/hris-runbook: pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "hris-runbook needs Python >= 3.11 (set PYTHON=...)")'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $@
+
+up: $(BIN)/hris-runbook
+	$(BIN)/hris-runbook up
+
+test: $(BIN)/hris-runbook
+	$(BIN)/ruff check .
+	NO_PROXY=127.0.0.1,localhost $(BIN)/pytest
+
+clean:
+	rm -rf $(VENV) .prefect .sandbox *.egg-info

@@ -1,0 +1,167 @@
+"""`make up`: the whole runbook on one machine — Prefect server (SQLite), stand-ins, deployments, worker.
+
+Everything it starts is a child process; Ctrl-C (or SIGTERM) stops them all. Run it again and it
+reuses what is already there: block documents are kept, the pool is created once, deployments
+are updated in place.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+WORK_POOL = "hris-runbook"
+
+
+def configure_environment() -> dict[str, str]:
+    """Point Prefect at a project-local home and a loopback server; call before importing Prefect."""
+    port = os.environ.get("HRIS_PREFECT_PORT", "4200")
+    home = Path(os.environ.get("HRIS_STATE_DIR", ROOT / ".prefect")).resolve()
+    settings = {
+        "PREFECT_HOME": str(home),
+        "PREFECT_LOCAL_STORAGE_PATH": str(home / "storage"),
+        "PREFECT_API_URL": f"http://127.0.0.1:{port}/api",
+        "PREFECT_UI_URL": f"http://127.0.0.1:{port}",
+        "PREFECT_SERVER_API_HOST": "127.0.0.1",
+        "PREFECT_SERVER_API_PORT": port,
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "HRIS_RUNBOOK_DIR": str(ROOT),
+        "HRIS_SANDBOX_DIR": os.environ.get("HRIS_SANDBOX_DIR", str(ROOT / ".sandbox")),
+        "NO_PROXY": "127.0.0.1,localhost",
+        "no_proxy": "127.0.0.1,localhost",
+    }
+    os.environ.update(settings)
+    home.mkdir(parents=True, exist_ok=True)
+    return settings
+
+
+def _healthy(api_url: str) -> bool:
+    try:
+        with urllib.request.urlopen(f"{api_url}/health", timeout=2) as response:
+            return response.status == 200
+    except OSError:
+        return False
+
+
+def _listening(port: int) -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def _bin(name: str) -> str:
+    return str(Path(sys.executable).parent / name)
+
+
+def bootstrap() -> bool:
+    """Register block types, save sandbox block documents where none exist, create the work pool.
+
+    Returns whether any `default` block points at the sandbox (so its stand-ins must run).
+    """
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.actions import WorkPoolCreate
+
+    from blocks import ALL_BLOCKS, DEFAULT_NAME, SmtpServer
+    from sandbox.ports import SMTP_PORT
+
+    for block_type in ALL_BLOCKS:
+        block_type.register_type_and_schema()
+    sandbox_blocks = {
+        SmtpServer: SmtpServer(
+            host="127.0.0.1",
+            port=SMTP_PORT,
+            security="none",
+            from_address="10KC Customer Success <cs@10kc.example>",
+            default_cc=["hris-team@10kc.example"],
+        ),
+    }
+    uses_sandbox = False
+    for block_type, sandbox_block in sandbox_blocks.items():
+        try:
+            current = block_type.load(DEFAULT_NAME)
+        except ValueError:
+            sandbox_block.save(DEFAULT_NAME)
+            current = sandbox_block
+        uses_sandbox |= getattr(current, "host", None) == "127.0.0.1"
+    with get_client(sync_client=True) as client:
+        if WORK_POOL not in {pool.name for pool in client.read_work_pools()}:
+            client.create_work_pool(WorkPoolCreate(name=WORK_POOL, type="process"))
+    return uses_sandbox
+
+
+def up() -> int:
+    """Start everything, print where to look, and wait for Ctrl-C."""
+    settings = configure_environment()
+    api_url, ui_url = settings["PREFECT_API_URL"], settings["PREFECT_UI_URL"]
+    logs = Path(settings["PREFECT_HOME"]) / "logs"
+    logs.mkdir(exist_ok=True)
+    children: list[subprocess.Popen] = []
+
+    def start(name: str, *command: str) -> None:
+        log = (logs / f"{name}.log").open("ab")
+        children.append(subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT))
+        print(f"  started {name} (log: {logs / f'{name}.log'})", flush=True)
+
+    def stop() -> None:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not abandon the children
+        for child in children:
+            if child.poll() is None:
+                child.terminate()
+        for child in children:
+            try:
+                child.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                child.kill()
+
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    try:
+        if _healthy(api_url):
+            print(f"  Prefect server already running at {ui_url}; reusing it", flush=True)
+        else:
+            start("prefect-server", _bin("prefect"), "server", "start")
+            deadline = time.monotonic() + 180
+            while not _healthy(api_url):
+                if time.monotonic() > deadline or children[-1].poll() is not None:
+                    print(f"Prefect server did not start; see {logs / 'prefect-server.log'}", file=sys.stderr)
+                    return 1
+                time.sleep(1)
+
+        uses_sandbox = bootstrap()
+        from sandbox.ports import SMTP_PORT
+
+        mail_dir = Path(settings["HRIS_SANDBOX_DIR"]) / "mail"
+        if uses_sandbox and not _listening(SMTP_PORT):
+            start("sandbox", sys.executable, "-m", "sandbox", "--state", settings["HRIS_SANDBOX_DIR"])
+
+        deploy = subprocess.run(
+            [_bin("prefect"), "--no-prompt", "deploy", "--all"], cwd=ROOT, capture_output=True, text=True
+        )
+        if deploy.returncode != 0:
+            print(deploy.stdout[-3000:], deploy.stderr[-3000:], sep="\n", file=sys.stderr)
+            return 1
+        start("worker", _bin("prefect"), "worker", "start", "--pool", WORK_POOL)
+
+        print(
+            f"\nhris-runbook is up.\n"
+            f"  Prefect UI:      {ui_url}  (Deployments > setup-guides > Run > Custom run)\n"
+            + (f"  Sandbox emails:  {mail_dir}/*.eml\n" if uses_sandbox else "")
+            + "  Stop with Ctrl-C.\n",
+            flush=True,
+        )
+        while all(child.poll() is None for child in children):
+            time.sleep(1)
+        failed = [c.args[1] if len(c.args) > 1 else c.args[0] for c in children if c.poll() is not None]
+        print(f"stopped: {failed} exited; see {logs}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("\nstopping…", flush=True)
+        return 0
+    finally:
+        stop()

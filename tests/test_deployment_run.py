@@ -1,0 +1,67 @@
+"""setup-guides as a deployment run: it suspends at each gate (no process held) and resumes."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from prefect.client.orchestration import get_client
+from prefect.deployments import run_deployment
+
+from flows.approvals import WaitSettings
+from tests.conftest import make_customer, wait_until
+from tests.gates import answer, read_run, waiting_gate
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def served(prefect_api, tmp_path_factory):
+    """A `serve` process in a subprocess, polling the test server every second."""
+    env = dict(os.environ, PREFECT_API_URL=prefect_api, PREFECT_RUNNER_POLL_FREQUENCY="1")
+    log = (tmp_path_factory.mktemp("serve") / "serve.log").open("w")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tests.serve_flows"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
+    )
+
+    def deployed():
+        with get_client(sync_client=True) as client:
+            try:
+                return client.read_deployment_by_name("setup-guides/test")
+            except Exception:
+                return None
+
+    try:
+        wait_until(deployed, timeout=90, what="the served deployment")
+        yield process
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+        log.close()
+
+
+def test_a_deployment_run_suspends_at_the_gate_and_sends_once_after_resume(served, smtp_block, smtp_server):
+    customer = make_customer(platform="BambooHR")
+    wait = WaitSettings(poll_seconds=0.5)
+    run = run_deployment(
+        "setup-guides/test",
+        parameters={"customer": customer.model_dump(), "wait": wait.model_dump()},
+        timeout=0,
+    )
+
+    assert waiting_gate(run.id, timeout=90) == "setup-guides-email"
+    state = read_run(run.id).state
+    assert state.name == "Suspended", "a deployment run must not hold a worker while it waits"
+    assert smtp_server.handler.messages() == []
+
+    answer(run.id, "setup-guides-email", decision="approve", approver="Casey Success")
+    answer(run.id, "customer-choice", option="sftp", answered_by="Casey Success")
+
+    final = wait_until(lambda: (s := read_run(run.id).state).is_final() and s, timeout=90, what="run end")
+    assert final.is_completed(), final.message
+    [message] = smtp_server.handler.messages()
+    assert message["To"] == customer.contact_email
+    assert "Connecting BambooHR to 10KC" in message["Subject"]

@@ -1,0 +1,128 @@
+"""`make up` (hris-runbook up) brings the whole stack up, runs a flow through its worker, stops cleanly."""
+
+from __future__ import annotations
+
+import os
+import queue
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import free_port, make_customer, wait_until
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+class Stack:
+    def __init__(self, env: dict[str, str]):
+        self.lines: queue.Queue[str] = queue.Queue()
+        self.output: list[str] = []
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "flows.cli", "up"],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self):
+        for line in self.process.stdout:
+            self.lines.put(line)
+
+    def wait_for(self, text: str, timeout: float = 240) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                line = self.lines.get(timeout=1)
+            except queue.Empty:
+                assert self.process.poll() is None, "up exited early:\n" + "".join(self.output)
+                continue
+            self.output.append(line)
+            if text in line:
+                return
+        raise AssertionError(f"no {text!r} within {timeout}s:\n" + "".join(self.output))
+
+    def stop(self) -> int:
+        self.process.send_signal(signal.SIGINT)
+        return self.process.wait(timeout=60)
+
+
+@pytest.fixture
+def stack_env(tmp_path):
+    port, smtp_port = free_port(), free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    env.update(
+        HRIS_PREFECT_PORT=str(port),
+        HRIS_STATE_DIR=str(tmp_path / "prefect"),
+        HRIS_SANDBOX_DIR=str(tmp_path / "sandbox"),
+        HRIS_SANDBOX_SMTP_PORT=str(smtp_port),
+    )
+    return env
+
+
+def _api(env, method, path, **kwargs):
+    url = f"http://127.0.0.1:{env['HRIS_PREFECT_PORT']}/api{path}"
+    return httpx.request(method, url, timeout=10, **kwargs)
+
+
+def test_up_runs_the_runbook_end_to_end_and_can_be_started_again(stack_env, tmp_path):
+    stack = Stack(stack_env)
+    try:
+        stack.wait_for("hris-runbook is up.")
+        [deployment] = [
+            d for d in _api(stack_env, "POST", "/deployments/filter", json={}).json() if d["name"] == "setup-guides"
+        ]
+        assert deployment["work_pool_name"] == "hris-runbook"
+
+        customer = make_customer(platform="Okta")
+        run = _api(
+            stack_env,
+            "POST",
+            f"/deployments/{deployment['id']}/create_flow_run",
+            json={"parameters": {"customer": customer.model_dump(mode="json")}},
+        ).json()
+
+        def paused_at(gate):
+            state = _api(stack_env, "GET", f"/flow_runs/{run['id']}").json()["state"]
+            if state["type"] != "PAUSED" or state["state_details"]["pause_key"] != gate:
+                return False
+            schema_key = state["state_details"]["run_input_keyset"]["schema"]
+            return _api(stack_env, "GET", f"/flow_runs/{run['id']}/input/{schema_key}").status_code == 200
+
+        for gate, answer in [
+            ("setup-guides-email", {"decision": "approve", "approver": "Casey"}),
+            ("customer-choice", {"option": "api", "answered_by": "Casey"}),
+        ]:
+            wait_until(lambda gate=gate: paused_at(gate), timeout=120, what=f"gate {gate}")
+            resumed = _api(stack_env, "POST", f"/flow_runs/{run['id']}/resume", json={"run_input": answer})
+            assert resumed.json()["status"] == "ACCEPT", resumed.text
+
+        wait_until(
+            lambda: _api(stack_env, "GET", f"/flow_runs/{run['id']}").json()["state"]["type"] == "COMPLETED",
+            timeout=120,
+            what="the run to complete on the worker",
+        )
+        mails = list((tmp_path / "sandbox" / "mail").glob("*.eml"))
+        assert len(mails) == 1
+        assert f"To: {customer.contact_email}" in mails[0].read_text()
+    finally:
+        assert stack.stop() == 0
+
+    with pytest.raises(httpx.ConnectError):
+        _api(stack_env, "GET", "/health")
+
+    again = Stack(stack_env)  # a second `make up` reuses the saved state
+    try:
+        again.wait_for("hris-runbook is up.")
+        names = [d["name"] for d in _api(stack_env, "POST", "/deployments/filter", json={}).json()]
+        assert names == ["setup-guides"]
+    finally:
+        assert again.stop() == 0

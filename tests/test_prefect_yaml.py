@@ -1,0 +1,44 @@
+"""prefect.yaml points at flows that exist, with parameters those flows accept."""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+CONFIG = yaml.safe_load((ROOT / "prefect.yaml").read_text())
+DEPLOYMENTS = CONFIG["deployments"]
+
+
+def _load_flow(entrypoint: str):
+    path, _, name = entrypoint.partition(":")
+    assert (ROOT / path).is_file(), f"{path} does not exist"
+    module = importlib.import_module(path.removesuffix(".py").replace("/", "."))
+    return getattr(module, name)
+
+
+def test_every_flow_in_the_design_is_deployed_once():
+    names = [d["name"] for d in DEPLOYMENTS]
+    assert len(names) == len(set(names))
+    assert "setup-guides" in names
+
+
+@pytest.mark.parametrize("deployment", DEPLOYMENTS, ids=lambda d: d["name"])
+def test_entrypoint_imports_and_parameters_match_the_flow(deployment):
+    flow = _load_flow(deployment["entrypoint"])
+    assert flow.name == deployment["name"], "deployments are named after their flow"
+    accepted = set(inspect.signature(flow.fn).parameters)
+    declared = set(deployment.get("parameters") or {})
+    assert declared <= accepted, f"unknown parameters {declared - accepted}"
+    assert deployment["work_pool"]["name"] == "hris-runbook"
+    for schedule in deployment.get("schedules") or []:
+        assert schedule.get("timezone"), "every cron schedule names its timezone"
+
+
+def test_flows_run_from_this_checkout():
+    [step] = CONFIG["pull"]
+    assert step["prefect.deployments.steps.set_working_directory"]["directory"] == "{{ $HRIS_RUNBOOK_DIR }}"
