@@ -77,9 +77,8 @@ def test_up_runs_the_runbook_end_to_end_and_can_be_started_again(stack_env, tmp_
     stack = Stack(stack_env)
     try:
         stack.wait_for("hris-runbook is up.")
-        [deployment] = [
-            d for d in _api(stack_env, "POST", "/deployments/filter", json={}).json() if d["name"] == "setup-guides"
-        ]
+        deployments = _api(stack_env, "POST", "/deployments/filter", json={}).json()
+        [deployment] = [d for d in deployments if d["name"] == "setup-guides"]
         assert deployment["work_pool_name"] == "hris-runbook"
 
         customer = make_customer(platform="Okta")
