@@ -1,9 +1,41 @@
-"""The `hris-runbook` command: `up` runs the local stack; more subcommands arrive with their issues."""
+"""The `hris-runbook` command: `up` runs the local stack; `generate-files` runs the file engine."""
 
 from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
+
+EXIT_BAD_INPUT = 2
+EXIT_MASS_DELETION = 3
+
+
+def _generate_files(args: argparse.Namespace) -> int:
+    from tasks.files import MassDeletion, generate_files
+    from tasks.tabular import InputError
+
+    try:
+        result = generate_files(
+            args.hris_csv,
+            args.members_csv,
+            args.mapping,
+            args.out,
+            max_deletion_pct=args.max_deletion_pct,
+            allow_mass_deletion=args.allow_mass_deletion,
+        )
+    except InputError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except MassDeletion as exc:
+        print(f"stopped: {exc}", file=sys.stderr)
+        return EXIT_MASS_DELETION
+    s = result.summary
+    print(
+        f"{s['invites']} invites, {s['updates']} updates ({s['deactivations']} deactivations, "
+        f"{s['reactivations']} reactivations), {s['deletions']} deletions, "
+        f"{s['rejected_rows']} rejected rows, {len(s['unmapped_values'])} unmapped values -> {result.out_dir}"
+    )
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -11,7 +43,29 @@ def main(argv: list[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("up", help="run Prefect server, stand-ins, deployments and a worker (make up)")
     commands.add_parser("bootstrap", help="register blocks, save sandbox blocks, create the work pool")
+    generate = commands.add_parser(
+        "generate-files",
+        help="potential invites, profile updates and profile deletions from an HRIS upload",
+        description="Compare an HRIS upload with the hub's member export. Exit 0: files written; "
+        "2: bad input, nothing written; 3: the mass-deletion guard tripped, files written for review.",
+    )
+    generate.add_argument("--hris-csv", required=True, type=Path, help="the customer's HRIS upload (CSV)")
+    generate.add_argument("--members-csv", required=True, type=Path, help="the hub's member export (CSV)")
+    generate.add_argument("--mapping", required=True, type=Path, help="the data mapping table (CSV or XLSX)")
+    generate.add_argument("--out", required=True, type=Path, help="folder for the output files")
+    generate.add_argument(
+        "--max-deletion-pct",
+        type=float,
+        default=20,
+        help="stop when more than this %% of members would be deleted",
+    )
+    generate.add_argument(
+        "--allow-mass-deletion", action="store_true", help="write the files even over the limit"
+    )
     args = parser.parse_args(argv)
+
+    if args.command == "generate-files":
+        return _generate_files(args)
 
     from flows import stack
 
