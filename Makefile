@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: up test lint bench clean
+.PHONY: up test bench clean
 
 $(BIN)/hris-runbook: pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "hris-runbook needs Python >= 3.11 (set PYTHON=...)")'
@@ -21,3 +21,6 @@ test: $(BIN)/hris-runbook
 
 clean:
 	rm -rf $(VENV) .prefect .sandbox *.egg-info
+
+bench: $(BIN)/hris-runbook
+	$(BIN)/python -m benchmarks.run --rows 1000000

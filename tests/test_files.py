@@ -367,3 +367,13 @@ def test_bad_input_leaves_earlier_outputs_untouched(tmp_path):
 def test_input_error_names_the_file():
     error = InputError("HRIS upload", "/x/y/acme.csv", "the file is empty")
     assert str(error) == "HRIS upload (acme.csv): the file is empty"
+
+
+def test_the_task_hands_a_tripped_guard_back_to_the_flow(prefect_api, tmp_path):
+    from tasks.files import generate_files_task
+
+    hris = write(tmp_path, "h.csv", "Email\nm0@acme.com\n")
+    members = write(tmp_path, "members.csv", _many_members(30))
+    summary = generate_files_task(hris, members, write(tmp_path, "map.csv", MAPPING), tmp_path / "out")
+    assert summary["deletion_guard"]["tripped"] is True and summary["deletions"] == 29
+    assert len(rows(tmp_path / "out" / "profile deletions.csv")) == 29
