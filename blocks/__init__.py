@@ -6,9 +6,10 @@ from typing import TypeVar
 
 from prefect.blocks.core import Block
 
+from blocks.slack import SlackWorkspace
 from blocks.smtp import SmtpServer
 
-ALL_BLOCKS: list[type[Block]] = [SmtpServer]
+ALL_BLOCKS: list[type[Block]] = [SmtpServer, SlackWorkspace]
 DEFAULT_NAME = "default"
 
 B = TypeVar("B", bound=Block)
@@ -31,4 +32,4 @@ def load_block(block_type: type[B], name: str = DEFAULT_NAME) -> B:
         ) from None
 
 
-__all__ = ["ALL_BLOCKS", "DEFAULT_NAME", "BlockNotConfigured", "SmtpServer", "load_block"]
+__all__ = ["ALL_BLOCKS", "DEFAULT_NAME", "BlockNotConfigured", "SlackWorkspace", "SmtpServer", "load_block"]

@@ -44,6 +44,32 @@ class WaitSettings(BaseModel):
     )
 
 
+class Notify(BaseModel):
+    """Who to tell in Slack that a run waits for them: a DM to `email`, else a post in `channel`."""
+
+    email: str | None = None
+    channel: str | None = None
+
+
+def _notify(notify: Notify | None, text: str) -> None:
+    """Best effort: a Slack problem is logged, never fails the gate (the UI still shows the form)."""
+    logger = get_run_logger()
+    if notify is None or not (notify.email or notify.channel):
+        return
+    from blocks import BlockNotConfigured, SlackWorkspace, load_block
+    from tasks.slack import Slack, SlackError
+
+    try:
+        slack = Slack(load_block(SlackWorkspace))
+        posted = slack.direct_message(notify.email, text) if notify.email else None
+        if posted is None and notify.channel:
+            posted = slack.post(notify.channel, text)
+        if posted is not None:
+            logger.info("Told %s in Slack", posted.channel)
+    except (BlockNotConfigured, SlackError) as exc:
+        logger.warning("Could not notify in Slack: %s", exc)
+
+
 class Approval(RunInput):
     """Approve or reject what the form shows; an email's body may be corrected before sending."""
 
@@ -87,10 +113,11 @@ def _in_deployment() -> bool:
     return bool(context and context.flow_run and context.flow_run.deployment_id)
 
 
-def _remind(title: str, key: str, waited_hours: float) -> None:
-    """Tell the people who owe an answer that the run still waits (log and artifact)."""
+def _remind(title: str, key: str, waited_hours: float, notify: Notify | None) -> None:
+    """Tell the people who owe an answer that the run still waits (log, artifact, Slack)."""
     message = f"Still waiting {waited_hours:.1f} h for: {title}. Answer it here: {run_link()}"
     get_run_logger().warning(message)
+    _notify(notify, f":hourglass: {message}")
     create_markdown_artifact(
         key=artifact_key("reminder", key),
         markdown=f"### Reminder\n\n{message}\n",
@@ -105,7 +132,7 @@ def _answer_already_given(form: type[F], keyset: dict[str, str]) -> F | None:
     return form.load(keyset)
 
 
-def _pause_in_process(form: type[F], key: str, title: str, wait: WaitSettings) -> F:
+def _pause_in_process(form: type[F], key: str, title: str, wait: WaitSettings, notify: Notify | None) -> F:
     """Pause without an expiry (an expired pause fails the run) and poll, reminding as we go."""
     context = FlowRunContext.get()
     proposed = Paused(pause_key=key)
@@ -128,7 +155,7 @@ def _pause_in_process(form: type[F], key: str, title: str, wait: WaitSettings) -
             if run.state and run.state.is_final():
                 raise RuntimeError(f"{title}: the run was {run.state.type.value.lower()} while waiting")
             if time.monotonic() - last_reminder >= remind_every:
-                _remind(title, key, (time.monotonic() - started) / 3600)
+                _remind(title, key, (time.monotonic() - started) / 3600, notify)
                 last_reminder = time.monotonic()
 
 
@@ -140,6 +167,7 @@ def ask(
     description: str,
     wait: WaitSettings | None = None,
     initial: dict[str, Any] | None = None,
+    notify: Notify | None = None,
 ) -> F:
     """Publish `description`, wait for a person to fill in `form`, and return their answer.
 
@@ -154,10 +182,11 @@ def ask(
     markdown = f"## {title}\n\n{description}\n\nAnswer in the Prefect UI: {run_link()}\n"
     create_markdown_artifact(key=artifact_key("waiting", key), markdown=markdown, description=title)
     get_run_logger().info("Waiting for a person: %s (%s)", title, run_link())
+    _notify(notify, f":raised_hand: Waiting for you: *{title}* <{run_link()}|Open the run in Prefect>")
     with_form = form.with_initial_data(description=markdown, **(initial or {}))
     if mode == "suspended":
         return suspend_flow_run(wait_for_input=with_form, key=key, timeout=None)
-    return _pause_in_process(with_form, key, title, wait)
+    return _pause_in_process(with_form, key, title, wait, notify)
 
 
 @task(name="record-decision", cache_policy=once_policy(), persist_result=True)
@@ -185,10 +214,11 @@ def request_approval(
     what: str,
     wait: WaitSettings | None = None,
     editable_body: str | None = None,
+    notify: Notify | None = None,
 ) -> Approval:
     """Ask for approve / reject; a rejection raises `Rejected` with the reason recorded."""
     initial = {"edited_body": editable_body} if editable_body is not None else {}
-    answer = ask(Approval, key=key, title=title, description=what, wait=wait, initial=initial)
+    answer = ask(Approval, key=key, title=title, description=what, wait=wait, initial=initial, notify=notify)
     details = f"Reason: {answer.reason}" if answer.reason else ""
     if editable_body is not None and answer.edited_body.strip() and answer.edited_body != editable_body:
         details += "\n\nThe body was edited before sending."

@@ -8,7 +8,7 @@ from pydantic import Field
 
 from blocks import SmtpServer, load_block
 from flows.approvals import WaitSettings, ask, ends_on_rejection, record
-from flows.steps import help_center_url, send_reviewed_email
+from flows.steps import csm_notice, help_center_url, send_reviewed_email
 from tasks.customer import Customer
 from tasks.emails import draft_setup_guides_email
 from tasks.platforms import load_catalogue
@@ -42,6 +42,7 @@ def setup_guides(customer: Customer, wait: WaitSettings | None = None) -> dict[s
             "When the customer replies, record the option they prefer."
         ),
         wait=wait,
+        notify=csm_notice(customer),
     )
     record("customer-choice", "Customer's choice", choice.answered_by, choice.option, choice.notes)
     return {"email": sent.message_id, "choice": choice.option}

@@ -6,7 +6,7 @@ from prefect import get_run_logger
 from prefect.variables import Variable
 
 from blocks import SmtpServer
-from flows.approvals import WaitSettings, request_approval
+from flows.approvals import Notify, WaitSettings, request_approval
 from tasks.customer import Customer
 from tasks.emails import EmailDraft, SentEmail, send_email
 from tasks.once import already_done, once_key
@@ -16,6 +16,11 @@ from tasks.platforms import load_catalogue
 def help_center_url() -> str:
     """The Help Center base URL: the `help_center_url` Variable, else the catalogue's default."""
     return Variable.get("help_center_url", default=load_catalogue().help_center_url)
+
+
+def csm_notice(customer: Customer) -> Notify:
+    """Waiting runs tell the CSM by Slack DM, or in the customer's account channel."""
+    return Notify(email=customer.csm.email, channel=customer.slack_channel)
 
 
 def send_reviewed_email(
@@ -33,6 +38,7 @@ def send_reviewed_email(
         what=draft.for_review(),
         wait=wait,
         editable_body=draft.body,
+        notify=csm_notice(customer),
     )
     edited = approval.edited_body.strip()
     if edited and edited != draft.body.strip():

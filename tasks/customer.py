@@ -52,6 +52,10 @@ class Person(BaseModel):
     name: str = Field(min_length=1, description="Full name")
     email: EmailAddress = Field(description="Work email address")
 
+    @property
+    def label(self) -> str:
+        return f"{self.name} ({self.email})"
+
 
 class Customer(BaseModel):
     """Everything the runbook needs to know about one customer."""

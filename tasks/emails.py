@@ -14,7 +14,6 @@ from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 
-import jinja2
 from prefect import get_run_logger, task
 from pydantic import BaseModel, Field
 
@@ -22,11 +21,11 @@ from blocks.smtp import SmtpServer
 from tasks.customer import Customer
 from tasks.once import once_policy
 from tasks.platforms import Catalogue
-from templates import TEMPLATES_DIR
+from tasks.templating import TemplateError, render
 
 
-class EmailTemplateError(ValueError):
-    """A template could not be rendered: missing variable, missing subject, unknown name."""
+class EmailTemplateError(TemplateError):
+    """An email template could not be rendered, or lacks its Subject line."""
 
 
 class EmailDraft(BaseModel):
@@ -64,25 +63,15 @@ class SentEmail(BaseModel):
     sent_at: datetime
 
 
-_environment = jinja2.Environment(
-    loader=jinja2.FileSystemLoader(TEMPLATES_DIR / "emails"),
-    undefined=jinja2.StrictUndefined,
-    keep_trailing_newline=True,
-    autoescape=False,
-)
-
-
 def render_email(
     template: str, *, to: list[str], cc: list[str], reply_to: str | None = None, **context
 ) -> EmailDraft:
     """Render `templates/emails/<template>.md.j2`; its first line is `Subject: …`."""
-    name = f"{template}.md.j2"
+    name = f"emails/{template}.md.j2"
     try:
-        rendered = _environment.get_template(name).render(**context)
-    except jinja2.TemplateNotFound as exc:
-        raise EmailTemplateError(f"email template {name} does not exist") from exc
-    except jinja2.UndefinedError as exc:
-        raise EmailTemplateError(f"email template {name}: {exc.message}") from exc
+        rendered = render(name, **context)
+    except TemplateError as exc:
+        raise EmailTemplateError(str(exc)) from None
     first_line, _, body = rendered.partition("\n")
     if not first_line.startswith("Subject:"):
         raise EmailTemplateError(f"email template {name} must start with a 'Subject:' line")

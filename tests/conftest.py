@@ -97,3 +97,47 @@ def make_customer(platform: str = "Workday", **overrides) -> Customer:
     )
     values.update(overrides)
     return Customer(**values)
+
+
+@pytest.fixture
+def slack():
+    """The Slack stand-in with the runbook's channels (listed two per page, so paging is real)."""
+    from sandbox.slack import SlackStandIn
+
+    stand_in = SlackStandIn(token="xoxb-test").start()
+    for name in ["general", "random", "am-acme", "product-support", "monitoring-hris-files"]:
+        stand_in.add_channel(name)
+    stand_in.add_channel("secret-room", bot_is_member=False)
+    stand_in.add_user("casey@10kc.example")
+    try:
+        yield stand_in
+    finally:
+        stand_in.stop()
+
+
+@pytest.fixture
+def slack_workspace(slack):
+    from blocks import SlackWorkspace
+
+    return SlackWorkspace(bot_token="xoxb-test", base_url=f"{slack.url}/api/", max_retries=3)
+
+
+@pytest.fixture
+def slack_block(prefect_api, slack_workspace):
+    """The `default` SlackWorkspace block, pointing at this test's Slack stand-in (removed afterwards)."""
+    slack_workspace.save("default", overwrite=True)
+    yield slack_workspace
+    delete_block(type(slack_workspace), "default")
+
+
+def delete_block(block_type, name: str) -> None:
+    """Remove a saved block document so later tests run without it."""
+    from prefect.client.orchestration import get_client
+    from prefect.exceptions import ObjectNotFound
+
+    with get_client(sync_client=True) as client:
+        try:
+            document = client.read_block_document_by_name(name, block_type.get_block_type_slug())
+        except ObjectNotFound:
+            return
+        client.delete_block_document(document.id)

@@ -32,6 +32,10 @@ def waiting_gate(flow_run_id: UUID, timeout: float = 60) -> str:
 
     def paused_with_form():
         run = read_run(flow_run_id)
+        if run.state and run.state.is_final():
+            raise AssertionError(
+                f"run ended as {run.state.type.value} instead of waiting: {run.state.message}"
+            )
         if not (run.state and run.state.is_paused()):
             return None
         keyset = run.state.state_details.run_input_keyset

@@ -112,7 +112,7 @@ def test_a_missing_template_variable_fails_loudly_and_sends_nothing(smtp_server)
 
 
 def test_an_unknown_template_is_named():
-    with pytest.raises(EmailTemplateError, match="no_such_email.md.j2 does not exist"):
+    with pytest.raises(EmailTemplateError, match="emails/no_such_email.md.j2 does not exist"):
         render_email("no_such_email", to=["a@b.example"], cc=[])
 
 

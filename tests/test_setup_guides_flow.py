@@ -101,15 +101,26 @@ def test_a_long_wait_sends_reminders_and_keeps_waiting(smtp_block, smtp_server):
     assert len(smtp_server.handler.messages()) == 1
 
 
+def test_the_csm_is_told_in_slack_when_a_run_waits_and_reminded(smtp_block, smtp_server, slack_block, slack):
+    customer = make_customer()
+    run = start(customer, wait=WaitSettings(poll_seconds=0.2, remind_after_hours=1 / 3600))
+    wait_until(
+        lambda: len(slack.messages("dm-" + slack.users["casey@10kc.example"].lower())) >= 2,
+        timeout=30,
+        what="a DM and a reminder",
+    )
+    waiting, reminder = slack.messages("dm-" + slack.users["casey@10kc.example"].lower())[:2]
+    assert "Waiting for you" in waiting["text"] and str(run.flow_run_id) in waiting["text"]
+    assert "Still waiting" in reminder["text"]
+    answer(run.flow_run_id, "setup-guides-email", decision="reject", reason="test over", approver="Casey")
+    assert run.result().is_cancelled()
+
+
 def test_a_missing_smtp_block_is_a_clear_error(prefect_api):
     from blocks import SmtpServer
+    from tests.conftest import delete_block
 
-    with get_client(sync_client=True) as client:
-        try:
-            doc = client.read_block_document_by_name("default", SmtpServer.get_block_type_slug())
-            client.delete_block_document(doc.id)
-        except Exception:
-            pass
+    delete_block(SmtpServer, "default")
     state = setup_guides(customer=make_customer(), wait=FAST, return_state=True)
     assert state.is_failed()
     assert "No SMTP Server block named 'default'" in state.message

@@ -1,0 +1,68 @@
+"""The 10KC Slack workspace: support requests, file sharing, alerts and approval notices."""
+
+from __future__ import annotations
+
+from prefect.blocks.core import Block
+from pydantic import Field, SecretStr, field_validator
+from slack_sdk import WebClient
+from slack_sdk.http_retry.builtin_handlers import (
+    ConnectionErrorRetryHandler,
+    RateLimitErrorRetryHandler,
+    ServerErrorRetryHandler,
+)
+
+
+def _channel_name(value: str) -> str:
+    name = value.strip().lower()
+    if not name.startswith("#") or len(name) < 2 or " " in name:
+        raise ValueError(f"{value!r} is not a channel name such as #product-support")
+    return name
+
+
+class SlackWorkspace(Block):
+    """A Slack bot in the 10KC workspace.
+
+    Example:
+        ```python
+        from blocks.slack import SlackWorkspace
+        slack = SlackWorkspace.load("default")
+        slack.get_client().auth_test()
+        ```
+    """
+
+    _block_type_name = "Slack Workspace"
+    _description = "Slack bot for support requests, HRIS file sharing, alerts and approval notices."
+
+    bot_token: SecretStr = Field(description="Bot user OAuth token (xoxb-…)")
+    base_url: str | None = Field(
+        default=None,
+        description="Web API base URL; leave empty for https://slack.com/api/ (the sandbox sets its own)",
+    )
+    product_support_channel: str = Field(
+        default="#product-support", description="Where support requests go (runbook: #product-support)"
+    )
+    monitoring_channel: str = Field(
+        default="#monitoring-hris-files", description="Where production upload files are shared"
+    )
+    max_retries: int = Field(
+        default=4,
+        ge=0,
+        le=10,
+        description="Retries on 429 (honouring Retry-After), 5xx and connection errors",
+    )
+
+    @field_validator("product_support_channel", "monitoring_channel")
+    @classmethod
+    def _is_channel_name(cls, value: str) -> str:
+        return _channel_name(value)
+
+    def get_client(self) -> WebClient:
+        """A WebClient that retries rate limits (after Retry-After), server and connection errors."""
+        options = {"base_url": self.base_url} if self.base_url else {}
+        client = WebClient(token=self.bot_token.get_secret_value(), timeout=30, **options)
+        client.retry_handlers = [
+            RateLimitErrorRetryHandler(max_retry_count=self.max_retries),
+            ServerErrorRetryHandler(max_retry_count=self.max_retries),
+            ConnectionErrorRetryHandler(max_retry_count=self.max_retries),
+        ]
+        return client

@@ -1,0 +1,188 @@
+"""Slack Web API stand-in: channels with paging, messages, permalinks, the three-call file upload,
+DMs by email, `ok: false` errors and 429s with Retry-After. It records everything it receives."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sandbox.http import Request, Response, StandIn
+
+BOT_USER = "UBOT0001"
+
+
+@dataclass
+class Channel:
+    id: str
+    name: str
+    bot_is_member: bool = True
+    messages: list[dict] = field(default_factory=list)
+
+
+class SlackStandIn(StandIn):
+    name = "slack"
+
+    def __init__(self, token: str = "xoxb-sandbox", log_dir: Path | None = None, page_size: int = 2):
+        self.token = token
+        self.page_size = page_size
+        self.log_dir = log_dir
+        self.channels: dict[str, Channel] = {}
+        self.users: dict[str, str] = {}  # email -> user id
+        self.files: dict[str, dict] = {}
+        self._ids = itertools.count(1)
+        super().__init__()
+
+    # --- state helpers for tests and make up ----------------------------------------------------
+    def add_channel(self, name: str, bot_is_member: bool = True) -> Channel:
+        channel = Channel(id=f"C{next(self._ids):08d}", name=name.lstrip("#"), bot_is_member=bot_is_member)
+        self.channels[channel.id] = channel
+        return channel
+
+    def add_user(self, email: str) -> str:
+        self.users[email.lower()] = user_id = f"U{next(self._ids):08d}"
+        return user_id
+
+    def channel(self, name: str) -> Channel:
+        return next(c for c in self.channels.values() if c.name == name.lstrip("#"))
+
+    def messages(self, name: str) -> list[dict]:
+        return self.channel(name).messages
+
+    # --- the Web API ------------------------------------------------------------------------------
+    def setup(self) -> None:
+        for method, handler in {
+            "auth.test": self._auth_test,
+            "conversations.list": self._conversations_list,
+            "chat.postMessage": self._post_message,
+            "chat.getPermalink": self._permalink,
+            "files.getUploadURLExternal": self._upload_url,
+            "files.completeUploadExternal": self._complete_upload,
+            "users.lookupByEmail": self._lookup_by_email,
+            "conversations.open": self._open_dm,
+        }.items():
+            self.route("POST", f"/api/{method}", self._authed(handler))
+        self.route("POST", r"/upload/(?P<file_id>F\w+)", self._receive_upload)
+
+    def _authed(self, handler):
+        def wrapped(request: Request) -> Response:
+            token = request.bearer or request.params.get("token")
+            if token != self.token:
+                return _error("invalid_auth")
+            return handler(request)
+
+        return wrapped
+
+    def _auth_test(self, request: Request) -> Response:
+        return _ok(user_id=BOT_USER, team="sandbox", url="https://sandbox.slack.example/")
+
+    def _conversations_list(self, request: Request) -> Response:
+        channels = sorted(self.channels.values(), key=lambda c: c.id)
+        start = int(request.params.get("cursor") or 0)
+        limit = min(int(request.params.get("limit") or self.page_size), self.page_size)
+        page = channels[start : start + limit]
+        next_cursor = str(start + limit) if start + limit < len(channels) else ""
+        return _ok(
+            channels=[
+                {"id": c.id, "name": c.name, "is_member": c.bot_is_member, "is_channel": True} for c in page
+            ],
+            response_metadata={"next_cursor": next_cursor},
+        )
+
+    def _find(self, ref: str | None) -> Channel | None:
+        if not ref:
+            return None
+        return self.channels.get(ref) or next(
+            (c for c in self.channels.values() if c.name == ref.lstrip("#")), None
+        )
+
+    def _record(self, channel: Channel, message: dict) -> dict:
+        message = {"ts": f"{time.time():.6f}", **message}
+        channel.messages.append(message)
+        if self.log_dir:
+            self.log_dir.mkdir(parents=True, exist_ok=True)
+            with open(self.log_dir / "messages.jsonl", "a", encoding="utf-8") as f:
+                f.write(json.dumps({"channel": f"#{channel.name}", **message}) + "\n")
+        return message
+
+    def _post_message(self, request: Request) -> Response:
+        channel = self._find(request.params.get("channel"))
+        if channel is None:
+            return _error("channel_not_found")
+        if not channel.bot_is_member:
+            return _error("not_in_channel")
+        text = request.params.get("text") or ""
+        blocks = (request.json or {}).get("blocks") if isinstance(request.json, dict) else None
+        if not text and not blocks:
+            return _error("no_text")
+        message = self._record(channel, {"text": text, "blocks": blocks, "user": BOT_USER})
+        return _ok(channel=channel.id, ts=message["ts"], message=message)
+
+    def _permalink(self, request: Request) -> Response:
+        channel = self._find(request.params.get("channel"))
+        ts = request.params.get("message_ts", "")
+        if channel is None or not any(m["ts"] == ts for m in channel.messages):
+            return _error("message_not_found")
+        return _ok(permalink=f"https://sandbox.slack.example/archives/{channel.id}/p{ts.replace('.', '')}")
+
+    def _upload_url(self, request: Request) -> Response:
+        filename, length = request.params.get("filename"), request.params.get("length")
+        if not filename or not length:
+            return _error("invalid_arguments")
+        file_id = f"F{next(self._ids):08d}"
+        self.files[file_id] = {"id": file_id, "name": filename, "length": int(length), "content": None}
+        return _ok(upload_url=f"{self.url}/upload/{file_id}", file_id=file_id)
+
+    def _receive_upload(self, request: Request) -> Response:
+        file = self.files.get(request.match["file_id"])
+        if file is None:
+            return Response(404, b"unknown upload", content_type="text/plain")
+        file["content"] = request.body
+        return Response(200, b"OK - " + str(len(request.body)).encode(), content_type="text/plain")
+
+    def _complete_upload(self, request: Request) -> Response:
+        listed = json.loads(request.params.get("files") or "[]")
+        channel = self._find(request.params.get("channel_id"))
+        if request.params.get("channel_id") and channel is None:
+            return _error("channel_not_found")
+        if channel is not None and not channel.bot_is_member:
+            return _error("not_in_channel")
+        shared = []
+        for item in listed:
+            file = self.files.get(item.get("id"))
+            if file is None or file["content"] is None or len(file["content"]) != file["length"]:
+                return _error("file_upload_incomplete")
+            file["title"] = item.get("title") or file["name"]
+            shared.append({"id": file["id"], "name": file["name"], "title": file["title"]})
+        if channel is not None:
+            self._record(
+                channel,
+                {"text": request.params.get("initial_comment") or "", "files": shared, "user": BOT_USER},
+            )
+        return _ok(files=shared)
+
+    def _lookup_by_email(self, request: Request) -> Response:
+        user = self.users.get((request.params.get("email") or "").lower())
+        return _ok(user={"id": user}) if user else _error("users_not_found")
+
+    def _open_dm(self, request: Request) -> Response:
+        user = request.params.get("users", "")
+        if user not in self.users.values():
+            return _error("user_not_found")
+        name = f"dm-{user.lower()}"
+        channel = self._find(name) or self.add_channel(name)
+        return _ok(channel={"id": channel.id})
+
+
+def _ok(**data) -> Response:
+    return Response(200, {"ok": True, **data})
+
+
+def _error(code: str) -> Response:
+    return Response(200, {"ok": False, "error": code})
+
+
+def rate_limited(retry_after: int = 1) -> Response:
+    return Response(429, {"ok": False, "error": "ratelimited"}, headers={"Retry-After": str(retry_after)})
