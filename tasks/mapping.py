@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -160,3 +161,139 @@ def _xlsx_rows(path: Path) -> list[list]:
         return [list(row) for row in workbook.worksheets[0].iter_rows(values_only=True)]
     finally:
         workbook.close()
+
+
+# --- Google Sheets ------------------------------------------------------------------------------
+
+
+class SheetsError(RuntimeError):
+    """The mapping sheet could not be read for a reason a person can fix; the message says how."""
+
+
+def spreadsheet_key(url_or_key: str) -> str:
+    """The spreadsheet key from a Google Sheets link (…/spreadsheets/d/<key>/edit…) or the key itself."""
+    value = url_or_key.strip()
+    found = re.search(r"/spreadsheets/d/([a-zA-Z0-9_-]+)", value)
+    if found:
+        return found.group(1)
+    if re.fullmatch(r"[a-zA-Z0-9_-]{10,}", value):
+        return value
+    raise SheetsError(f"{url_or_key!r} is not a Google Sheets link or spreadsheet key")
+
+
+def read_mapping_sheet(credentials, url_or_key: str) -> MappingTable:
+    """Read the table from Google Sheets: the worksheet whose name mentions 'mapping', else the first."""
+    from gspread.exceptions import APIError, SpreadsheetNotFound
+
+    key = spreadsheet_key(url_or_key)
+    client = credentials.get_client()
+    try:
+        spreadsheet = client.open_by_key(key)
+        worksheets = spreadsheet.worksheets()
+        sheet = next((w for w in worksheets if "mapping" in w.title.lower()), worksheets[0])
+        rows = sheet.get_all_values()
+    except SpreadsheetNotFound:
+        raise SheetsError(f"no Google Sheet with key {key}: check the link") from None
+    except PermissionError:
+        raise SheetsError(
+            f"the sheet {key} is not shared with {credentials.client_email}: share it with that address "
+            "(Viewer is enough), then answer the form again"
+        ) from None
+    except APIError as exc:
+        if exc.code == 429:
+            raise SheetsError("Google Sheets is rate-limiting us; try again in a minute") from None
+        raise SheetsError(
+            f"Google Sheets answered {exc.code} for sheet {key}: {exc.error.get('message', '')}"
+        ) from None
+    return parse_rows(rows, f"Google Sheet {spreadsheet.title!r} / {sheet.title!r}")
+
+
+# --- validation ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Finding:
+    severity: str  # "error" stops the step; "warning" is shown and the run goes on
+    message: str
+
+
+@dataclass
+class ValidationReport:
+    source: str
+    findings: list[Finding]
+
+    @property
+    def errors(self) -> list[Finding]:
+        return [f for f in self.findings if f.severity == "error"]
+
+    @property
+    def warnings(self) -> list[Finding]:
+        return [f for f in self.findings if f.severity == "warning"]
+
+    def markdown(self) -> str:
+        """A report a CSM can forward to the customer as it is."""
+        lines = [f"**Data mapping table check: {self.source}**", ""]
+        if not self.findings:
+            return "\n".join([*lines, "No problems found."]) + "\n"
+        if self.errors:
+            lines += [
+                "Please fix these before we can continue:",
+                *[f"- {f.message}" for f in self.errors],
+                "",
+            ]
+        if self.warnings:
+            lines += ["Worth a look (we can continue):", *[f"- {f.message}" for f in self.warnings], ""]
+        return "\n".join(lines)
+
+
+def validate_mapping(table: MappingTable) -> ValidationReport:
+    """Check what the runbook needs from the table: every field has values and a visibility, no value
+    twice under a field, no value without a field, and each 10KC segment fed by one HRIS field."""
+    findings: list[Finding] = []
+
+    def error(message: str) -> None:
+        findings.append(Finding("error", message))
+
+    def warning(message: str) -> None:
+        findings.append(Finding("warning", message))
+
+    if not table.fields:
+        error("The table has no HRIS fields in column B.")
+    for value in table.orphan_values:
+        error(f"Row {value.row}: the value '{value.hris_value}' has no HRIS field above it in column B.")
+    segment_sources: dict[str, MappedField] = {}
+    for mapped in table.fields:
+        name = mapped.hris_field
+        if not mapped.values:
+            error(f"Row {mapped.row}: the field '{name}' has no values in column C.")
+        elif len(mapped.values) == 1:
+            warning(f"Row {mapped.row}: the field '{name}' has only one value; is the list complete?")
+        visibility = mapped.visibility.strip().casefold()
+        if not visibility:
+            error(f"Row {mapped.row}: the field '{name}' needs Public or Private in column G.")
+        elif visibility not in ("public", "private"):
+            error(
+                f"Row {mapped.row}: the field '{name}' has visibility '{mapped.visibility}'; "
+                "use Public or Private."
+            )
+        if not mapped.category:
+            warning(f"Row {mapped.row}: the field '{name}' has no category in column A.")
+        seen: dict[str, MappedValue] = {}
+        for value in mapped.values:
+            folded = value.hris_value.strip().casefold()
+            if folded in seen:
+                error(
+                    f"Rows {seen[folded].row} and {value.row}: the value '{value.hris_value}' appears twice "
+                    f"under '{name}'."
+                )
+            else:
+                seen[folded] = value
+        other = segment_sources.get(mapped.segment.casefold())
+        if other is not None:
+            error(
+                f"Row {mapped.row}: the 10KC segment '{mapped.segment}' is mapped from both "
+                f"'{other.hris_field}' (row {other.row}) and '{name}'; map each segment from one HRIS field."
+            )
+        else:
+            segment_sources[mapped.segment.casefold()] = mapped
+    return ValidationReport(table.source, findings)

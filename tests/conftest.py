@@ -141,3 +141,28 @@ def delete_block(block_type, name: str) -> None:
         except ObjectNotFound:
             return
         client.delete_block_document(document.id)
+
+
+@pytest.fixture
+def sheets():
+    """The Google Sheets stand-in (token endpoint, metadata, values)."""
+    from sandbox.sheets import SheetsStandIn
+
+    stand_in = SheetsStandIn().start()
+    try:
+        yield stand_in
+    finally:
+        stand_in.stop()
+
+
+@pytest.fixture
+def sheets_credentials(sheets):
+    import json
+
+    from blocks.google_sheets import GoogleSheetsCredentials
+    from sandbox.sheets import make_service_account
+
+    info = make_service_account(token_uri=f"{sheets.url}/token")
+    return GoogleSheetsCredentials(
+        service_account_info=json.dumps(info), api_base_url=sheets.url, max_retries=2
+    )

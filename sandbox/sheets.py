@@ -1,0 +1,111 @@
+"""Google Sheets API stand-in: the OAuth token endpoint, spreadsheet metadata and values, with the
+error shapes Google returns (403 not shared, 404 not found, 429 rate limit)."""
+
+from __future__ import annotations
+
+import base64
+import json
+from urllib.parse import unquote
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from sandbox.http import Request, Response, StandIn
+
+
+def make_service_account(token_uri: str, email: str = "hris-runbook@sandbox.iam.gserviceaccount.com") -> dict:
+    """A service-account key with a fresh RSA key, as Google would hand out (for the sandbox only)."""
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
+    return {
+        "type": "service_account",
+        "project_id": "sandbox",
+        "private_key_id": "sandbox-key",
+        "private_key": pem,
+        "client_email": email,
+        "client_id": "1",
+        "token_uri": token_uri,
+    }
+
+
+def _google_error(code: int, status: str, message: str) -> Response:
+    return Response(code, {"error": {"code": code, "message": message, "status": status}})
+
+
+class SheetsStandIn(StandIn):
+    name = "google-sheets"
+
+    def __init__(self) -> None:
+        self.spreadsheets: dict[str, dict] = {}
+        self.tokens: dict[str, str] = {}  # access token -> service account email
+        super().__init__()
+
+    def add_spreadsheet(
+        self, key: str, sheets: dict[str, list[list[str]]], shared_with: list[str], title="Data mapping"
+    ):
+        self.spreadsheets[key] = {"title": title, "sheets": sheets, "shared_with": set(shared_with)}
+
+    def setup(self) -> None:
+        self.route("POST", "/token", self._token)
+        self.route("GET", r"/v4/spreadsheets/(?P<key>[^/]+)", self._metadata)
+        self.route("GET", r"/v4/spreadsheets/(?P<key>[^/]+)/values/(?P<range>.+)", self._values)
+
+    def _token(self, request: Request) -> Response:
+        assertion = request.params.get("assertion", "")
+        try:
+            payload = assertion.split(".")[1]
+            claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+        except (IndexError, ValueError):
+            return Response(400, {"error": "invalid_grant", "error_description": "bad assertion"})
+        token = f"ya29.sandbox-{len(self.tokens) + 1}"
+        self.tokens[token] = claims.get("iss", "")
+        return Response(200, {"access_token": token, "expires_in": 3600, "token_type": "Bearer"})
+
+    def _spreadsheet(self, request: Request) -> tuple[dict | None, Response | None]:
+        who = self.tokens.get(request.bearer or "")
+        if who is None:
+            return None, _google_error(
+                401, "UNAUTHENTICATED", "Request had invalid authentication credentials."
+            )
+        sheet = self.spreadsheets.get(request.match["key"])
+        if sheet is None:
+            return None, _google_error(404, "NOT_FOUND", "Requested entity was not found.")
+        if who not in sheet["shared_with"]:
+            return None, _google_error(403, "PERMISSION_DENIED", "The caller does not have permission")
+        return sheet, None
+
+    def _metadata(self, request: Request) -> Response:
+        sheet, error = self._spreadsheet(request)
+        if error:
+            return error
+        return Response(
+            200,
+            {
+                "spreadsheetId": request.match["key"],
+                "properties": {"title": sheet["title"], "locale": "en_GB", "timeZone": "Europe/London"},
+                "sheets": [
+                    {
+                        "properties": {
+                            "sheetId": i,
+                            "title": title,
+                            "index": i,
+                            "sheetType": "GRID",
+                            "gridProperties": {"rowCount": max(len(rows), 1000), "columnCount": 26},
+                        }
+                    }
+                    for i, (title, rows) in enumerate(sheet["sheets"].items())
+                ],
+            },
+        )
+
+    def _values(self, request: Request) -> Response:
+        sheet, error = self._spreadsheet(request)
+        if error:
+            return error
+        name = unquote(request.match["range"]).split("!")[0].strip("'").replace("''", "'")
+        if name not in sheet["sheets"]:
+            return _google_error(400, "INVALID_ARGUMENT", f"Unable to parse range: {name}")
+        rows = sheet["sheets"][name]
+        return Response(200, {"range": f"'{name}'!A1:Z{len(rows)}", "majorDimension": "ROWS", "values": rows})
