@@ -6,10 +6,12 @@ from typing import TypeVar
 
 from prefect.blocks.core import Block
 
+from blocks.google_sheets import GoogleSheetsCredentials
+from blocks.hub import TenKCHub
 from blocks.slack import SlackWorkspace
 from blocks.smtp import SmtpServer
 
-ALL_BLOCKS: list[type[Block]] = [SmtpServer, SlackWorkspace]
+ALL_BLOCKS: list[type[Block]] = [SmtpServer, SlackWorkspace, GoogleSheetsCredentials, TenKCHub]
 DEFAULT_NAME = "default"
 
 B = TypeVar("B", bound=Block)
@@ -32,4 +34,22 @@ def load_block(block_type: type[B], name: str = DEFAULT_NAME) -> B:
         ) from None
 
 
-__all__ = ["ALL_BLOCKS", "DEFAULT_NAME", "BlockNotConfigured", "SlackWorkspace", "SmtpServer", "load_block"]
+def optional_block(block_type: type[B], name: str = DEFAULT_NAME) -> B | None:
+    """A block that is allowed to be missing (the hub API): None when nobody configured it."""
+    try:
+        return load_block(block_type, name)
+    except BlockNotConfigured:
+        return None
+
+
+__all__ = [
+    "ALL_BLOCKS",
+    "DEFAULT_NAME",
+    "BlockNotConfigured",
+    "GoogleSheetsCredentials",
+    "SlackWorkspace",
+    "SmtpServer",
+    "TenKCHub",
+    "load_block",
+    "optional_block",
+]

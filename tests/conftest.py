@@ -166,3 +166,26 @@ def sheets_credentials(sheets):
     return GoogleSheetsCredentials(
         service_account_info=json.dumps(info), api_base_url=sheets.url, max_retries=2
     )
+
+
+@pytest.fixture
+def hub():
+    """The hub admin API stand-in."""
+    from sandbox.hub import HubStandIn
+
+    stand_in = HubStandIn(token="hub-test").start()
+    try:
+        yield stand_in
+    finally:
+        stand_in.stop()
+
+
+@pytest.fixture
+def hub_block(prefect_api, hub):
+    """The `default` 10KC Hub block, pointing at this test's stand-in (removed afterwards)."""
+    from blocks import TenKCHub
+
+    block = TenKCHub(api_token="hub-test", base_url_override=hub.url)
+    block.save("default", overwrite=True)
+    yield block
+    delete_block(TenKCHub, "default")
