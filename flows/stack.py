@@ -68,28 +68,19 @@ def bootstrap() -> bool:
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.actions import WorkPoolCreate
 
-    from blocks import ALL_BLOCKS, DEFAULT_NAME, SmtpServer
-    from sandbox.ports import SMTP_PORT
+    from blocks import ALL_BLOCKS, DEFAULT_NAME
+    from sandbox.blocks import points_at_sandbox, sandbox_blocks
 
     for block_type in ALL_BLOCKS:
         block_type.register_type_and_schema()
-    sandbox_blocks = {
-        SmtpServer: SmtpServer(
-            host="127.0.0.1",
-            port=SMTP_PORT,
-            security="none",
-            from_address="10KC Customer Success <cs@10kc.example>",
-            default_cc=["hris-team@10kc.example"],
-        ),
-    }
     uses_sandbox = False
-    for block_type, sandbox_block in sandbox_blocks.items():
+    for block_type, sandbox_block in sandbox_blocks(Path(os.environ["HRIS_SANDBOX_DIR"])).items():
         try:
             current = block_type.load(DEFAULT_NAME)
         except ValueError:
             sandbox_block.save(DEFAULT_NAME)
             current = sandbox_block
-        uses_sandbox |= getattr(current, "host", None) == "127.0.0.1"
+        uses_sandbox |= points_at_sandbox(current)
     with get_client(sync_client=True) as client:
         if WORK_POOL not in {pool.name for pool in client.read_work_pools()}:
             client.create_work_pool(WorkPoolCreate(name=WORK_POOL, type="process"))
@@ -134,9 +125,9 @@ def up() -> int:
                 time.sleep(1)
 
         uses_sandbox = bootstrap()
-        from sandbox.ports import SMTP_PORT
+        from sandbox.ports import DEMO_SHEET_KEY, SMTP_PORT
 
-        mail_dir = Path(settings["HRIS_SANDBOX_DIR"]) / "mail"
+        sandbox_dir = Path(settings["HRIS_SANDBOX_DIR"])
         if uses_sandbox and not _listening(SMTP_PORT):
             start("sandbox", sys.executable, "-m", "sandbox", "--state", settings["HRIS_SANDBOX_DIR"])
 
@@ -151,7 +142,13 @@ def up() -> int:
         print(
             f"\nhris-runbook is up.\n"
             f"  Prefect UI:      {ui_url}  (Deployments > setup-guides > Run > Custom run)\n"
-            + (f"  Sandbox emails:  {mail_dir}/*.eml\n" if uses_sandbox else "")
+            + (
+                f"  Sandbox emails:  {sandbox_dir}/mail/*.eml\n"
+                f"  Sandbox Slack:   {sandbox_dir}/slack/messages.jsonl\n"
+                f"  Sandbox sheets:  {sandbox_dir}/sheets/<key>.csv (demo key {DEMO_SHEET_KEY})\n"
+                if uses_sandbox
+                else ""
+            )
             + "  Stop with Ctrl-C.\n",
             flush=True,
         )

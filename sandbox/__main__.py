@@ -1,27 +1,80 @@
-"""Run every stand-in on 127.0.0.1 until interrupted: `python -m sandbox --state .sandbox`."""
+"""Run every stand-in on 127.0.0.1 until interrupted: `python -m sandbox --state .sandbox`.
+
+Where to look while `make up` runs:
+- emails:         <state>/mail/*.eml
+- Slack messages: <state>/slack/messages.jsonl
+                  (channels #product-support, #monitoring-hris-files, #am-acme, #am-demo)
+- mapping sheets: every <state>/sheets/<key>.csv is served as the Google Sheet with that key; a demo
+                  sheet is at https://docs.google.com/spreadsheets/d/SANDBOXdemoMappingTable0001/edit
+- hub:            segments and members live in memory; the flows' artifacts show what was applied
+"""
 
 from __future__ import annotations
 
 import argparse
+import csv
+import json
 import signal
 import threading
 from pathlib import Path
 
-from sandbox.ports import SMTP_PORT
+from sandbox import ports
+from sandbox.hub import HubStandIn
+from sandbox.sheets import SheetsStandIn
+from sandbox.slack import SlackStandIn
 from sandbox.smtp import start_smtp
+
+DEMO_TABLE = [
+    ["Category", "HRIS Field", "HRIS Values", "Notes", "10KC Segment", "10KC Value", "Visibility"],
+    ["Organisation", "Department", "Engineering", "", "", "", "Public"],
+    ["", "", "Sales", "", "", "", ""],
+    ["", "", "People", "", "", "", ""],
+    ["Location", "Location", "LDN", "", "Office", "London", "Private"],
+    ["", "", "PAR", "", "", "Paris", ""],
+]
+
+
+def start_all(state: Path) -> list:
+    """Start the stand-ins on their fixed ports; returns objects with .stop()."""
+    smtp = start_smtp(state / "mail", ports.SMTP_PORT)
+    slack = SlackStandIn(token=ports.SLACK_TOKEN, log_dir=state / "slack", page_size=100)
+    for name in ports.SANDBOX_CHANNELS:
+        slack.add_channel(name)
+    slack.start(ports.SLACK_PORT)
+
+    sheets = SheetsStandIn()
+    sheets_dir = state / "sheets"
+    sheets_dir.mkdir(parents=True, exist_ok=True)
+    demo = sheets_dir / f"{ports.DEMO_SHEET_KEY}.csv"
+    if not demo.exists():
+        with open(demo, "w", newline="", encoding="utf-8") as f:
+            csv.writer(f).writerows(DEMO_TABLE)
+    account = json.loads((state / "service-account.json").read_text())["client_email"]
+    for path in sheets_dir.glob("*.csv"):
+        with open(path, newline="", encoding="utf-8") as f:
+            sheets.add_spreadsheet(
+                path.stem, {"Data Mapping": list(csv.reader(f))}, [account], title=path.stem
+            )
+    sheets.start(ports.SHEETS_PORT)
+
+    hub = HubStandIn(token=ports.HUB_TOKEN).start(ports.HUB_PORT)
+    return [smtp, slack, sheets, hub]
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--state", type=Path, default=Path(".sandbox"), help="where stand-ins keep state")
     args = parser.parse_args()
-    smtp = start_smtp(args.state / "mail", SMTP_PORT)
-    print(f"sandbox SMTP on 127.0.0.1:{SMTP_PORT}, messages in {args.state / 'mail'}", flush=True)
+    running = start_all(args.state)
+    print(f"sandbox stand-ins running; state in {args.state}", flush=True)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     stop.wait()
-    smtp.stop()
+    for stand_in in running:
+        stand_in.stop()
 
 
 if __name__ == "__main__":

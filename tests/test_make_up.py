@@ -57,13 +57,16 @@ class Stack:
 
 @pytest.fixture
 def stack_env(tmp_path):
-    port, smtp_port = free_port(), free_port()
+    port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
     env.update(
         HRIS_PREFECT_PORT=str(port),
         HRIS_STATE_DIR=str(tmp_path / "prefect"),
         HRIS_SANDBOX_DIR=str(tmp_path / "sandbox"),
-        HRIS_SANDBOX_SMTP_PORT=str(smtp_port),
+        HRIS_SANDBOX_SMTP_PORT=str(free_port()),
+        HRIS_SANDBOX_SLACK_PORT=str(free_port()),
+        HRIS_SANDBOX_SHEETS_PORT=str(free_port()),
+        HRIS_SANDBOX_HUB_PORT=str(free_port()),
     )
     return env
 
@@ -112,6 +115,8 @@ def test_up_runs_the_runbook_end_to_end_and_can_be_started_again(stack_env, tmp_
         mails = list((tmp_path / "sandbox" / "mail").glob("*.eml"))
         assert len(mails) == 1
         assert f"To: {customer.contact_email}" in mails[0].read_text()
+        slack_log = (tmp_path / "sandbox" / "slack" / "messages.jsonl").read_text()
+        assert "#am-acme" in slack_log and "Waiting for you" in slack_log  # the CSM was told in Slack
     finally:
         assert stack.stop() == 0
 

@@ -1,0 +1,45 @@
+"""The block documents `make up` saves when nobody configured real ones: all point at the stand-ins."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from blocks import GoogleSheetsCredentials, SlackWorkspace, SmtpServer, TenKCHub
+from sandbox import ports
+
+
+def _sheets_key(state_dir: Path) -> str:
+    """The sandbox service-account key, made once and kept with the sandbox state."""
+    from sandbox.sheets import make_service_account
+
+    path = state_dir / "service-account.json"
+    if not path.exists():
+        state_dir.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(make_service_account(f"http://127.0.0.1:{ports.SHEETS_PORT}/token")))
+    return path.read_text()
+
+
+def sandbox_blocks(state_dir: Path) -> dict[type, object]:
+    return {
+        SmtpServer: SmtpServer(
+            host="127.0.0.1",
+            port=ports.SMTP_PORT,
+            security="none",
+            from_address="10KC Customer Success <cs@10kc.example>",
+            default_cc=["hris-team@10kc.example"],
+        ),
+        SlackWorkspace: SlackWorkspace(
+            bot_token=ports.SLACK_TOKEN, base_url=f"http://127.0.0.1:{ports.SLACK_PORT}/api/"
+        ),
+        GoogleSheetsCredentials: GoogleSheetsCredentials(
+            service_account_info=_sheets_key(state_dir), api_base_url=f"http://127.0.0.1:{ports.SHEETS_PORT}"
+        ),
+        TenKCHub: TenKCHub(api_token=ports.HUB_TOKEN, base_url_override=f"http://127.0.0.1:{ports.HUB_PORT}"),
+    }
+
+
+def points_at_sandbox(block) -> bool:
+    """Whether a saved block is one of ours (so the stand-ins must run)."""
+    text = " ".join(str(v) for v in block.model_dump().values() if isinstance(v, str | int))
+    return "127.0.0.1" in text
