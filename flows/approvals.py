@@ -12,10 +12,12 @@ import re
 import time
 from datetime import UTC, datetime
 from typing import Any, Literal, TypeVar
+from uuid import UUID
 
 from prefect import get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.client.orchestration import get_client
+from prefect.client.schemas.actions import ArtifactCreate
 from prefect.context import FlowRunContext
 from prefect.flow_runs import suspend_flow_run
 from prefect.input import RunInput
@@ -101,11 +103,13 @@ def artifact_key(*parts: str) -> str:
     return re.sub(r"[^a-z0-9-]+", "-", "-".join(parts).lower()).strip("-")[:200]
 
 
-def run_link() -> str:
-    """Where a person answers this run's form in the Prefect UI."""
+def run_link(flow_run_id: UUID | str | None = None) -> str:
+    """Where a person answers a run's form in the Prefect UI (this run's by default)."""
     context = FlowRunContext.get()
+    if flow_run_id is None and context is not None:
+        flow_run_id = context.flow_run.id
     base = (PREFECT_UI_URL.value() or "http://127.0.0.1:4200").rstrip("/")
-    return f"{base}/runs/flow-run/{context.flow_run.id}" if context else base
+    return f"{base}/runs/flow-run/{flow_run_id}" if flow_run_id else base
 
 
 def _in_deployment() -> bool:
@@ -113,16 +117,26 @@ def _in_deployment() -> bool:
     return bool(context and context.flow_run and context.flow_run.deployment_id)
 
 
-def _remind(title: str, key: str, waited_hours: float, notify: Notify | None) -> None:
-    """Tell the people who owe an answer that the run still waits (log, artifact, Slack)."""
-    message = f"Still waiting {waited_hours:.1f} h for: {title}. Answer it here: {run_link()}"
+def send_reminder(
+    flow_run_id: UUID, title: str, gate_key: str, waited_hours: float, notify: Notify | None
+) -> None:
+    """Tell the people who owe an answer that a run still waits: log, an artifact on that run, Slack.
+
+    Used by a pausing run itself and by the `approval-reminders` sweeper for suspended runs.
+    """
+    message = f"Still waiting {waited_hours:.1f} h for: {title}. Answer it here: {run_link(flow_run_id)}"
     get_run_logger().warning(message)
     _notify(notify, f":hourglass: {message}")
-    create_markdown_artifact(
-        key=artifact_key("reminder", key),
-        markdown=f"### Reminder\n\n{message}\n",
-        description=title,
-    )
+    with get_client(sync_client=True) as client:
+        client.create_artifact(
+            ArtifactCreate(
+                key=artifact_key("reminder", gate_key),
+                type="markdown",
+                data=f"### Reminder\n\n{message}\n",
+                description=title,
+                flow_run_id=flow_run_id,
+            )
+        )
 
 
 def _answer_already_given(form: type[F], keyset: dict[str, str]) -> F | None:
@@ -155,7 +169,7 @@ def _pause_in_process(form: type[F], key: str, title: str, wait: WaitSettings, n
             if run.state and run.state.is_final():
                 raise RuntimeError(f"{title}: the run was {run.state.type.value.lower()} while waiting")
             if time.monotonic() - last_reminder >= remind_every:
-                _remind(title, key, (time.monotonic() - started) / 3600, notify)
+                send_reminder(context.flow_run.id, title, key, (time.monotonic() - started) / 3600, notify)
                 last_reminder = time.monotonic()
 
 

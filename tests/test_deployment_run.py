@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -65,3 +66,36 @@ def test_a_deployment_run_suspends_at_the_gate_and_sends_once_after_resume(serve
     [message] = smtp_server.handler.messages()
     assert message["To"] == customer.contact_email
     assert "Connecting BambooHR to 10KC" in message["Subject"]
+
+
+def test_suspended_runs_get_reminders_from_the_sweeper_once_per_interval(
+    served, smtp_block, smtp_server, slack_block, slack
+):
+    from flows.reminders import approval_reminders
+
+    customer = make_customer()
+    wait = WaitSettings(poll_seconds=0.5, remind_after_hours=8 / 3600)  # every 8 s
+    run = run_deployment(
+        "setup-guides/test",
+        parameters={"customer": customer.model_dump(), "wait": wait.model_dump()},
+        timeout=0,
+    )
+    assert waiting_gate(run.id, timeout=90) == "setup-guides-email"
+    time.sleep(8.5)
+    assert approval_reminders() >= 1
+    assert approval_reminders() == 0  # not due again yet
+
+    dm = slack.messages("dm-" + slack.users["casey@10kc.example"].lower())
+    assert any("Still waiting" in m["text"] and str(run.id) in m["text"] for m in dm)
+    with get_client(sync_client=True) as client:
+        artifacts = client.request(
+            "POST", "/artifacts/filter", json={"artifacts": {"flow_run_id": {"any_": [str(run.id)]}}}
+        ).json()
+    reminders = [a for a in artifacts if a["key"] == "reminder-setup-guides-email"]
+    assert len(reminders) == 1 and "Send “Connecting Workday to 10KC" in reminders[0]["data"]
+    assert read_run(run.id).state.is_paused()  # still waiting, not failed
+
+    answer(run.id, "setup-guides-email", decision="reject", reason="reminder test", approver="Casey")
+    final = wait_until(lambda: (s := read_run(run.id).state).is_final() and s, timeout=90, what="run end")
+    assert final.is_cancelled()
+    assert smtp_server.handler.messages() == []

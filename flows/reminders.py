@@ -1,0 +1,69 @@
+"""`approval-reminders`: reminds people about suspended runs, which hold no process to do it themselves."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from prefect import flow, get_run_logger
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import (
+    ArtifactFilter,
+    ArtifactFilterFlowRunId,
+    ArtifactFilterKey,
+    FlowRunFilter,
+    FlowRunFilterState,
+    FlowRunFilterStateType,
+)
+from prefect.client.schemas.objects import StateType
+from prefect.input.actions import read_flow_run_input
+
+from flows.approvals import Notify, WaitSettings, artifact_key, send_reminder
+
+
+def _title(flow_run_id, keyset: dict | None) -> str:
+    description = read_flow_run_input(keyset["description"], flow_run_id=flow_run_id) if keyset else None
+    first = (description or "").strip().splitlines()[:1]
+    return first[0].lstrip("# ").strip() if first else "an answer in the Prefect UI"
+
+
+def _notify_from(parameters: dict) -> Notify | None:
+    customer = parameters.get("customer") or {}
+    csm = customer.get("csm") or {}
+    if not (csm.get("email") or customer.get("slack_channel")):
+        return None
+    return Notify(email=csm.get("email"), channel=customer.get("slack_channel"))
+
+
+@flow(name="approval-reminders")
+def approval_reminders() -> int:
+    """Send a reminder for every suspended deployment run whose wait passed another reminder interval."""
+    logger = get_run_logger()
+    now = datetime.now(UTC)
+    sent = 0
+    with get_client(sync_client=True) as client:
+        paused = client.read_flow_runs(
+            flow_run_filter=FlowRunFilter(
+                state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.PAUSED]))
+            )
+        )
+        for run in paused:
+            if run.deployment_id is None or run.state is None:
+                continue  # an in-process pause reminds on its own
+            details = run.state.state_details
+            wait = WaitSettings(**(run.parameters.get("wait") or {}))
+            waited_hours = (now - run.state.timestamp).total_seconds() / 3600
+            due = int(waited_hours // wait.remind_after_hours)
+            key = artifact_key("reminder", details.pause_key or "")
+            already = client.read_artifacts(
+                artifact_filter=ArtifactFilter(
+                    key=ArtifactFilterKey(any_=[key]), flow_run_id=ArtifactFilterFlowRunId(any_=[run.id])
+                )
+            )
+            if due > len(already):
+                title = _title(run.id, details.run_input_keyset)
+                send_reminder(
+                    run.id, title, details.pause_key or "", waited_hours, _notify_from(run.parameters)
+                )
+                sent += 1
+    logger.info("Checked %d waiting run(s), sent %d reminder(s)", len(paused), sent)
+    return sent
