@@ -10,8 +10,15 @@ from blocks.google_sheets import GoogleSheetsCredentials
 from blocks.hub import TenKCHub
 from blocks.slack import SlackWorkspace
 from blocks.smtp import SmtpServer
+from blocks.workos import WorkOSCredentials
 
-ALL_BLOCKS: list[type[Block]] = [SmtpServer, SlackWorkspace, GoogleSheetsCredentials, TenKCHub]
+ALL_BLOCKS: list[type[Block]] = [
+    SmtpServer,
+    SlackWorkspace,
+    GoogleSheetsCredentials,
+    TenKCHub,
+    WorkOSCredentials,
+]
 DEFAULT_NAME = "default"
 
 B = TypeVar("B", bound=Block)
@@ -50,6 +57,7 @@ __all__ = [
     "SlackWorkspace",
     "SmtpServer",
     "TenKCHub",
+    "WorkOSCredentials",
     "load_block",
     "optional_block",
 ]

@@ -103,6 +103,11 @@ def artifact_key(*parts: str) -> str:
     return re.sub(r"[^a-z0-9-]+", "-", "-".join(parts).lower()).strip("-")[:200]
 
 
+def current_run_id() -> str:
+    """This flow run's id: part of the once-keys of per-run steps (answers, decisions)."""
+    return str(FlowRunContext.get().flow_run.id)
+
+
 def run_link(flow_run_id: UUID | str | None = None) -> str:
     """Where a person answers a run's form in the Prefect UI (this run's by default)."""
     context = FlowRunContext.get()
@@ -217,8 +222,7 @@ def record_decision(once_key: str, title: str, who: str, decision: str, details:
 
 def record(gate_key: str, title: str, who: str, decision: str, details: str = "") -> None:
     """Record a gate's answer once for this run, even when the run re-executes after a resume."""
-    run_id = str(FlowRunContext.get().flow_run.id)
-    record_decision(once_key(run_id, gate_key), title, who, decision, details)
+    record_decision(once_key(current_run_id(), gate_key), title, who, decision, details)
 
 
 def request_approval(

@@ -38,6 +38,25 @@ def _generate_files(args: argparse.Namespace) -> int:
     return 0
 
 
+def _serve_setup_links(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from blocks import BlockNotConfigured, WorkOSCredentials, load_block
+    from tasks.setup_links import create_app, workos_portal_links
+
+    try:
+        workos = load_block(WorkOSCredentials, args.block)
+    except BlockNotConfigured as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    if workos.setup_links_secret is None:
+        print("error: the WorkOS Credentials block has no setup_links_secret", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    app = create_app(workos.setup_links_secret.get_secret_value(), workos_portal_links(workos))
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="hris-runbook", description="The 10KC HRIS-integration runbook.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -62,10 +81,19 @@ def main(argv: list[str] | None = None) -> int:
     generate.add_argument(
         "--allow-mass-deletion", action="store_true", help="write the files even over the limit"
     )
+    links = commands.add_parser(
+        "setup-links",
+        help="serve long-lived WorkOS setup links (redirects to a fresh Directory Sync portal link)",
+    )
+    links.add_argument("--host", default="127.0.0.1", help="interface to listen on")
+    links.add_argument("--port", type=int, default=8030, help="port to listen on")
+    links.add_argument("--block", default="default", help="name of the WorkOS Credentials block")
     args = parser.parse_args(argv)
 
     if args.command == "generate-files":
         return _generate_files(args)
+    if args.command == "setup-links":
+        return _serve_setup_links(args)
 
     from flows import stack
 

@@ -8,7 +8,7 @@ from pydantic import Field
 
 from blocks import SmtpServer, load_block
 from flows.approvals import WaitSettings, ask, ends_on_rejection, record
-from flows.steps import csm_notice, help_center_url, send_reviewed_email
+from flows.steps import csm_notice, help_center_url, send_reviewed_email, start_next_flow
 from tasks.customer import Customer
 from tasks.emails import draft_setup_guides_email
 from tasks.platforms import load_catalogue
@@ -27,7 +27,8 @@ class CustomerChoice(RunInput):
 @flow(name="setup-guides")
 @ends_on_rejection
 def setup_guides(customer: Customer, wait: WaitSettings | None = None) -> dict[str, str]:
-    """Send Template 1 (listed platform, with its guide) or Template 2, then record the choice."""
+    """Send Template 1 (listed platform, with its guide) or Template 2, record the choice, and start
+    the matching flow (api-integration) for the same customer."""
     wait = wait or WaitSettings()
     smtp = load_block(SmtpServer)
     draft = draft_setup_guides_email(customer, load_catalogue(), help_center_url(), smtp.default_cc)
@@ -45,4 +46,7 @@ def setup_guides(customer: Customer, wait: WaitSettings | None = None) -> dict[s
         notify=csm_notice(customer),
     )
     record("customer-choice", "Customer's choice", choice.answered_by, choice.option, choice.notes)
-    return {"email": sent.message_id, "choice": choice.option}
+    started = None
+    if choice.option == "api":
+        started = start_next_flow("api-integration", customer, wait)
+    return {"email": sent.message_id, "choice": choice.option, "started": started or ""}

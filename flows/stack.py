@@ -138,6 +138,10 @@ def up() -> int:
             print(deploy.stdout[-3000:], deploy.stderr[-3000:], sep="\n", file=sys.stderr)
             return 1
         start("worker", _bin("prefect"), "worker", "start", "--pool", WORK_POOL)
+        if uses_sandbox:
+            from sandbox.ports import SETUP_LINKS_PORT
+
+            start("setup-links", _bin("hris-runbook"), "setup-links", "--port", str(SETUP_LINKS_PORT))
 
         print(
             f"\nhris-runbook is up.\n"

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
-from prefect import get_run_logger
+from prefect import get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
+from prefect.client.orchestration import get_client
+from prefect.deployments import run_deployment
+from prefect.exceptions import ObjectNotFound
 from prefect.variables import Variable
 
 from blocks import SmtpServer, TenKCHub, optional_block
-from flows.approvals import Notify, WaitSettings, artifact_key, request_approval
+from flows.approvals import Notify, WaitSettings, artifact_key, request_approval, run_link
 from tasks.customer import Customer
 from tasks.emails import EmailDraft, SentEmail, send_email
 from tasks.mapping import MappingTable
-from tasks.once import already_done, once_key
+from tasks.once import already_done, once_key, once_policy
 from tasks.platforms import load_catalogue
 from tasks.segments import apply_segments_task, checklist, plan_segments_task
 
@@ -88,3 +91,23 @@ def update_hub_segments(customer: Customer, table: MappingTable, wait: WaitSetti
         description="Hub segments: applied",
     )
     return {"mode": "api", **result}
+
+
+@task(name="start-flow", cache_policy=once_policy(), persist_result=True)
+def _start_deployment(name: str, parameters: dict, once_key: str) -> str:
+    run = run_deployment(name, parameters=parameters, timeout=0, as_subflow=False)
+    get_run_logger().info("Started %s: %s", name, run_link(run.id))
+    return str(run.id)
+
+
+def start_next_flow(flow_name: str, customer: Customer, wait: WaitSettings) -> str | None:
+    """Start the customer's next flow once (`<flow>/<flow>` deployment); None if it is not deployed."""
+    name = f"{flow_name}/{flow_name}"
+    with get_client(sync_client=True) as client:
+        try:
+            client.read_deployment_by_name(name)
+        except ObjectNotFound:
+            get_run_logger().warning("Deployment %s not found: start %s from the Prefect UI", name, flow_name)
+            return None
+    parameters = {"customer": customer.model_dump(mode="json"), "wait": wait.model_dump(mode="json")}
+    return _start_deployment(name, parameters, once_key(customer.key, f"start-{flow_name}"))

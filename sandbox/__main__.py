@@ -6,7 +6,9 @@ Where to look while `make up` runs:
                   (channels #product-support, #monitoring-hris-files, #am-acme, #am-demo)
 - mapping sheets: every <state>/sheets/<key>.csv is served as the Google Sheet with that key; a demo
                   sheet is at https://docs.google.com/spreadsheets/d/SANDBOXdemoMappingTable0001/edit
-- hub:            segments and members live in memory; the flows' artifacts show what was applied
+- hub, WorkOS:    organizations, segments and members live in memory; the runs' artifacts show them
+- setup links:    `hris-runbook setup-links` on port 8030 (started by make up) redirects to the
+                  WorkOS stand-in's portal
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from sandbox.hub import HubStandIn
 from sandbox.sheets import SheetsStandIn
 from sandbox.slack import SlackStandIn
 from sandbox.smtp import start_smtp
+from sandbox.workos import WorkOSStandIn
 
 DEMO_TABLE = [
     ["Category", "HRIS Field", "HRIS Values", "Notes", "10KC Segment", "10KC Value", "Visibility"],
@@ -58,7 +61,8 @@ def start_all(state: Path) -> list:
     sheets.start(ports.SHEETS_PORT)
 
     hub = HubStandIn(token=ports.HUB_TOKEN).start(ports.HUB_PORT)
-    return [smtp, slack, sheets, hub]
+    workos = WorkOSStandIn(api_key=ports.WORKOS_KEY).start(ports.WORKOS_PORT)
+    return [smtp, slack, sheets, hub, workos]
 
 
 def main() -> None:

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
+import secrets
 from pathlib import Path
 
-from blocks import GoogleSheetsCredentials, SlackWorkspace, SmtpServer, TenKCHub
+from blocks import GoogleSheetsCredentials, SlackWorkspace, SmtpServer, TenKCHub, WorkOSCredentials
 from sandbox import ports
 
 
@@ -17,6 +18,14 @@ def _sheets_key(state_dir: Path) -> str:
     if not path.exists():
         state_dir.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(make_service_account(f"http://127.0.0.1:{ports.SHEETS_PORT}/token")))
+    return path.read_text()
+
+
+def _kept_secret(state_dir: Path, name: str) -> str:
+    path = state_dir / name
+    if not path.exists():
+        state_dir.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_urlsafe(32))
     return path.read_text()
 
 
@@ -36,6 +45,13 @@ def sandbox_blocks(state_dir: Path) -> dict[type, object]:
             service_account_info=_sheets_key(state_dir), api_base_url=f"http://127.0.0.1:{ports.SHEETS_PORT}"
         ),
         TenKCHub: TenKCHub(api_token=ports.HUB_TOKEN, base_url_override=f"http://127.0.0.1:{ports.HUB_PORT}"),
+        WorkOSCredentials: WorkOSCredentials(
+            api_key=ports.WORKOS_KEY,
+            base_url=f"http://127.0.0.1:{ports.WORKOS_PORT}",
+            dashboard_url=f"http://127.0.0.1:{ports.WORKOS_PORT}/dashboard",
+            setup_links_url=f"http://127.0.0.1:{ports.SETUP_LINKS_PORT}",
+            setup_links_secret=_kept_secret(state_dir, "setup-links-secret"),
+        ),
     }
 
 

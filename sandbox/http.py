@@ -49,6 +49,7 @@ class StandIn:
         self.received: list[Request] = []
         self.lock = threading.RLock()
         self._queued_failures: list[tuple[str, Response]] = []
+        self._lost_answers: list[tuple[str, str]] = []
         self._server: ThreadingHTTPServer | None = None
         self.setup()
 
@@ -62,6 +63,11 @@ class StandIn:
         """Answer the next request whose path matches with `response` (429s, 5xx…) once."""
         with self.lock:
             self._queued_failures.append((path_pattern, response))
+
+    def lose_next_answer(self, path_pattern: str, method: str = "POST") -> None:
+        """Do the next matching request, then answer 502 as if the response was lost on the way."""
+        with self.lock:
+            self._lost_answers.append((method, path_pattern))
 
     def calls(self, path_pattern: str) -> list[Request]:
         """Requests received whose path matches the pattern, oldest first."""
@@ -81,7 +87,12 @@ class StandIn:
             if found and method == request.method:
                 request.match = found.groupdict()
                 with self.lock:
-                    return handler(request)
+                    response = handler(request)
+                    for i, (lost_method, pattern) in enumerate(self._lost_answers):
+                        if lost_method == request.method and re.search(pattern, request.path):
+                            del self._lost_answers[i]
+                            return Response(502, {"message": "bad gateway"})
+                    return response
         return Response(
             404, {"error": {"code": 404, "message": f"no route for {request.method} {request.path}"}}
         )

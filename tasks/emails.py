@@ -201,28 +201,86 @@ def send_email(smtp: SmtpServer, draft: EmailDraft, once_key: str) -> SentEmail:
     return sent
 
 
+def _platform_and_guide(customer: Customer, catalogue: Catalogue, base: str) -> tuple[str, str, bool]:
+    """The platform's name as the runbook writes it, its setup guide, and whether it is listed."""
+    platform = catalogue.find(customer.platform)
+    if platform is None:
+        return customer.platform, base + catalogue.api_guide_path, False
+    return platform.name, platform.guide_url(base), True
+
+
+def _to_customer(customer: Customer, default_cc: list[str]) -> dict:
+    return {
+        "to": [customer.contact_email],
+        "cc": [*default_cc, customer.csm.email],
+        "reply_to": customer.csm.email,
+    }
+
+
 def draft_setup_guides_email(
     customer: Customer, catalogue: Catalogue, help_center_url: str, default_cc: list[str]
 ) -> EmailDraft:
     """Runbook 'Share the right setup guides': Template 1 for a listed platform, else Template 2."""
     base = help_center_url.rstrip("/")
-    platform = catalogue.find(customer.platform)
+    name, guide, listed = _platform_and_guide(customer, catalogue, base)
     context = {
         "first_name": customer.contact_first_name,
         "csm_name": customer.csm.name,
+        "platform": name,
         "sftp_guide_title": catalogue.sftp_guide_title,
         "sftp_guide_url": base + catalogue.sftp_guide_path,
     }
-    if platform is not None:
-        template = "setup_guides_platform"
-        context |= {"platform": platform.name, "guide_url": platform.guide_url(base)}
-    else:
-        template = "setup_guides_other"
-        context |= {"platform": customer.platform, "api_guide_url": base + catalogue.api_guide_path}
+    if listed:
+        return render_email(
+            "setup_guides_platform", guide_url=guide, **context, **_to_customer(customer, default_cc)
+        )
     return render_email(
-        template,
-        to=[customer.contact_email],
-        cc=[*default_cc, customer.csm.email],
-        reply_to=customer.csm.email,
-        **context,
+        "setup_guides_other", api_guide_url=guide, **context, **_to_customer(customer, default_cc)
+    )
+
+
+def draft_api_implementation_email(
+    customer: Customer,
+    catalogue: Catalogue,
+    help_center_url: str,
+    default_cc: list[str],
+    setup_link: str,
+    fields: list[str],
+) -> EmailDraft:
+    """API step 2: how the integration works, the questions, the mapping table and the WorkOS link."""
+    base = help_center_url.rstrip("/")
+    name, guide, _ = _platform_and_guide(customer, catalogue, base)
+    return render_email(
+        "api_implementation",
+        first_name=customer.contact_first_name,
+        csm_name=customer.csm.name,
+        platform=name,
+        guide_url=guide,
+        fields=fields,
+        mapping_article_url=base + catalogue.mapping_article_path,
+        mapping_template_url=base + catalogue.mapping_template_path,
+        setup_link=setup_link,
+        **_to_customer(customer, default_cc),
+    )
+
+
+def draft_api_final_summary(
+    customer: Customer,
+    catalogue: Catalogue,
+    help_center_url: str,
+    default_cc: list[str],
+    mapping_url: str,
+    cadence: str,
+) -> EmailDraft:
+    """API step 6: the summary of how each capability works once it is on."""
+    base = help_center_url.rstrip("/")
+    name, _, _ = _platform_and_guide(customer, catalogue, base)
+    return render_email(
+        "api_final_summary",
+        platform=name,
+        csm_name=customer.csm.name,
+        mapping_url=mapping_url,
+        mapping_article_url=base + catalogue.mapping_article_path,
+        cadence=cadence,
+        **_to_customer(customer, default_cc),
     )

@@ -13,6 +13,10 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from prefect import get_run_logger, task
+from pydantic import BaseModel
+
+from tasks.once import once_policy
 from tasks.tabular import InputError, detect_delimiter, detect_encoding, header_key, read_bytes
 
 LABEL = "mapping table"
@@ -297,3 +301,34 @@ def validate_mapping(table: MappingTable) -> ValidationReport:
         else:
             segment_sources[mapped.segment.casefold()] = mapped
     return ValidationReport(table.source, findings)
+
+
+# --- tasks ----------------------------------------------------------------------------------------
+
+
+class MappingCheck(BaseModel):
+    """A table as read at one point of a run, with its validation report (kept for re-execution)."""
+
+    model_config = {"arbitrary_types_allowed": True}
+
+    table: MappingTable
+    report: ValidationReport
+    problem: str | None = None  # could not be read at all (not shared, not found…)
+
+
+@task(name="read-mapping-table", cache_policy=once_policy(), persist_result=True)
+def read_and_check_mapping(credentials, link: str, once_key: str) -> MappingCheck:
+    """Read and validate the table once per `once_key`, so a resumed run sees the same table."""
+    try:
+        table = read_mapping_sheet(credentials, link) if credentials is not None else read_mapping_file(link)
+    except (SheetsError, InputError) as exc:
+        empty = MappingTable(source=link, fields=[])
+        return MappingCheck(table=empty, report=ValidationReport(link, []), problem=str(exc))
+    report = validate_mapping(table)
+    get_run_logger().info(
+        "Mapping table: %d field(s), %d error(s), %d warning(s)",
+        len(table.fields),
+        len(report.errors),
+        len(report.warnings),
+    )
+    return MappingCheck(table=table, report=report)

@@ -30,6 +30,9 @@ class Catalogue:
     api_guide_path: str
     sftp_guide_title: str
     sftp_guide_path: str
+    mapping_article_path: str
+    mapping_template_path: str
+    default_question_fields: list[str]
     by_alias: dict[str, Platform]
 
     def find(self, platform_name: str) -> Platform | None:
@@ -66,5 +69,8 @@ def load_catalogue() -> Catalogue:
         api_guide_path=data["api_guide"],
         sftp_guide_title=data["sftp_guide"]["title"],
         sftp_guide_path=data["sftp_guide"]["path"],
+        mapping_article_path=data["mapping_article"],
+        mapping_template_path=data["mapping_template"],
+        default_question_fields=list(data["default_question_fields"]),
         by_alias=by_alias,
     )

@@ -189,3 +189,110 @@ def hub_block(prefect_api, hub):
     block.save("default", overwrite=True)
     yield block
     delete_block(TenKCHub, "default")
+
+
+@pytest.fixture
+def workos():
+    """The WorkOS API stand-in."""
+    from sandbox.workos import WorkOSStandIn
+
+    stand_in = WorkOSStandIn(api_key="sk_test_123").start()
+    try:
+        yield stand_in
+    finally:
+        stand_in.stop()
+
+
+class ServerThread:
+    """A uvicorn server for an ASGI app on a free loopback port, in a thread."""
+
+    def __init__(self, app):
+        import threading
+
+        import uvicorn
+
+        self.port = free_port()
+        self.server = uvicorn.Server(
+            uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning")
+        )
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.thread.start()
+        wait_until(lambda: self.server.started, timeout=20, what="the ASGI server")
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(10)
+
+
+@pytest.fixture
+def workos_credentials(workos):
+    """WorkOS credentials for the stand-in, with a running setup-links endpoint."""
+    from blocks import WorkOSCredentials
+    from tasks.setup_links import create_app, workos_portal_links
+
+    credentials = WorkOSCredentials(
+        api_key="sk_test_123",
+        base_url=workos.url,
+        setup_links_url="http://placeholder",
+        setup_links_secret="test-secret-0123456789",
+    )
+    server = ServerThread(create_app("test-secret-0123456789", workos_portal_links(credentials)))
+    credentials.setup_links_url = server.url
+    try:
+        yield credentials
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def workos_block(prefect_api, workos_credentials):
+    workos_credentials.save("default", overwrite=True)
+    yield workos_credentials
+    from blocks import WorkOSCredentials
+
+    delete_block(WorkOSCredentials, "default")
+
+
+@pytest.fixture
+def sheets_block(prefect_api, sheets_credentials):
+    sheets_credentials.save("default", overwrite=True)
+    yield sheets_credentials
+    from blocks import GoogleSheetsCredentials
+
+    delete_block(GoogleSheetsCredentials, "default")
+
+
+@pytest.fixture(scope="session")
+def served(prefect_api, tmp_path_factory):
+    """The runbook's flows served as deployments by a subprocess polling the test server every second."""
+    import subprocess
+    import sys
+
+    from prefect.client.orchestration import get_client
+
+    root = Path(__file__).resolve().parent.parent
+    env = dict(os.environ, PREFECT_API_URL=prefect_api, PREFECT_RUNNER_POLL_FREQUENCY="1")
+    log_path = tmp_path_factory.mktemp("serve") / "serve.log"
+    log = log_path.open("w")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tests.serve_flows"], cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT
+    )
+
+    def deployed():
+        with get_client(sync_client=True) as client:
+            try:
+                return client.read_deployment_by_name("api-integration/api-integration")
+            except Exception:
+                return None
+
+    try:
+        wait_until(deployed, timeout=90, what="the served deployments")
+        yield log_path
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+        log.close()

@@ -1,8 +1,13 @@
-"""Serve the runbook's flows as deployments against the API in PREFECT_API_URL (test helper)."""
+"""Serve the runbook's flows as deployments (named as in prefect.yaml) against PREFECT_API_URL."""
 
 from prefect import serve
 
+from flows.api_integration import api_integration
 from flows.setup_guides import setup_guides
 
 if __name__ == "__main__":
-    serve(setup_guides.to_deployment(name="test"), limit=4)
+    serve(
+        setup_guides.to_deployment(name="setup-guides"),
+        api_integration.to_deployment(name="api-integration"),
+        limit=6,
+    )

@@ -2,13 +2,8 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import time
-from pathlib import Path
 
-import pytest
 from prefect.client.orchestration import get_client
 from prefect.deployments import run_deployment
 
@@ -16,39 +11,12 @@ from flows.approvals import WaitSettings
 from tests.conftest import make_customer, wait_until
 from tests.gates import answer, read_run, waiting_gate
 
-ROOT = Path(__file__).resolve().parent.parent
-
-
-@pytest.fixture(scope="module")
-def served(prefect_api, tmp_path_factory):
-    """A `serve` process in a subprocess, polling the test server every second."""
-    env = dict(os.environ, PREFECT_API_URL=prefect_api, PREFECT_RUNNER_POLL_FREQUENCY="1")
-    log = (tmp_path_factory.mktemp("serve") / "serve.log").open("w")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "tests.serve_flows"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
-    )
-
-    def deployed():
-        with get_client(sync_client=True) as client:
-            try:
-                return client.read_deployment_by_name("setup-guides/test")
-            except Exception:
-                return None
-
-    try:
-        wait_until(deployed, timeout=90, what="the served deployment")
-        yield process
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
-        log.close()
-
 
 def test_a_deployment_run_suspends_at_the_gate_and_sends_once_after_resume(served, smtp_block, smtp_server):
     customer = make_customer(platform="BambooHR")
     wait = WaitSettings(poll_seconds=0.5)
     run = run_deployment(
-        "setup-guides/test",
+        "setup-guides/setup-guides",
         parameters={"customer": customer.model_dump(), "wait": wait.model_dump()},
         timeout=0,
     )
@@ -76,7 +44,7 @@ def test_suspended_runs_get_reminders_from_the_sweeper_once_per_interval(
     customer = make_customer()
     wait = WaitSettings(poll_seconds=0.5, remind_after_hours=8 / 3600)  # every 8 s
     run = run_deployment(
-        "setup-guides/test",
+        "setup-guides/setup-guides",
         parameters={"customer": customer.model_dump(), "wait": wait.model_dump()},
         timeout=0,
     )

@@ -68,6 +68,8 @@ def stack_env(tmp_path):
         HRIS_SANDBOX_SLACK_PORT=str(free_port()),
         HRIS_SANDBOX_SHEETS_PORT=str(free_port()),
         HRIS_SANDBOX_HUB_PORT=str(free_port()),
+        HRIS_SANDBOX_WORKOS_PORT=str(free_port()),
+        HRIS_SETUP_LINKS_PORT=str(free_port()),
     )
     return env
 

@@ -1,0 +1,69 @@
+"""WorkOS: the customer's organization and its Directory Sync setup link (API step 1)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from prefect.blocks.core import Block
+from pydantic import Field, SecretStr, model_validator
+from workos import WorkOSClient
+
+
+class WorkOSCredentials(Block):
+    """A WorkOS environment's API key, and where our long-lived setup links are served.
+
+    Example:
+        ```python
+        from blocks.workos import WorkOSCredentials
+        workos = WorkOSCredentials.load("default")
+        workos.get_client().organizations.list_organizations(domains=["acme.com"])
+        ```
+    """
+
+    _block_type_name = "WorkOS Credentials"
+    _description = "WorkOS API key (Production), and the setup-links endpoint that keeps emailed links valid."
+
+    api_key: SecretStr = Field(description="WorkOS API key (sk_…) of the environment, normally Production")
+    environment: Literal["production", "staging"] = Field(
+        default="production",
+        description="Which WorkOS environment the key belongs to (the runbook uses Production)",
+    )
+    base_url: str | None = Field(
+        default=None, description="Leave empty for https://api.workos.com (the sandbox sets its own)"
+    )
+    dashboard_url: str = Field(
+        default="https://dashboard.workos.com",
+        description="Base of the organization pages linked in support requests",
+    )
+    domain_state: Literal["verified", "pending"] = Field(
+        default="verified",
+        description="State given to the customer's email domains; 'verified' allows authentication from "
+        "the organization's email domains, as the runbook's dashboard setting does",
+    )
+    setup_links_url: str | None = Field(
+        default=None,
+        description="Public base URL of `hris-runbook setup-links`; emailed setup links point there. "
+        "Empty: the CSM pastes a link created in the WorkOS dashboard instead",
+    )
+    setup_links_secret: SecretStr | None = Field(
+        default=None,
+        description="Key that signs setup links (any long random string); required with setup_links_url",
+    )
+    setup_link_days: int = Field(
+        default=30, ge=1, le=365, description="How long an emailed setup link stays valid"
+    )
+
+    @model_validator(mode="after")
+    def _links_need_a_secret(self) -> WorkOSCredentials:
+        if self.setup_links_url and not self.setup_links_secret:
+            raise ValueError("setup_links_secret is required when setup_links_url is set")
+        return self
+
+    def get_client(self) -> WorkOSClient:
+        """The SDK client; it retries 429 (after Retry-After) and 5xx on its own."""
+        return WorkOSClient(
+            api_key=self.api_key.get_secret_value(), base_url=self.base_url, request_timeout=30
+        )
+
+    def organization_page(self, organization_id: str) -> str:
+        return f"{self.dashboard_url.rstrip('/')}/organizations/{organization_id}"

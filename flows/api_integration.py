@@ -1,0 +1,239 @@
+"""Runbook "API-based implementation (WorkOS)", steps 1–6, with a person approving at each gate."""
+
+from typing import Literal
+
+from prefect import flow, get_run_logger, task
+from prefect.input import RunInput
+from pydantic import Field, field_validator
+
+from blocks import GoogleSheetsCredentials, SlackWorkspace, SmtpServer, WorkOSCredentials, load_block
+from flows.approvals import (
+    Notify,
+    WaitSettings,
+    ask,
+    current_run_id,
+    ends_on_rejection,
+    record,
+    request_approval,
+    run_link,
+)
+from flows.progress import Progress
+from flows.steps import csm_notice, help_center_url, send_reviewed_email, update_hub_segments
+from tasks.customer import Customer, check_url
+from tasks.emails import draft_api_final_summary, draft_api_implementation_email
+from tasks.mapping import read_and_check_mapping
+from tasks.once import once_key, once_policy
+from tasks.platforms import load_catalogue
+from tasks.setup_links import make_setup_link
+from tasks.support import api_support_request, post_support_request
+from tasks.workos import WorkOSOrganization, ensure_organization_task, external_id_for, find_organization
+
+STEPS = [
+    "WorkOS organization and Directory Sync setup link",
+    "Implementation steps email",
+    "Data mapping table and hub segments",
+    "Support request in #product-support",
+    "Engineering turns the integration on",
+    "Final summary email",
+]
+
+
+class DashboardSetupLink(RunInput):
+    """No setup-links endpoint is configured: paste a setup link created in the WorkOS dashboard."""
+
+    setup_link: str = Field(
+        description="Organization > Setup link > Create Link > Directory Sync, then paste it here"
+    )
+    answered_by: str = Field(min_length=1, description="Your name")
+
+    @field_validator("setup_link")
+    @classmethod
+    def _is_url(cls, value: str) -> str:
+        return check_url(value)
+
+
+class MappingTableReady(RunInput):
+    """The customer says the data mapping table is complete."""
+
+    sheet_link: str = Field(description="Link to the completed data mapping table in Google Sheets")
+    answered_by: str = Field(min_length=1, description="Your name")
+
+
+class IntegrationOn(RunInput):
+    """Engineering confirms the integration is turned on (runbook step 5)."""
+
+    confirmed_by: str = Field(min_length=1, description="Your name (engineering)")
+    notes: str = Field(default="", description="Anything the CSM should know")
+
+
+class SummaryCadence(RunInput):
+    """What was agreed with the customer for mapping-table updates (final email)."""
+
+    cadence: Literal["monthly", "quarterly"] = Field(
+        description="How often the customer sends updated values"
+    )
+    answered_by: str = Field(min_length=1, description="Your name")
+
+
+@task(name="make-setup-link", cache_policy=once_policy(), persist_result=True)
+def long_lived_setup_link(workos: WorkOSCredentials, organization_id: str, once_key: str) -> str:
+    """A signed link to our setup-links endpoint; made once per customer so every email shows the same."""
+    return make_setup_link(
+        workos.setup_links_url,
+        workos.setup_links_secret.get_secret_value(),
+        organization_id,
+        workos.setup_link_days,
+    )
+
+
+def workos_step(
+    customer: Customer, workos: WorkOSCredentials, wait: WaitSettings
+) -> tuple[WorkOSOrganization, str]:
+    """Step 1: approve, find-or-create the organization, then the setup link for the email."""
+    link_mode = (
+        f"a {workos.setup_link_days}-day link to our setup-links endpoint ({workos.setup_links_url}), which "
+        "opens a fresh Directory Sync portal link on each click"
+        if workos.setup_links_url
+        else "no setup-links endpoint is configured: next you paste a link created in the WorkOS dashboard"
+    )
+    existing = find_organization(workos.get_client(), customer)
+    if existing is not None:
+        get_run_logger().info("WorkOS organization %s already exists; not asking again", existing.id)
+    else:
+        request_approval(
+            key="workos-organization",
+            title=f"Create (or find) {customer.company_name}'s WorkOS organization",
+            what=(
+                f"- **Environment:** {workos.environment}\n- **Name:** {customer.company_name}\n"
+                f"- **Email domains:** {', '.join(customer.email_domains)} (authentication allowed from "
+                f"them: state `{workos.domain_state}`)\n- **External id:** `{external_id_for(customer)}`\n"
+                f"- **Setup link:** {link_mode}\n\nAn existing organization with this external id or these "
+                "domains is reused; a second one is never created."
+            ),
+            wait=wait,
+            notify=csm_notice(customer),
+        )
+    organization = ensure_organization_task(workos, customer)
+    if workos.setup_links_url:
+        return organization, long_lived_setup_link(
+            workos, organization.id, once_key(customer.key, "setup-link")
+        )
+    pasted = ask(
+        DashboardSetupLink,
+        key="workos-setup-link",
+        title=f"Paste {customer.company_name}'s Directory Sync setup link",
+        description=(
+            f"Open the organization in the WorkOS dashboard ({organization.page_url}), go to the setup link "
+            "section, click **Create Link**, choose **Directory Sync** under Features, then paste the link."
+        ),
+        wait=wait,
+        notify=csm_notice(customer),
+    )
+    return organization, pasted.setup_link
+
+
+def mapping_step(customer: Customer, wait: WaitSettings):
+    """Step 3: wait for the completed table, check it, send the report back until it is clean."""
+    credentials = load_block(GoogleSheetsCredentials)
+    feedback = ""
+    attempt = 1
+    while True:
+        ready = ask(
+            MappingTableReady,
+            key=f"mapping-table-{attempt}",
+            title=f"Is {customer.company_name}'s data mapping table complete?",
+            description=(
+                feedback
+                + "When the customer has filled in columns B, C and G, paste the sheet's link. Share the "
+                f"sheet with `{credentials.client_email}` (Viewer) first."
+            ),
+            wait=wait,
+            notify=csm_notice(customer),
+        )
+        check_key = once_key(current_run_id(), f"mapping-{attempt}")
+        check = read_and_check_mapping(credentials, ready.sheet_link, check_key)
+        if check.problem is None and not check.report.errors:
+            record(
+                f"mapping-table-{attempt}",
+                "Data mapping table",
+                ready.answered_by,
+                "accepted",
+                check.report.markdown(),
+            )
+            return ready.sheet_link, check.table
+        problem = check.problem or check.report.markdown()
+        record(f"mapping-table-{attempt}", "Data mapping table", ready.answered_by, "needs fixes", problem)
+        feedback = (
+            "**The table could not be used yet.** Forward this to the customer, then answer again when "
+            f"it is fixed:\n\n{problem}\n\n---\n\n"
+        )
+        attempt += 1
+
+
+@flow(name="api-integration")
+@ends_on_rejection
+def api_integration(customer: Customer, wait: WaitSettings | None = None) -> dict:
+    """From the WorkOS organization to the final summary email, each side effect once per customer."""
+    wait = wait or WaitSettings()
+    progress = Progress("api-integration", customer.company_name, customer.key, STEPS)
+    smtp = load_block(SmtpServer)
+    slack = load_block(SlackWorkspace)
+    workos = load_block(WorkOSCredentials)
+    catalogue, help_url = load_catalogue(), help_center_url()
+
+    progress.mark(1, "waiting", "CSM approves the organization")
+    organization, setup_link = workos_step(customer, workos, wait)
+    progress.mark(1, "done", organization.page_url)
+
+    progress.mark(2, "waiting", "CSM reviews the email")
+    draft = draft_api_implementation_email(
+        customer, catalogue, help_url, smtp.default_cc, setup_link, catalogue.default_question_fields
+    )
+    send_reviewed_email(customer, "api-implementation-email", draft, smtp, wait)
+    progress.mark(2, "done")
+
+    progress.mark(3, "waiting", "customer fills in the data mapping table")
+    sheet_link, table = mapping_step(customer, wait)
+    segments = update_hub_segments(customer, table, wait)
+    progress.mark(3, "done", f"{len(table.fields)} field(s); segments: {segments}")
+
+    progress.mark(4, "working")
+    request = post_support_request(
+        slack,
+        api_support_request(customer, organization.page_url, sheet_link, run_link()),
+        once_key(customer.key, "api-support-request"),
+    )
+    progress.mark(4, "done", request.permalink or "")
+
+    progress.mark(5, "waiting", "engineering (usually 1–2 business days)")
+    on = ask(
+        IntegrationOn,
+        key="integration-on",
+        title=f"Engineering: is {customer.company_name}'s HRIS integration turned on?",
+        description=f"Support request: {request.permalink}. Resume when the integration is on.",
+        wait=wait,
+        notify=Notify(channel=slack.product_support_channel),
+    )
+    record("integration-on", "Integration turned on", on.confirmed_by, "on", on.notes)
+    progress.mark(5, "done", f"confirmed by {on.confirmed_by}")
+
+    progress.mark(6, "waiting", "CSM confirms the cadence and reviews the email")
+    cadence = ask(
+        SummaryCadence,
+        key="summary-cadence",
+        title=f"Mapping-table update cadence agreed with {customer.company_name}",
+        description="The final summary email states how often the customer sends updated values.",
+        wait=wait,
+        notify=csm_notice(customer),
+    )
+    summary = draft_api_final_summary(
+        customer, catalogue, help_url, smtp.default_cc, sheet_link, cadence.cadence
+    )
+    sent = send_reviewed_email(customer, "api-final-summary", summary, smtp, wait)
+    progress.mark(6, "done")
+    return {
+        "organization": organization.id,
+        "support_request": request.permalink,
+        "final_email": sent.message_id,
+        "segments": segments,
+    }

@@ -1,0 +1,112 @@
+"""API step 1: the customer's WorkOS organization, found before it is ever created.
+
+The SDK's idempotency key is not honoured for organizations, so a create whose answer was lost
+must not be retried blindly: we look the organization up again (external id, then domains) first.
+"""
+
+from __future__ import annotations
+
+import time
+
+from prefect import get_run_logger, task
+from pydantic import BaseModel
+from workos import WorkOSClient
+from workos._errors import NotFoundError, ServerError, WorkOSConnectionError, WorkOSError, WorkOSTimeoutError
+from workos.organizations.models.organization_domain_data import OrganizationDomainData
+
+from blocks.workos import WorkOSCredentials
+from tasks.customer import Customer
+
+LOST_ANSWERS = (ServerError, WorkOSConnectionError, WorkOSTimeoutError)
+
+
+class WorkOSOrganization(BaseModel):
+    id: str
+    name: str
+    domains: list[str]
+    external_id: str | None
+    page_url: str
+    created: bool  # False: it already existed
+
+
+class OrganizationConflict(RuntimeError):
+    """The customer's domains already belong to a different WorkOS organization."""
+
+
+def external_id_for(customer: Customer) -> str:
+    """Our stable name for the customer's organization in WorkOS."""
+    return f"10kc-hris-{customer.key}"
+
+
+def find_organization(client: WorkOSClient, customer: Customer):
+    """The organization for this customer: by our external id, else by any of its domains."""
+    try:
+        return client.organizations.get_organization_by_external_id(external_id_for(customer))
+    except NotFoundError:
+        pass
+    matches = list(client.organizations.list_organizations(domains=customer.email_domains, limit=10).data)
+    if len(matches) > 1:
+        raise OrganizationConflict(
+            f"{len(matches)} WorkOS organizations use the domains {', '.join(customer.email_domains)}: "
+            f"{', '.join(m.id for m in matches)}; pick one in the dashboard and remove the others"
+        )
+    return matches[0] if matches else None
+
+
+def _describe(org, credentials: WorkOSCredentials, created: bool) -> WorkOSOrganization:
+    return WorkOSOrganization(
+        id=org.id,
+        name=org.name,
+        domains=[d.domain for d in org.domains],
+        external_id=org.external_id,
+        page_url=credentials.organization_page(org.id),
+        created=created,
+    )
+
+
+def ensure_organization(
+    credentials: WorkOSCredentials, customer: Customer, attempts: int = 4
+) -> WorkOSOrganization:
+    """Find the customer's organization or create it (name, domains, authentication from them)."""
+    client = credentials.get_client()
+    for attempt in range(attempts):
+        existing = find_organization(client, customer)
+        if existing is not None:
+            return _describe(existing, credentials, created=False)
+        try:
+            org = client.organizations.create_organization(
+                name=customer.company_name,
+                domain_data=[
+                    OrganizationDomainData.from_dict({"domain": d, "state": credentials.domain_state})
+                    for d in customer.email_domains
+                ],
+                external_id=external_id_for(customer),
+                metadata={"source": "hris-runbook", "tenant_url": customer.tenant_url[:500]},
+                request_options={"max_retries": 0},  # a lost answer is handled by looking up again
+            )
+            return _describe(org, credentials, created=True)
+        except LOST_ANSWERS:
+            if attempt == attempts - 1:
+                raise
+            time.sleep(min(2**attempt, 10))
+    raise AssertionError("unreachable")
+
+
+@task(name="ensure-workos-organization", retries=2, retry_delay_seconds=15)
+def ensure_organization_task(credentials: WorkOSCredentials, customer: Customer) -> WorkOSOrganization:
+    """Idempotent by nature: a retry or a re-run finds the organization made the first time."""
+    org = ensure_organization(credentials, customer)
+    get_run_logger().info(
+        "WorkOS organization %s %s", org.id, "created" if org.created else "already existed"
+    )
+    return org
+
+
+def portal_link(credentials: WorkOSCredentials, organization_id: str) -> str:
+    """A fresh Directory Sync Admin Portal link; it expires five minutes after issue."""
+    return (
+        credentials.get_client().admin_portal.generate_link(organization=organization_id, intent="dsync").link
+    )
+
+
+__all__ = ["WorkOSError", "ensure_organization", "portal_link"]
