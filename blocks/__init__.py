@@ -8,6 +8,7 @@ from prefect.blocks.core import Block
 
 from blocks.google_sheets import GoogleSheetsCredentials
 from blocks.hub import TenKCHub
+from blocks.sftp import SftpServer
 from blocks.slack import SlackWorkspace
 from blocks.smtp import SmtpServer
 from blocks.workos import WorkOSCredentials
@@ -54,6 +55,7 @@ __all__ = [
     "DEFAULT_NAME",
     "BlockNotConfigured",
     "GoogleSheetsCredentials",
+    "SftpServer",
     "SlackWorkspace",
     "SmtpServer",
     "TenKCHub",

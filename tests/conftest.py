@@ -296,3 +296,46 @@ def served(prefect_api, tmp_path_factory):
         process.terminate()
         process.wait(timeout=30)
         log.close()
+
+
+@pytest.fixture
+def sftp_server(tmp_path):
+    """A real SFTP server on loopback (OpenSSH sshd when installed, else asyncssh) serving tmp/inbox."""
+    from sandbox.sftp import start_sftp_server
+
+    server = start_sftp_server(tmp_path / "inbox", keys_dir=tmp_path / "sftp-keys")
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def sftp_block(prefect_api, sftp_server):
+    from blocks import SftpServer
+
+    block = SftpServer(
+        host="127.0.0.1",
+        port=sftp_server.port,
+        username=sftp_server.username,
+        private_key=sftp_server.client_private_key,
+        host_key=sftp_server.host_key,
+        inbox_root=str(sftp_server.root),
+        max_upload_mb=1,
+        connect_timeout_seconds=5,
+    )
+    block.save("default", overwrite=True)
+    yield block
+    delete_block(SftpServer, "default")
+
+
+@pytest.fixture
+def clean_registrations(prefect_api):
+    """No customer registered for watching before or after the test."""
+    from tasks.registry import registrations, unregister
+
+    for reg in registrations():
+        unregister(reg.customer.key)
+    yield
+    for reg in registrations():
+        unregister(reg.customer.key)

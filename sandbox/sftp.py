@@ -1,0 +1,172 @@
+"""SFTP stand-in: OpenSSH sshd with `internal-sftp` from a throwaway config when it is installed
+(Debian's openssh-server), else an asyncssh server. Either serves a folder of the real filesystem
+on 127.0.0.1, with key-only login and its own host key."""
+
+from __future__ import annotations
+
+import asyncio
+import getpass
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ed25519
+
+SSHD = shutil.which("sshd") or ("/usr/sbin/sshd" if os.path.exists("/usr/sbin/sshd") else None)
+
+
+def _keypair() -> tuple[str, str]:
+    """(private key in OpenSSH PEM, public key line 'ssh-ed25519 AAAA…')."""
+    key = ed25519.Ed25519PrivateKey.generate()
+    private = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH, serialization.NoEncryption()
+    ).decode()
+    public = (
+        key.public_key()
+        .public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH)
+        .decode()
+    )
+    return private, public
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class SftpSandbox:
+    """A running server: what a client needs to connect, and `stop()`."""
+
+    port: int
+    root: Path  # the folder clients see (absolute paths: use `root` as the inbox root)
+    username: str
+    client_private_key: str
+    host_key: str  # the public host key line to pin
+    kind: str  # "openssh" or "asyncssh"
+    _stop: object = None
+
+    def stop(self) -> None:
+        self._stop()
+
+
+def start_sftp_server(
+    root: Path, port: int = 0, prefer: str = "openssh", keys_dir: Path | None = None
+) -> SftpSandbox:
+    """Serve `root` over SFTP on 127.0.0.1 (port 0: a free one)."""
+    root = Path(root).resolve()
+    root.mkdir(parents=True, exist_ok=True)
+    keys_dir = Path(keys_dir or tempfile.mkdtemp(prefix="sftp-keys-"))
+    keys_dir.mkdir(parents=True, exist_ok=True)
+    host_private, host_public = _stored_keypair(keys_dir / "host_key")
+    client_private, client_public = _stored_keypair(keys_dir / "client_key")
+    port = port or _free_port()
+    if prefer == "openssh" and SSHD:
+        return _start_sshd(root, port, keys_dir, host_public, client_private, client_public)
+    return _start_asyncssh(root, port, host_private, host_public, client_private, client_public)
+
+
+def _stored_keypair(path: Path) -> tuple[str, str]:
+    """A keypair kept on disk, so a restarted sandbox keeps the host key clients pinned."""
+    if not path.exists():
+        private, public = _keypair()
+        path.write_text(private)
+        path.chmod(0o600)
+        path.with_suffix(".pub").write_text(public + "\n")
+    return path.read_text(), path.with_suffix(".pub").read_text().strip()
+
+
+def _start_sshd(root, port, keys_dir, host_public, client_private, client_public) -> SftpSandbox:
+    Path("/run/sshd").mkdir(exist_ok=True)  # sshd's privilege-separation directory
+    (keys_dir / "authorized_keys").write_text(client_public + "\n")
+    user = getpass.getuser()
+    config = keys_dir / "sshd_config"
+    config.write_text(
+        "\n".join(
+            [
+                f"Port {port}",
+                "ListenAddress 127.0.0.1",
+                f"HostKey {keys_dir / 'host_key'}",
+                f"PidFile {keys_dir / 'sshd.pid'}",
+                f"AuthorizedKeysFile {keys_dir / 'authorized_keys'}",
+                "PasswordAuthentication no",
+                "KbdInteractiveAuthentication no",
+                "PubkeyAuthentication yes",
+                "PermitRootLogin prohibit-password",
+                f"AllowUsers {user}",
+                "UsePAM no",
+                "StrictModes no",
+                "Subsystem sftp internal-sftp",
+                "ForceCommand internal-sftp",
+                "AllowTcpForwarding no",
+                "X11Forwarding no",
+                "MaxStartups 100:30:200",
+                "MaxSessions 50",
+                "LogLevel ERROR",
+                "",
+            ]
+        )
+    )
+    process = subprocess.Popen(
+        [SSHD, "-D", "-e", "-f", str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+    deadline = time.monotonic() + 10
+    while True:
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                break
+        if process.poll() is not None or time.monotonic() > deadline:
+            error = (
+                process.stderr.read().decode(errors="replace") if process.poll() is not None else "timeout"
+            )
+            process.kill()
+            raise RuntimeError(f"sshd did not start: {error.strip()[:500]}")
+        time.sleep(0.02)
+
+    def stop() -> None:
+        process.terminate()
+        process.wait(10)
+
+    return SftpSandbox(port, root, user, client_private, host_public, "openssh", stop)
+
+
+def _start_asyncssh(root, port, host_private, host_public, client_private, client_public) -> SftpSandbox:
+    import asyncssh
+
+    loop = asyncio.new_event_loop()
+    ready = threading.Event()
+    holder: dict = {}
+
+    async def serve() -> None:
+        holder["server"] = await asyncssh.listen(
+            "127.0.0.1",
+            port,
+            server_host_keys=[asyncssh.import_private_key(host_private)],
+            authorized_client_keys=asyncssh.import_authorized_keys(client_public + "\n"),
+            sftp_factory=True,
+            allow_scp=False,
+        )
+        ready.set()
+
+    def run() -> None:
+        asyncio.set_event_loop(loop)
+        loop.run_until_complete(serve())
+        loop.run_forever()
+
+    threading.Thread(target=run, name="asyncssh-sftp", daemon=True).start()
+    if not ready.wait(10):
+        raise RuntimeError("asyncssh SFTP server did not start")
+
+    def stop() -> None:
+        loop.call_soon_threadsafe(holder["server"].close)
+        loop.call_soon_threadsafe(loop.stop)
+
+    return SftpSandbox(port, root, getpass.getuser(), client_private, host_public, "asyncssh", stop)

@@ -1,0 +1,118 @@
+"""Customer inboxes on the SFTP server: which uploads are complete, claiming them, archiving them.
+
+Layout under `<inbox_root>/<customer key>/`: customers upload at the top level; a file is claimed
+by an atomic rename into `processing/` (two overlapping watchers cannot both win it), archived into
+`archive/` when its files are shared, or moved to `refused/` with the reason alerted.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import stat
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import paramiko
+
+TEMPORARY_SUFFIXES = (".part", ".tmp", ".filepart", ".partial", ".crdownload", ".upload")
+WORK_DIRS = ("processing", "archive", "refused")
+
+
+@dataclass(frozen=True)
+class Seen:
+    name: str
+    size: int
+    mtime: int
+
+
+@dataclass(frozen=True)
+class Refusal:
+    name: str
+    reason: str
+
+
+def inbox_path(inbox_root: str, customer_key: str) -> str:
+    return posixpath.join(inbox_root, customer_key)
+
+
+def refusal_reason(name: str, size: int, max_bytes: int) -> str | None:
+    """Why an upload cannot be processed, or None. Names are checked before anything is opened."""
+    if "/" in name or "\\" in name or ".." in name.split("/") or name.startswith(".."):
+        return "the file name contains a path"
+    if not name.lower().endswith(".csv"):
+        return "only .csv files are processed"
+    if size > max_bytes:
+        return f"the file is {size / 2**20:.0f} MiB, over the {max_bytes / 2**20:.0f} MiB limit"
+    return None
+
+
+def look(sftp: paramiko.SFTPClient, inbox: str) -> dict[str, Seen]:
+    """Regular, non-empty, non-temporary files at the inbox's top level."""
+    seen = {}
+    for entry in sftp.listdir_attr(inbox):
+        name = entry.filename
+        if (
+            not stat.S_ISREG(entry.st_mode or 0)
+            or name.startswith(".")
+            or name.lower().endswith(TEMPORARY_SUFFIXES)
+        ):
+            continue
+        if not entry.st_size:
+            continue
+        seen[name] = Seen(name, entry.st_size, int(entry.st_mtime or 0))
+    return seen
+
+
+def settled(first: dict[str, Seen], second: dict[str, Seen]) -> list[Seen]:
+    """Files whose size and mtime did not change between two looks: the upload is complete."""
+    return sorted((s for name, s in second.items() if first.get(name) == s), key=lambda s: s.name)
+
+
+def _ensure_dirs(sftp: paramiko.SFTPClient, inbox: str) -> None:
+    existing = set(sftp.listdir(inbox))
+    for name in WORK_DIRS:
+        if name not in existing:
+            try:
+                sftp.mkdir(posixpath.join(inbox, name))
+            except OSError:
+                pass  # another watcher made it first
+
+
+def claim(sftp: paramiko.SFTPClient, inbox: str, name: str) -> bool:
+    """Move the upload into processing/ atomically; False if another watcher got it first."""
+    _ensure_dirs(sftp, inbox)
+    try:
+        sftp.posix_rename(posixpath.join(inbox, name), posixpath.join(inbox, "processing", name))
+        return True
+    except OSError:
+        return False
+
+
+def _stamped(name: str) -> str:
+    return f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{name}"
+
+
+def refuse(sftp: paramiko.SFTPClient, inbox: str, name: str, from_dir: str = "") -> str:
+    """Move a refused upload out of the way (into refused/) so it is alerted once."""
+    _ensure_dirs(sftp, inbox)
+    target = posixpath.join(inbox, "refused", _stamped(name))
+    sftp.posix_rename(posixpath.join(inbox, from_dir, name), target)
+    return target
+
+
+def archive(sftp: paramiko.SFTPClient, inbox: str, name: str) -> str | None:
+    """processing/<name> -> archive/<time>-<name>; None if it was archived already."""
+    source = posixpath.join(inbox, "processing", name)
+    try:
+        sftp.stat(source)
+    except FileNotFoundError:
+        return None
+    target = posixpath.join(inbox, "archive", _stamped(name))
+    sftp.posix_rename(source, target)
+    return target
+
+
+def download(sftp: paramiko.SFTPClient, remote: str, local: Path) -> Path:
+    sftp.get(remote, str(local))
+    return local

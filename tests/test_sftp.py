@@ -1,0 +1,169 @@
+"""Inboxes on a real SFTP server: completeness, claiming once, archiving, refusals, broken servers."""
+
+from __future__ import annotations
+
+import threading
+
+import paramiko
+import pytest
+
+from blocks import SftpServer
+from flows.process_upload import process_upload
+from flows.sftp_watch import sftp_watch
+from tasks.registry import Registration, register
+from tasks.sftp import look, refusal_reason, settled
+from tests.conftest import make_customer
+
+MAPPING = """Category,HRIS Field,HRIS Values,Notes,10KC Segment,10KC Value,Visibility
+Org,Department,Engineering,,,,Public
+,,Sales,,,,
+"""
+MEMBERS = "Email,First Name,Last Name,Status,Department\nann@acme.example,Ann,Lee,active,Sales\nold@acme.example,Old,Timer,active,Sales\n"
+UPLOAD = "Email,First Name,Last Name,Employee Status,Department\nann@acme.example,Ann,Lee,active,Engineering\nnew@acme.example,New,Hire,active,Sales\n"
+
+
+def registered(tmp_path, sftp_server, **overrides):
+    customer = make_customer(**overrides)
+    (tmp_path / "map.csv").write_text(MAPPING)
+    (tmp_path / "members.csv").write_text(MEMBERS)
+    register(
+        Registration(
+            customer=customer,
+            mode="onboarding",
+            mapping_link=str(tmp_path / "map.csv"),
+            members_csv=str(tmp_path / "members.csv"),
+        )
+    )
+    inbox = sftp_server.root / customer.key
+    inbox.mkdir()
+    return customer, inbox
+
+
+def test_partial_and_temporary_uploads_are_not_picked_up(sftp_block, sftp_server):
+    inbox = sftp_server.root / "acme"
+    inbox.mkdir()
+    (inbox / "staff.csv.part").write_text("Email\n")
+    (inbox / ".hidden.csv").write_text("Email\n")
+    (inbox / "empty.csv").write_text("")
+    growing = inbox / "staff.csv"
+    growing.write_text("Email\na@acme.example\n")
+    with sftp_block.get_client() as sftp:
+        first = look(sftp, str(inbox))
+        assert list(first) == ["staff.csv"]
+        with open(growing, "a") as f:
+            f.write("b@acme.example\n")  # still being written
+        second = look(sftp, str(inbox))
+        assert settled(first, second) == []
+        assert [s.name for s in settled(second, look(sftp, str(inbox)))] == ["staff.csv"]
+
+
+def test_overlapping_watchers_claim_each_upload_once(sftp_block, sftp_server, tmp_path, clean_registrations):
+    customer, inbox = registered(tmp_path, sftp_server)
+    (inbox / "staff.csv").write_text(UPLOAD)
+    results = []
+    threads = [
+        threading.Thread(
+            target=lambda: results.append(sftp_watch(settle_seconds=0.5, start_processing=False))
+        )
+        for _ in range(2)
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert sum(r["claimed"] for r in results) == 1
+    assert [p.name for p in (inbox / "processing").iterdir()] == ["staff.csv"]
+    assert not (inbox / "staff.csv").exists()
+
+
+def test_a_processed_upload_is_shared_then_archived_and_never_processed_twice(
+    sftp_block, sftp_server, tmp_path, clean_registrations, slack_block, slack
+):
+    customer, inbox = registered(tmp_path, sftp_server)
+    (inbox / "staff.csv").write_text(UPLOAD)
+    assert sftp_watch(settle_seconds=0.5, start_processing=False)["claimed"] == 1
+    [alert] = slack.messages("monitoring-hris-files")
+    assert "New HRIS upload from *Acme Corp*" in alert["text"] and "staff.csv" in alert["text"]
+
+    result = process_upload(customer.key, "staff.csv")
+    assert (result["invites"], result["updates"], result["deletions"]) == (1, 1, 1)
+    summary, *files = slack.messages("am-acme")
+    assert "potential invites: 1" in summary["text"] and "profile deletions: 1" in summary["text"]
+    shared = {f["files"][0]["name"]: slack.files[f["files"][0]["id"]]["content"] for f in files}
+    assert set(shared) == {"potential invites.csv", "profile updates.csv", "profile deletions.csv"}
+    assert (
+        b"new@acme.example" in shared["potential invites.csv"]
+        and b"old@acme.example" in shared["profile deletions.csv"]
+    )
+    assert list((inbox / "processing").iterdir()) == []
+    [archived] = (inbox / "archive").iterdir()
+    assert archived.name.endswith("-staff.csv") and archived.read_text() == UPLOAD
+
+    again = process_upload(customer.key, "staff.csv", return_state=True)
+    assert again.is_failed() and "not in" in again.message
+    assert sftp_watch(settle_seconds=0.5, start_processing=False)["claimed"] == 0
+    assert len(slack.messages("am-acme")) == 1 + 3
+
+
+def test_a_changed_host_key_is_refused(sftp_block, sftp_server, tmp_path):
+    from sandbox.sftp import _keypair
+
+    impostor = sftp_block.model_copy(update={"host_key": _keypair()[1]})
+    with pytest.raises(paramiko.BadHostKeyException):
+        with impostor.get_client():
+            pass
+
+
+def test_a_host_key_is_required_and_checked_for_shape():
+    with pytest.raises(ValueError, match="host_key must look like"):
+        SftpServer(host="h", username="u", private_key="k", host_key="not a key")
+
+
+@pytest.mark.parametrize(
+    ("name", "size", "expected"),
+    [
+        ("../etc/passwd.csv", 10, "the file name contains a path"),
+        ("a/b.csv", 10, "the file name contains a path"),
+        ("..\\x.csv", 10, "the file name contains a path"),
+        ("staff.xlsx", 10, "only .csv files are processed"),
+        ("staff.csv", 3 * 2**20, "the file is 3 MiB, over the 1 MiB limit"),
+        ("staff.CSV", 10, None),
+    ],
+)
+def test_refusal_reasons(name, size, expected):
+    assert refusal_reason(name, size, 2**20) == expected
+
+
+def test_oversize_and_non_csv_uploads_are_refused_with_an_alert(
+    sftp_block, sftp_server, tmp_path, clean_registrations, slack_block, slack
+):
+    customer, inbox = registered(tmp_path, sftp_server)
+    (inbox / "huge.csv").write_bytes(b"Email\n" + b"x@acme.example\n" * 100_000)  # ~1.4 MiB > 1 MiB limit
+    (inbox / "staff.xlsx").write_bytes(b"PK\x03\x04 not processed")
+    result = sftp_watch(settle_seconds=0.5, start_processing=False)
+    assert (result["claimed"], result["refused"]) == (0, 2)
+    assert sorted(p.name.split("-", 1)[1] for p in (inbox / "refused").iterdir()) == [
+        "huge.csv",
+        "staff.xlsx",
+    ]
+    alerts = [m["text"] for m in slack.messages("monitoring-hris-files")]
+    assert any("huge.csv" in a and "over the 1 MiB limit" in a for a in alerts)
+    assert any("staff.xlsx" in a and "only .csv files" in a for a in alerts)
+
+
+def test_a_broken_inbox_or_server_does_not_stop_the_others(
+    sftp_block, sftp_server, tmp_path, clean_registrations
+):
+    good, inbox = registered(tmp_path, sftp_server)
+    (inbox / "staff.csv").write_text(UPLOAD)
+    no_inbox = make_customer()
+    register(
+        Registration(customer=no_inbox, mode="production", mapping_link="x")
+    )  # its folder does not exist
+    dead = make_customer()
+    SftpServer(**{**sftp_block.model_dump(), "port": 1}).save("dead-server", overwrite=True)
+    register(Registration(customer=dead, mode="production", mapping_link="x", sftp_block="dead-server"))
+
+    result = sftp_watch(settle_seconds=0.5, start_processing=False)
+    assert result["claimed"] == 1 and result["errors"] == 2
+    assert (inbox / "processing" / "staff.csv").exists()
