@@ -63,6 +63,17 @@ def member_export(reg: Registration, folder: Path) -> Path:
     return Path(reg.members_csv)
 
 
+def generate_for(reg: Registration, upload: Path, out_dir: Path, scratch: Path) -> dict:
+    """The three files for one HRIS CSV, against the hub's members and the customer's mapping table."""
+    return generate_files_task(upload, member_export(reg, scratch), load_mapping(reg.mapping_link), out_dir)
+
+
+def review_files(out_dir: Path, summary: dict) -> list[Path]:
+    """The files to share: the three of the runbook, plus rejected rows when there are any."""
+    paths = [out_dir / name for name in (INVITES, UPDATES, DELETIONS)]
+    return paths + ([out_dir / REJECTED] if summary["rejected_rows"] else [])
+
+
 @task(name="share-files", cache_policy=once_policy(), persist_result=True)
 def share_files(
     slack: SlackWorkspace, channel: str, text: str, paths: list[Path], once_key: str

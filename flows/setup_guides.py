@@ -28,7 +28,7 @@ class CustomerChoice(RunInput):
 @ends_on_rejection
 def setup_guides(customer: Customer, wait: WaitSettings | None = None) -> dict[str, str]:
     """Send Template 1 (listed platform, with its guide) or Template 2, record the choice, and start
-    the matching flow (api-integration) for the same customer."""
+    the matching flow (api-integration or sftp-integration) for the same customer."""
     wait = wait or WaitSettings()
     smtp = load_block(SmtpServer)
     draft = draft_setup_guides_email(customer, load_catalogue(), help_center_url(), smtp.default_cc)
@@ -47,6 +47,6 @@ def setup_guides(customer: Customer, wait: WaitSettings | None = None) -> dict[s
     )
     record("customer-choice", "Customer's choice", choice.answered_by, choice.option, choice.notes)
     started = None
-    if choice.option == "api":
-        started = start_next_flow("api-integration", customer, wait)
+    if choice.option in ("api", "sftp"):
+        started = start_next_flow(f"{choice.option}-integration", customer, wait)
     return {"email": sent.message_id, "choice": choice.option, "started": started or ""}

@@ -86,7 +86,7 @@ def sftp_watch(
 ) -> dict:
     """One tick: claim complete uploads, alert engineering, start process-upload for each."""
     logger = get_run_logger()
-    customers = registrations()
+    customers = [reg for reg in registrations() if reg.watching]
     by_server: dict[str, list[Registration]] = defaultdict(list)
     for reg in customers:
         by_server[reg.sftp_block].append(reg)

@@ -13,6 +13,7 @@ import smtplib
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
+from pathlib import Path
 
 from prefect import get_run_logger, task
 from pydantic import BaseModel, Field
@@ -37,6 +38,7 @@ class EmailDraft(BaseModel):
     reply_to: str | None = None
     subject: str
     body: str
+    attachments: list[str] = Field(default_factory=list, description="Files sent with the email (paths)")
 
     def text(self) -> str:
         return markup_to_text(self.body)
@@ -49,7 +51,7 @@ class EmailDraft(BaseModel):
         cc = ", ".join(self.cc) or "—"
         return (
             f"**To:** {', '.join(self.to)}  \n**Cc:** {cc}  \n**Subject:** {self.subject}\n\n"
-            f"---\n\n{self.body}\n"
+            f"---\n\n{self.body}\n" + "".join(f"\n📎 {Path(a).name}" for a in self.attachments)
         )
 
 
@@ -145,6 +147,9 @@ def build_message(draft: EmailDraft, from_address: str, once_key: str) -> EmailM
     message["X-HRIS-Runbook-Step"] = once_key
     message.set_content(draft.text())
     message.add_alternative(draft.html(), subtype="html")
+    for attachment in draft.attachments:
+        path = Path(attachment)
+        message.add_attachment(path.read_bytes(), maintype="text", subtype="csv", filename=path.name)
     return message
 
 
@@ -284,3 +289,35 @@ def draft_api_final_summary(
         cadence=cadence,
         **_to_customer(customer, default_cc),
     )
+
+
+def draft_sftp_implementation_email(
+    customer: Customer, catalogue: Catalogue, help_center_url: str, default_cc: list[str]
+) -> EmailDraft:
+    """SFTP step 1: how the file-based integration works and the next steps."""
+    base = help_center_url.rstrip("/")
+    name, _, _ = _platform_and_guide(customer, catalogue, base)
+    return render_email(
+        "sftp_implementation",
+        first_name=customer.contact_first_name,
+        csm_name=customer.csm.name,
+        platform=name,
+        sftp_guide_url=base + catalogue.sftp_guide_path,
+        **_to_customer(customer, default_cc),
+    )
+
+
+def draft_sftp_review_email(
+    customer: Customer, default_cc: list[str], files: list[Path], counts: dict
+) -> EmailDraft:
+    """SFTP step 4: the three files from the sample, attached, for the customer to verify."""
+    draft = render_email(
+        "sftp_review",
+        first_name=customer.contact_first_name,
+        csm_name=customer.csm.name,
+        invites=counts["invites"],
+        updates=counts["updates"],
+        deletions=counts["deletions"],
+        **_to_customer(customer, default_cc),
+    )
+    return draft.model_copy(update={"attachments": [str(f) for f in files]})

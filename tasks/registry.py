@@ -34,6 +34,7 @@ class Registration(BaseModel):
     waiting_run_id: str | None = Field(
         default=None, description="An sftp-integration run waiting for this upload"
     )
+    watching: bool = Field(default=True, description="Whether sftp-watch polls this inbox (from SFTP step 7)")
 
     @property
     def variable_name(self) -> str:

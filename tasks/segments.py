@@ -8,6 +8,7 @@ CSM's checklist with the runbook's navigation paths and the exact text to paste.
 from __future__ import annotations
 
 from prefect import get_run_logger, task
+from prefect.cache_policies import NO_CACHE
 from pydantic import BaseModel
 
 from tasks.hub import HubClient
@@ -113,7 +114,7 @@ def apply_plan(client: HubClient, plan: SegmentPlan) -> dict[str, int]:
     return {"segments_created": created, "options_added": added}
 
 
-@task(name="plan-segments")
+@task(name="plan-segments", cache_policy=NO_CACHE)
 def plan_segments_task(table: MappingTable, client: HubClient | None) -> SegmentPlan:
     """Plan against the hub's current segments, or against nothing when there is no hub API."""
     plan = plan_segments(table, client.list_segments() if client else None)
@@ -121,7 +122,7 @@ def plan_segments_task(table: MappingTable, client: HubClient | None) -> Segment
     return plan
 
 
-@task(name="apply-segments")
+@task(name="apply-segments", cache_policy=NO_CACHE)
 def apply_segments_task(client: HubClient, table: MappingTable) -> dict[str, int]:
     """Re-plan against the hub right before applying, so a repeat changes nothing."""
     result = apply_plan(client, plan_segments(table, client.list_segments()))

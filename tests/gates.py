@@ -46,6 +46,13 @@ def waiting_gate(flow_run_id: UUID, timeout: float = 60) -> str:
     return wait_until(paused_with_form, timeout=timeout, what=f"run {flow_run_id} to wait at a gate")
 
 
+def wait_for_gate(flow_run_id: UUID, gate: str, timeout: float = 120) -> None:
+    """Wait until the run waits at this particular gate (it may wait at another one first)."""
+    wait_until(
+        lambda: waiting_gate(flow_run_id, timeout=timeout) == gate, timeout=timeout, what=f"gate {gate}"
+    )
+
+
 def answer(flow_run_id: UUID, expected_gate: str, **run_input) -> None:
     """Resume the run at `expected_gate` with the given form values."""
     gate = waiting_gate(flow_run_id)

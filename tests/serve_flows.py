@@ -3,11 +3,15 @@
 from prefect import serve
 
 from flows.api_integration import api_integration
+from flows.process_upload import process_upload
 from flows.setup_guides import setup_guides
+from flows.sftp_integration import sftp_integration
 
 if __name__ == "__main__":
     serve(
         setup_guides.to_deployment(name="setup-guides"),
         api_integration.to_deployment(name="api-integration"),
-        limit=6,
+        sftp_integration.to_deployment(name="sftp-integration"),
+        process_upload.to_deployment(name="process-upload"),
+        limit=8,
     )

@@ -24,7 +24,14 @@ def _load_flow(entrypoint: str):
 def test_every_flow_in_the_design_is_deployed_once():
     names = [d["name"] for d in DEPLOYMENTS]
     assert len(names) == len(set(names))
-    assert {"setup-guides", "api-integration", "approval-reminders"} <= set(names)
+    assert {
+        "setup-guides",
+        "api-integration",
+        "sftp-integration",
+        "sftp-watch",
+        "process-upload",
+        "approval-reminders",
+    } <= set(names)
 
 
 @pytest.mark.parametrize("deployment", DEPLOYMENTS, ids=lambda d: d["name"])
