@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: up test bench clean
+.PHONY: up test bench bench-sftp clean
 
 $(BIN)/hris-runbook: pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "hris-runbook needs Python >= 3.11 (set PYTHON=...)")'
@@ -24,3 +24,6 @@ clean:
 
 bench: $(BIN)/hris-runbook
 	$(BIN)/python -m benchmarks.run --rows 1000000
+
+bench-sftp: $(BIN)/hris-runbook
+	$(BIN)/python -m benchmarks.sftp_watch

@@ -128,8 +128,12 @@ def sftp_watch(
                 slack,
                 alerts,
                 f":inbox_tray: New HRIS upload from *{reg.customer.company_name}* ({reg.mode}): "
-                f"`{result['upload']}` ({result['size'] / 2**20:.1f} MiB). Processing has started"
-                + (f" (run {run_id})." if run_id else "."),
+                f"`{result['upload']}` ({result['size'] / 2**20:.1f} MiB). "
+                + (
+                    f"Processing has started (run {run_id})."
+                    if run_id
+                    else "Claimed; not processed (dry tick)."
+                ),
             )
             result["process_upload_run"] = run_id
         rows.append({k: str(v) for k, v in result.items()})

@@ -9,6 +9,8 @@ Where to look while `make up` runs:
 - hub, WorkOS:    organizations, segments and members live in memory; the runs' artifacts show them
 - setup links:    `hris-runbook setup-links` on port 8030 (started by make up) redirects to the
                   WorkOS stand-in's portal
+- SFTP:           <state>/sftp/<customer key>/ are the inboxes (sshd on port 8022, or asyncssh);
+                  drop a CSV there to play the customer
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from pathlib import Path
 
 from sandbox import ports
 from sandbox.hub import HubStandIn
+from sandbox.sftp import start_sftp_server
 from sandbox.sheets import SheetsStandIn
 from sandbox.slack import SlackStandIn
 from sandbox.smtp import start_smtp
@@ -62,7 +65,8 @@ def start_all(state: Path) -> list:
 
     hub = HubStandIn(token=ports.HUB_TOKEN).start(ports.HUB_PORT)
     workos = WorkOSStandIn(api_key=ports.WORKOS_KEY).start(ports.WORKOS_PORT)
-    return [smtp, slack, sheets, hub, workos]
+    sftp = start_sftp_server(state / "sftp", ports.SFTP_PORT, keys_dir=state / "sftp-keys")
+    return [smtp, slack, sheets, hub, workos, sftp]
 
 
 def main() -> None:

@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import getpass
 import json
 import secrets
 from pathlib import Path
 
-from blocks import GoogleSheetsCredentials, SlackWorkspace, SmtpServer, TenKCHub, WorkOSCredentials
+from blocks import (
+    GoogleSheetsCredentials,
+    SftpServer,
+    SlackWorkspace,
+    SmtpServer,
+    TenKCHub,
+    WorkOSCredentials,
+)
 from sandbox import ports
 
 
@@ -29,7 +37,17 @@ def _kept_secret(state_dir: Path, name: str) -> str:
     return path.read_text()
 
 
+def _sftp_keys(state_dir: Path) -> tuple[str, str]:
+    """(client private key, host public key) of the sandbox SFTP server, made once and kept."""
+    from sandbox.sftp import _stored_keypair
+
+    keys = state_dir / "sftp-keys"
+    keys.mkdir(parents=True, exist_ok=True)
+    return _stored_keypair(keys / "client_key")[0], _stored_keypair(keys / "host_key")[1]
+
+
 def sandbox_blocks(state_dir: Path) -> dict[type, object]:
+    client_key, host_key = _sftp_keys(state_dir)
     return {
         SmtpServer: SmtpServer(
             host="127.0.0.1",
@@ -51,6 +69,14 @@ def sandbox_blocks(state_dir: Path) -> dict[type, object]:
             dashboard_url=f"http://127.0.0.1:{ports.WORKOS_PORT}/dashboard",
             setup_links_url=f"http://127.0.0.1:{ports.SETUP_LINKS_PORT}",
             setup_links_secret=_kept_secret(state_dir, "setup-links-secret"),
+        ),
+        SftpServer: SftpServer(
+            host="127.0.0.1",
+            port=ports.SFTP_PORT,
+            username=getpass.getuser(),
+            private_key=client_key,
+            host_key=host_key,
+            inbox_root=str((state_dir / "sftp").resolve()),
         ),
     }
 

@@ -59,9 +59,13 @@ class SftpSandbox:
 
 
 def start_sftp_server(
-    root: Path, port: int = 0, prefer: str = "openssh", keys_dir: Path | None = None
+    root: Path,
+    port: int = 0,
+    prefer: str = "openssh",
+    keys_dir: Path | None = None,
+    log_file: Path | None = None,
 ) -> SftpSandbox:
-    """Serve `root` over SFTP on 127.0.0.1 (port 0: a free one)."""
+    """Serve `root` over SFTP on 127.0.0.1 (port 0: a free one); sshd logs logins to `log_file` if given."""
     root = Path(root).resolve()
     root.mkdir(parents=True, exist_ok=True)
     keys_dir = Path(keys_dir or tempfile.mkdtemp(prefix="sftp-keys-"))
@@ -70,7 +74,7 @@ def start_sftp_server(
     client_private, client_public = _stored_keypair(keys_dir / "client_key")
     port = port or _free_port()
     if prefer == "openssh" and SSHD:
-        return _start_sshd(root, port, keys_dir, host_public, client_private, client_public)
+        return _start_sshd(root, port, keys_dir, host_public, client_private, client_public, log_file)
     return _start_asyncssh(root, port, host_private, host_public, client_private, client_public)
 
 
@@ -84,7 +88,9 @@ def _stored_keypair(path: Path) -> tuple[str, str]:
     return path.read_text(), path.with_suffix(".pub").read_text().strip()
 
 
-def _start_sshd(root, port, keys_dir, host_public, client_private, client_public) -> SftpSandbox:
+def _start_sshd(
+    root, port, keys_dir, host_public, client_private, client_public, log_file=None
+) -> SftpSandbox:
     Path("/run/sshd").mkdir(exist_ok=True)  # sshd's privilege-separation directory
     (keys_dir / "authorized_keys").write_text(client_public + "\n")
     user = getpass.getuser()
@@ -110,14 +116,13 @@ def _start_sshd(root, port, keys_dir, host_public, client_private, client_public
                 "X11Forwarding no",
                 "MaxStartups 100:30:200",
                 "MaxSessions 50",
-                "LogLevel ERROR",
+                "LogLevel INFO" if log_file else "LogLevel ERROR",
                 "",
             ]
         )
     )
-    process = subprocess.Popen(
-        [SSHD, "-D", "-e", "-f", str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-    )
+    command = [SSHD, "-D", "-f", str(config)] + (["-E", str(log_file)] if log_file else ["-e"])
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 10
     while True:
         with socket.socket() as sock:

@@ -70,6 +70,7 @@ def stack_env(tmp_path):
         HRIS_SANDBOX_HUB_PORT=str(free_port()),
         HRIS_SANDBOX_WORKOS_PORT=str(free_port()),
         HRIS_SETUP_LINKS_PORT=str(free_port()),
+        HRIS_SANDBOX_SFTP_PORT=str(free_port()),
     )
     return env
 
@@ -118,6 +119,7 @@ def test_up_runs_the_runbook_end_to_end_and_can_be_started_again(stack_env, tmp_
         mails = list((tmp_path / "sandbox" / "mail").glob("*.eml"))
         assert len(mails) == 1
         assert f"To: {customer.contact_email}" in mails[0].read_text()
+        assert (tmp_path / "sandbox" / "sftp").is_dir()  # the sandbox SFTP server's inbox root
         slack_log = (tmp_path / "sandbox" / "slack" / "messages.jsonl").read_text()
         assert "#am-acme" in slack_log and "Waiting for you" in slack_log  # the CSM was told in Slack
     finally:
