@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterDeploymentId
 from prefect.deployments import run_deployment
 
 from flows.approvals import WaitSettings
@@ -34,6 +35,18 @@ def test_a_deployment_run_suspends_at_the_gate_and_sends_once_after_resume(serve
     [message] = smtp_server.handler.messages()
     assert message["To"] == customer.contact_email
     assert "Connecting BambooHR to 10KC" in message["Subject"]
+
+    # the customer chose SFTP: sftp-integration was started once, for this customer
+    with get_client(sync_client=True) as client:
+        runs = client.read_flow_runs(
+            flow_run_filter=FlowRunFilter(
+                deployment_id=FlowRunFilterDeploymentId(
+                    any_=[client.read_deployment_by_name("sftp-integration/sftp-integration").id]
+                )
+            )
+        )
+    started = [r for r in runs if r.parameters["customer"]["email_domains"] == customer.email_domains]
+    assert len(started) == 1
 
 
 def test_suspended_runs_get_reminders_from_the_sweeper_once_per_interval(
