@@ -29,7 +29,6 @@ def main() -> int:
     os.environ.update(PREFECT_HOME=home, NO_PROXY="127.0.0.1,localhost", PREFECT_LOGGING_LEVEL="WARNING")
     from prefect.testing.utilities import prefect_test_harness
 
-    from blocks import SftpServer
     from flows.sftp_watch import sftp_watch
     from sandbox.sftp import start_sftp_server
     from tasks.customer import Customer
@@ -42,14 +41,7 @@ def main() -> int:
             root = Path(tempfile.mkdtemp(prefix="bench-inboxes-"))
             log = root.parent / f"{root.name}-sshd.log"
             server = start_sftp_server(root / "inbox", log_file=log)
-            block = SftpServer(
-                host="127.0.0.1",
-                port=server.port,
-                username=server.username,
-                private_key=server.client_private_key,
-                host_key=server.host_key,
-                inbox_root=str(server.root),
-            )
+            block = server.block()
             block.save("default", overwrite=True)
             for reg in registrations():
                 unregister(reg.customer.key)

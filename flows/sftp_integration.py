@@ -271,27 +271,19 @@ def sftp_integration(customer: Customer, wait: WaitSettings | None = None) -> di
     progress.mark(9, "waiting", "CSM applies the files")
     hub = optional_block(TenKCHub)
     if hub is None:
-        request_approval(
-            key="apply-files",
-            title=f"Upload {customer.company_name}'s files in the hub, then approve here",
-            what=_checklist(production.files_dir, customer.hub_url),
-            wait=wait,
-            notify=notify,
+        title = f"Upload {customer.company_name}'s files in the hub, then approve here"
+        what = _checklist(production.files_dir, customer.hub_url)
+    else:
+        title = f"Apply {customer.company_name}'s files through the hub API?"
+        what = (
+            f"{production.invites} invites, {production.updates} updates ({production.deactivations} "
+            f"deactivations), {production.deletions} removals from `{production.upload}`."
         )
+    request_approval(key="apply-files", title=title, what=what, wait=wait, notify=notify)
+    if hub is None:
         applied = {"mode": "checklist"}
     else:
-        request_approval(
-            key="apply-files",
-            title=f"Apply {customer.company_name}'s files through the hub API?",
-            what=(
-                f"{production.invites} invites, {production.updates} updates ({production.deactivations} "
-                f"deactivations), {production.deletions} removals from `{production.upload}`."
-            ),
-            wait=wait,
-            notify=notify,
-        )
-        applied = apply_files(
-            hub, customer.hub_url, production.files_dir, once_key(customer.key, f"apply-{production.upload}")
-        )
+        apply_key = once_key(customer.key, f"apply-{production.upload}")
+        applied = apply_files(hub, customer.hub_url, production.files_dir, apply_key)
     progress.mark(9, "done", str(applied))
     return {"production_upload": production.upload, "applied": applied, "segments": segments}

@@ -57,6 +57,20 @@ class SftpSandbox:
     def stop(self) -> None:
         self._stop()
 
+    def block(self, **overrides):
+        """An SFTP Server block that connects to this server with the pinned host key."""
+        from blocks.sftp import SftpServer
+
+        settings = dict(
+            host="127.0.0.1",
+            port=self.port,
+            username=self.username,
+            private_key=self.client_private_key,
+            host_key=self.host_key,
+            inbox_root=str(self.root),
+        )
+        return SftpServer(**{**settings, **overrides})
+
 
 def start_sftp_server(
     root: Path,

@@ -314,16 +314,7 @@ def sftp_server(tmp_path):
 def sftp_block(prefect_api, sftp_server):
     from blocks import SftpServer
 
-    block = SftpServer(
-        host="127.0.0.1",
-        port=sftp_server.port,
-        username=sftp_server.username,
-        private_key=sftp_server.client_private_key,
-        host_key=sftp_server.host_key,
-        inbox_root=str(sftp_server.root),
-        max_upload_mb=1,
-        connect_timeout_seconds=5,
-    )
+    block = sftp_server.block(max_upload_mb=1, connect_timeout_seconds=5)
     block.save("default", overwrite=True)
     yield block
     delete_block(SftpServer, "default")

@@ -167,3 +167,49 @@ def test_a_broken_inbox_or_server_does_not_stop_the_others(
     result = sftp_watch(settle_seconds=0.5, start_processing=False)
     assert result["claimed"] == 1 and result["errors"] == 2
     assert (inbox / "processing" / "staff.csv").exists()
+
+
+def _claimed(tmp_path, sftp_server, content: bytes, name: str = "staff.csv"):
+    customer, inbox = registered(tmp_path, sftp_server)
+    (inbox / "processing").mkdir()
+    (inbox / "processing" / name).write_bytes(content)
+    return customer, inbox
+
+
+def test_a_mass_deletion_waits_for_a_person_and_a_rejection_shares_nothing(
+    sftp_block, sftp_server, tmp_path, clean_registrations, slack_block, slack
+):
+    import uuid
+
+    from flows.approvals import WaitSettings
+    from tests.gates import FlowInThread, answer
+
+    members = "Email,First Name,Last Name,Status\n" + "".join(
+        f"m{i}@acme.example,M,{i},active\n" for i in range(40)
+    )
+    customer, inbox = _claimed(
+        tmp_path, sftp_server, b"Email,First Name\nm0@acme.example,M\n"
+    )  # a truncated export
+    (tmp_path / "members.csv").write_text(members)
+    run = FlowInThread(
+        process_upload,
+        f"upload-{uuid.uuid4().hex[:8]}",
+        customer_key=customer.key,
+        upload="staff.csv",
+        wait=WaitSettings(poll_seconds=0.2),
+    )
+    answer(run.flow_run_id, "mass-deletion", decision="reject", reason="export was cut off", approver="Casey")
+    assert run.result().is_cancelled()
+    assert [m for m in slack.messages("am-acme") if m.get("files")] == []
+    assert (inbox / "processing" / "staff.csv").exists()  # kept for a person to look at
+
+
+def test_an_unreadable_upload_is_refused_with_a_one_line_reason(
+    sftp_block, sftp_server, tmp_path, clean_registrations, slack_block, slack
+):
+    customer, inbox = _claimed(tmp_path, sftp_server, b"\x1f\x8b\x08\x00 gzip bytes")
+    state = process_upload(customer.key, "staff.csv", return_state=True)
+    assert state.is_failed() and "this is a gzip archive, not a text CSV file" in state.message
+    assert len(list((inbox / "refused").iterdir())) == 1 and not (inbox / "processing" / "staff.csv").exists()
+    [alert] = slack.messages("am-acme")
+    assert "was not processed" in alert["text"] and "gzip" in alert["text"]
