@@ -42,6 +42,10 @@ class SmtpServer(Block):
         description="Addresses copied on every customer email (the runbook's team CC address)",
     )
     timeout_seconds: float = Field(default=30, gt=0, description="Connect and command timeout")
+    ca_file: str | None = Field(
+        default=None,
+        description="PEM file of a private CA to trust (an internal relay); empty: the system's CAs",
+    )
 
     @field_validator("default_cc")
     @classmethod
@@ -56,17 +60,15 @@ class SmtpServer(Block):
 
     def get_client(self) -> smtplib.SMTP:
         """A connected, logged-in SMTP client; use it as a context manager."""
+        context = ssl.create_default_context(cafile=self.ca_file)
         if self.security == "ssl":
             client: smtplib.SMTP = smtplib.SMTP_SSL(
-                self.host,
-                self.port,
-                timeout=self.timeout_seconds,
-                context=ssl.create_default_context(),
+                self.host, self.port, timeout=self.timeout_seconds, context=context
             )
         else:
             client = smtplib.SMTP(self.host, self.port, timeout=self.timeout_seconds)
             if self.security == "starttls":
-                client.starttls(context=ssl.create_default_context())
+                client.starttls(context=context)
         if self.username is not None and self.password is not None:
             client.login(self.username, self.password.get_secret_value())
         return client
