@@ -6,7 +6,7 @@ from typing import Literal
 
 from prefect import flow, task
 from prefect.input import RunInput
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 from blocks import SftpServer, SlackWorkspace, SmtpServer, TenKCHub, load_block, optional_block
 from flows.approvals import (
@@ -60,6 +60,14 @@ class CustomerReady(RunInput):
 
     upload_frequency: Literal["weekly", "monthly"] = Field(description="How often they will upload")
     sftp_server_confirmed: bool = Field(description="The customer can reach the SFTP server and their inbox")
+
+    @field_validator("sftp_server_confirmed")
+    @classmethod
+    def _server_confirmed(cls, confirmed: bool) -> bool:
+        if not confirmed:
+            raise ValueError("answer once the customer has confirmed they can reach the SFTP server")
+        return confirmed
+
     sample_csv: str = Field(description="File name of the sample CSV they uploaded to their inbox")
     mapping_link: str = Field(description="The completed data mapping table (Google Sheets link)")
     members_csv: str = Field(

@@ -11,7 +11,7 @@ import time
 from prefect import get_run_logger, task
 from pydantic import BaseModel
 from workos import WorkOSClient
-from workos._errors import NotFoundError, ServerError, WorkOSConnectionError, WorkOSError, WorkOSTimeoutError
+from workos._errors import NotFoundError, ServerError, WorkOSConnectionError, WorkOSTimeoutError
 from workos.organizations.models.organization_domain_data import OrganizationDomainData
 
 from blocks.workos import WorkOSCredentials
@@ -107,6 +107,3 @@ def portal_link(credentials: WorkOSCredentials, organization_id: str) -> str:
     return (
         credentials.get_client().admin_portal.generate_link(organization=organization_id, intent="dsync").link
     )
-
-
-__all__ = ["WorkOSError", "ensure_organization", "portal_link"]
