@@ -88,7 +88,10 @@ def start_sftp_server(
     client_private, client_public = _stored_keypair(keys_dir / "client_key")
     port = port or _free_port()
     if prefer == "openssh" and SSHD:
-        return _start_sshd(root, port, keys_dir, host_public, client_private, client_public, log_file)
+        try:
+            return _start_sshd(root, port, keys_dir, host_public, client_private, client_public, log_file)
+        except (OSError, RuntimeError):
+            pass  # e.g. not root (sshd needs /run/sshd): serve the same keys with asyncssh instead
     return _start_asyncssh(root, port, host_private, host_public, client_private, client_public)
 
 
