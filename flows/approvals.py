@@ -8,6 +8,7 @@ while it waits, reminders go out and it keeps waiting.
 from __future__ import annotations
 
 import functools
+import itertools
 import re
 import time
 from datetime import UTC, datetime
@@ -26,8 +27,9 @@ from prefect.input.run_input import keyset_from_base_key
 from prefect.settings import PREFECT_UI_URL
 from prefect.states import Cancelled, Paused
 from prefect.utilities.engine import propose_state_sync
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, Field, ValidationError, model_validator
 
+from tasks.customer import describe_validation_error
 from tasks.once import once_key, once_policy
 
 F = TypeVar("F", bound=RunInput)
@@ -178,6 +180,29 @@ def _pause_in_process(form: type[F], key: str, title: str, wait: WaitSettings, n
                 last_reminder = time.monotonic()
 
 
+def _ask_once(
+    form: type[F],
+    key: str,
+    title: str,
+    description: str,
+    wait: WaitSettings,
+    initial: dict[str, Any] | None,
+    notify: Notify | None,
+) -> F:
+    mode = "suspended" if _in_deployment() else "paused"
+    answered = _answer_already_given(form, keyset_from_base_key(f"{mode}-{key}"))
+    if answered is not None:
+        return answered
+    markdown = f"## {title}\n\n{description}\n\nAnswer in the Prefect UI: {run_link()}\n"
+    create_markdown_artifact(key=artifact_key("waiting", key), markdown=markdown, description=title)
+    get_run_logger().info("Waiting for a person: %s (%s)", title, run_link())
+    _notify(notify, f":raised_hand: Waiting for you: *{title}* <{run_link()}|Open the run in Prefect>")
+    with_form = form.with_initial_data(description=markdown, **(initial or {}))
+    if mode == "suspended":
+        return suspend_flow_run(wait_for_input=with_form, key=key, timeout=None)
+    return _pause_in_process(with_form, key, title, wait, notify)
+
+
 def ask(
     form: type[F],
     *,
@@ -191,21 +216,25 @@ def ask(
     """Publish `description`, wait for a person to fill in `form`, and return their answer.
 
     `key` must be stable for this question in this run: a resumed run re-executes from the top and
-    finds the answer under the same key.
+    finds the answer under the same key. The UI checks only the form's types; an answer that fails
+    the form's own checks (a reject without a reason, a link that is not a URL) is asked again,
+    with the problem shown, instead of failing the run.
     """
     wait = wait or WaitSettings()
-    mode = "suspended" if _in_deployment() else "paused"
-    answered = _answer_already_given(form, keyset_from_base_key(f"{mode}-{key}"))
-    if answered is not None:
-        return answered
-    markdown = f"## {title}\n\n{description}\n\nAnswer in the Prefect UI: {run_link()}\n"
-    create_markdown_artifact(key=artifact_key("waiting", key), markdown=markdown, description=title)
-    get_run_logger().info("Waiting for a person: %s (%s)", title, run_link())
-    _notify(notify, f":raised_hand: Waiting for you: *{title}* <{run_link()}|Open the run in Prefect>")
-    with_form = form.with_initial_data(description=markdown, **(initial or {}))
-    if mode == "suspended":
-        return suspend_flow_run(wait_for_input=with_form, key=key, timeout=None)
-    return _pause_in_process(with_form, key, title, wait, notify)
+    attempt_key, problem = key, ""
+    for attempt in itertools.count(1):
+        try:
+            return _ask_once(form, attempt_key, title, problem + description, wait, initial, notify)
+        except ValidationError as exc:
+            problem = (
+                f"**The last answer could not be used** ({describe_validation_error(exc)}). "
+                "Please answer again.\n\n"
+            )
+            attempt_key = f"{key}-again-{attempt}"
+            get_run_logger().warning(
+                "%s: answer not usable, asking again (%s)", title, describe_validation_error(exc)
+            )
+    raise AssertionError("unreachable")
 
 
 @task(name="record-decision", cache_policy=once_policy(), persist_result=True)

@@ -109,7 +109,7 @@ def describe_validation_error(exc: Exception) -> str:
         return str(exc)
     lines = []
     for err in errors():
-        field = ".".join(str(p) for p in err["loc"]) or "customer"
+        field = ".".join(str(p) for p in err["loc"])
         message = err["msg"].removeprefix("Value error, ")
-        lines.append(f"{field}: {message}")
+        lines.append(f"{field}: {message}" if field else message)
     return "; ".join(lines)

@@ -124,3 +124,21 @@ def test_a_missing_smtp_block_is_a_clear_error(prefect_api):
     state = setup_guides(customer=make_customer(), wait=FAST, return_state=True)
     assert state.is_failed()
     assert "No SMTP Server block named 'default'" in state.message
+
+
+def test_an_unusable_answer_is_asked_again_instead_of_failing_the_run(smtp_block, smtp_server):
+    customer = make_customer()
+    run = start(customer)
+    answer(
+        run.flow_run_id, "setup-guides-email", decision="reject", reason="", **CSM
+    )  # the UI lets this through
+    assert waiting_gate(run.flow_run_id) == "setup-guides-email-again-1"
+    assert "The last answer could not be used** (reason: say why you reject" in form_description(
+        run.flow_run_id
+    )
+    answer(
+        run.flow_run_id, "setup-guides-email-again-1", decision="reject", reason="duplicate request", **CSM
+    )
+    state = run.result()
+    assert state.is_cancelled() and "duplicate request" in state.message
+    assert smtp_server.handler.messages() == []
