@@ -49,3 +49,15 @@ def test_entrypoint_imports_and_parameters_match_the_flow(deployment):
 def test_flows_run_from_this_checkout():
     [step] = CONFIG["pull"]
     assert step["prefect.deployments.steps.set_working_directory"]["directory"] == "{{ $HRIS_RUNBOOK_DIR }}"
+
+
+@pytest.mark.parametrize("name", ["setup-guides", "api-integration", "sftp-integration"])
+def test_the_csm_form_describes_every_customer_field(name):
+    from prefect.utilities.callables import parameter_schema
+
+    [deployment] = [d for d in DEPLOYMENTS if d["name"] == name]
+    schema = parameter_schema(_load_flow(deployment["entrypoint"]).fn).model_dump_for_openapi()
+    assert schema["required"] == ["customer"]
+    customer = schema["definitions"]["Customer"]["properties"]
+    assert set(customer) >= {"company_name", "contact_email", "platform", "email_domains", "tenant_url", "hub_url", "csm", "slack_channel"}
+    assert all(field.get("description") for field in customer.values())
