@@ -74,9 +74,9 @@ class Customer(BaseModel):
     email_domains: list[str] = Field(
         min_length=1, description="Email domains of the customer's staff, e.g. acme.com"
     )
-    tenant_url: WebUrl = Field(description="10KC tenant URL, e.g. https://acme.10kc.com")
-    hub_url: WebUrl = Field(description="10KC hub URL, e.g. https://acme.10kc.com/hub/main")
-    csm: Person = Field(description="Customer success manager")
+    tenant_url: WebUrl = Field(title="Tenant URL", description="10KC tenant URL, e.g. https://acme.10kc.com")
+    hub_url: WebUrl = Field(title="Hub URL", description="10KC hub URL, e.g. https://acme.10kc.com/hub/main")
+    csm: Person = Field(title="CSM", description="Customer success manager")
     implementation_manager: Person = Field(description="Implementation manager")
     slack_channel: str = Field(description="Slack account channel, e.g. #am-acme")
 

@@ -59,5 +59,14 @@ def test_the_csm_form_describes_every_customer_field(name):
     schema = parameter_schema(_load_flow(deployment["entrypoint"]).fn).model_dump_for_openapi()
     assert schema["required"] == ["customer"]
     customer = schema["definitions"]["Customer"]["properties"]
-    assert set(customer) >= {"company_name", "contact_email", "platform", "email_domains", "tenant_url", "hub_url", "csm", "slack_channel"}
+    assert set(customer) >= {
+        "company_name",
+        "contact_email",
+        "platform",
+        "email_domains",
+        "tenant_url",
+        "hub_url",
+        "csm",
+        "slack_channel",
+    }
     assert all(field.get("description") for field in customer.values())
