@@ -129,7 +129,8 @@ def markup_to_html(markup: str) -> str:
             parts.append(f"<ul>{items}</ul>")
         else:
             parts.append("<p>" + "<br>\n".join(_inline_html(line) for line in block) + "</p>")
-    return "<html><body>\n" + "\n".join(parts) + "\n</body></html>\n"
+    style = "font-family: Arial, Helvetica, sans-serif; font-size: 14px; line-height: 1.5; color: #1f2328"
+    return f'<html><body style="{style}">\n' + "\n".join(parts) + "\n</body></html>\n"
 
 
 def build_message(draft: EmailDraft, from_address: str, once_key: str) -> EmailMessage:

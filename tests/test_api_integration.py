@@ -87,7 +87,7 @@ def test_api_integration_end_to_end_and_a_rerun_repeats_nothing(
     assert implementation["Cc"] == "hris-team@10kc.example, casey@10kc.example"
     assert text.startswith("Hello Dana,\n\nHere's our Okta integration setup guide")
     assert "Column B: Add profile fields" in text and "Column G: Indicate if each field is public" in text
-    assert "How often do you expect the fields of Department, Location, Management Level" in text
+    assert "How often do you expect the fields of Department, Location and Management Level" in text
     setup_link = re.search(rf"({re.escape(workos_block.setup_links_url)}/setup/[\w.-]+)", text).group(1)
     redirect = httpx.get(setup_link, follow_redirects=False, trust_env=False)
     assert redirect.status_code == 302 and redirect.headers["location"].startswith(
