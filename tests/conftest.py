@@ -300,11 +300,13 @@ def served(prefect_api, tmp_path_factory):
 
 
 @pytest.fixture
-def sftp_server(tmp_path):
-    """A real SFTP server on loopback (OpenSSH sshd when installed, else asyncssh) serving tmp/inbox."""
+def sftp_server(request, tmp_path):
+    """A real SFTP server on loopback serving tmp/inbox: OpenSSH sshd when installed, else asyncssh
+    (parametrize indirectly with "asyncssh" to test that server too)."""
     from sandbox.sftp import start_sftp_server
 
-    server = start_sftp_server(tmp_path / "inbox", keys_dir=tmp_path / "sftp-keys")
+    prefer = getattr(request, "param", "openssh")
+    server = start_sftp_server(tmp_path / "inbox", keys_dir=tmp_path / "sftp-keys", prefer=prefer)
     try:
         yield server
     finally:

@@ -19,6 +19,9 @@ Org,Department,Engineering,,,,Public
 ,,Sales,,,,
 """
 MEMBERS = "Email,First Name,Last Name,Status,Department\nann@acme.example,Ann,Lee,active,Sales\nold@acme.example,Old,Timer,active,Sales\n"
+# The tests that talk to a server run against both SFTP servers the project can use.
+both_servers = pytest.mark.parametrize("sftp_server", ["openssh", "asyncssh"], indirect=True)
+
 UPLOAD = "Email,First Name,Last Name,Employee Status,Department\nann@acme.example,Ann,Lee,active,Engineering\nnew@acme.example,New,Hire,active,Sales\n"
 
 
@@ -39,6 +42,7 @@ def registered(tmp_path, sftp_server, **overrides):
     return customer, inbox
 
 
+@both_servers
 def test_partial_and_temporary_uploads_are_not_picked_up(sftp_block, sftp_server):
     inbox = sftp_server.root / "acme"
     inbox.mkdir()
@@ -57,6 +61,7 @@ def test_partial_and_temporary_uploads_are_not_picked_up(sftp_block, sftp_server
         assert [s.name for s in settled(second, look(sftp, str(inbox)))] == ["staff.csv"]
 
 
+@both_servers
 def test_overlapping_watchers_claim_each_upload_once(sftp_block, sftp_server, tmp_path, clean_registrations):
     customer, inbox = registered(tmp_path, sftp_server)
     (inbox / "staff.csv").write_text(UPLOAD)
@@ -76,6 +81,7 @@ def test_overlapping_watchers_claim_each_upload_once(sftp_block, sftp_server, tm
     assert not (inbox / "staff.csv").exists()
 
 
+@both_servers
 def test_a_processed_upload_is_shared_then_archived_and_never_processed_twice(
     sftp_block, sftp_server, tmp_path, clean_registrations, slack_block, slack
 ):
@@ -105,6 +111,7 @@ def test_a_processed_upload_is_shared_then_archived_and_never_processed_twice(
     assert len(slack.messages("am-acme")) == 1 + 3
 
 
+@both_servers
 def test_a_changed_host_key_is_refused(sftp_block, sftp_server, tmp_path):
     from sandbox.sftp import _keypair
 
@@ -134,6 +141,7 @@ def test_refusal_reasons(name, size, expected):
     assert refusal_reason(name, size, 2**20) == expected
 
 
+@both_servers
 def test_oversize_and_non_csv_uploads_are_refused_with_an_alert(
     sftp_block, sftp_server, tmp_path, clean_registrations, slack_block, slack
 ):
@@ -151,6 +159,7 @@ def test_oversize_and_non_csv_uploads_are_refused_with_an_alert(
     assert any("staff.xlsx" in a and "only .csv files" in a for a in alerts)
 
 
+@both_servers
 def test_a_broken_inbox_or_server_does_not_stop_the_others(
     sftp_block, sftp_server, tmp_path, clean_registrations
 ):
@@ -176,6 +185,7 @@ def _claimed(tmp_path, sftp_server, content: bytes, name: str = "staff.csv"):
     return customer, inbox
 
 
+@both_servers
 def test_a_mass_deletion_waits_for_a_person_and_a_rejection_shares_nothing(
     sftp_block, sftp_server, tmp_path, clean_registrations, slack_block, slack
 ):
@@ -204,6 +214,7 @@ def test_a_mass_deletion_waits_for_a_person_and_a_rejection_shares_nothing(
     assert (inbox / "processing" / "staff.csv").exists()  # kept for a person to look at
 
 
+@both_servers
 def test_an_unreadable_upload_is_refused_with_a_one_line_reason(
     sftp_block, sftp_server, tmp_path, clean_registrations, slack_block, slack
 ):
