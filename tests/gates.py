@@ -61,6 +61,8 @@ def answer(flow_run_id: UUID, expected_gate: str, **run_input) -> None:
 
 
 def form_description(flow_run_id: UUID) -> str:
+    """The markdown shown on the form of the gate the run waits at (waiting for it if need be)."""
+    waiting_gate(flow_run_id)
     run = read_run(flow_run_id)
     keyset = run.state.state_details.run_input_keyset
     return read_flow_run_input(keyset["description"], flow_run_id=flow_run_id)

@@ -169,3 +169,40 @@ def test_rejecting_the_email_stops_after_the_organization(
     assert state.is_cancelled() and "customer on holiday" in state.message
     assert len(workos.organizations) == 1 and smtp_server.handler.messages() == []
     assert support_requests(slack) == []
+
+
+def test_without_a_setup_links_endpoint_the_csm_pastes_a_dashboard_link(
+    prefect_api, smtp_block, smtp_server, slack_block, slack, workos, workos_credentials, sheets_block
+):
+    import uuid
+
+    from blocks import WorkOSCredentials
+    from flows.api_integration import api_integration
+    from tests.conftest import delete_block
+    from tests.gates import FlowInThread
+
+    WorkOSCredentials(api_key="sk_test_123", base_url=workos.url).save("default", overwrite=True)
+    try:
+        customer = make_customer(email_domains=["acme-paste.example"])
+        run = FlowInThread(
+            api_integration,
+            f"api-{uuid.uuid4().hex[:8]}",
+            customer=customer,
+            wait=WaitSettings(poll_seconds=0.2),
+        )
+        assert "paste a link created in the WorkOS dashboard" in form_description(run.flow_run_id)
+        answer(run.flow_run_id, "workos-organization", decision="approve", **CSM)
+        assert waiting_gate(run.flow_run_id) == "workos-setup-link"
+        answer(
+            run.flow_run_id,
+            "workos-setup-link",
+            setup_link="https://setup.workos.com/dashboard-made-link",
+            answered_by="Casey",
+        )
+        assert waiting_gate(run.flow_run_id) == "api-implementation-email"
+        assert "https://setup.workos.com/dashboard-made-link" in form_description(run.flow_run_id)
+        answer(run.flow_run_id, "api-implementation-email", decision="reject", reason="test ends here", **CSM)
+        assert run.result().is_cancelled()
+        assert len(workos.organizations) == 1 and smtp_server.handler.messages() == []
+    finally:
+        delete_block(WorkOSCredentials, "default")

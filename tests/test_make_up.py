@@ -120,6 +120,9 @@ def test_up_runs_the_runbook_end_to_end_and_can_be_started_again(stack_env, tmp_
         assert len(mails) == 1
         assert f"To: {customer.contact_email}" in mails[0].read_text()
         assert (tmp_path / "sandbox" / "sftp").is_dir()  # the sandbox SFTP server's inbox root
+        links = f"http://127.0.0.1:{stack_env['HRIS_SETUP_LINKS_PORT']}"
+        assert httpx.get(f"{links}/health", trust_env=False).text == "ok"  # hris-runbook setup-links
+        assert httpx.get(f"{links}/setup/forged.token", trust_env=False).status_code == 403
         slack_log = (tmp_path / "sandbox" / "slack" / "messages.jsonl").read_text()
         assert "#am-acme" in slack_log and "Waiting for you" in slack_log  # the CSM was told in Slack
     finally:
