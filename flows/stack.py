@@ -125,7 +125,7 @@ def up() -> int:
                 time.sleep(1)
 
         uses_sandbox = bootstrap()
-        from sandbox.ports import DEMO_SHEET_KEY, SMTP_PORT
+        from sandbox.ports import DEMO_SHEET_KEY, SETUP_LINKS_PORT, SMTP_PORT
 
         sandbox_dir = Path(settings["HRIS_SANDBOX_DIR"])
         if uses_sandbox and not _listening(SMTP_PORT):
@@ -138,9 +138,7 @@ def up() -> int:
             print(deploy.stdout[-3000:], deploy.stderr[-3000:], sep="\n", file=sys.stderr)
             return 1
         start("worker", _bin("prefect"), "worker", "start", "--pool", WORK_POOL)
-        if uses_sandbox:
-            from sandbox.ports import SETUP_LINKS_PORT
-
+        if uses_sandbox and not _listening(SETUP_LINKS_PORT):  # a second `make up` reuses the first's
             start("setup-links", _bin("hris-runbook"), "setup-links", "--port", str(SETUP_LINKS_PORT))
 
         print(
