@@ -187,8 +187,16 @@ def _start_asyncssh(root, port, host_private, host_public, client_private, clien
     if not ready.wait(10):
         raise RuntimeError("asyncssh SFTP server did not start")
 
+    async def shutdown() -> None:
+        holder["server"].close()
+        await holder["server"].wait_closed()
+        others = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+        for task in others:  # open sessions: end them rather than leave them pending
+            task.cancel()
+        await asyncio.gather(*others, return_exceptions=True)
+
     def stop() -> None:
-        loop.call_soon_threadsafe(holder["server"].close)
+        asyncio.run_coroutine_threadsafe(shutdown(), loop).result(10)
         loop.call_soon_threadsafe(loop.stop)
 
     return SftpSandbox(port, root, getpass.getuser(), client_private, host_public, "asyncssh", stop)
