@@ -31,6 +31,7 @@ from pydantic import BaseModel, Field, ValidationError, model_validator
 
 from tasks.customer import describe_validation_error
 from tasks.once import once_key, once_policy
+from tasks.templating import render
 
 F = TypeVar("F", bound=RunInput)
 
@@ -133,7 +134,10 @@ def send_reminder(
     """
     message = f"Still waiting {waited_hours:.1f} h for: {title}. Answer it here: {run_link(flow_run_id)}"
     get_run_logger().warning(message)
-    _notify(notify, f":hourglass: {message}")
+    _notify(
+        notify,
+        render("slack/reminder.md.j2", title=title, waited_hours=waited_hours, run_url=run_link(flow_run_id)),
+    )
     with get_client(sync_client=True) as client:
         client.create_artifact(
             ArtifactCreate(
@@ -196,7 +200,7 @@ def _ask_once(
     markdown = f"## {title}\n\n{description}\n\nAnswer in the Prefect UI: {run_link()}\n"
     create_markdown_artifact(key=artifact_key("waiting", key), markdown=markdown, description=title)
     get_run_logger().info("Waiting for a person: %s (%s)", title, run_link())
-    _notify(notify, f":raised_hand: Waiting for you: *{title}* <{run_link()}|Open the run in Prefect>")
+    _notify(notify, render("slack/waiting.md.j2", title=title, run_url=run_link()))
     with_form = form.with_initial_data(description=markdown, **(initial or {}))
     if mode == "suspended":
         return suspend_flow_run(wait_for_input=with_form, key=key, timeout=None)

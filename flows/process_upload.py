@@ -27,6 +27,7 @@ from tasks.registry import Registration, register, registration
 from tasks.sftp import archive, download, inbox_path, refuse
 from tasks.slack import Slack
 from tasks.tabular import InputError
+from tasks.templating import render
 
 COUNTS = ("invites", "updates", "deletions", "deactivations", "reactivations", "rejected_rows")
 
@@ -89,14 +90,14 @@ def share_files(
 
 
 def summary_text(reg: Registration, upload: str, summary: dict) -> str:
-    c = {k: summary[k] for k in COUNTS}
-    unmapped = len(summary["unmapped_values"])
-    return (
-        f":page_facing_up: *{reg.customer.company_name}*: files from `{upload}` ({reg.mode})\n"
-        f"• potential invites: {c['invites']}\n• profile updates: {c['updates']} "
-        f"({c['deactivations']} deactivations, {c['reactivations']} reactivations)\n"
-        f"• profile deletions: {c['deletions']}\n• rejected rows: {c['rejected_rows']}\n"
-        f"• unmapped values: {unmapped}" + (" (see summary.json)" if unmapped else "")
+    """The Slack message that goes with the shared files: counts, never names."""
+    return render(
+        "slack/files_shared.md.j2",
+        company=reg.customer.company_name,
+        upload=upload,
+        mode=reg.mode,
+        unmapped=len(summary["unmapped_values"]),
+        **{k: summary[k] for k in COUNTS},
     )
 
 
@@ -147,8 +148,12 @@ def process_upload(customer_key: str, upload: str, wait: WaitSettings | None = N
                 refuse(sftp, inbox, upload, from_dir="processing")
             Slack(slack).post(
                 reg.customer.slack_channel if reg.mode == "onboarding" else slack.monitoring_channel,
-                f":no_entry: The upload `{upload}` from *{reg.customer.company_name}* was not processed: "
-                f"{exc}",
+                render(
+                    "slack/upload_unreadable.md.j2",
+                    upload=upload,
+                    company=reg.customer.company_name,
+                    problem=exc,
+                ),
             )
             return Failed(message=str(exc))
 

@@ -20,6 +20,7 @@ from blocks import BlockNotConfigured, SftpServer, SlackWorkspace, load_block, o
 from tasks.registry import Registration, registrations
 from tasks.sftp import claim, inbox_path, look, refusal_reason, refuse, settled
 from tasks.slack import Slack, SlackError
+from tasks.templating import render
 
 
 def _poll_server(block_name: str, customers: list[Registration], settle_seconds: float) -> list[dict]:
@@ -105,15 +106,16 @@ def sftp_watch(
             _alert(
                 slack,
                 alerts,
-                f":warning: SFTP watch could not poll *{result['customer']}*: {result['error']}",
+                render("slack/poll_error.md.j2", customers=result["customer"], error=result["error"]),
             )
         elif "refused" in result:
-            _alert(
-                slack,
-                alerts,
-                f":no_entry: Refused an upload from *{reg.customer.company_name}*: `{result['upload']}`: "
-                f"{result['refused']}. It was moved to refused/ and not processed.",
+            text = render(
+                "slack/upload_refused.md.j2",
+                company=reg.customer.company_name,
+                upload=result["upload"],
+                reason=result["refused"],
             )
+            _alert(slack, alerts, text)
         else:
             run_id = ""
             if start_processing:
@@ -124,17 +126,15 @@ def sftp_watch(
                     as_subflow=False,
                 )
                 run_id = str(run.id)
-            _alert(
-                slack,
-                alerts,
-                f":inbox_tray: New HRIS upload from *{reg.customer.company_name}* ({reg.mode}): "
-                f"`{result['upload']}` ({result['size'] / 2**20:.1f} MiB). "
-                + (
-                    f"Processing has started (run {run_id})."
-                    if run_id
-                    else "Claimed; not processed (dry tick)."
-                ),
+            text = render(
+                "slack/upload_received.md.j2",
+                company=reg.customer.company_name,
+                mode=reg.mode,
+                upload=result["upload"],
+                size_mib=result["size"] / 2**20,
+                run_id=run_id,
             )
+            _alert(slack, alerts, text)
             result["process_upload_run"] = run_id
         rows.append({k: str(v) for k, v in result.items()})
     create_table_artifact(
