@@ -21,7 +21,7 @@ from pydantic import BaseModel
 from blocks import GoogleSheetsCredentials, SftpServer, SlackWorkspace, TenKCHub, load_block, optional_block
 from flows.approvals import Notify, WaitSettings, artifact_key, ends_on_rejection, request_approval
 from tasks.files import DELETIONS, INVITES, REJECTED, UPDATES, generate_files_task
-from tasks.mapping import read_mapping_file, read_mapping_sheet
+from tasks.mapping import read_mapping
 from tasks.once import once_key, once_policy
 from tasks.registry import Registration, register, registration
 from tasks.sftp import archive, download, inbox_path, refuse
@@ -47,9 +47,7 @@ def files_dir() -> Path:
 
 def load_mapping(link: str):
     """The registration's mapping table: a Google Sheets link, or a file on the worker."""
-    if link.startswith("http"):
-        return read_mapping_sheet(load_block(GoogleSheetsCredentials), link)
-    return read_mapping_file(link)
+    return read_mapping(link, load_block(GoogleSheetsCredentials) if link.startswith("http") else None)
 
 
 def member_export(reg: Registration, folder: Path) -> Path:

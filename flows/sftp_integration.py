@@ -97,10 +97,10 @@ class ProductionUpload(RunInput):
 
 
 class SampleFiles(BaseModel):
-    sample: str
+    """Where the files from the sample are, and their counts (for the review email)."""
+
     out_dir: str
     summary: dict
-    sample_copy: str
 
 
 @task(name="files-from-sample", cache_policy=once_policy(), persist_result=True)
@@ -113,7 +113,7 @@ def files_from_sample(reg: Registration, sample_copy: str, once_key: str) -> Sam
     slack = load_block(SlackWorkspace)
     text = summary_text(reg, sample.name.removeprefix("sample-"), summary)
     share_files.fn(slack, reg.customer.slack_channel, text, review_files(out_dir, summary), once_key)
-    return SampleFiles(sample=sample.name, out_dir=str(out_dir), summary=summary, sample_copy=str(sample))
+    return SampleFiles(out_dir=str(out_dir), summary=summary)
 
 
 @task(name="fetch-sample", cache_policy=once_policy(), persist_result=True)

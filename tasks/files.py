@@ -49,10 +49,6 @@ class Result:
     summary: dict
     out_dir: Path
 
-    @property
-    def guard_tripped(self) -> bool:
-        return self.summary["deletion_guard"]["tripped"]
-
 
 class Vocabulary:
     """10KC values of one segment as integer codes, so HRIS and hub values compare as numbers."""

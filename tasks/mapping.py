@@ -316,11 +316,16 @@ class MappingCheck(BaseModel):
     problem: str | None = None  # could not be read at all (not shared, not found…)
 
 
+def read_mapping(link: str, credentials=None) -> MappingTable:
+    """The table behind a link: from Google Sheets when `credentials` are given, else a CSV/XLSX file."""
+    return read_mapping_sheet(credentials, link) if credentials is not None else read_mapping_file(link)
+
+
 @task(name="read-mapping-table", cache_policy=once_policy(), persist_result=True)
 def read_and_check_mapping(credentials, link: str, once_key: str) -> MappingCheck:
     """Read and validate the table once per `once_key`, so a resumed run sees the same table."""
     try:
-        table = read_mapping_sheet(credentials, link) if credentials is not None else read_mapping_file(link)
+        table = read_mapping(link, credentials)
     except (SheetsError, InputError) as exc:
         empty = MappingTable(source=link, fields=[])
         return MappingCheck(table=empty, report=ValidationReport(link, []), problem=str(exc))
