@@ -76,8 +76,18 @@ def stack_env(tmp_path):
 
 
 def _api(env, method, path, **kwargs):
+    """Call the stack's Prefect API, retrying 503 as Prefect's own client does.
+
+    The server answers 503 when SQLite is busy with another writer (the worker, the scheduler);
+    on 2 busy cores that happens, and it is Prefect's documented "retry me", not a failure.
+    """
     url = f"http://127.0.0.1:{env['HRIS_PREFECT_PORT']}/api{path}"
-    return httpx.request(method, url, timeout=10, **kwargs)
+    for attempt in range(1, 6):
+        response = httpx.request(method, url, timeout=10, trust_env=False, **kwargs)
+        if response.status_code != 503:
+            return response
+        time.sleep(attempt)
+    return response
 
 
 def test_up_runs_the_runbook_end_to_end_and_can_be_started_again(stack_env, tmp_path):
@@ -89,12 +99,14 @@ def test_up_runs_the_runbook_end_to_end_and_can_be_started_again(stack_env, tmp_
         assert deployment["work_pool_name"] == "hris-runbook"
 
         customer = make_customer(platform="Okta")
-        run = _api(
+        created = _api(
             stack_env,
             "POST",
             f"/deployments/{deployment['id']}/create_flow_run",
             json={"parameters": {"customer": customer.model_dump(mode="json")}},
-        ).json()
+        )
+        assert created.status_code == 201, f"{created.status_code}: {created.text}"
+        run = created.json()
 
         def paused_at(gate):
             state = _api(stack_env, "GET", f"/flow_runs/{run['id']}").json()["state"]
@@ -109,6 +121,7 @@ def test_up_runs_the_runbook_end_to_end_and_can_be_started_again(stack_env, tmp_
         ]:
             wait_until(lambda gate=gate: paused_at(gate), timeout=120, what=f"gate {gate}")
             resumed = _api(stack_env, "POST", f"/flow_runs/{run['id']}/resume", json={"run_input": answer})
+            assert resumed.status_code == 201, f"{resumed.status_code}: {resumed.text}"
             assert resumed.json()["status"] == "ACCEPT", resumed.text
 
         wait_until(
