@@ -6,6 +6,7 @@ from typing import Literal
 
 from prefect import flow, task
 from prefect.input import RunInput
+from prefect.states import Failed
 from pydantic import BaseModel, Field, field_validator
 
 from blocks import SftpServer, SlackWorkspace, SmtpServer, TenKCHub, load_block, optional_block
@@ -31,7 +32,7 @@ from flows.steps import csm_notice, help_center_url, send_reviewed_email, update
 from tasks.customer import Customer
 from tasks.emails import draft_sftp_implementation_email, draft_sftp_review_email
 from tasks.files import DELETIONS, INVITES, UPDATES
-from tasks.once import once_key, once_policy
+from tasks.once import already_done, once_key, once_policy
 from tasks.platforms import load_catalogue
 from tasks.registry import Registration, register
 from tasks.sftp import archive, claim, download, inbox_path
@@ -292,6 +293,11 @@ def sftp_integration(customer: Customer, wait: WaitSettings | None = None) -> di
         applied = {"mode": "checklist"}
     else:
         apply_key = once_key(customer.key, f"apply-{production.upload}")
+        if not Path(production.files_dir).is_dir() and already_done(apply_key) is None:
+            return Failed(
+                message=f"The files from {production.upload} are no longer on the worker (older than "
+                "hris_files_retention_days): apply the copies in the Slack thread in the hub by hand"
+            )
         applied = apply_files(hub, customer.hub_url, production.files_dir, apply_key)
     progress.mark(9, "done", str(applied))
     return {"production_upload": production.upload, "applied": applied, "segments": segments}

@@ -1,0 +1,123 @@
+"""Generated staff-list files leave the worker after the retention period, and nothing else does."""
+
+from __future__ import annotations
+
+import os
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from tasks.retention import purge_expired
+
+NOW = datetime.now(UTC)  # the flow measures from the real clock too
+
+
+def _write(path: Path, text: str = "Email\nx@example.com\n", age_days: float = 0) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    _age(path, age_days)
+    return path
+
+
+def _age(path: Path, days: float) -> None:
+    stamp = (NOW - timedelta(days=days)).timestamp()
+    os.utime(path, (stamp, stamp), follow_symlinks=False)
+
+
+def _upload(root: Path, customer: str, name: str, age_days: float) -> Path:
+    folder = root / customer / name
+    for file in ("potential invites.csv", "profile updates.csv", "profile deletions.csv", "summary.json"):
+        _write(folder / file, age_days=age_days)
+    _age(folder, age_days)
+    return folder
+
+
+def test_uploads_past_retention_are_deleted_and_recent_ones_kept(tmp_path):
+    old = _upload(tmp_path, "acme-com", "hris-2026-09-01", age_days=85)
+    recent = _upload(tmp_path, "acme-com", "hris-2026-11-20", age_days=5)
+    sample = _write(tmp_path / "acme-com" / "sample-hris.csv", age_days=40)
+    gone = _upload(tmp_path, "globex-com", "hris-2026-08-01", age_days=100)
+
+    purged = purge_expired(tmp_path, timedelta(days=30), NOW)
+
+    assert (purged.entries, purged.kept) == (3, 1)
+    assert purged.bytes == (4 + 1 + 4) * len("Email\nx@example.com\n")
+    assert not old.exists() and not sample.exists()
+    assert sorted(p.name for p in recent.iterdir()) == [
+        "potential invites.csv",
+        "profile deletions.csv",
+        "profile updates.csv",
+        "summary.json",
+    ]
+    assert not gone.parent.exists(), "a customer folder left empty goes too"
+
+
+def test_a_folder_is_as_new_as_its_newest_file(tmp_path):
+    folder = _upload(tmp_path, "acme-com", "hris-2026-09-01", age_days=60)
+    _write(folder / "profile updates.csv", age_days=1)  # rewritten yesterday
+    _age(folder, 60)
+
+    assert purge_expired(tmp_path, timedelta(days=30), NOW).entries == 0
+    assert folder.is_dir()
+
+
+def test_links_are_removed_never_followed(tmp_path):
+    outside = _write(tmp_path / "elsewhere" / "keep.csv", age_days=90)
+    root = tmp_path / "files"
+    link = root / "acme-com" / "linked"
+    link.parent.mkdir(parents=True)
+    link.symlink_to(outside.parent, target_is_directory=True)
+    _age(link, 90)
+
+    purged = purge_expired(root, timedelta(days=30), NOW)
+
+    assert purged.entries == 1
+    assert not link.is_symlink() and outside.read_text().startswith("Email")
+
+
+def test_no_files_yet_is_not_an_error(tmp_path):
+    assert purge_expired(tmp_path / "never-made", timedelta(days=30), NOW).entries == 0
+    with pytest.raises(ValueError, match="positive"):
+        purge_expired(tmp_path, timedelta(0), NOW)
+
+
+@pytest.fixture
+def files_variable(prefect_api, tmp_path):
+    from prefect.variables import Variable
+
+    Variable.set("hris_files_dir", str(tmp_path), overwrite=True)
+    yield tmp_path
+    Variable.unset("hris_files_dir")
+    Variable.unset("hris_files_retention_days")
+
+
+def test_the_daily_flow_reads_its_folder_and_retention_from_variables(files_variable):
+    from prefect.variables import Variable
+
+    from flows.purge_files import purge_generated_files
+
+    stale = _upload(files_variable, "acme-com", "hris-2026-10-01", age_days=20)
+    fresh = _upload(files_variable, "acme-com", "hris-2026-11-24", age_days=1)
+    assert purge_generated_files()["deleted"] == 0  # default: 30 days
+
+    Variable.set("hris_files_retention_days", 14, overwrite=True)
+    result = purge_generated_files()
+
+    assert result == {"deleted": 1, "bytes": result["bytes"], "kept": 1, "retention_days": 14}
+    assert not stale.exists() and fresh.is_dir()
+
+
+def test_a_bad_retention_variable_fails_the_run_with_one_line(files_variable):
+    from prefect.variables import Variable
+
+    from flows.purge_files import purge_generated_files
+
+    folder = _upload(files_variable, "acme-com", "hris-2026-01-01", age_days=300)
+    Variable.set("hris_files_retention_days", "thirty", overwrite=True)
+
+    state = purge_generated_files(return_state=True)
+
+    assert state.is_failed()
+    assert state.message == "Variable hris_files_retention_days: 'thirty' is not a number of days > 0"
+    assert folder.is_dir(), "nothing is deleted on a bad setting"
