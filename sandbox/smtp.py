@@ -54,14 +54,18 @@ def start_smtp(
     host: str = "127.0.0.1",
     tls_context: ssl.SSLContext | None = None,
     login: tuple[str, str] | None = None,
+    implicit_tls: bool = False,
 ) -> Controller:
     """Start the stand-in in a background thread; call `.stop()` on the result to end it.
 
-    With `tls_context` it offers STARTTLS and requires it; with `login` it requires AUTH with
-    that user and password (after STARTTLS).
+    With `tls_context` it offers STARTTLS and requires it, or with `implicit_tls` speaks TLS from
+    the first byte (port 465 style); with `login` it requires AUTH with that user and password
+    (over TLS when there is a `tls_context`).
     """
     options: dict = {}
-    if tls_context is not None:
+    if tls_context is not None and implicit_tls:
+        options |= {"ssl_context": tls_context}
+    elif tls_context is not None:
         options |= {"tls_context": tls_context, "require_starttls": True}
     if login is not None:
 
@@ -72,7 +76,8 @@ def start_smtp(
         options |= {
             "authenticator": authenticate,
             "auth_required": True,
-            "auth_require_tls": tls_context is not None,
+            # aiosmtpd counts only STARTTLS as TLS; with implicit TLS every byte is already encrypted.
+            "auth_require_tls": tls_context is not None and not implicit_tls,
         }
     controller = Controller(MailSink(folder), hostname=host, port=port, **options)
     controller.start()

@@ -1,4 +1,4 @@
-"""The SMTP block's STARTTLS and login against the aiosmtpd stand-in requiring both."""
+"""The SMTP block's TLS (STARTTLS and implicit) and login against the aiosmtpd stand-in requiring both."""
 
 from __future__ import annotations
 
@@ -51,6 +51,36 @@ def test_starttls_and_login_deliver_the_message(secure_smtp):
     deliver(block(controller, ca_file=str(cert)), DRAFT, "tls-test")
     [message] = controller.handler.messages()
     assert message["To"] == "admin@acme.example"
+
+
+@pytest.fixture
+def implicit_tls_smtp(tmp_path):
+    context, cert = self_signed_tls(tmp_path / "tls")
+    controller = start_smtp(
+        tmp_path / "mail", free_port(), tls_context=context, login=("cs-bot", "s3cret"), implicit_tls=True
+    )
+    try:
+        yield controller, cert
+    finally:
+        controller.stop()
+
+
+def test_implicit_tls_and_login_deliver_the_message(implicit_tls_smtp):
+    controller, cert = implicit_tls_smtp
+    deliver(block(controller, security="ssl", ca_file=str(cert)), DRAFT, "ssl-test")
+    [message] = controller.handler.messages()
+    assert message["To"] == "admin@acme.example"
+
+
+def test_implicit_tls_refuses_an_untrusted_certificate_and_a_plain_client(implicit_tls_smtp):
+    import smtplib
+
+    controller, _ = implicit_tls_smtp
+    with pytest.raises(ssl.SSLCertVerificationError):
+        deliver(block(controller, security="ssl"), DRAFT, "ssl-test")
+    with pytest.raises((smtplib.SMTPServerDisconnected, ConnectionError, TimeoutError)):
+        deliver(block(controller, security="none", timeout_seconds=3), DRAFT, "ssl-test")
+    assert controller.handler.messages() == []
 
 
 def test_an_untrusted_certificate_is_refused(secure_smtp):
