@@ -15,6 +15,8 @@ from gspread.http_client import HTTPClient
 from prefect.blocks.core import Block
 from pydantic import Field, SecretStr, field_validator
 
+from tasks.retry import retry_delay
+
 SCOPES = ["https://www.googleapis.com/auth/spreadsheets.readonly"]
 GOOGLE_HOSTS = ("https://sheets.googleapis.com", "https://www.googleapis.com")
 
@@ -48,8 +50,7 @@ class RetryingHTTPClient(HTTPClient):
                 retryable = err.code in (408, 429) or err.code >= 500
                 if not retryable or attempt == self.max_retries:
                     raise
-                retry_after = err.response.headers.get("Retry-After", "")
-                time.sleep(float(retry_after) if retry_after.isdigit() else self.first_delay * 2**attempt)
+                time.sleep(retry_delay(err.response.headers, attempt, self.first_delay))
         raise AssertionError("unreachable")
 
 

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import httpx
 
+from tasks.retry import retry_delay
+
 
 class HubError(RuntimeError):
     """The hub refused a call; the message says which call and why."""
@@ -32,8 +34,7 @@ class HubClient:
                 continue
             if response.status_code == 429 or response.status_code >= 500:
                 if attempt < self.max_retries:
-                    retry_after = response.headers.get("Retry-After", "")
-                    time.sleep(float(retry_after) if retry_after.isdigit() else 0.5 * 2**attempt)
+                    time.sleep(retry_delay(response.headers, attempt, first_delay=0.5))
                     continue
             if response.status_code >= 400:
                 try:

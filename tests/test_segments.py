@@ -10,8 +10,10 @@ from prefect import flow
 from blocks import TenKCHub
 from flows.approvals import WaitSettings
 from flows.steps import update_hub_segments
+from sandbox.http import Response
 from tasks.hub import HubError
 from tasks.mapping import parse_rows
+from tasks.retry import retry_delay
 from tasks.segments import apply_plan, checklist, plan_segments
 from tests.conftest import make_customer
 from tests.gates import FlowInThread, answer, form_description, waiting_gate
@@ -81,6 +83,23 @@ def test_a_wrong_token_is_a_clear_hub_error(hub):
     client = TenKCHub(api_token="nope", base_url_override=hub.url).get_client(HUB_URL)
     with pytest.raises(HubError, match="401 bad or missing API token"):
         client.list_segments()
+
+
+def test_a_busy_hub_is_retried_after_its_retry_after(hub):
+    client = TenKCHub(api_token="hub-test", base_url_override=hub.url).get_client(HUB_URL)
+    hub.fail_next("/segments", Response(429, {"message": "slow down"}, headers={"Retry-After": "1"}))
+    hub.fail_next("/segments", Response(503, {"message": "deploying"}))
+
+    assert client.create_segment("Team", "public")["name"] == "Team"
+
+    assert [r.method for r in hub.calls("/segments$")] == ["POST", "POST", "POST"]
+    assert [s["name"] for s in client.list_segments()] == ["Team"], "created once"
+
+
+def test_retry_after_is_honoured_up_to_a_minute_else_backoff_doubles():
+    assert retry_delay({"Retry-After": "7"}, attempt=0, first_delay=0.5) == 7
+    assert retry_delay({"Retry-After": "86400"}, attempt=0, first_delay=0.5) == 60
+    assert [retry_delay({}, attempt=n, first_delay=0.5) for n in range(4)] == [0.5, 1, 2, 4]
 
 
 @flow
