@@ -144,6 +144,16 @@ def apply_files(hub: TenKCHub, hub_url: str, folder: str, once_key: str) -> dict
     }
 
 
+def files_gone(production: ProductionUpload, apply_key: str) -> str | None:
+    """Why step 9 cannot apply the files through the API: purge-generated-files deleted them first."""
+    if Path(production.files_dir).is_dir() or already_done(apply_key) is not None:
+        return None
+    return (
+        f"The files from {production.upload} are no longer on the worker (older than "
+        "hris_files_retention_days): apply the copies in the Slack thread in the hub by hand"
+    )
+
+
 def _checklist(folder: str, hub_url: str) -> str:
     lines = [f"In the hub ({hub_url}), upload each file (they are also in the Slack thread):\n"]
     for name, path in HUB_PATHS.items():
@@ -293,11 +303,8 @@ def sftp_integration(customer: Customer, wait: WaitSettings | None = None) -> di
         applied = {"mode": "checklist"}
     else:
         apply_key = once_key(customer.key, f"apply-{production.upload}")
-        if not Path(production.files_dir).is_dir() and already_done(apply_key) is None:
-            return Failed(
-                message=f"The files from {production.upload} are no longer on the worker (older than "
-                "hris_files_retention_days): apply the copies in the Slack thread in the hub by hand"
-            )
+        if gone := files_gone(production, apply_key):
+            return Failed(message=gone)
         applied = apply_files(hub, customer.hub_url, production.files_dir, apply_key)
     progress.mark(9, "done", str(applied))
     return {"production_upload": production.upload, "applied": applied, "segments": segments}
