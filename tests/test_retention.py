@@ -123,7 +123,7 @@ def test_a_bad_retention_variable_fails_the_run_with_one_line(files_variable):
     assert folder.is_dir(), "nothing is deleted on a bad setting"
 
 
-def test_step_9_says_plainly_when_the_files_were_purged_first(tmp_path):
+def test_step_9_says_plainly_when_the_files_were_purged_first(prefect_api, tmp_path):
     from flows.sftp_integration import ProductionUpload, files_gone
 
     folder = _upload(tmp_path, "acme-com", "staff-2026-11", age_days=0)
