@@ -174,11 +174,12 @@ def process_upload(customer_key: str, upload: str, wait: WaitSettings | None = N
         )
 
     channel = reg.customer.slack_channel if reg.mode == "onboarding" else slack.monitoring_channel
-    paths = [out_dir / name for name in (INVITES, UPDATES, DELETIONS)]
-    if summary["rejected_rows"]:
-        paths.append(out_dir / REJECTED)
     shared = share_files(
-        slack, channel, summary_text(reg, upload, summary), paths, once_key(customer_key, f"shared-{upload}")
+        slack,
+        channel,
+        summary_text(reg, upload, summary),
+        review_files(out_dir, summary),
+        once_key(customer_key, f"shared-{upload}"),
     )
     create_table_artifact(
         key=artifact_key("upload", customer_key),
