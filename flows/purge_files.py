@@ -1,36 +1,89 @@
-"""`purge-generated-files`: daily, deletes generated staff-list files the CSMs no longer need.
+"""`purge-old-files`: daily, deletes staff lists nobody needs any more, on the worker and the SFTP server.
 
-process-upload and sftp-integration keep each upload's files on the worker for the CSM's step 9;
-after `hris_files_retention_days` (Variable, default 30) without a change they go.
+On the worker: each upload's generated files, kept for the CSM's step 9, once unchanged for
+`hris_files_retention_days` (Variable, default 30). On the SFTP server: handled uploads in each
+registered inbox's archive/ and refused/ after `sftp_archive_retention_days` (default 90); the
+record of what was processed stays in the process-upload runs.
 """
 
 from __future__ import annotations
 
+from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 
+import paramiko
 from prefect import flow, get_run_logger
 from prefect.states import Failed
 from prefect.variables import Variable
-from pydantic import PositiveInt
 
+from blocks import BlockNotConfigured, SftpServer, load_block
 from flows.process_upload import files_dir
+from tasks.registry import registrations
 from tasks.retention import DEFAULT_RETENTION_DAYS, purge_expired
+from tasks.sftp import inbox_path, purge_handled
+
+DEFAULT_ARCHIVE_RETENTION_DAYS = 90
 
 
-@flow(name="purge-generated-files")
-def purge_generated_files(retention_days: PositiveInt | None = None) -> dict:
-    """Delete every upload's files unchanged for the retention period; report counts only."""
-    days = retention_days or Variable.get("hris_files_retention_days", default=DEFAULT_RETENTION_DAYS)
+def _days(variable: str, default: int) -> int:
+    days = Variable.get(variable, default=default)
     if not isinstance(days, int) or isinstance(days, bool) or days <= 0:
-        return Failed(message=f"Variable hris_files_retention_days: {days!r} is not a number of days > 0")
+        raise ValueError(f"Variable {variable}: {days!r} is not a number of days > 0")
+    return days
+
+
+def purge_sftp_archives(cutoff: datetime) -> tuple[int, list[str]]:
+    """Delete old handled uploads in every registered inbox, one connection per server.
+
+    A server that cannot be reached is listed as a problem; the other servers are still purged.
+    """
+    by_server = defaultdict(list)
+    for reg in registrations():
+        by_server[reg.sftp_block].append(reg.customer.key)
+    removed, problems = 0, []
+    for block_name, keys in by_server.items():
+        try:
+            server = load_block(SftpServer, block_name)
+            with server.get_client() as sftp:
+                for key in keys:
+                    removed += purge_handled(sftp, inbox_path(server.inbox_root, key), cutoff)
+        except (BlockNotConfigured, OSError, paramiko.SSHException) as exc:
+            problems.append(f"SFTP server {block_name}: {exc.__class__.__name__}: {exc}")
+    return removed, problems
+
+
+@flow(name="purge-old-files")
+def purge_old_files() -> dict:
+    """Delete generated files and archived uploads past their retention; report counts only."""
+    logger = get_run_logger()
+    try:
+        days = _days("hris_files_retention_days", DEFAULT_RETENTION_DAYS)
+        archive_days = _days("sftp_archive_retention_days", DEFAULT_ARCHIVE_RETENTION_DAYS)
+    except ValueError as exc:
+        return Failed(message=str(exc))
+    now = datetime.now(UTC)
     root = files_dir()
-    purged = purge_expired(root, timedelta(days=days), datetime.now(UTC))
-    get_run_logger().info(
-        "Deleted %d upload(s) older than %d days (%.1f MB) from %s; kept %d",
+    purged = purge_expired(root, timedelta(days=days), now)
+    logger.info(
+        "Worker: deleted %d upload(s) older than %d days (%.1f MB) from %s; kept %d",
         purged.entries,
         days,
         purged.bytes / 1e6,
         root,
         purged.kept,
     )
-    return {"deleted": purged.entries, "bytes": purged.bytes, "kept": purged.kept, "retention_days": days}
+    archived, problems = purge_sftp_archives(now - timedelta(days=archive_days))
+    logger.info("SFTP: deleted %d handled upload(s) older than %d days", archived, archive_days)
+    for problem in problems:
+        logger.warning(problem)
+    result = {
+        "deleted": purged.entries,
+        "bytes": purged.bytes,
+        "kept": purged.kept,
+        "retention_days": days,
+        "sftp_deleted": archived,
+        "sftp_retention_days": archive_days,
+    }
+    if problems:
+        return Failed(message="; ".join(problems))
+    return result

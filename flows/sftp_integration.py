@@ -145,7 +145,7 @@ def apply_files(hub: TenKCHub, hub_url: str, folder: str, once_key: str) -> dict
 
 
 def files_gone(production: ProductionUpload, apply_key: str) -> str | None:
-    """Why step 9 cannot apply the files through the API: purge-generated-files deleted them first."""
+    """Why step 9 cannot apply the files through the API: purge-old-files deleted them first."""
     if Path(production.files_dir).is_dir() or already_done(apply_key) is not None:
         return None
     return (

@@ -116,3 +116,20 @@ def archive(sftp: paramiko.SFTPClient, inbox: str, name: str) -> str | None:
 def download(sftp: paramiko.SFTPClient, remote: str, local: Path) -> Path:
     sftp.get(remote, str(local))
     return local
+
+
+def purge_handled(sftp: paramiko.SFTPClient, inbox: str, cutoff: datetime) -> int:
+    """Delete uploads in archive/ and refused/ last changed before `cutoff`; never touch the inbox
+    itself or processing/ (uploads not handled yet)."""
+    removed = 0
+    for folder in ("archive", "refused"):
+        path = posixpath.join(inbox, folder)
+        try:
+            entries = sftp.listdir_attr(path)
+        except FileNotFoundError:
+            continue
+        for entry in entries:
+            if stat.S_ISREG(entry.st_mode or 0) and (entry.st_mtime or 0) < cutoff.timestamp():
+                sftp.remove(posixpath.join(path, entry.filename))
+                removed += 1
+    return removed

@@ -83,40 +83,78 @@ def test_no_files_yet_is_not_an_error(tmp_path):
 
 
 @pytest.fixture
-def files_variable(prefect_api, tmp_path):
+def files_variable(prefect_api, tmp_path, clean_registrations):
     from prefect.variables import Variable
 
-    Variable.set("hris_files_dir", str(tmp_path), overwrite=True)
-    yield tmp_path
-    Variable.unset("hris_files_dir")
-    Variable.unset("hris_files_retention_days")
+    Variable.set("hris_files_dir", str(tmp_path / "files"), overwrite=True)
+    yield tmp_path / "files"
+    for name in ("hris_files_dir", "hris_files_retention_days", "sftp_archive_retention_days"):
+        Variable.unset(name)
 
 
 def test_the_daily_flow_reads_its_folder_and_retention_from_variables(files_variable):
     from prefect.variables import Variable
 
-    from flows.purge_files import purge_generated_files
+    from flows.purge_files import purge_old_files
 
     stale = _upload(files_variable, "acme-com", "hris-2026-10-01", age_days=20)
     fresh = _upload(files_variable, "acme-com", "hris-2026-11-24", age_days=1)
-    assert purge_generated_files()["deleted"] == 0  # default: 30 days
+    assert purge_old_files()["deleted"] == 0  # default: 30 days
 
     Variable.set("hris_files_retention_days", 14, overwrite=True)
-    result = purge_generated_files()
+    result = purge_old_files()
 
-    assert result == {"deleted": 1, "bytes": result["bytes"], "kept": 1, "retention_days": 14}
+    assert (result["deleted"], result["kept"], result["retention_days"]) == (1, 1, 14)
     assert not stale.exists() and fresh.is_dir()
+
+
+@pytest.mark.parametrize("sftp_server", ["openssh", "asyncssh"], indirect=True)
+def test_handled_uploads_leave_the_sftp_server_after_their_retention(sftp_block, sftp_server):
+    from tasks.sftp import purge_handled
+
+    inbox = sftp_server.root / "acme-com"
+    waiting = _write(inbox / "new-upload.csv", age_days=200)  # not handled yet: never touched
+    claimed = _write(inbox / "processing" / "staff.csv", age_days=200)
+    old = _write(inbox / "archive" / "20260101T000000Z-staff.csv", age_days=120)
+    recent = _write(inbox / "archive" / "20261101T000000Z-staff.csv", age_days=20)
+    refused = _write(inbox / "refused" / "20260101T000000Z-staff.xlsx", age_days=120)
+
+    with sftp_block.get_client() as sftp:
+        assert purge_handled(sftp, str(inbox), NOW - timedelta(days=90)) == 2
+        assert purge_handled(sftp, str(sftp_server.root / "no-such-inbox"), NOW) == 0
+
+    assert not old.exists() and not refused.exists()
+    assert waiting.exists() and claimed.exists() and recent.exists()
+
+
+def test_an_unreachable_sftp_server_is_reported_and_the_rest_still_purged(files_variable, sftp_block, sftp_server):
+    from flows.purge_files import purge_old_files
+    from tasks.registry import Registration, register
+    from tests.conftest import make_customer
+
+    for block_name in ("default", "retired-server"):
+        customer = make_customer()
+        register(Registration(customer=customer, mode="production", mapping_link="map.csv", sftp_block=block_name))
+        if block_name == "default":
+            archived = _write(sftp_server.root / customer.key / "archive" / "old.csv", age_days=100)
+    generated = _upload(files_variable, customer.key, "hris-2026-01-01", age_days=300)
+
+    state = purge_old_files(return_state=True)
+
+    assert state.is_failed()
+    assert state.message.startswith("SFTP server retired-server: BlockNotConfigured")
+    assert not archived.exists() and not generated.exists()
 
 
 def test_a_bad_retention_variable_fails_the_run_with_one_line(files_variable):
     from prefect.variables import Variable
 
-    from flows.purge_files import purge_generated_files
+    from flows.purge_files import purge_old_files
 
     folder = _upload(files_variable, "acme-com", "hris-2026-01-01", age_days=300)
     Variable.set("hris_files_retention_days", "thirty", overwrite=True)
 
-    state = purge_generated_files(return_state=True)
+    state = purge_old_files(return_state=True)
 
     assert state.is_failed()
     assert state.message == "Variable hris_files_retention_days: 'thirty' is not a number of days > 0"
