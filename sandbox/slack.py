@@ -45,11 +45,13 @@ class SlackStandIn(StandIn):
         self.users[email.lower()] = user_id = f"U{next(self._ids):08d}"
         return user_id
 
-    def channel(self, name: str) -> Channel:
-        return next(c for c in self.channels.values() if c.name == name.lstrip("#"))
+    def channel(self, name: str) -> Channel | None:
+        return next((c for c in self.channels.values() if c.name == name.lstrip("#")), None)
 
     def messages(self, name: str) -> list[dict]:
-        return self.channel(name).messages
+        """What was posted in a channel or DM, oldest first; nothing yet if it was never opened."""
+        channel = self.channel(name)
+        return list(channel.messages) if channel else []
 
     # --- the Web API ------------------------------------------------------------------------------
     def setup(self) -> None:
