@@ -10,16 +10,18 @@ from __future__ import annotations
 
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import paramiko
-from prefect import flow, get_run_logger
+from prefect import flow, get_run_logger, task
+from prefect.cache_policies import NO_CACHE
 from prefect.states import Failed
 from prefect.variables import Variable
 
 from blocks import BlockNotConfigured, SftpServer, load_block
 from flows.process_upload import files_dir
 from tasks.registry import registrations
-from tasks.retention import DEFAULT_RETENTION_DAYS, purge_expired
+from tasks.retention import DEFAULT_RETENTION_DAYS, Purged, purge_expired
 from tasks.sftp import inbox_path, purge_handled
 
 DEFAULT_ARCHIVE_RETENTION_DAYS = 90
@@ -32,6 +34,13 @@ def _days(variable: str, default: int) -> int:
     return days
 
 
+@task(name="purge-worker-files", cache_policy=NO_CACHE)
+def purge_worker_files(root: Path, retention: timedelta, now: datetime) -> Purged:
+    """The generated files of every upload past its retention, on this worker."""
+    return purge_expired(root, retention, now)
+
+
+@task(name="purge-sftp-archives", cache_policy=NO_CACHE)
 def purge_sftp_archives(cutoff: datetime) -> tuple[int, list[str]]:
     """Delete old handled uploads in every registered inbox, one connection per server.
 
@@ -63,7 +72,7 @@ def purge_old_files() -> dict:
         return Failed(message=str(exc))
     now = datetime.now(UTC)
     root = files_dir()
-    purged = purge_expired(root, timedelta(days=days), now)
+    purged = purge_worker_files(root, timedelta(days=days), now)
     logger.info(
         "Worker: deleted %d upload(s) older than %d days (%.1f MB) from %s; kept %d",
         purged.entries,
