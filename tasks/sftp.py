@@ -129,7 +129,8 @@ def purge_handled(sftp: paramiko.SFTPClient, inbox: str, cutoff: datetime) -> in
         except FileNotFoundError:
             continue
         for entry in entries:
-            if stat.S_ISREG(entry.st_mode or 0) and (entry.st_mtime or 0) < cutoff.timestamp():
+            known_age = entry.st_mtime is not None  # a server that hides times keeps its files
+            if stat.S_ISREG(entry.st_mode or 0) and known_age and entry.st_mtime < cutoff.timestamp():
                 sftp.remove(posixpath.join(path, entry.filename))
                 removed += 1
     return removed
