@@ -1,12 +1,15 @@
-"""`process-upload`: one HRIS upload -> potential invites, profile updates and deletions, shared in Slack.
+"""`process-upload`: one claimed HRIS upload, from the SFTP inbox to the CSM's apply decision.
 
-Started by `sftp-watch` for each claimed upload (or by a person with a customer key and file name).
-Runbook SFTP steps 3 and 8: the files go to the account channel during onboarding and to
-#monitoring-hris-files in production. A tripped mass-deletion guard waits for a person first.
+Runbook SFTP steps 8 and 9, for every upload, for as long as the customer uploads. An upload is
+its claim (the claimed name starts with the claim's UTC time) plus the SHA-256 of its bytes: the
+same bytes again are a duplicate, reported once and never applied twice; the same name with new
+bytes is a new upload. Uploads of one customer are compared and applied oldest first, each against
+the hub's members as they are when its turn comes.
 """
 
 from __future__ import annotations
 
+import hashlib
 import tempfile
 from pathlib import Path
 
@@ -14,28 +17,61 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_table_artifact
 from prefect.client.orchestration import get_client
 from prefect.flow_runs import resume_flow_run
-from prefect.states import Failed
+from prefect.input import RunInput
+from prefect.states import Cancelled, Failed
 from prefect.variables import Variable
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from blocks import GoogleSheetsCredentials, SftpServer, SlackWorkspace, TenKCHub, load_block, optional_block
-from flows.approvals import Notify, WaitSettings, artifact_key, ends_on_rejection, request_approval
+from flows.approvals import (
+    Notify,
+    Rejected,
+    WaitSettings,
+    artifact_key,
+    ask,
+    current_run_id,
+    request_approval,
+    run_link,
+)
+from flows.upload_queue import QUEUED, older_uploads, resume_next_upload
 from tasks.files import DELETIONS, INVITES, REJECTED, UPDATES, generate_files_task
 from tasks.mapping import read_mapping
-from tasks.once import once_key, once_policy
+from tasks.once import already_done, once_key, once_policy
 from tasks.registry import Registration, register, registration
-from tasks.sftp import archive, download, inbox_path, refuse
+from tasks.sftp import archive, download, inbox_path, original_name, refuse
 from tasks.slack import Slack
 from tasks.tabular import InputError
 from tasks.templating import render
 
 COUNTS = ("invites", "updates", "deletions", "deactivations", "reactivations", "rejected_rows")
+HUB_PATHS = {
+    INVITES: "Invite Members > Bulk Invites > Upload member profile data",
+    UPDATES: "Members > Manage Members > Actions > Edit members",
+    DELETIONS: "Members > Manage Members > Actions > Remove members from Hub",
+}
+
+
+class FilesPurged(Exception):
+    """Step 9 came after purge-old-files deleted the upload's files: the run fails with this line."""
 
 
 class SharedFiles(BaseModel):
     channel: str
     files: list[str]
     message_ts: str
+
+
+class Received(BaseModel):
+    """What identifies an upload besides its claim: the SHA-256 and size of its bytes."""
+
+    sha256: str
+    size: int
+
+
+class GoAhead(RunInput):
+    """Sent by the run of the older upload when it is done (or by the watcher); not for people."""
+
+    go: bool = Field(default=True, title="Go ahead", description="Filled in automatically")
 
 
 def files_dir() -> Path:
@@ -50,21 +86,16 @@ def load_mapping(link: str):
     return read_mapping(link, load_block(GoogleSheetsCredentials) if link.startswith("http") else None)
 
 
-def member_export(reg: Registration, folder: Path) -> Path:
-    """The hub's current members: the hub API export when configured, else the CSM's latest export."""
-    hub = optional_block(TenKCHub)
-    if hub is not None:
-        return hub.get_client(reg.customer.hub_url).export_members(folder / "members.csv")
-    if not reg.members_csv:
-        raise InputError(
-            "member export", "members.csv", "no hub API and no member export supplied for this customer"
-        )
-    return Path(reg.members_csv)
+def hub_member_export(reg: Registration, folder: Path) -> Path:
+    """The hub's members as they are now, through the hub API."""
+    hub = load_block(TenKCHub)
+    return hub.get_client(reg.customer.hub_url).export_members(folder / "members.csv")
 
 
-def generate_for(reg: Registration, upload: Path, out_dir: Path, scratch: Path) -> dict:
+def generate_for(reg: Registration, upload: Path, out_dir: Path, scratch: Path, members: Path | None = None):
     """The three files for one HRIS CSV, against the hub's members and the customer's mapping table."""
-    return generate_files_task(upload, member_export(reg, scratch), load_mapping(reg.mapping_link), out_dir)
+    members = members or hub_member_export(reg, scratch)
+    return generate_files_task(upload, members, load_mapping(reg.mapping_link), out_dir)
 
 
 def review_files(out_dir: Path, summary: dict) -> list[Path]:
@@ -99,100 +130,322 @@ def summary_text(reg: Registration, upload: str, summary: dict) -> str:
     )
 
 
-def _resume_waiting_run(reg: Registration, upload: str, out_dir: Path, summary: dict) -> None:
-    if not reg.waiting_run_id:
+def production_text(reg: Registration, upload: str, summary: dict) -> str:
+    """Step 8's message in #monitoring-hris-files: the counts, who is on the account, where to apply."""
+    customer = reg.customer
+    return render(
+        "slack/production_files.md.j2",
+        summary=summary_text(reg, upload, summary),
+        csm=customer.csm.name,
+        implementation_manager=customer.implementation_manager.name,
+        product_manager=customer.product_manager.name if customer.product_manager else "",
+        run_url=run_link(),
+    )
+
+
+@task(name="receive-upload", cache_policy=once_policy(), persist_result=True)
+def receive_upload(reg: Registration, upload: str, local: Path, once_key: str) -> Received:
+    """Download the claimed upload and fingerprint its bytes, once per claim."""
+    fetch_claimed(reg, upload, local)
+    digest = hashlib.sha256()
+    with local.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(2**20), b""):
+            digest.update(chunk)
+    return Received(sha256=digest.hexdigest(), size=local.stat().st_size)
+
+
+def fetch_claimed(reg: Registration, upload: str, local: Path) -> Path:
+    """processing/<upload> from the customer's inbox to `local`."""
+    server = load_block(SftpServer, reg.sftp_block)
+    local.parent.mkdir(parents=True, exist_ok=True)
+    with server.get_client() as sftp:
+        download(sftp, f"{inbox_path(server.inbox_root, reg.customer.key)}/processing/{upload}", local)
+    return local
+
+
+@task(name="first-claim-of-content", cache_policy=once_policy(), persist_result=True)
+def first_claim_of_content(upload: str, once_key: str) -> str:
+    """The first claim with these bytes: later claims of the same bytes get this answer back."""
+    return upload
+
+
+@task(name="generate-upload-files", cache_policy=once_policy(), persist_result=True)
+def generate_upload_files(
+    reg: Registration, local: Path, members: Path | None, out_dir: Path, once_key: str
+) -> dict:
+    """The three files, once per upload: a re-executed run keeps the comparison it made first."""
+    with tempfile.TemporaryDirectory(prefix="hris-upload-") as tmp:
+        return generate_for(reg, local, out_dir, Path(tmp), members)
+
+
+@task(name="apply-files-to-hub", cache_policy=once_policy(), persist_result=True)
+def apply_files(hub: TenKCHub, hub_url: str, folder: str, once_key: str) -> dict:
+    """SFTP step 9 through the hub API: invites, updates, then removals, once per upload."""
+    client = hub.get_client(hub_url)
+    folder_path = Path(folder)
+    return {
+        "invited": client.upload_invites(folder_path / INVITES),
+        "updated": client.update_members(folder_path / UPDATES),
+        "removed": client.remove_members(folder_path / DELETIONS),
+    }
+
+
+@task(name="report-duplicate", cache_policy=once_policy(), persist_result=True)
+def report_duplicate(slack: SlackWorkspace, text: str, once_key: str) -> str:
+    """One notice in #monitoring-hris-files per duplicate claim."""
+    return Slack(slack).post(slack.monitoring_channel, text).ts
+
+
+def files_gone(folder: str, upload: str, apply_key: str) -> str | None:
+    """Why step 9 cannot apply the files through the API: purge-old-files deleted them first."""
+    if Path(folder).is_dir() or already_done(apply_key) is not None:
+        return None
+    return (
+        f"The files from {upload} are no longer on the worker (older than "
+        "hris_files_retention_days): apply the copies in the Slack thread in the hub by hand"
+    )
+
+
+def checklist(folder: Path, hub_url: str) -> str:
+    """The runbook's manual step 9: which file goes where in the hub's admin pages."""
+    lines = [f"In the hub ({hub_url}), upload each file (they are also in the Slack thread):\n"]
+    for name, path in HUB_PATHS.items():
+        lines.append(f"- **{name}**: {path}. File: `{folder / name}`")
+    return "\n".join(lines) + "\n"
+
+
+def wait_for_older_uploads(reg: Registration, upload: str, wait: WaitSettings) -> None:
+    """Never compare or apply a newer upload before an older one of the same customer is decided."""
+    for turn in range(1, 10_000):
+        older = older_uploads(reg.customer.key, upload, current_run_id())
+        if not older:
+            return
+        ask(
+            GoAhead,
+            key=f"{QUEUED}-{turn}",
+            title=f"{reg.customer.company_name}: `{original_name(upload)}` waits for an older upload",
+            description=(
+                f"{len(older)} older upload(s) of this customer are still being handled "
+                f"(oldest: `{older[0]}`). This run goes on by itself once they are decided."
+            ),
+            wait=wait,
+        )
+
+
+def current_members(reg: Registration, upload: str, wait: WaitSettings) -> Path | None:
+    """None with a hub API (the export is taken when the files are made); else the export the CSM
+    uploads through a signed page of the project's web app."""
+    if optional_block(TenKCHub) is not None:
+        return None
+    from tasks.member_exports import MemberExportReceived, export_upload_link
+
+    link = export_upload_link(reg.customer.key, upload, current_run_id())
+    answer = ask(
+        MemberExportReceived,
+        key="member-export",
+        title=f"Upload {reg.customer.company_name}'s current member export",
+        description=(
+            f"To compare `{original_name(upload)}` with the hub as it is today, export the members "
+            f"(in the hub: Members > Export) and upload the file here: {link}\n\n"
+            "The link works once. This run goes on by itself when the file is in."
+        ),
+        wait=wait,
+        notify=Notify(email=reg.customer.csm.email, channel=reg.customer.slack_channel),
+    )
+    return Path(answer.export_path)
+
+
+@task(name="record-upload-decision", cache_policy=once_policy(), persist_result=True)
+def remember_outcome(outcome: str, once_key: str) -> str:
+    """Step 9's outcome for one upload, kept so a re-run of the upload never asks again."""
+    return outcome
+
+
+def apply_step(reg: Registration, upload: str, out_dir: Path, received: Received, summary: dict, wait) -> str:
+    """Runbook SFTP step 9 for this upload, decided once: the CSM applies the files (API or
+    checklist); returns what happened, in words."""
+    decided_key = once_key(reg.customer.key, f"decided-{upload}-{received.sha256[:16]}")
+    if (previous := already_done(decided_key)) is not None:
+        return previous
+    return remember_outcome(_apply(reg, upload, out_dir, received, summary, wait), decided_key)
+
+
+def _apply(reg: Registration, upload: str, out_dir: Path, received: Received, summary: dict, wait) -> str:
+    customer = reg.customer
+    notify = Notify(email=customer.csm.email, channel=customer.slack_channel)
+    hub = optional_block(TenKCHub)
+    counts = (
+        f"{summary['invites']} invites, {summary['updates']} updates ({summary['deactivations']} "
+        f"deactivations), {summary['deletions']} removals from `{original_name(upload)}`"
+    )
+    if hub is None:
+        request_approval(
+            key="apply-files",
+            title=f"Upload {customer.company_name}'s files in the hub, then approve here",
+            what=checklist(out_dir, customer.hub_url) + f"\n{counts}.\n",
+            wait=wait,
+            notify=notify,
+        )
+        return "applied by hand in the hub (checklist)"
+    request_approval(
+        key="apply-files",
+        title=f"Apply {customer.company_name}'s files through the hub API?",
+        what=f"{counts}.",
+        wait=wait,
+        notify=notify,
+    )
+    apply_key = once_key(customer.key, f"apply-{upload}-{received.sha256[:16]}")
+    if gone := files_gone(str(out_dir), original_name(upload), apply_key):
+        raise FilesPurged(gone)
+    applied = apply_files(hub, customer.hub_url, str(out_dir), apply_key)
+    return (
+        f"applied through the hub API: {applied['invited']} invited, {applied['updated']} updated, "
+        f"{applied['removed']} removed"
+    )
+
+
+def _resume_onboarding_run(reg: Registration, upload: str, summary: dict | None, outcome: str) -> None:
+    """The first production upload also finishes the customer's waiting sftp-integration run."""
+    current = registration(reg.customer.key) or reg
+    if not current.waiting_run_id:
         return
     with get_client(sync_client=True) as client:
-        run = client.read_flow_run(reg.waiting_run_id)
+        run = client.read_flow_run(current.waiting_run_id)
     details = run.state.state_details if run.state else None
     if run.state and run.state.is_paused() and details and details.pause_key == "production-upload":
-        resume_flow_run(
-            run.id,
-            run_input={"upload": upload, "files_dir": str(out_dir), **{k: summary[k] for k in COUNTS}},
-        )
+        counts = {k: (summary or {}).get(k, 0) for k in COUNTS}
+        resume_flow_run(run.id, run_input={"upload": original_name(upload), "outcome": outcome, **counts})
         get_run_logger().info("Resumed the waiting sftp-integration run %s", run.id)
-    register(reg.model_copy(update={"waiting_run_id": None, "mode": "production"}))
+    register(current.model_copy(update={"waiting_run_id": None, "mode": "production"}))
+
+
+def _finish(reg: Registration, upload: str, summary: dict | None, outcome: str, to: str = "archive") -> None:
+    """The upload is decided: move it out of processing/, tell the onboarding run, let the next go."""
+    server = load_block(SftpServer, reg.sftp_block)
+    inbox = inbox_path(server.inbox_root, reg.customer.key)
+    with server.get_client() as sftp:
+        moved = archive(sftp, inbox, upload) if to == "archive" else refuse(sftp, inbox, upload, "processing")
+    get_run_logger().info("Upload %s: %s; moved to %s", upload, outcome, moved or "(already moved)")
+    _resume_onboarding_run(reg, upload, summary, outcome)
+    if resume_next_upload(reg.customer.key):
+        get_run_logger().info("Started the next queued upload of %s", reg.customer.key)
 
 
 @flow(name="process-upload")
-@ends_on_rejection
 def process_upload(customer_key: str, upload: str, wait: WaitSettings | None = None) -> dict:
-    """Download, validate and compare an upload with the hub's members; share the three files."""
-    logger = get_run_logger()
+    """Steps 8 and 9 for one claimed upload: compare with the hub's members, share, apply."""
     wait = wait or WaitSettings()
+    if Path(upload).name != upload or upload.startswith(".") or "\\" in upload:
+        return Failed(message=f"upload: {upload!r} is not a file name in the inbox")
     reg = registration(customer_key)
     if reg is None:
         return Failed(message=f"{customer_key} is not registered for SFTP watching")
-    server = load_block(SftpServer, reg.sftp_block)
     slack = load_block(SlackWorkspace)
-    inbox = inbox_path(server.inbox_root, customer_key)
+    customer = reg.customer
+    name = original_name(upload)
+    channel = customer.slack_channel if reg.mode == "onboarding" else slack.monitoring_channel
+    incoming = files_dir() / customer_key / ".incoming" / upload
     out_dir = files_dir() / customer_key / Path(upload).stem
 
-    with tempfile.TemporaryDirectory(prefix="hris-upload-") as tmp:
-        local = Path(tmp) / upload
-        with server.get_client() as sftp:
-            try:
-                download(sftp, f"{inbox}/processing/{upload}", local)
-            except FileNotFoundError:
-                return Failed(
-                    message=f"{upload} is not in {inbox}/processing (already processed, or never claimed)"
-                )
-        try:
-            summary = generate_files_task(
-                local, member_export(reg, Path(tmp)), load_mapping(reg.mapping_link), out_dir
-            )
-        except InputError as exc:
-            with server.get_client() as sftp:
-                refuse(sftp, inbox, upload, from_dir="processing")
-            Slack(slack).post(
-                reg.customer.slack_channel if reg.mode == "onboarding" else slack.monitoring_channel,
-                render(
-                    "slack/upload_unreadable.md.j2",
-                    upload=upload,
-                    company=reg.customer.company_name,
-                    problem=exc,
-                ),
-            )
-            return Failed(message=str(exc))
-
-    guard = summary["deletion_guard"]
-    if guard["tripped"]:
-        request_approval(
-            key="mass-deletion",
-            title=(
-                f"{reg.customer.company_name}: {guard['deletions']} of {guard['members']} members "
-                "would be deleted"
-            ),
-            what=(
-                f"The upload `{upload}` would delete {guard['deletion_pct']}% of the hub's members, over the "
-                f"{guard['max_deletion_pct']}% limit. A truncated or partial export looks like this. "
-                "Approve only if the customer confirms these people left; reject to stop here "
-                "(nothing is shared)."
-            ),
-            wait=wait,
-            notify=Notify(email=reg.customer.csm.email, channel=slack.monitoring_channel),
+    try:
+        received = receive_upload(reg, upload, incoming, once_key(customer_key, f"received-{upload}"))
+    except FileNotFoundError:
+        return Failed(
+            message=f"{upload} is not in {customer_key}/processing (already handled, or never claimed)"
         )
 
-    channel = reg.customer.slack_channel if reg.mode == "onboarding" else slack.monitoring_channel
-    shared = share_files(
-        slack,
-        channel,
-        summary_text(reg, upload, summary),
-        review_files(out_dir, summary),
-        once_key(customer_key, f"shared-{upload}"),
-    )
-    create_table_artifact(
-        key=artifact_key("upload", customer_key),
-        table=[{"upload": upload, "channel": shared.channel, **{k: summary[k] for k in COUNTS}}],
-        description=f"{reg.customer.company_name}: {upload}",
-    )
-    with server.get_client() as sftp:
-        archived = archive(sftp, inbox, upload)
-    logger.info("Shared %d file(s) in %s; archived as %s", len(shared.files), shared.channel, archived)
-    _resume_waiting_run(reg, upload, out_dir, summary)
+    # The same bytes as an earlier upload: reported once, never applied twice.
+    first = first_claim_of_content(upload, once_key(customer_key, f"content-{received.sha256}"))
+    if first != upload:
+        text = render("slack/upload_duplicate.md.j2", company=customer.company_name, upload=name, first=first)
+        report_duplicate(slack, text, once_key(customer_key, f"duplicate-{upload}"))
+        _finish(reg, upload, None, f"duplicate of {first}: not applied again")
+        return {"upload": name, "duplicate_of": first}
+
+    stage = "wait"
+    try:
+        wait_for_older_uploads(reg, upload, wait)
+        members = current_members(reg, upload, wait)
+        files_key = once_key(customer_key, f"files-{upload}-{received.sha256[:16]}")
+        if not incoming.exists() and already_done(files_key) is None:
+            fetch_claimed(reg, upload, incoming)
+        try:
+            summary = generate_upload_files(reg, incoming, members, out_dir, files_key)
+        except InputError as exc:
+            Slack(slack).post(
+                channel,
+                render(
+                    "slack/upload_unreadable.md.j2", upload=name, company=customer.company_name, problem=exc
+                ),
+            )
+            _finish(reg, upload, None, f"refused: {exc}", to="refused")
+            return Failed(message=str(exc))
+        finally:
+            incoming.unlink(missing_ok=True)
+
+        guard = summary["deletion_guard"]
+        if guard["tripped"]:
+            stage = "mass-deletion"
+            request_approval(
+                key="mass-deletion",
+                title=(
+                    f"{customer.company_name}: {guard['deletions']} of {guard['members']} members "
+                    "would be deleted"
+                ),
+                what=(
+                    f"The upload `{name}` would delete {guard['deletion_pct']}% of the hub's members, over "
+                    f"the {guard['max_deletion_pct']}% limit. A truncated or partial export looks like this. "
+                    "Approve only if the customer confirms these people left; reject to stop here "
+                    "(nothing is shared)."
+                ),
+                wait=wait,
+                notify=Notify(email=customer.csm.email, channel=slack.monitoring_channel),
+            )
+
+        stage = "share"
+
+        # 8. the files, shared once per upload
+        text = (
+            summary_text(reg, name, summary)
+            if reg.mode == "onboarding"
+            else production_text(reg, name, summary)
+        )
+        shared = share_files(
+            slack,
+            channel,
+            text,
+            review_files(out_dir, summary),
+            once_key(customer_key, f"shared-{upload}-{received.sha256[:16]}"),
+        )
+        create_table_artifact(
+            key=artifact_key("upload", customer_key),
+            table=[
+                {
+                    "upload": name,
+                    "claimed as": upload,
+                    "channel": shared.channel,
+                    **{k: summary[k] for k in COUNTS},
+                }
+            ],
+            description=f"{customer.company_name}: {name}",
+        )
+
+        # 9. the CSM applies them
+        outcome = apply_step(reg, upload, out_dir, received, summary, wait)
+    except FilesPurged as gone:
+        return Failed(message=str(gone))
+    except Rejected as rejected:
+        get_run_logger().warning("Stopping: %s", rejected)
+        # A refused mass deletion leaves the upload in refused/ (nothing was shared); a refused apply
+        # is a decision on a shared upload, archived like any other.
+        to = "refused" if stage == "mass-deletion" else "archive"
+        _finish(reg, upload, None, f"rejected by {rejected.approver}: {rejected.reason}", to=to)
+        return Cancelled(message=str(rejected))
+    _finish(reg, upload, summary, outcome)
     return {
-        "upload": upload,
+        "upload": name,
         "channel": shared.channel,
         "files_dir": str(out_dir),
+        "outcome": outcome,
         **{k: summary[k] for k in COUNTS},
     }

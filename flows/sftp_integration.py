@@ -1,22 +1,21 @@
 """Runbook "File-based implementation (SFTP)", steps 1–9, with a person approving at each gate."""
 
 import tempfile
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
 
 from prefect import flow, task
 from prefect.input import RunInput
-from prefect.states import Failed
 from pydantic import BaseModel, Field, field_validator
 
-from blocks import SftpServer, SlackWorkspace, SmtpServer, TenKCHub, load_block, optional_block
+from blocks import SftpServer, SlackWorkspace, SmtpServer, load_block
 from flows.approvals import (
     WaitSettings,
     ask,
     current_run_id,
     ends_on_rejection,
     record,
-    request_approval,
     run_link,
 )
 from flows.process_upload import (
@@ -32,7 +31,7 @@ from flows.steps import csm_notice, help_center_url, send_reviewed_email, update
 from tasks.customer import Customer
 from tasks.emails import draft_sftp_implementation_email, draft_sftp_review_email
 from tasks.files import DELETIONS, INVITES, UPDATES
-from tasks.once import already_done, once_key, once_policy
+from tasks.once import once_key, once_policy
 from tasks.platforms import load_catalogue
 from tasks.registry import Registration, register
 from tasks.sftp import archive, claim, download, inbox_path
@@ -49,11 +48,6 @@ STEPS = [
     "Files from the production upload, in #monitoring-hris-files",
     "CSM applies the files in the hub",
 ]
-HUB_PATHS = {
-    INVITES: "Invite Members > Bulk Invites > Upload member profile data",
-    UPDATES: "Members > Manage Members > Actions > Edit members",
-    DELETIONS: "Members > Manage Members > Actions > Remove members from Hub",
-}
 
 
 class CustomerReady(RunInput):
@@ -71,9 +65,6 @@ class CustomerReady(RunInput):
 
     sample_csv: str = Field(description="File name of the sample CSV they uploaded to their inbox")
     mapping_link: str = Field(description="The completed data mapping table (Google Sheets link)")
-    members_csv: str = Field(
-        default="", description="Without a hub API: path on the worker of the hub's latest member export"
-    )
     answered_by: str = Field(min_length=1, description="Your name")
 
 
@@ -85,10 +76,10 @@ class CustomerConfirmed(RunInput):
 
 
 class ProductionUpload(RunInput):
-    """Filled in by process-upload when the production file has been processed (SFTP steps 7–8)."""
+    """Filled in by process-upload once the first production upload is decided (SFTP steps 7–9)."""
 
-    upload: str
-    files_dir: str
+    upload: str = Field(description="The production file's name")
+    outcome: str = Field(description="What the CSM decided at step 9, in words")
     invites: int = 0
     updates: int = 0
     deletions: int = 0
@@ -132,33 +123,14 @@ def fetch_sample(reg: Registration, sample: str, once_key: str) -> str:
     return str(target)
 
 
-@task(name="apply-files-to-hub", cache_policy=once_policy(), persist_result=True)
-def apply_files(hub: TenKCHub, hub_url: str, folder: str, once_key: str) -> dict:
-    """SFTP step 9 through the hub API: invites, updates, then removals, once per upload."""
-    client = hub.get_client(hub_url)
-    folder_path = Path(folder)
-    return {
-        "invited": client.upload_invites(folder_path / INVITES),
-        "updated": client.update_members(folder_path / UPDATES),
-        "removed": client.remove_members(folder_path / DELETIONS),
-    }
+@task(name="start-production-watch", cache_policy=once_policy(), persist_result=True)
+def _watch_started(once_key: str) -> datetime:
+    return datetime.now(UTC)
 
 
-def files_gone(production: ProductionUpload, apply_key: str) -> str | None:
-    """Why step 9 cannot apply the files through the API: purge-old-files deleted them first."""
-    if Path(production.files_dir).is_dir() or already_done(apply_key) is not None:
-        return None
-    return (
-        f"The files from {production.upload} are no longer on the worker (older than "
-        "hris_files_retention_days): apply the copies in the Slack thread in the hub by hand"
-    )
-
-
-def _checklist(folder: str, hub_url: str) -> str:
-    lines = [f"In the hub ({hub_url}), upload each file (they are also in the Slack thread):\n"]
-    for name, path in HUB_PATHS.items():
-        lines.append(f"- **{name}**: {path}. File: `{Path(folder) / name}`")
-    return "\n".join(lines) + "\n"
+def registered_at(customer_key: str) -> datetime:
+    """When production watching started, kept across re-executions: the overdue clock starts here."""
+    return _watch_started(once_key(customer_key, "production-watch-started"))
 
 
 @flow(name="sftp-integration")
@@ -198,7 +170,7 @@ def sftp_integration(customer: Customer, wait: WaitSettings | None = None) -> di
         customer=customer,
         mode="onboarding",
         mapping_link=ready.mapping_link,
-        members_csv=ready.members_csv or None,
+        upload_frequency=ready.upload_frequency,
         watching=False,
     )
     register(reg)
@@ -262,9 +234,17 @@ def sftp_integration(customer: Customer, wait: WaitSettings | None = None) -> di
     )
     progress.mark(6, "done", production_request.permalink or "")
 
-    # 7. watch for the production upload (sftp-watch + process-upload resume this run)
+    # 7. watch for the production upload (sftp-watch claims it; process-upload does steps 8 and 9
+    #    for it, as for every later upload, and then resumes this run)
     register(
-        reg.model_copy(update={"mode": "production", "watching": True, "waiting_run_id": current_run_id()})
+        reg.model_copy(
+            update={
+                "mode": "production",
+                "watching": True,
+                "waiting_run_id": current_run_id(),
+                "registered_at": registered_at(customer.key),
+            }
+        )
     )
     progress.mark(7, "waiting", "the customer uploads the production CSV")
     production = ask(
@@ -272,39 +252,18 @@ def sftp_integration(customer: Customer, wait: WaitSettings | None = None) -> di
         key="production-upload",
         title=f"Waiting for {customer.company_name}'s production upload",
         description=(
-            "sftp-watch resumes this run by itself once the production CSV is processed. Nothing to do here "
-            "unless the customer needs a nudge."
+            "sftp-watch and process-upload resume this run by themselves once the first production CSV "
+            "is shared and the CSM has decided on applying it. Nothing to do here unless the customer "
+            "needs a nudge."
         ),
         wait=wait,
         notify=notify,
     )
-    register(reg.model_copy(update={"mode": "production", "watching": True, "waiting_run_id": None}))
     progress.mark(7, "done", f"`{production.upload}`")
     progress.mark(
         8,
         "done",
         f"{production.invites} invites, {production.updates} updates, {production.deletions} deletions",
     )
-
-    # 9. the CSM applies the files
-    progress.mark(9, "waiting", "CSM applies the files")
-    hub = optional_block(TenKCHub)
-    if hub is None:
-        title = f"Upload {customer.company_name}'s files in the hub, then approve here"
-        what = _checklist(production.files_dir, customer.hub_url)
-    else:
-        title = f"Apply {customer.company_name}'s files through the hub API?"
-        what = (
-            f"{production.invites} invites, {production.updates} updates ({production.deactivations} "
-            f"deactivations), {production.deletions} removals from `{production.upload}`."
-        )
-    request_approval(key="apply-files", title=title, what=what, wait=wait, notify=notify)
-    if hub is None:
-        applied = {"mode": "checklist"}
-    else:
-        apply_key = once_key(customer.key, f"apply-{production.upload}")
-        if gone := files_gone(production, apply_key):
-            return Failed(message=gone)
-        applied = apply_files(hub, customer.hub_url, production.files_dir, apply_key)
-    progress.mark(9, "done", str(applied))
-    return {"production_upload": production.upload, "applied": applied, "segments": segments}
+    progress.mark(9, "done", production.outcome)
+    return {"production_upload": production.upload, "applied": production.outcome, "segments": segments}

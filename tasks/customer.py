@@ -78,6 +78,9 @@ class Customer(BaseModel):
     hub_url: WebUrl = Field(title="Hub URL", description="10KC hub URL, e.g. https://acme.10kc.com/hub/main")
     csm: Person = Field(title="CSM", description="Customer success manager")
     implementation_manager: Person = Field(description="Implementation manager")
+    product_manager: Person | None = Field(
+        default=None, description="Optional: the product manager, named with the production files in Slack"
+    )
     slack_channel: str = Field(description="Slack account channel, e.g. #am-acme")
 
     @field_validator("email_domains")

@@ -7,6 +7,7 @@ process-upload need; member data never goes in.
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from typing import Literal
 
 from prefect.client.orchestration import get_client
@@ -19,6 +20,11 @@ PREFIX = "sftp_watch_"
 MAX_CHARS = 5000
 
 
+def variable_for(prefix: str, customer_key: str) -> str:
+    """Variable names allow lowercase letters, digits and underscores."""
+    return prefix + customer_key.replace("-", "_")
+
+
 class Registration(BaseModel):
     customer: Customer
     mode: Literal["onboarding", "production"] = Field(
@@ -27,8 +33,12 @@ class Registration(BaseModel):
     mapping_link: str = Field(
         description="The data mapping table (Google Sheets link, or a file path on the worker)"
     )
-    members_csv: str | None = Field(
-        default=None, description="Latest hub member export on the worker, used when no hub API is configured"
+    upload_frequency: Literal["weekly", "monthly"] | None = Field(
+        default=None,
+        description="How often the customer uploads (SFTP step 1); None: lateness not watched",
+    )
+    registered_at: datetime | None = Field(
+        default=None, description="When production watching started: the clock for the first expected upload"
     )
     sftp_block: str = Field(default="default", description="Name of the SFTP Server block holding this inbox")
     waiting_run_id: str | None = Field(
@@ -38,7 +48,7 @@ class Registration(BaseModel):
 
     @property
     def variable_name(self) -> str:
-        return PREFIX + self.customer.key.replace("-", "_")
+        return variable_for(PREFIX, self.customer.key)
 
 
 def register(registration: Registration) -> None:
@@ -52,7 +62,7 @@ def register(registration: Registration) -> None:
 
 
 def registration(customer_key: str) -> Registration | None:
-    value = Variable.get(PREFIX + customer_key.replace("-", "_"))
+    value = Variable.get(variable_for(PREFIX, customer_key))
     return Registration.model_validate(value) if value else None
 
 
@@ -78,4 +88,25 @@ def registrations() -> list[Registration]:
 
 
 def unregister(customer_key: str) -> None:
-    Variable.unset(PREFIX + customer_key.replace("-", "_"))
+    Variable.unset(variable_for(PREFIX, customer_key))
+    Variable.unset(variable_for(SEEN_PREFIX, customer_key))
+
+
+SEEN_PREFIX = "sftp_seen_"
+
+
+class Seen(BaseModel):
+    """What the watcher last saw of a customer: its own Variable, so the watcher never overwrites a
+    registration that a flow changed in the meantime."""
+
+    last_upload_at: datetime | None = None
+    overdue_alerts: int = Field(default=0, description="Missed periods already alerted since the last upload")
+
+
+def seen(customer_key: str) -> Seen:
+    value = Variable.get(variable_for(SEEN_PREFIX, customer_key))
+    return Seen.model_validate(value) if value else Seen()
+
+
+def note_seen(customer_key: str, state: Seen) -> None:
+    Variable.set(variable_for(SEEN_PREFIX, customer_key), json.loads(state.model_dump_json()), overwrite=True)

@@ -8,6 +8,7 @@ by an atomic rename into `processing/` (two overlapping watchers cannot both win
 from __future__ import annotations
 
 import posixpath
+import re
 import stat
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -79,18 +80,35 @@ def _ensure_dirs(sftp: paramiko.SFTPClient, inbox: str) -> None:
                 pass  # another watcher made it first
 
 
-def claim(sftp: paramiko.SFTPClient, inbox: str, name: str) -> bool:
-    """Move the upload into processing/ atomically; False if another watcher got it first."""
+def claim(sftp: paramiko.SFTPClient, inbox: str, name: str, claimed_as: str | None = None) -> bool:
+    """Move the upload into processing/ (as `claimed_as`) atomically; False if another watcher won."""
     _ensure_dirs(sftp, inbox)
     try:
-        sftp.posix_rename(posixpath.join(inbox, name), posixpath.join(inbox, "processing", name))
+        sftp.posix_rename(
+            posixpath.join(inbox, name), posixpath.join(inbox, "processing", claimed_as or name)
+        )
         return True
     except OSError:
         return False
 
 
+_STAMP = re.compile(r"^\d{8}T\d{6}Z-")
+
+
 def _stamped(name: str) -> str:
-    return f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{name}"
+    """`<UTC time>-<name>`; a name stamped at its claim keeps that stamp."""
+    return name if _STAMP.match(name) else f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{name}"
+
+
+def claim_name(name: str, now: datetime | None = None) -> str:
+    """The name an upload gets when claimed: the claim's UTC time first, so each claim is its own
+    unit of work (weekly uploads share a file name) and claims sort oldest first."""
+    return f"{now or datetime.now(UTC):%Y%m%dT%H%M%SZ}-{name}"
+
+
+def original_name(claimed: str) -> str:
+    """The customer's file name inside a claimed name."""
+    return _STAMP.sub("", claimed, count=1)
 
 
 def refuse(sftp: paramiko.SFTPClient, inbox: str, name: str, from_dir: str = "") -> str:

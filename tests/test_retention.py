@@ -162,15 +162,14 @@ def test_a_bad_retention_variable_fails_the_run_with_one_line(files_variable):
 
 
 def test_step_9_says_plainly_when_the_files_were_purged_first(prefect_api, tmp_path):
-    from flows.sftp_integration import ProductionUpload, files_gone
+    from flows.process_upload import files_gone
 
-    folder = _upload(tmp_path, "acme-com", "staff-2026-11", age_days=0)
-    production = ProductionUpload(upload="staff-2026-11.csv", files_dir=str(folder))
-    assert files_gone(production, "apply-never-done-" + os.urandom(4).hex()) is None
+    folder = str(_upload(tmp_path, "acme-com", "staff-2026-11", age_days=0))
+    assert files_gone(folder, "staff-2026-11.csv", "apply-never-done-" + os.urandom(4).hex()) is None
 
     purge_expired(tmp_path, timedelta(days=1), NOW + timedelta(days=2))
 
-    assert files_gone(production, "apply-never-done-" + os.urandom(4).hex()) == (
+    assert files_gone(folder, "staff-2026-11.csv", "apply-never-done-" + os.urandom(4).hex()) == (
         "The files from staff-2026-11.csv are no longer on the worker (older than "
         "hris_files_retention_days): apply the copies in the Slack thread in the hub by hand"
     )

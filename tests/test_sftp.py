@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import threading
+import uuid
 
 import paramiko
 import pytest
 
 from blocks import SftpServer
+from flows.approvals import WaitSettings
 from flows.process_upload import process_upload
 from flows.sftp_watch import sftp_watch
 from tasks.registry import Registration, register
-from tasks.sftp import look, refusal_reason, settled
+from tasks.sftp import look, original_name, refusal_reason, settled
 from tests.conftest import make_customer
+from tests.gates import FlowInThread, answer
 
 MAPPING = """Category,HRIS Field,HRIS Values,Notes,10KC Segment,10KC Value,Visibility
 Org,Department,Engineering,,,,Public
@@ -22,24 +25,29 @@ MEMBERS = "Email,First Name,Last Name,Status,Department\nann@acme.example,Ann,Le
 # The tests that talk to a server run against both SFTP servers the project can use.
 both_servers = pytest.mark.parametrize("sftp_server", ["openssh", "asyncssh"], indirect=True)
 
+FAST = WaitSettings(poll_seconds=0.2)
 UPLOAD = "Email,First Name,Last Name,Employee Status,Department\nann@acme.example,Ann,Lee,active,Engineering\nnew@acme.example,New,Hire,active,Sales\n"
 
 
-def registered(tmp_path, sftp_server, **overrides):
+def registered(tmp_path, sftp_server, hub=None, members: str = MEMBERS, **overrides):
+    """A customer registered for watching, with an inbox and (given the hub stand-in) hub members."""
     customer = make_customer(**overrides)
     (tmp_path / "map.csv").write_text(MAPPING)
-    (tmp_path / "members.csv").write_text(MEMBERS)
-    register(
-        Registration(
-            customer=customer,
-            mode="onboarding",
-            mapping_link=str(tmp_path / "map.csv"),
-            members_csv=str(tmp_path / "members.csv"),
-        )
-    )
+    register(Registration(customer=customer, mode="onboarding", mapping_link=str(tmp_path / "map.csv")))
+    if hub is not None:
+        header, *rows = members.strip().splitlines()
+        for row in rows:
+            values = dict(zip(header.split(","), row.split(","), strict=True))
+            hub.hub(customer.hub_url).members[values["Email"]] = values
     inbox = sftp_server.root / customer.key
     inbox.mkdir()
     return customer, inbox
+
+
+def only_claim(inbox) -> str:
+    """The one upload in processing/: its claimed name starts with the claim's UTC time."""
+    [claimed] = (inbox / "processing").iterdir()
+    return claimed.name
 
 
 @both_servers
@@ -77,23 +85,29 @@ def test_overlapping_watchers_claim_each_upload_once(sftp_block, sftp_server, tm
     for t in threads:
         t.join(60)
     assert sum(r["claimed"] for r in results) == 1
-    assert [p.name for p in (inbox / "processing").iterdir()] == ["staff.csv"]
+    assert original_name(only_claim(inbox)) == "staff.csv"
     assert not (inbox / "staff.csv").exists()
 
 
 @both_servers
-def test_a_processed_upload_is_shared_then_archived_and_never_processed_twice(
-    sftp_block, sftp_server, tmp_path, clean_registrations, slack_block, slack
+def test_a_processed_upload_is_shared_applied_then_archived_and_never_processed_twice(
+    sftp_block, sftp_server, tmp_path, clean_registrations, slack_block, slack, hub_block, hub
 ):
-    customer, inbox = registered(tmp_path, sftp_server)
+    customer, inbox = registered(tmp_path, sftp_server, hub)
     (inbox / "staff.csv").write_text(UPLOAD)
     assert sftp_watch(settle_seconds=0.5, start_processing=False)["claimed"] == 1
     [alert] = slack.messages("monitoring-hris-files")
     assert "New HRIS upload from *Acme Corp*" in alert["text"] and "staff.csv" in alert["text"]
+    claimed = only_claim(inbox)
 
-    result = process_upload(customer.key, "staff.csv")
+    run = FlowInThread(
+        process_upload, f"upload-{uuid.uuid4().hex[:8]}", customer_key=customer.key, upload=claimed, wait=FAST
+    )
+    answer(run.flow_run_id, "apply-files", decision="approve", approver="Casey")
+    result = run.result().result()
     assert (result["invites"], result["updates"], result["deletions"]) == (1, 1, 1)
-    summary, *files = slack.messages("am-acme")
+    assert result["outcome"] == "applied through the hub API: 1 invited, 1 updated, 1 removed"
+    summary, *files = [m for m in slack.messages("am-acme") if "Waiting for you" not in m["text"]]
     assert "potential invites: 1" in summary["text"] and "profile deletions: 1" in summary["text"]
     shared = {f["files"][0]["name"]: slack.files[f["files"][0]["id"]]["content"] for f in files}
     assert set(shared) == {"potential invites.csv", "profile updates.csv", "profile deletions.csv"}
@@ -101,14 +115,16 @@ def test_a_processed_upload_is_shared_then_archived_and_never_processed_twice(
         b"new@acme.example" in shared["potential invites.csv"]
         and b"old@acme.example" in shared["profile deletions.csv"]
     )
+    assert set(hub.hub(customer.hub_url).members) == {"ann@acme.example", "new@acme.example"}
     assert list((inbox / "processing").iterdir()) == []
     [archived] = (inbox / "archive").iterdir()
-    assert archived.name.endswith("-staff.csv") and archived.read_text() == UPLOAD
+    assert archived.name == claimed and archived.read_text() == UPLOAD
 
-    again = process_upload(customer.key, "staff.csv", return_state=True)
-    assert again.is_failed() and "not in" in again.message
+    again = process_upload(customer.key, claimed, return_state=True)  # a manual re-run: decided already
+    assert again.is_completed() and again.result()["outcome"] == result["outcome"]
     assert sftp_watch(settle_seconds=0.5, start_processing=False)["claimed"] == 0
-    assert len(slack.messages("am-acme")) == 1 + 3
+    assert len([m for m in slack.messages("am-acme") if "Waiting for you" not in m["text"]]) == 1 + 3
+    assert [action for action, _ in hub.hub(customer.hub_url).uploads] == ["invite", "update", "remove"]
 
 
 @both_servers
@@ -175,11 +191,11 @@ def test_a_broken_inbox_or_server_does_not_stop_the_others(
 
     result = sftp_watch(settle_seconds=0.5, start_processing=False)
     assert result["claimed"] == 1 and result["errors"] == 2
-    assert (inbox / "processing" / "staff.csv").exists()
+    assert original_name(only_claim(inbox)) == "staff.csv"
 
 
-def _claimed(tmp_path, sftp_server, content: bytes, name: str = "staff.csv"):
-    customer, inbox = registered(tmp_path, sftp_server)
+def _claimed(tmp_path, sftp_server, content: bytes, name: str = "staff.csv", **hub_members):
+    customer, inbox = registered(tmp_path, sftp_server, **hub_members)
     (inbox / "processing").mkdir()
     (inbox / "processing" / name).write_bytes(content)
     return customer, inbox
@@ -187,38 +203,35 @@ def _claimed(tmp_path, sftp_server, content: bytes, name: str = "staff.csv"):
 
 @both_servers
 def test_a_mass_deletion_waits_for_a_person_and_a_rejection_shares_nothing(
-    sftp_block, sftp_server, tmp_path, clean_registrations, slack_block, slack
+    sftp_block, sftp_server, tmp_path, clean_registrations, slack_block, slack, hub_block, hub
 ):
-    import uuid
-
-    from flows.approvals import WaitSettings
-    from tests.gates import FlowInThread, answer
-
     members = "Email,First Name,Last Name,Status\n" + "".join(
         f"m{i}@acme.example,M,{i},active\n" for i in range(40)
     )
     customer, inbox = _claimed(
-        tmp_path, sftp_server, b"Email,First Name\nm0@acme.example,M\n"
+        tmp_path, sftp_server, b"Email,First Name\nm0@acme.example,M\n", hub=hub, members=members
     )  # a truncated export
-    (tmp_path / "members.csv").write_text(members)
     run = FlowInThread(
         process_upload,
         f"upload-{uuid.uuid4().hex[:8]}",
         customer_key=customer.key,
         upload="staff.csv",
-        wait=WaitSettings(poll_seconds=0.2),
+        wait=FAST,
     )
     answer(run.flow_run_id, "mass-deletion", decision="reject", reason="export was cut off", approver="Casey")
     assert run.result().is_cancelled()
     assert [m for m in slack.messages("am-acme") if m.get("files")] == []
-    assert (inbox / "processing" / "staff.csv").exists()  # kept for a person to look at
+    assert [m for m in slack.messages("am-acme") if m.get("files")] == []
+    assert hub.hub(customer.hub_url).uploads == []
+    [refused] = (inbox / "refused").iterdir()  # out of processing/, so nobody picks it up again
+    assert refused.name.endswith("staff.csv") and not (inbox / "processing" / "staff.csv").exists()
 
 
 @both_servers
 def test_an_unreadable_upload_is_refused_with_a_one_line_reason(
-    sftp_block, sftp_server, tmp_path, clean_registrations, slack_block, slack
+    sftp_block, sftp_server, tmp_path, clean_registrations, slack_block, slack, hub_block, hub
 ):
-    customer, inbox = _claimed(tmp_path, sftp_server, b"\x1f\x8b\x08\x00 gzip bytes")
+    customer, inbox = _claimed(tmp_path, sftp_server, b"\x1f\x8b\x08\x00 gzip bytes", hub=hub)
     state = process_upload(customer.key, "staff.csv", return_state=True)
     assert state.is_failed() and "this is a gzip archive, not a text CSV file" in state.message
     assert len(list((inbox / "refused").iterdir())) == 1 and not (inbox / "processing" / "staff.csv").exists()

@@ -3,11 +3,13 @@ production upload found by sftp-watch and processed by a process-upload deployme
 
 from __future__ import annotations
 
+import pytest
 from prefect.deployments import run_deployment
 
 from flows.approvals import WaitSettings
 from flows.sftp_watch import sftp_watch
 from tasks.registry import registration
+from tasks.sftp import original_name
 from tests.conftest import make_customer, wait_until
 from tests.gates import answer, read_run, wait_for_gate, waiting_gate
 
@@ -20,10 +22,14 @@ TABLE = [
 ]
 SAMPLE = "Email,First Name,Last Name,Employee Status,Department\r\nann@acme.example,Ann,Lee,active,Engineering\r\nnew@acme.example,New,Hire,active,Sales\r\n"
 PRODUCTION = SAMPLE + "bo@acme.example,Bo,Day,inactive,Sales\r\n"
+# Week 2 has no status column: Bo, deactivated by week 1, must stay deactivated.
+WEEK2 = "Email,First Name,Last Name,Department\r\nann@acme.example,Ann,Lee,Sales\r\nnew@acme.example,New,Hire,Sales\r\nbo@acme.example,Bo,Day,Sales\r\ncai@acme.example,Cai,Ng,Engineering\r\n"
+WEEK4 = "Email,First Name,Last Name,Employee Status,Department\r\nann@acme.example,Ann,Lee,active,Engineering\r\nbo@acme.example,Bo,Day,inactive,Sales\r\ncai@acme.example,Cai,Ng,active,Engineering\r\ndee@acme.example,Dee,Fox,active,Sales\r\n"
 CSM = {"approver": "Casey Success"}
 
 
-def test_sftp_integration_end_to_end(
+@pytest.mark.timeout(900)  # onboarding and four production uploads, all as deployment runs
+def test_sftp_onboarding_then_weekly_production_uploads(
     served,
     smtp_block,
     smtp_server,
@@ -67,7 +73,7 @@ def test_sftp_integration_end_to_end(
     answer(
         run,
         "customer-ready",
-        upload_frequency="monthly",
+        upload_frequency="weekly",
         sftp_server_confirmed=True,
         sample_csv="sample.csv",
         mapping_link=LINK,
@@ -108,34 +114,102 @@ def test_sftp_integration_end_to_end(
     reg = registration(customer.key)
     assert reg.watching and reg.waiting_run_id == str(run)
 
-    # 7-8. the customer uploads; the watcher claims it and process-upload resumes the run
-    (inbox / "staff-2026-11.csv").write_text(PRODUCTION)
+    # 7-9, week 1: employees.csv (v1); the watcher claims it, process-upload shares the files and
+    # waits for the CSM's apply decision
+    (inbox / "employees.csv").write_text(PRODUCTION)
     assert sftp_watch(settle_seconds=0.5)["claimed"] == 1
-    wait_for_gate(run, "apply-files", timeout=180)
-    production_shares = [m for m in slack.messages("monitoring-hris-files") if m.get("files")]
-    assert {m["files"][0]["name"] for m in production_shares} == {
-        "potential invites.csv",
-        "profile updates.csv",
-        "profile deletions.csv",
-    }
-    assert sorted(p.name.split("-", 1)[1] for p in (inbox / "archive").iterdir()) == [
-        "sample.csv",
-        "staff-2026-11.csv",
-    ]
+    week1 = upload_run(customer.key, "employees.csv", 1)
+    wait_for_gate(week1, "apply-files", timeout=180)
+    assert len(monitoring_shares(slack)) == 1
+    assert not read_run(run).state.is_final()  # onboarding waits for the first decision
 
-    # 9. the CSM approves applying the files through the hub API
-    answer(run, "apply-files", decision="approve", **CSM)
+    # week 2: employees.csv again with new bytes and no status column, while week 1 is undecided:
+    # it queues behind week 1 instead of being compared with a hub about to change
+    (inbox / "employees.csv").write_text(WEEK2)
+    assert sftp_watch(settle_seconds=0.5)["claimed"] == 1
+    week2 = upload_run(customer.key, "employees.csv", 2)
+    assert waiting_gate(week2, timeout=120) == "queued-1"
+    assert len(monitoring_shares(slack)) == 1
+
+    answer(week1, "apply-files", decision="approve", **CSM)
     final = wait_until(
-        lambda: (s := read_run(run).state).is_final() and s, timeout=120, what="the run to end"
+        lambda: (s := read_run(run).state).is_final() and s, timeout=120, what="the onboarding run to end"
     )
     assert final.is_completed(), final.message
-    assert [action for action, _ in hub.hub(customer.hub_url).uploads] == ["invite", "update", "remove"]
+    assert read_run(week1).state.is_completed()
     hub_members = hub.hub(customer.hub_url).members
     assert "new@acme.example" in hub_members and "gone@acme.example" not in hub_members
     assert hub_members["bo@acme.example"]["Status"] == "deactivated"
 
+    wait_for_gate(week2, "apply-files", timeout=180)  # week 1 decided: week 2 goes on by itself
+    week2_share = monitoring_shares(slack)[1]
+    assert "no status column: status unchanged" in week2_share["text"]
+    assert "reactivations" not in week2_share["text"] or "0 reactivations" in week2_share["text"]
+    assert "Casey Success" in week2_share["text"] and "Imani Manager" in week2_share["text"]
+    answer(week2, "apply-files", decision="approve", **CSM)
+    wait_until(lambda: read_run(week2).state.is_completed(), timeout=120, what="week 2 to end")
+    assert hub.hub(customer.hub_url).members["bo@acme.example"]["Status"] == "deactivated"  # not reactivated
+
+    # week 3: the same bytes as week 2 again -> one duplicate notice, nothing shared or applied
+    (inbox / "employees.csv").write_text(WEEK2)
+    assert sftp_watch(settle_seconds=0.5)["claimed"] == 1
+    week3 = upload_run(customer.key, "employees.csv", 3)
+    wait_until(lambda: read_run(week3).state.is_completed(), timeout=120, what="the duplicate to be handled")
+    duplicates = [m for m in slack.messages("monitoring-hris-files") if "same content" in m["text"]]
+    assert len(duplicates) == 1 and "employees.csv" in duplicates[0]["text"]
+
+    # week 4: a new file name
+    (inbox / "staff-2026-12.csv").write_text(WEEK4)
+    assert sftp_watch(settle_seconds=0.5)["claimed"] == 1
+    week4 = upload_run(customer.key, "staff-2026-12.csv", 1)
+    answer_when_waiting(week4, "apply-files", decision="approve", **CSM)
+    wait_until(lambda: read_run(week4).state.is_completed(), timeout=120, what="week 4 to end")
+
+    # counted at the stand-ins: 3 shares, 3 apply gates, 1 duplicate notice, the hub = the last file
+    assert len(monitoring_shares(slack)) == 3
+    apply_notices = [
+        m
+        for m in slack.messages("dm-" + slack.users["casey@10kc.example"].lower())
+        if "Apply Acme Corp's files through the hub API?" in m["text"]
+    ]
+    assert len(apply_notices) == 3
+    hub_members = hub.hub(customer.hub_url).members
+    truth = {line.split(",")[0] for line in WEEK4.strip().splitlines()[1:]}
+    assert set(hub_members) == truth
+    assert all(hub_members[e]["Status"] != "deactivated" for e in truth - {"bo@acme.example"})
+    assert [action for action, _ in hub.hub(customer.hub_url).uploads].count("invite") == 3
+    archived = sorted(original_name(p.name) for p in (inbox / "archive").iterdir())
+    assert archived == ["employees.csv"] * 3 + ["sample.csv", "staff-2026-12.csv"]
+
     assert len(smtp_server.handler.messages()) == 2
-    assert sftp_watch(settle_seconds=0.5)["claimed"] == 0  # processed once
+    assert sftp_watch(settle_seconds=0.5)["claimed"] == 0  # each processed once
+    assert list((inbox / "processing").iterdir()) == []
     assert (
         registration(customer.key).mode == "production" and registration(customer.key).waiting_run_id is None
     )
+    assert registration(customer.key).upload_frequency == "weekly"
+
+
+def monitoring_shares(slack) -> list[dict]:
+    """Step 8's summaries in #monitoring-hris-files (each with its files in the thread)."""
+    return [m for m in slack.messages("monitoring-hris-files") if "potential invites:" in m["text"]]
+
+
+def upload_run(customer_key: str, name: str, nth: int):
+    """The process-upload run of the nth claim of `name` for this customer."""
+    from flows.upload_queue import upload_runs
+
+    def find():
+        runs = [
+            r
+            for r in upload_runs(customer_key, live_only=False)
+            if original_name(r.parameters["upload"]) == name
+        ]
+        return runs[nth - 1].id if len(runs) >= nth else None
+
+    return wait_until(find, timeout=60, what=f"process-upload of {name} #{nth}")
+
+
+def answer_when_waiting(run, gate, **values):
+    wait_for_gate(run, gate, timeout=180)
+    answer(run, gate, **values)

@@ -1,0 +1,124 @@
+"""Production uploads over time: a claim stranded by a killed worker, and uploads that never come."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import threading
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from flows.sftp_watch import overdue_alerts, sftp_watch
+from tasks.registry import Registration, Seen, note_seen, register, registration
+from tasks.slack import Slack
+from tests.conftest import make_customer, wait_until
+from tests.gates import answer, read_run, wait_for_gate
+from tests.test_sftp_integration import monitoring_shares, upload_run
+
+MAPPING = "Category,HRIS Field,HRIS Values,Notes,10KC Segment,10KC Value,Visibility\nOrg,Department,Sales,,,,Public\n"
+UPLOAD = "Email,First Name,Last Name,Employee Status,Department\nann@acme.example,Ann,Lee,active,Sales\nnew@acme.example,New,Hire,active,Sales\n"
+
+
+def production_customer(tmp_path, **overrides) -> Registration:
+    customer = make_customer(**overrides)
+    (tmp_path / "map.csv").write_text(MAPPING)
+    reg = Registration(
+        customer=customer,
+        mode="production",
+        mapping_link=str(tmp_path / "map.csv"),
+        upload_frequency="weekly",
+        registered_at=datetime(2026, 1, 5, 9, tzinfo=UTC),
+    )
+    register(reg)
+    return reg
+
+
+def flow_run_pid(flow_run_id) -> int | None:
+    """The process running a flow run: the runner starts it with PREFECT__FLOW_RUN_ID set."""
+    wanted = f"PREFECT__FLOW_RUN_ID={flow_run_id}".encode()
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if wanted in (entry / "environ").read_bytes().split(b"\0"):
+                    return int(entry.name)
+            except OSError:
+                continue
+    return None
+
+
+@pytest.mark.timeout(600)
+def test_a_claim_stranded_by_a_killed_worker_is_completed_once_by_the_next_tick(
+    served, sftp_block, sftp_server, slack_block, slack, hub_block, hub, clean_registrations, tmp_path
+):
+    if not Path("/proc/self/environ").exists():
+        pytest.skip("needs /proc to find the flow run's process")
+    reg = production_customer(tmp_path)
+    customer = reg.customer
+    hub.hub(customer.hub_url).members["ann@acme.example"] = {"Email": "ann@acme.example", "Status": "active"}
+    inbox = sftp_server.root / customer.key
+    inbox.mkdir()
+
+    # The hub's member export holds the first run inside process-upload until the test kills it.
+    inside, release = threading.Event(), threading.Event()
+    export = next(h for m, p, h in hub._routes if m == "GET" and "export" in p.pattern)
+
+    def held_export(request):
+        inside.set()
+        release.wait(60)
+        return export(request)
+
+    hub._routes.insert(0, ("GET", re.compile(r"^/(?P<hub>[^/]+)/api/admin/v1/members/export$"), held_export))
+    (inbox / "staff.csv").write_text(UPLOAD)
+    assert sftp_watch(settle_seconds=0.5)["claimed"] == 1
+    first = upload_run(customer.key, "staff.csv", 1)
+    wait_until(inside.is_set, timeout=120, what="process-upload to ask the hub for its members")
+    pid = wait_until(lambda: flow_run_pid(first), timeout=30, what="the flow run's process")
+    os.kill(pid, signal.SIGKILL)
+    hub._routes.pop(0)
+    release.set()
+    wait_until(
+        lambda: read_run(first).state.is_final(), timeout=60, what="the killed run to be marked crashed"
+    )
+    assert [p.name.endswith("staff.csv") for p in (inbox / "processing").iterdir()] == [True]  # stranded
+
+    # The next tick starts it again; it completes exactly once.
+    tick = sftp_watch(settle_seconds=0.5)
+    assert (tick["claimed"], tick["picked_up"]) == (0, 1)
+    second = upload_run(customer.key, "staff.csv", 2)
+    wait_for_gate(second, "apply-files", timeout=180)
+    answer(second, "apply-files", decision="approve", approver="Casey")
+    wait_until(lambda: read_run(second).state.is_completed(), timeout=120, what="the second run to end")
+    assert len(monitoring_shares(slack)) == 1
+    assert [action for action, _ in hub.hub(customer.hub_url).uploads] == ["invite", "update", "remove"]
+    assert list((inbox / "processing").iterdir()) == [] and len(list((inbox / "archive").iterdir())) == 1
+    assert sftp_watch(settle_seconds=0.5)["picked_up"] == 0  # nothing left behind
+
+
+def test_a_missed_weekly_upload_is_alerted_once_per_missed_week(
+    slack_block, slack, clean_registrations, tmp_path
+):
+    reg = production_customer(tmp_path)
+    start = reg.registered_at
+    slack_client = Slack(slack_block)
+
+    def tick_through(days: float, since: datetime) -> None:
+        now = since
+        while now <= since + timedelta(days=days):
+            overdue_alerts([registration(reg.customer.key)], slack_client, "#monitoring-hris-files", now)
+            now += timedelta(hours=6)
+
+    tick_through(22.9, start)  # overdue after 8 days, then 15 and 22: three missed weeks
+    alerts = [m["text"] for m in slack.messages("monitoring-hris-files") if "no HRIS upload" in m["text"]]
+    assert len(alerts) == 3 and all("Acme Corp" in a and "weekly" in a for a in alerts)
+    dm = slack.messages("dm-" + slack.users["casey@10kc.example"].lower())
+    assert len([m for m in dm if "no HRIS upload" in m["text"]]) == 3
+
+    uploaded = start + timedelta(days=23)  # an upload arrives: the clock starts again
+    note_seen(reg.customer.key, Seen(last_upload_at=uploaded))
+    tick_through(7.9, uploaded)
+    assert len([m for m in slack.messages("monitoring-hris-files") if "no HRIS upload" in m["text"]]) == 3
+    tick_through(0.5, uploaded + timedelta(days=8))
+    assert len([m for m in slack.messages("monitoring-hris-files") if "no HRIS upload" in m["text"]]) == 4
