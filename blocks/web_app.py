@@ -59,18 +59,40 @@ class WebApp(Block):
 
 
 class WebAppNotConfigured(RuntimeError):
-    """Neither a Web App block nor a WorkOS block with setup links says where the app is."""
+    """The app's blocks are missing or invalid; the message says which and how to fix it, in one line."""
+
+
+def load_checked(block_type: type[Block], name: str, required: bool = True) -> Block | None:
+    """A saved block, None when missing and not required; an invalid one is named in one line."""
+    from blocks import BlockNotConfigured, load_block
+
+    try:
+        return load_block(block_type, name)
+    except BlockNotConfigured:
+        if required:
+            raise
+        return None
+    except RuntimeError as exc:  # Block.load wraps the ValidationError of a document saved before a check
+        if not isinstance(exc.__cause__, ValidationError):
+            raise
+        problems = "; ".join(
+            f"{'.'.join(map(str, err['loc']))}: {err['msg'].removeprefix('Value error, ')}"
+            for err in exc.__cause__.errors()
+        )
+        raise WebAppNotConfigured(
+            f"{block_type.get_block_type_name()} block {name!r} is not valid ({problems}); fix it in the "
+            "Prefect UI (Blocks)"
+        ) from None
 
 
 def load_web_app(name: str = "default") -> WebApp:
     """The Web App block; without one, the WorkOS block's setup-links URL and secret (older setups)."""
-    from blocks import BlockNotConfigured, WorkOSCredentials, load_block, optional_block
+    from blocks import WorkOSCredentials
 
-    try:
-        return load_block(WebApp, name)
-    except BlockNotConfigured:
-        pass
-    workos = optional_block(WorkOSCredentials, name)
+    web = load_checked(WebApp, name, required=False)
+    if web is not None:
+        return web
+    workos = load_checked(WorkOSCredentials, name, required=False)
     if workos is None or not workos.setup_links_url or workos.setup_links_secret is None:
         raise WebAppNotConfigured(
             f"No {WebApp.get_block_type_name()} block named {name!r} and no WorkOS Credentials block with "
@@ -78,5 +100,7 @@ def load_web_app(name: str = "default") -> WebApp:
         )
     try:
         return WebApp(url=workos.setup_links_url, signing_secret=workos.setup_links_secret)
-    except ValidationError as exc:
-        raise WebAppNotConfigured(f"WorkOS Credentials block {name!r}: setup_links_url is not a URL") from exc
+    except ValidationError:
+        raise WebAppNotConfigured(
+            f"WorkOS Credentials block {name!r}: setup_links_url is not a URL"
+        ) from None

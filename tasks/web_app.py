@@ -63,14 +63,15 @@ def unseal(secret: str, token: str, invalid: str, purpose: str = "") -> str:
 
 
 def page(title: str, message: str, status: int = 200, body: str = "", headers=None) -> HTMLResponse:
-    """A plain, readable page: a heading, one sentence (escaped here), and optional trusted HTML below."""
+    """A plain page: a heading, one sentence (escaped here; red for an error), trusted HTML below."""
     document = f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width">
 <meta name="robots" content="noindex"><title>10KC: {html.escape(title)}</title>
 <style>body{{font-family:system-ui,sans-serif;max-width:38em;margin:3em auto;padding:0 1em;line-height:1.5}}
 label{{display:block;margin-top:1em;font-weight:600}} input,button{{font-size:1em;margin-top:.3em}}
 button{{margin-top:1.2em;padding:.4em 1.2em}} .error{{color:#a00;font-weight:600}}</style></head>
-<body><h1>{html.escape(title)}</h1><p>{html.escape(message)}</p>{body}</body></html>"""
+<body><h1>{html.escape(title)}</h1><p{' class="error"' if status >= 400 else ""}>{html.escape(message)}</p>
+{body}</body></html>"""
     return HTMLResponse(
         document, status_code=status, headers={"Cache-Control": "no-store", **(headers or {})}
     )
@@ -114,12 +115,12 @@ def app_from_blocks(block_name: str = "default") -> Starlette:
 
     A page module joins the app with one more `module.routes(...)` line below.
     """
-    from blocks import WorkOSCredentials, optional_block
-    from blocks.web_app import load_web_app
+    from blocks import WorkOSCredentials
+    from blocks.web_app import load_checked, load_web_app
     from tasks import member_exports, setup_links
 
     web = load_web_app(block_name)
-    workos = optional_block(WorkOSCredentials, block_name)
+    workos = load_checked(WorkOSCredentials, block_name, required=False)
     return create_app(
         setup_links.routes_from_block(workos),
         member_exports.routes(web.signing_secret.get_secret_value()),
