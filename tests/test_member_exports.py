@@ -13,13 +13,14 @@ import httpx
 import pytest
 from prefect import flow
 
-from blocks import WebApp
+from blocks import WebApp, WorkOSCredentials
 from flows.approvals import WaitSettings, ask
-from tasks.member_exports import MemberExportReceived, export_upload_link, routes
-from tasks.setup_links import sign
+from tasks.member_exports import MemberExportReceived, export_upload_link, member_export_link, routes
+from tasks.setup_links import make_setup_link, sign
 from tasks.tabular import read_csv
-from tasks.web_app import create_app
-from tests.conftest import ServerThread, delete_block
+from tasks.web_app import app_from_blocks, create_app
+from tasks.workos import ensure_organization
+from tests.conftest import ServerThread, delete_block, make_customer
 from tests.gates import FlowInThread, read_run, waiting_gate
 
 SECRET = "member-export-test-secret-0123456789abcdef"
@@ -224,3 +225,46 @@ def test_the_web_app_command_refuses_a_missing_or_short_key_in_one_line(prefect_
         assert "at least 32 bytes" in error and "\n" not in error and "too-short" not in error
     finally:
         delete_block(WebApp, name)
+
+
+def test_the_served_app_signs_with_the_web_app_block_or_else_the_workos_setup_links_key(
+    prefect_api, workos_credentials
+):
+    name = f"web-{uuid.uuid4().hex[:8]}"
+    organization = ensure_organization(workos_credentials, make_customer()).id
+    gone_run = uuid.uuid4()  # a run the server does not know: a valid link gets "no longer has this request"
+    workos_credentials.save(name)
+    try:
+        server = ServerThread(app_from_blocks(name))  # no Web App block: the WorkOS block's URL and key
+        try:
+            setup_path = make_setup_link(
+                "", workos_credentials.setup_links_secret.get_secret_value(), organization, 30
+            )
+            assert httpx.get(server.url + setup_path, trust_env=False, timeout=30).status_code == 302
+            link = member_export_link(gone_run, "acme.com", "u1", block_name=name)
+            assert link.startswith(workos_credentials.setup_links_url)
+            response = get(link.replace(workos_credentials.setup_links_url, server.url))
+            assert response.status_code == 410 and "no longer has this request" in response.text
+        finally:
+            server.stop()
+
+        WebApp(url="https://hris.10kc.example", signing_secret=SECRET).save(name)
+        server = ServerThread(app_from_blocks(name))
+        try:
+            link = member_export_link(gone_run, "acme.com", "u1", block_name=name)
+            assert link.startswith("https://hris.10kc.example/member-export/")
+            assert get(link.replace("https://hris.10kc.example", server.url)).status_code == 410
+            old_key = export_upload_link(
+                server.url,
+                workos_credentials.setup_links_secret.get_secret_value(),
+                gone_run,
+                "acme.com",
+                "u1",
+            )
+            assert get(old_key).status_code == 403
+            assert httpx.get(server.url + setup_path, trust_env=False, timeout=30).status_code == 302
+        finally:
+            server.stop()
+    finally:
+        delete_block(WebApp, name)
+        delete_block(WorkOSCredentials, name)
