@@ -262,10 +262,11 @@ def _mb(size: int) -> str:
 
 
 async def _limited(stream: AsyncIterator[bytes], max_bytes: int) -> AsyncIterator[bytes]:
+    """The request body, stopped once it is bigger than a file of `max_bytes` and the form around it."""
     total = 0
     async for chunk in stream:
         total += len(chunk)
-        if total > max_bytes:
+        if total > max_bytes + 64 * 1024:
             raise ExportRefused(f"the file is larger than {_mb(max_bytes)}", 413)
         yield chunk
 
@@ -346,7 +347,7 @@ async def _received(request: Request, root: Path, max_bytes: int) -> tuple[Path,
     if not request.headers.get("content-type", "").startswith("multipart/form-data"):
         raise ExportRefused("please upload the file with the form on this page")
     parser = MultiPartParser(
-        request.headers, _limited(request.stream(), max_bytes + 64 * 1024), max_files=1, max_fields=4
+        request.headers, _limited(request.stream(), max_bytes), max_files=1, max_fields=4
     )
     try:
         form = await parser.parse()

@@ -154,6 +154,7 @@ BAD_FILES = [
         b"Email\n" + b"someone@acme.com\n" * (MAX_BYTES // 16),
         "larger than 0.25 MB",
     ),
+    ("far too large", "export.csv", b"Email\n" + b"someone@acme.com\n" * MAX_BYTES, "larger than 0.25 MB"),
 ]
 
 
