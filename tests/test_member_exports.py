@@ -6,6 +6,7 @@ import codecs
 import re
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -125,9 +126,13 @@ def test_a_csm_uploads_the_export_and_the_waiting_run_continues_with_its_path(we
 def test_a_used_link_gets_a_410_and_a_run_that_no_longer_waits_takes_nothing(web):
     run = waiting_run()
     link = link_for(web, run.flow_run_id)
-    assert post(link, EXPORT.encode()).status_code == 200
-    run.result(timeout=60)
+    first, second = EXPORT.encode(), (EXPORT + "dee@acme.com,Dee,Dunn,active,Sales\n").encode()
+    with ThreadPoolExecutor(2) as pool:  # two clicks on Upload at once: one wins, the other is told
+        answers = list(pool.map(lambda content: post(link, content), [first, second]))
+    assert sorted(a.status_code for a in answers) == [200, 410]
+    members = run.result(timeout=60).result()["members"]
     stored = web.root / "acme.com" / "employees.csv-20261126T0400Z" / "members.csv"
+    assert stored.read_bytes() == (first if members == 3 else second)
     before = (stored.read_bytes(), stored.stat().st_mtime_ns)
 
     again = post(link, EXPORT.replace("ann@", "zed@").encode())
