@@ -60,7 +60,7 @@ class ExportRefused(ValueError):
 
     def __init__(self, message: str, status: int = 400):
         super().__init__(message)
-        self.status = status
+        self.status, self.uploaded_by = status, ""
 
 
 @dataclass(frozen=True)
@@ -275,16 +275,18 @@ def _title(link: ExportLink) -> str:
     return f"Member export for {link.company_name}" if link.company_name else "Member export"
 
 
-def _form_page(link: ExportLink, request: Request, error: str | None = None, status: int = 200):
+def _form_page(link: ExportLink, error: str | None = None, status: int = 200, uploaded_by: str = ""):
+    """The upload form, with what went wrong with the last try (the name typed is kept)."""
     expires = datetime.fromtimestamp(link.expires_at, UTC).strftime("%d %B %Y, %H:%M UTC")
     form = f"""
 <ol><li>In the 10KC hub, open <b>Members &gt; Export</b> and download the export (a CSV file).</li>
 <li>Choose that file here, unchanged, enter your name and press <b>Upload</b>.</li></ol>
-<form method="post" enctype="multipart/form-data" action="{html.escape(str(request.url.path))}">
+<form method="post" enctype="multipart/form-data">
 <label for="export">Member export (CSV)</label>
 <input id="export" name="export" type="file" accept=".csv,.txt,text/csv" required>
 <label for="uploaded_by">Your name</label>
-<input id="uploaded_by" name="uploaded_by" type="text" maxlength="100" autocomplete="name" required>
+<input id="uploaded_by" name="uploaded_by" type="text" maxlength="100" autocomplete="name" required
+ value="{html.escape(uploaded_by)}">
 <br><button type="submit">Upload</button></form>
 <p>This link works once and expires on {html.escape(expires)}.</p>"""
     message = error or (
@@ -320,7 +322,7 @@ def routes(
             link, _root = await opened(request)
         except LinkError as exc:
             return page("Member export", exc.message, exc.status)
-        return _form_page(link, request)
+        return _form_page(link)
 
     async def upload(request: Request):
         try:
@@ -330,7 +332,7 @@ def routes(
         try:
             temp, members, uploaded_by = await _received(request, root, max_bytes)
         except ExportRefused as exc:
-            return _form_page(link, request, error=str(exc), status=exc.status)
+            return _form_page(link, str(exc), exc.status, exc.uploaded_by)
         try:
             return await _keep(link, root, temp, members, uploaded_by)
         finally:
@@ -353,8 +355,8 @@ async def _received(request: Request, root: Path, max_bytes: int) -> tuple[Path,
         form = await parser.parse()
     except MultiPartException as exc:
         raise ExportRefused(f"the upload could not be read ({exc.message})") from None
+    uploaded_by = " ".join(str(form.get("uploaded_by") or "").split())[:100]
     try:
-        uploaded_by = " ".join(str(form.get("uploaded_by") or "").split())[:100]
         export = form.get("export")
         if not isinstance(export, UploadFile) or not export.filename:
             raise ExportRefused("choose the member export file to upload")
@@ -362,6 +364,9 @@ async def _received(request: Request, root: Path, max_bytes: int) -> tuple[Path,
             raise ExportRefused("enter your name")
         temp, members = await run_in_threadpool(receive_export, export.file, root, export.filename, max_bytes)
         return temp, members, uploaded_by
+    except ExportRefused as exc:
+        exc.uploaded_by = uploaded_by if uploaded_by.isprintable() else ""  # shown again in the form
+        raise
     finally:
         await form.close()
 

@@ -171,7 +171,8 @@ def test_bad_files_get_a_one_line_error_nothing_is_stored_and_the_run_still_wait
         assert response.status_code in (400, 413), case
         line = error_line(response)
         assert problem in line and "\n" not in line, (case, line)
-        assert 'type="file"' in response.text, case  # the form is shown again
+        assert 'type="file"' in response.text, case  # the form again, with the name typed (if it was read)
+        assert ('value="Casey Success"' in response.text) == (case != "far too large"), case
         assert "ann@acme.com" not in response.text
         assert files_under(web.root) == [], case
     nameless = post(link, EXPORT.encode(), uploaded_by="  ")
