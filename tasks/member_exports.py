@@ -168,8 +168,9 @@ def receive_export(source: BinaryIO, root: Path, file_name: str, max_bytes: int)
     from tasks.tabular import InputError, read_csv
 
     shown = Path(file_name or "the file").name[:100]
-    root.mkdir(parents=True, exist_ok=True)
-    handle, temp_name = tempfile.mkstemp(dir=root, prefix=".member-export-", suffix=".part")
+    incoming = root / ".incoming"  # same file system as the destination; purge-old-files sweeps leftovers
+    incoming.mkdir(parents=True, exist_ok=True)
+    handle, temp_name = tempfile.mkstemp(dir=incoming, prefix="member-export-", suffix=".part")
     temp = Path(temp_name)
     try:
         with os.fdopen(handle, "wb") as out:
