@@ -11,6 +11,7 @@ from blocks.hub import TenKCHub
 from blocks.sftp import SftpServer
 from blocks.slack import SlackWorkspace
 from blocks.smtp import SmtpServer
+from blocks.web_app import WebApp
 from blocks.workos import WorkOSCredentials
 
 ALL_BLOCKS: list[type[Block]] = [
@@ -19,6 +20,7 @@ ALL_BLOCKS: list[type[Block]] = [
     GoogleSheetsCredentials,
     TenKCHub,
     WorkOSCredentials,
+    WebApp,
 ]
 DEFAULT_NAME = "default"
 
@@ -59,6 +61,7 @@ __all__ = [
     "SlackWorkspace",
     "SmtpServer",
     "TenKCHub",
+    "WebApp",
     "WorkOSCredentials",
     "load_block",
     "optional_block",

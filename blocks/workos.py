@@ -5,8 +5,10 @@ from __future__ import annotations
 from typing import Literal
 
 from prefect.blocks.core import Block
-from pydantic import Field, SecretStr, model_validator
+from pydantic import ConfigDict, Field, SecretStr, field_validator, model_validator
 from workos import WorkOSClient
+
+from blocks.web_app import check_secret
 
 
 class WorkOSCredentials(Block):
@@ -22,6 +24,8 @@ class WorkOSCredentials(Block):
 
     _block_type_name = "WorkOS Credentials"
     _description = "WorkOS API key (Production), and the setup-links endpoint that keeps emailed links valid."
+
+    model_config = ConfigDict(hide_input_in_errors=True)  # a rejected value may be a secret
 
     api_key: SecretStr = Field(description="WorkOS API key (sk_…) of the environment, normally Production")
     environment: Literal["production", "staging"] = Field(
@@ -47,11 +51,19 @@ class WorkOSCredentials(Block):
     )
     setup_links_secret: SecretStr | None = Field(
         default=None,
-        description="Key that signs setup links (any long random string); required with setup_links_url",
+        description="Key that signs setup links (a random string of at least 32 bytes); required with "
+        "setup_links_url",
     )
     setup_link_days: int = Field(
         default=30, ge=1, le=365, description="How long an emailed setup link stays valid"
     )
+
+    @field_validator("setup_links_secret")
+    @classmethod
+    def _secret_long_enough(cls, secret: SecretStr | None) -> SecretStr | None:
+        if secret is not None:
+            check_secret(secret.get_secret_value(), "setup_links_secret")
+        return secret
 
     @model_validator(mode="after")
     def _links_need_a_secret(self) -> WorkOSCredentials:

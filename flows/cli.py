@@ -39,20 +39,19 @@ def _generate_files(args: argparse.Namespace) -> int:
 
 
 def _serve_setup_links(args: argparse.Namespace) -> int:
+    """The web app: setup links, member-export upload pages (tasks/web_app.py lists every page)."""
     import uvicorn
 
-    from blocks import BlockNotConfigured, WorkOSCredentials, load_block
-    from tasks.setup_links import create_app, workos_portal_links
+    from blocks import BlockNotConfigured
+    from blocks.web_app import WebAppNotConfigured
+    from tasks.customer import describe_validation_error
+    from tasks.web_app import app_from_blocks
 
     try:
-        workos = load_block(WorkOSCredentials, args.block)
-    except BlockNotConfigured as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        app = app_from_blocks(args.block)
+    except (BlockNotConfigured, WebAppNotConfigured, ValueError) as exc:  # ValidationError is a ValueError
+        print(f"error: {describe_validation_error(exc)}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    if workos.setup_links_secret is None:
-        print("error: the WorkOS Credentials block has no setup_links_secret", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    app = create_app(workos.setup_links_secret.get_secret_value(), workos_portal_links(workos))
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
     return 0
 
@@ -83,11 +82,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     links = commands.add_parser(
         "setup-links",
-        help="serve long-lived WorkOS setup links (redirects to a fresh Directory Sync portal link)",
+        help="serve the web app: long-lived WorkOS setup links and signed member-export upload pages",
     )
     links.add_argument("--host", default="127.0.0.1", help="interface to listen on")
     links.add_argument("--port", type=int, default=8030, help="port to listen on")
-    links.add_argument("--block", default="default", help="name of the WorkOS Credentials block")
+    links.add_argument("--block", default="default", help="name of the Web App and WorkOS Credentials blocks")
     args = parser.parse_args(argv)
 
     if args.command == "generate-files":

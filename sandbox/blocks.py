@@ -13,6 +13,7 @@ from blocks import (
     SlackWorkspace,
     SmtpServer,
     TenKCHub,
+    WebApp,
     WorkOSCredentials,
 )
 from sandbox import ports
@@ -69,6 +70,10 @@ def sandbox_blocks(state_dir: Path) -> dict[type, object]:
             dashboard_url=f"http://127.0.0.1:{ports.WORKOS_PORT}/dashboard",
             setup_links_url=f"http://127.0.0.1:{ports.SETUP_LINKS_PORT}",
             setup_links_secret=_kept_secret(state_dir, "setup-links-secret"),
+        ),
+        WebApp: WebApp(  # the same key as the WorkOS block's, so both kinds of link open
+            url=f"http://127.0.0.1:{ports.SETUP_LINKS_PORT}",
+            signing_secret=_kept_secret(state_dir, "setup-links-secret"),
         ),
         SftpServer: SftpServer(
             host="127.0.0.1",

@@ -2,42 +2,31 @@
 a signed link to our own endpoint, which checks it and redirects to a freshly generated portal link.
 
 Token: base64url("<organization id>.<expiry unix time>") + "." + HMAC-SHA256 of that, keyed by the
-WorkOS block's `setup_links_secret`.
+WorkOS block's `setup_links_secret` (at least 32 bytes). Each click calls WorkOS, so a link is
+limited to CLICKS_PER_MINUTE redirects a minute.
 """
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
-import html
 import time
 from collections.abc import Callable
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, PlainTextResponse, RedirectResponse
-from starlette.routing import Route
+from starlette.responses import RedirectResponse
+from starlette.routing import BaseRoute, Route
 
+from tasks.web_app import LinkError, RateLimit, check_secret, page, seal, unseal
+from tasks.web_app import create_app as create_web_app
 
-class LinkError(Exception):
-    def __init__(self, status: int, message: str):
-        super().__init__(message)
-        self.status, self.message = status, message
-
-
-def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
-def _signature(secret: str, payload: str) -> str:
-    return _b64(hmac.new(secret.encode(), payload.encode(), hashlib.sha256).digest())
+CLICKS_PER_MINUTE = 10
+INVALID = "This setup link is not valid. Please ask your 10KC contact for a new one."
+TITLE = "10KC directory setup"
 
 
 def sign(secret: str, organization_id: str, expires_at: int) -> str:
-    payload = _b64(f"{organization_id}.{expires_at}".encode())
-    return f"{payload}.{_signature(secret, payload)}"
+    return seal(secret, f"{organization_id}.{expires_at}")
 
 
 def make_setup_link(
@@ -50,48 +39,56 @@ def make_setup_link(
 
 def verify(secret: str, token: str, now: float | None = None) -> str:
     """The organization id in a valid, unexpired token; LinkError (403/410) otherwise."""
-    payload, _, signature = token.partition(".")
-    if not payload or not signature or not hmac.compare_digest(signature, _signature(secret, payload)):
-        raise LinkError(403, "This setup link is not valid. Please ask your 10KC contact for a new one.")
-    try:
-        organization_id, expires = (
-            base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)).decode().rsplit(".", 1)
-        )
-        expires_at = int(expires)
-    except ValueError:
-        raise LinkError(
-            403, "This setup link is not valid. Please ask your 10KC contact for a new one."
-        ) from None
-    if (now or time.time()) > expires_at:
+    organization_id, _, expires = unseal(secret, token, INVALID).rpartition(".")
+    if not organization_id or not expires.isdigit():
+        raise LinkError(403, INVALID)
+    if (now or time.time()) > int(expires):
         raise LinkError(410, "This setup link has expired. Please ask your 10KC contact for a new one.")
     return organization_id
 
 
-def _page(status: int, message: str) -> HTMLResponse:
-    body = (
-        "<!doctype html><title>10KC setup link</title>"
-        f"<h1>10KC directory setup</h1><p>{html.escape(message)}</p>"
-    )
-    return HTMLResponse(body, status_code=status)
-
-
-def create_app(secret: str, fresh_portal_link: Callable[[str], str | None]) -> Starlette:
-    """`fresh_portal_link(org_id)` returns a new WorkOS portal link, or None for an unknown organization."""
+def routes(
+    secret: str,
+    fresh_portal_link: Callable[[str], str | None],
+    clicks_per_minute: int = CLICKS_PER_MINUTE,
+    clock: Callable[[], float] = time.monotonic,
+) -> list[BaseRoute]:
+    """`/setup/{token}`; `fresh_portal_link(org_id)` returns a new WorkOS portal link, or None if unknown."""
+    check_secret(secret, "the setup links secret")
+    limit = RateLimit(clicks_per_minute, clock)
 
     async def setup(request: Request):
+        token = request.path_params["token"]
         try:
-            organization_id = verify(secret, request.path_params["token"])
+            organization_id = verify(secret, token)
         except LinkError as exc:
-            return _page(exc.status, exc.message)
+            return page(TITLE, exc.message, exc.status)
+        wait = limit.wait_seconds(token)
+        if wait:
+            return page(
+                TITLE,
+                "This link was opened many times in the last minute. Please try again in a minute.",
+                429,
+                headers={"Retry-After": str(wait)},
+            )
         link = await run_in_threadpool(fresh_portal_link, organization_id)
         if link is None:
-            return _page(404, "This setup link points to an organization that no longer exists.")
+            return page(TITLE, "This setup link points to an organization that no longer exists.", 404)
         return RedirectResponse(link, status_code=302, headers={"Cache-Control": "no-store"})
 
-    async def health(request: Request):
-        return PlainTextResponse("ok")
+    return [Route("/setup/{token}", setup)]
 
-    return Starlette(routes=[Route("/setup/{token}", setup), Route("/health", health)])
+
+def create_app(secret: str, fresh_portal_link: Callable[[str], str | None], **limits) -> Starlette:
+    """An app serving setup links only (tests; `tasks.web_app.app_from_blocks` serves every page)."""
+    return create_web_app(routes(secret, fresh_portal_link, **limits))
+
+
+def routes_from_block(credentials) -> list[BaseRoute]:
+    """The setup-link routes for a WorkOS block that serves links; none without WorkOS or links."""
+    if credentials is None or not credentials.setup_links_url or credentials.setup_links_secret is None:
+        return []
+    return routes(credentials.setup_links_secret.get_secret_value(), workos_portal_links(credentials))
 
 
 def workos_portal_links(credentials) -> Callable[[str], str | None]:

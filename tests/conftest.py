@@ -229,6 +229,9 @@ class ServerThread:
         self.thread.join(10)
 
 
+SETUP_LINKS_SECRET = "test-secret-0123456789-abcdefghijklmnop"  # links need >= 32 bytes
+
+
 @pytest.fixture
 def workos_credentials(workos):
     """WorkOS credentials for the stand-in, with a running setup-links endpoint."""
@@ -239,9 +242,9 @@ def workos_credentials(workos):
         api_key="sk_test_123",
         base_url=workos.url,
         setup_links_url="http://placeholder",
-        setup_links_secret="test-secret-0123456789",
+        setup_links_secret=SETUP_LINKS_SECRET,
     )
-    server = ServerThread(create_app("test-secret-0123456789", workos_portal_links(credentials)))
+    server = ServerThread(create_app(SETUP_LINKS_SECRET, workos_portal_links(credentials)))
     credentials.setup_links_url = server.url
     try:
         yield credentials

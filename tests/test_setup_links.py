@@ -7,12 +7,13 @@ import time
 import httpx
 import pytest
 
+from blocks import WorkOSCredentials
 from tasks.customer import Customer
-from tasks.setup_links import make_setup_link, sign
+from tasks.setup_links import CLICKS_PER_MINUTE, create_app, make_setup_link, sign, workos_portal_links
 from tasks.workos import ensure_organization
-from tests.conftest import make_customer
+from tests.conftest import SETUP_LINKS_SECRET, ServerThread, make_customer
 
-SECRET = "test-secret-0123456789"
+SECRET = SETUP_LINKS_SECRET
 
 
 @pytest.fixture
@@ -66,7 +67,8 @@ def test_a_tampered_link_gets_a_403_page(workos_credentials, organization):
 
 
 def test_a_link_signed_with_another_secret_gets_a_403(workos_credentials, organization):
-    link = make_setup_link(workos_credentials.setup_links_url, "another-secret", organization, days=30)
+    other_secret = "another-secret-of-at-least-32-bytes"
+    link = make_setup_link(workos_credentials.setup_links_url, other_secret, organization, days=30)
     assert get(link).status_code == 403
 
 
@@ -76,3 +78,52 @@ def test_a_link_for_an_unknown_organization_gets_a_404_page(workos_credentials):
     )
     response = get(link)
     assert response.status_code == 404 and "location" not in response.headers
+
+
+def test_a_token_with_non_ascii_characters_gets_a_403_page(workos_credentials, organization):
+    payload, signature = sign(SECRET, organization, int(time.time()) + 3600).split(".")
+    for bad in (f"{payload}.{signature[:-1]}é", f"é{payload}.{signature}", "ü", "€.€"):
+        response = get(f"{workos_credentials.setup_links_url}/setup/{bad}")
+        assert response.status_code == 403 and "not valid" in response.text
+
+
+@pytest.mark.parametrize("secret", ["", "short", "x" * 31])
+def test_a_signing_secret_under_32_bytes_is_refused_by_the_block_and_at_app_start(secret):
+    with pytest.raises(ValueError, match="at least 32 bytes") as refused:
+        WorkOSCredentials(
+            api_key="sk_test_123", setup_links_url="http://links.example", setup_links_secret=secret
+        )
+    assert not secret or secret not in str(refused.value)  # never echo the secret
+    with pytest.raises(ValueError, match="at least 32 bytes"):
+        create_app(secret, lambda organization_id: None)
+    with pytest.raises(ValueError, match="at least 32 bytes"):
+        make_setup_link("http://links.example", secret, "org_1", days=1)
+
+
+def test_clicks_over_the_per_link_limit_get_a_429_page_and_do_not_call_workos(
+    workos, workos_credentials, organization
+):
+    link = make_setup_link(workos_credentials.setup_links_url, SECRET, organization, days=30)
+    answers = [get(link) for _ in range(CLICKS_PER_MINUTE + 2)]
+    assert [a.status_code for a in answers] == [302] * CLICKS_PER_MINUTE + [429, 429]
+    assert len(workos.portal_links) == CLICKS_PER_MINUTE  # the refused clicks never reached WorkOS
+    refused = answers[-1]
+    assert "try again in a minute" in refused.text and int(refused.headers["retry-after"]) <= 60
+    other_link = make_setup_link(workos_credentials.setup_links_url, SECRET, organization, days=29)
+    assert get(other_link).status_code == 302  # the limit is per link
+
+
+def test_a_rate_limited_link_works_again_after_a_minute(workos, workos_credentials, organization):
+    now = [1000.0]
+    server = ServerThread(
+        create_app(SECRET, workos_portal_links(workos_credentials), clicks_per_minute=2, clock=lambda: now[0])
+    )
+    try:
+        link = make_setup_link(server.url, SECRET, organization, days=30)
+        assert [get(link).status_code for _ in range(3)] == [302, 302, 429]
+        now[0] += 30
+        assert get(link).status_code == 429
+        now[0] += 31
+        assert get(link).status_code == 302
+    finally:
+        server.stop()
