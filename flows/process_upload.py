@@ -19,7 +19,6 @@ from prefect.client.orchestration import get_client
 from prefect.flow_runs import resume_flow_run
 from prefect.input import RunInput
 from prefect.states import Cancelled, Failed
-from prefect.variables import Variable
 from pydantic import BaseModel, Field
 
 from blocks import GoogleSheetsCredentials, SftpServer, SlackWorkspace, TenKCHub, load_block, optional_block
@@ -35,7 +34,9 @@ from flows.approvals import (
 )
 from flows.upload_queue import QUEUED, older_uploads, resume_next_upload
 from tasks.files import DELETIONS, INVITES, REJECTED, UPDATES, generate_files_task
+from tasks.files_dir import files_dir
 from tasks.mapping import read_mapping
+from tasks.member_exports import MemberExportReceived, member_export_link
 from tasks.once import already_done, once_key, once_policy
 from tasks.registry import Registration, register, registration
 from tasks.sftp import archive, download, inbox_path, original_name, refuse
@@ -72,13 +73,6 @@ class GoAhead(RunInput):
     """Sent by the run of the older upload when it is done (or by the watcher); not for people."""
 
     go: bool = Field(default=True, title="Go ahead", description="Filled in automatically")
-
-
-def files_dir() -> Path:
-    """Where generated files are kept for the CSM's step 9 (Variable `hris_files_dir`)."""
-    from prefect.settings import PREFECT_HOME
-
-    return Path(Variable.get("hris_files_dir", default=str(PREFECT_HOME.value() / "hris-files")))
 
 
 def load_mapping(link: str):
@@ -234,25 +228,31 @@ def wait_for_older_uploads(reg: Registration, upload: str, wait: WaitSettings) -
 
 def current_members(reg: Registration, upload: str, wait: WaitSettings) -> Path | None:
     """None with a hub API (the export is taken when the files are made); else the export the CSM
-    uploads through a signed page of the project's web app."""
+    hands over, today, through a signed single-use page of the project's web app."""
     if optional_block(TenKCHub) is not None:
         return None
-    from tasks.member_exports import MemberExportReceived, export_upload_link
-
-    link = export_upload_link(reg.customer.key, upload, current_run_id())
-    answer = ask(
-        MemberExportReceived,
-        key="member-export",
-        title=f"Upload {reg.customer.company_name}'s current member export",
-        description=(
-            f"To compare `{original_name(upload)}` with the hub as it is today, export the members "
-            f"(in the hub: Members > Export) and upload the file here: {link}\n\n"
-            "The link works once. This run goes on by itself when the file is in."
-        ),
-        wait=wait,
-        notify=Notify(email=reg.customer.csm.email, channel=reg.customer.slack_channel),
-    )
-    return Path(answer.export_path)
+    folder = Path(upload).stem
+    link = member_export_link(current_run_id(), reg.customer.key, folder, reg.customer.company_name)
+    expected = files_dir() / reg.customer.key / folder
+    problem = ""
+    for attempt in range(1, 10_000):
+        answer = ask(
+            MemberExportReceived,
+            key="member-export" if attempt == 1 else f"member-export-{attempt}",
+            title=f"Upload {reg.customer.company_name}'s current member export",
+            description=(
+                f"{problem}To compare `{original_name(upload)}` with the hub as it is today, export the "
+                f"members in the hub (Members > Export) and upload that file here: {link}\n\n"
+                "The link works once. This run goes on by itself when the file is in."
+            ),
+            wait=wait,
+            notify=Notify(email=reg.customer.csm.email, channel=reg.customer.slack_channel),
+        )
+        export = Path(answer.export_path)
+        if export.parent.resolve() == expected.resolve() and export.is_file():
+            return export
+        problem = "**Use the upload link below**; a path typed into the form is not used.\n\n"
+    raise AssertionError("unreachable")
 
 
 @task(name="record-upload-decision", cache_policy=once_policy(), persist_result=True)

@@ -19,7 +19,7 @@ from prefect.states import Failed
 from prefect.variables import Variable
 
 from blocks import BlockNotConfigured, SftpServer, load_block
-from flows.process_upload import files_dir
+from tasks.files_dir import files_dir
 from tasks.registry import registrations
 from tasks.retention import DEFAULT_RETENTION_DAYS, Purged, purge_expired
 from tasks.sftp import inbox_path, purge_handled

@@ -19,7 +19,7 @@ from flows.approvals import (
     run_link,
 )
 from flows.process_upload import (
-    files_dir,
+    current_members,
     generate_for,
     load_mapping,
     review_files,
@@ -31,6 +31,7 @@ from flows.steps import csm_notice, help_center_url, send_reviewed_email, update
 from tasks.customer import Customer
 from tasks.emails import draft_sftp_implementation_email, draft_sftp_review_email
 from tasks.files import DELETIONS, INVITES, UPDATES
+from tasks.files_dir import files_dir
 from tasks.once import once_key, once_policy
 from tasks.platforms import load_catalogue
 from tasks.registry import Registration, register
@@ -96,12 +97,14 @@ class SampleFiles(BaseModel):
 
 
 @task(name="files-from-sample", cache_policy=once_policy(), persist_result=True)
-def files_from_sample(reg: Registration, sample_copy: str, once_key: str) -> SampleFiles:
+def files_from_sample(
+    reg: Registration, sample_copy: str, members: Path | None, once_key: str
+) -> SampleFiles:
     """SFTP step 3: the three files from the sample, shared in the customer's account channel."""
     sample = Path(sample_copy)
     out_dir = sample.parent / sample.stem
     with tempfile.TemporaryDirectory(prefix="hris-sample-") as tmp:
-        summary = generate_for(reg, sample, out_dir, Path(tmp))
+        summary = generate_for(reg, sample, out_dir, Path(tmp), members)
     slack = load_block(SlackWorkspace)
     text = summary_text(reg, sample.name.removeprefix("sample-"), summary)
     share_files.fn(slack, reg.customer.slack_channel, text, review_files(out_dir, summary), once_key)
@@ -191,7 +194,10 @@ def sftp_integration(customer: Customer, wait: WaitSettings | None = None) -> di
 
     # 3. the three files from the sample, in the account channel
     progress.mark(3, "working")
-    sample = files_from_sample(reg, sample_copy, once_key(customer.key, f"shared-sample-{ready.sample_csv}"))
+    members = current_members(reg, f"sample-{ready.sample_csv}", wait)
+    sample = files_from_sample(
+        reg, sample_copy, members, once_key(customer.key, f"shared-sample-{ready.sample_csv}")
+    )
     progress.mark(3, "done", f"shared in {customer.slack_channel}")
 
     # 4. review email with the files; the customer confirms

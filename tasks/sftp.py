@@ -126,6 +126,7 @@ def archive(sftp: paramiko.SFTPClient, inbox: str, name: str) -> str | None:
         sftp.stat(source)
     except FileNotFoundError:
         return None
+    _ensure_dirs(sftp, inbox)
     target = posixpath.join(inbox, "archive", _stamped(name))
     sftp.posix_rename(source, target)
     return target

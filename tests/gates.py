@@ -27,7 +27,7 @@ def find_run_by_name(name: str) -> UUID:
     return wait_until(lookup, what=f"flow run {name}")
 
 
-def waiting_gate(flow_run_id: UUID, timeout: float = 60) -> str:
+def waiting_gate(flow_run_id: UUID, timeout: float = 240) -> str:
     """Wait until the run waits at a gate whose form is saved; return the gate's key."""
 
     def paused_with_form():
@@ -83,7 +83,7 @@ class FlowInThread:
     def _run(self, flow, parameters):
         self.state = flow(**parameters, return_state=True)
 
-    def result(self, timeout: float = 60):
+    def result(self, timeout: float = 180):
         self._thread.join(timeout)
         assert not self._thread.is_alive(), f"{self.name} did not finish within {timeout}s"
         return self.state

@@ -122,3 +122,72 @@ def test_a_missed_weekly_upload_is_alerted_once_per_missed_week(
     assert len([m for m in slack.messages("monitoring-hris-files") if "no HRIS upload" in m["text"]]) == 3
     tick_through(0.5, uploaded + timedelta(days=8))
     assert len([m for m in slack.messages("monitoring-hris-files") if "no HRIS upload" in m["text"]]) == 4
+
+
+def test_without_a_hub_api_the_csm_hands_over_a_fresh_member_export_through_the_upload_page(
+    prefect_api, sftp_block, sftp_server, slack_block, slack, clean_registrations, tmp_path
+):
+    import html
+    import uuid
+
+    import httpx
+
+    from blocks import WebApp
+    from flows.approvals import WaitSettings
+    from flows.process_upload import process_upload
+    from tasks.member_exports import routes
+    from tasks.sftp import claim_name
+    from tasks.web_app import create_app
+    from tests.conftest import ServerThread, delete_block
+    from tests.gates import FlowInThread, form_description
+
+    secret = "upload-page-test-secret-0123456789abcdef"
+    server = ServerThread(create_app(routes(secret)))
+    WebApp(url=server.url, signing_secret=secret).save("default", overwrite=True)
+    try:
+        reg = production_customer(tmp_path)
+        processing = sftp_server.root / reg.customer.key / "processing"
+        processing.mkdir(parents=True)
+        claimed = claim_name("staff.csv")
+        (processing / claimed).write_text(UPLOAD)
+        run = FlowInThread(
+            process_upload,
+            f"upload-{uuid.uuid4().hex[:8]}",
+            customer_key=reg.customer.key,
+            upload=claimed,
+            wait=WaitSettings(poll_seconds=0.2),
+        )
+        wait_for_gate(run.flow_run_id, "member-export")
+        link = re.search(r"(http://127\.0\.0\.1:\d+/\S+)", form_description(run.flow_run_id)).group(1)
+        page = httpx.get(link, trust_env=False, timeout=30)
+        assert page.status_code == 200 and "Members > Export" in html.unescape(page.text)
+
+        export = "Email,First Name,Last Name,Status\nann@acme.example,Ann,Lee,active\nleft@acme.example,Left,Us,active\n"
+        sent = httpx.post(
+            link,
+            data={"uploaded_by": "Casey Success"},
+            files={"export": ("members.csv", export.encode(), "text/csv")},
+            trust_env=False,
+            timeout=30,
+        )
+        assert sent.status_code == 200, sent.text
+        wait_for_gate(run.flow_run_id, "apply-files")
+        checklist = form_description(run.flow_run_id)
+        assert "Invite Members > Bulk Invites > Upload member profile data" in checklist
+        answer(run.flow_run_id, "apply-files", decision="approve", approver="Casey Success")
+        result = run.result().result()
+        # compared with the export handed over just now: new@ is invited, left@ removed
+        assert (result["invites"], result["updates"], result["deletions"]) == (1, 0, 1)
+        assert result["outcome"] == "applied by hand in the hub (checklist)"
+        assert len(monitoring_shares(slack)) == 1
+        again = httpx.post(
+            link,
+            data={"uploaded_by": "Casey Success"},
+            files={"export": ("members.csv", export.encode(), "text/csv")},
+            trust_env=False,
+            timeout=30,
+        )
+        assert again.status_code == 410  # single use
+    finally:
+        delete_block(WebApp, "default")
+        server.stop()
