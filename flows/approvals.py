@@ -73,6 +73,8 @@ def _notify(notify: Notify | None, text: str) -> None:
             logger.info("Told %s in Slack", posted.channel)
     except (BlockNotConfigured, SlackError) as exc:
         logger.warning("Could not notify in Slack: %s", exc)
+    except Exception as exc:  # Slack unreachable (URLError, timeouts…): the form still waits in the UI
+        logger.warning("Could not notify in Slack (%s); answer the form in the Prefect UI", type(exc).__name__)
 
 
 class Approval(RunInput):

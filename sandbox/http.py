@@ -1,4 +1,5 @@
-"""A small base for the HTTP stand-ins: routes, request parsing, a record of what arrived, threads."""
+"""A small base for the HTTP stand-ins: routes, request parsing, a record of what arrived, threads,
+and injected faults (429, 5xx, a hang, a dropped connection, an answer lost after acting)."""
 
 from __future__ import annotations
 
@@ -38,6 +39,26 @@ class Response:
 
 Handler = Callable[[Request], Response]
 
+FAULTS = ("rate_limit", "server_error", "hang", "drop", "lost_answer")
+
+
+@dataclass
+class Fault:
+    """One injected fault, served to the next `times` requests that match."""
+
+    kind: str  # one of FAULTS
+    path_pattern: str
+    method: str | None = None  # None: any method
+    times: int = 1
+    retry_after: int = 1  # rate_limit: the Retry-After header, in seconds
+    status: int = 503  # server_error: the status answered
+    hang_seconds: float = 30.0  # hang: how long the request is held (then dropped, not acted on)
+
+    def matches(self, request: Request) -> bool:
+        return (self.method is None or self.method == request.method) and bool(
+            re.search(self.path_pattern, request.path)
+        )
+
 
 class StandIn:
     """Subclasses register routes with `self.route(method, pattern, handler)` in `setup()`."""
@@ -50,6 +71,9 @@ class StandIn:
         self.lock = threading.RLock()
         self._queued_failures: list[tuple[str, Response]] = []
         self._lost_answers: list[tuple[str, str]] = []
+        self._faults: list[Fault] = []
+        self.faults_served: list[tuple[str, str, str]] = []  # (fault, method, path), oldest first
+        self._stopping = threading.Event()
         self._server: ThreadingHTTPServer | None = None
         self.setup()
 
@@ -69,19 +93,72 @@ class StandIn:
         with self.lock:
             self._lost_answers.append((method, path_pattern))
 
+    def inject(
+        self,
+        path_pattern: str,
+        fault: str,
+        times: int = 1,
+        *,
+        method: str | None = None,
+        retry_after: int = 1,
+        status: int = 503,
+        hang_seconds: float = 30.0,
+    ) -> Fault:
+        """Serve `fault` to the next `times` requests whose path matches (and method, if given).
+
+        rate_limit: 429 with Retry-After; server_error: `status` (5xx); hang: hold the request for
+        `hang_seconds` (past the client's timeout), then drop it unanswered and not acted on; drop:
+        close the connection without acting or answering; lost_answer: act, then close the
+        connection without answering, as when a reply is lost after the server did the work.
+        """
+        if fault not in FAULTS:
+            raise ValueError(f"unknown fault {fault!r}; choose one of {', '.join(FAULTS)}")
+        injected = Fault(fault, path_pattern, method, times, retry_after, status, hang_seconds)
+        with self.lock:
+            self._faults.append(injected)
+        return injected
+
+    def error_body(self, status: int, code: str) -> dict:
+        """The JSON body of an injected 429/5xx, in the shape this API's clients parse."""
+        return {"ok": False, "error": code, "message": f"injected fault: {code}"}
+
+    def _take_fault(self, request: Request) -> Fault | None:
+        for fault in self._faults:
+            if fault.times > 0 and fault.matches(request):
+                fault.times -= 1
+                self.faults_served.append((fault.kind, request.method, request.path))
+                return fault
+        return None
+
     def calls(self, path_pattern: str) -> list[Request]:
         """Requests received whose path matches the pattern, oldest first."""
         with self.lock:
             return [r for r in self.received if re.search(path_pattern, r.path)]
 
     # --- serving ----------------------------------------------------------------------------------
-    def dispatch(self, request: Request) -> Response:
+    def dispatch(self, request: Request) -> Response | None:
+        """The answer to `request`; None: close the connection without answering."""
         with self.lock:
             self.received.append(request)
             for i, (pattern, failure) in enumerate(self._queued_failures):
                 if re.search(pattern, request.path):
                     del self._queued_failures[i]
                     return failure
+            fault = self._take_fault(request)
+        if fault is not None and fault.kind == "rate_limit":
+            body = self.error_body(429, "ratelimited")
+            return Response(429, body, headers={"Retry-After": str(fault.retry_after)})
+        if fault is not None and fault.kind == "server_error":
+            return Response(fault.status, self.error_body(fault.status, "internal_error"))
+        if fault is not None and fault.kind == "hang":
+            self._stopping.wait(fault.hang_seconds)
+            return None
+        if fault is not None and fault.kind == "drop":
+            return None
+        response = self._route(request)
+        return None if fault is not None and fault.kind == "lost_answer" else response
+
+    def _route(self, request: Request) -> Response:
         for method, pattern, handler in self._routes:
             found = pattern.match(request.path)
             if found and method == request.method:
@@ -125,6 +202,9 @@ class StandIn:
                     response = stand_in.dispatch(request)
                 except Exception as exc:  # a stand-in bug must show up as a 500, not a hang
                     response = Response(500, {"error": {"code": 500, "message": repr(exc)}})
+                if response is None:  # an injected drop: the client sees the connection close
+                    self.close_connection = True
+                    return
                 if isinstance(response.body, dict | list):
                     data = json.dumps(response.body).encode()
                 elif isinstance(response.body, str):
@@ -152,6 +232,7 @@ class StandIn:
         return f"http://{host}:{port}"
 
     def stop(self) -> None:
+        self._stopping.set()  # release hung requests
         if self._server:
             self._server.shutdown()
             self._server.server_close()

@@ -42,6 +42,10 @@ class SheetsStandIn(StandIn):
         self.tokens: dict[str, str] = {}  # access token -> service account email
         super().__init__()
 
+    def error_body(self, status: int, code: str) -> dict:
+        status_name = "RESOURCE_EXHAUSTED" if status == 429 else "UNAVAILABLE"
+        return {"error": {"code": status, "message": f"injected fault: {code}", "status": status_name}}
+
     def add_spreadsheet(
         self, key: str, sheets: dict[str, list[list[str]]], shared_with: list[str], title="Data mapping"
     ):

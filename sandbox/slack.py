@@ -64,8 +64,11 @@ class SlackStandIn(StandIn):
             "files.completeUploadExternal": self._complete_upload,
             "users.lookupByEmail": self._lookup_by_email,
             "conversations.open": self._open_dm,
+            "conversations.history": self._history,
+            "conversations.replies": self._replies,
         }.items():
             self.route("POST", f"/api/{method}", self._authed(handler))
+            self.route("GET", f"/api/{method}", self._authed(handler))  # the SDK reads history by GET
         self.route("POST", r"/upload/(?P<file_id>F\w+)", self._receive_upload)
 
     def _authed(self, handler):
@@ -119,8 +122,48 @@ class SlackStandIn(StandIn):
         blocks = (request.json or {}).get("blocks") if isinstance(request.json, dict) else None
         if not text and not blocks:
             return _error("no_text")
-        message = self._record(channel, {"text": text, "blocks": blocks, "user": BOT_USER})
+        body = request.json if isinstance(request.json, dict) else {}
+        message = {"text": text, "blocks": blocks, "user": BOT_USER}
+        if body.get("metadata"):
+            message["metadata"] = body["metadata"]
+        if request.params.get("thread_ts"):
+            message["thread_ts"] = request.params["thread_ts"]
+        message = self._record(channel, message)
         return _ok(channel=channel.id, ts=message["ts"], message=message)
+
+    def _readable(self, request: Request) -> tuple[Channel | None, Response | None]:
+        channel = self._find(request.params.get("channel"))
+        if channel is None:
+            return None, _error("channel_not_found")
+        if not channel.bot_is_member:
+            return None, _error("not_in_channel")
+        return channel, None
+
+    def _shown(self, request: Request, messages: list[dict]) -> list[dict]:
+        """Messages after `oldest`, newest first, with metadata only when asked for."""
+        oldest = float(request.params.get("oldest") or 0)
+        with_metadata = request.params.get("include_all_metadata", "").lower() in ("1", "true")
+        shown = [m for m in messages if float(m["ts"]) > oldest]
+        return [
+            m if with_metadata else {k: v for k, v in m.items() if k != "metadata"} for m in reversed(shown)
+        ]
+
+    def _history(self, request: Request) -> Response:
+        channel, error = self._readable(request)
+        if error:
+            return error
+        top_level = [m for m in channel.messages if m.get("thread_ts", m["ts"]) == m["ts"]]
+        return _ok(messages=self._shown(request, top_level), has_more=False)
+
+    def _replies(self, request: Request) -> Response:
+        channel, error = self._readable(request)
+        if error:
+            return error
+        ts = request.params.get("ts", "")
+        thread = [m for m in channel.messages if m["ts"] == ts or m.get("thread_ts") == ts]
+        if not thread:
+            return _error("thread_not_found")
+        return _ok(messages=self._shown(request, thread), has_more=False)
 
     def _permalink(self, request: Request) -> Response:
         channel = self._find(request.params.get("channel"))

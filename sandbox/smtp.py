@@ -1,7 +1,12 @@
-"""SMTP stand-in (aiosmtpd): accepts every message and keeps it as an .eml file, in arrival order."""
+"""SMTP stand-in (aiosmtpd): accepts every message and keeps it as an .eml file, in arrival order.
+
+Faults can be injected at the DATA command (`MailSink.inject`): a temporary or permanent refusal,
+a hang past the client's timeout, a dropped connection, or a reply lost after the message was kept.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import email
 import email.policy
 import itertools
@@ -15,6 +20,15 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, Envelope
 
 
+# What the server replies to DATA for each injected refusal.
+REPLIES = {
+    "rate_limit": "451 4.7.1 Too many messages, slow down and try again later",
+    "server_error": "451 4.3.0 Local error in processing, try again later",
+    "rejected": "554 5.7.1 Message rejected",
+}
+FAULTS = (*REPLIES, "hang", "drop", "lost_answer")
+
+
 class MailSink:
     """aiosmtpd handler that writes each message to `<folder>/<n>.eml` (written then renamed)."""
 
@@ -24,8 +38,48 @@ class MailSink:
         existing = [int(p.stem) for p in self.folder.glob("*.eml") if p.stem.isdigit()]
         self._numbers = itertools.count(max(existing, default=0) + 1)
         self._lock = threading.Lock()
+        self._faults: list[list] = []  # [kind, times left, hang seconds]
+        self.faults_served: list[str] = []
+        self.data_commands = 0  # DATA commands received, faulted or not
+
+    def inject(self, fault: str, times: int = 1, hang_seconds: float = 30.0) -> None:
+        """Serve `fault` to the next `times` DATA commands.
+
+        rate_limit / server_error: a 451 (temporary) reply; rejected: a 554 (permanent) reply;
+        hang: no reply for `hang_seconds`, then the connection is closed and the message not kept;
+        drop: the connection is closed, the message not kept; lost_answer: the message is kept,
+        then the connection is closed before the 250 reply.
+        """
+        if fault not in FAULTS:
+            raise ValueError(f"unknown fault {fault!r}; choose one of {', '.join(FAULTS)}")
+        with self._lock:
+            self._faults.append([fault, times, hang_seconds])
+
+    def _take_fault(self) -> tuple[str, float] | None:
+        with self._lock:
+            self.data_commands += 1
+            for fault in self._faults:
+                if fault[1] > 0:
+                    fault[1] -= 1
+                    self.faults_served.append(fault[0])
+                    return fault[0], fault[2]
+        return None
 
     async def handle_DATA(self, server, session, envelope: Envelope) -> str:
+        fault = self._take_fault()
+        if fault is not None and fault[0] in REPLIES:
+            return REPLIES[fault[0]]
+        if fault is not None and fault[0] == "hang":
+            await asyncio.sleep(fault[1])
+        if fault is not None and fault[0] in ("hang", "drop"):
+            server.transport.abort()
+            return "421 4.4.2 connection dropped"  # never reaches the client
+        self._keep(envelope)
+        if fault is not None and fault[0] == "lost_answer":
+            server.transport.abort()
+        return "250 Message accepted for delivery"
+
+    def _keep(self, envelope: Envelope) -> None:
         with self._lock:
             number = next(self._numbers)
         target = self.folder / f"{number:05d}.eml"
@@ -33,7 +87,6 @@ class MailSink:
         recipients = "".join(f"X-Envelope-To: {rcpt}\r\n" for rcpt in envelope.rcpt_tos)
         partial.write_bytes(recipients.encode() + envelope.original_content)
         os.replace(partial, target)
-        return "250 Message accepted for delivery"
 
     def messages(self) -> list[EmailMessage]:
         """Every message received so far, oldest first."""

@@ -55,6 +55,10 @@ class EmailDraft(BaseModel):
         )
 
 
+class EmailRefused(RuntimeError):
+    """The mail server refused an email for good (a 5xx reply): retrying would not help."""
+
+
 class SentEmail(BaseModel):
     """What was sent, kept as the once-only record of a runbook step's email."""
 
@@ -157,8 +161,17 @@ def build_message(draft: EmailDraft, from_address: str, once_key: str) -> EmailM
 def deliver(smtp: SmtpServer, draft: EmailDraft, once_key: str) -> SentEmail:
     """Send one message through the SMTP server and describe what went out."""
     message = build_message(draft, smtp.from_address, once_key)
-    with smtp.get_client() as client:
-        client.send_message(message, to_addrs=[*draft.to, *draft.cc])
+    try:
+        with smtp.get_client() as client:
+            client.send_message(message, to_addrs=[*draft.to, *draft.cc])
+    except smtplib.SMTPResponseException as exc:
+        if exc.smtp_code < 500:
+            raise  # temporary: `_is_transient` retries it
+        reply = exc.smtp_error.decode(errors="replace") if isinstance(exc.smtp_error, bytes) else exc.smtp_error
+        raise EmailRefused(
+            f"the mail server refused {draft.subject!r} ({exc.smtp_code} {' '.join(reply.split())}); "
+            "not retried: check the SMTP Server block and the addresses, then run the step again"
+        ) from None
     return SentEmail(
         message_id=message["Message-ID"],
         to=draft.to,

@@ -1,14 +1,22 @@
 """Posting to the 10KC Slack: messages, files and direct messages, with channels resolved once.
 
 Slack errors become `SlackError` with one clear line (which channel, what is wrong, what to do).
+A message whose answer was lost (timeout, dropped connection, 5xx) is looked up by its metadata in
+the channel before it is posted again, so it appears once.
 """
 
 from __future__ import annotations
 
+import http.client
+import time
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.error import URLError
 
+from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
+from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
 
 from blocks.slack import SlackWorkspace
 
@@ -33,6 +41,16 @@ _HINTS = {
 }
 
 
+# A post failed this way may have happened: no answer, or a server error after the work was done.
+UNCLEAR = (URLError, ConnectionError, TimeoutError, http.client.HTTPException)
+POST_ATTEMPTS = 4
+METADATA_EVENT = "hris_runbook_post"
+
+
+def _server_error(exc: SlackApiError) -> bool:
+    return exc.response is not None and exc.response.status_code >= 500
+
+
 class Slack:
     """A thin client over one workspace; channel names are resolved to IDs once per instance."""
 
@@ -40,6 +58,65 @@ class Slack:
         self.workspace = workspace
         self.client = workspace.get_client()
         self._channels: dict[str, tuple[str, bool]] | None = None
+
+    def _poster(self) -> WebClient:
+        """Like `client`, but retrying only 429s: posts are not idempotent, see `_post_once`."""
+        options = {"base_url": self.client.base_url, "timeout": self.client.timeout}
+        client = WebClient(token=self.client.token, **options)
+        client.retry_handlers = [RateLimitErrorRetryHandler(max_retry_count=self.workspace.max_retries)]
+        return client
+
+    def _post_once(self, what: str, channel_id: str, **kwargs) -> dict:
+        """chat.postMessage, once: after an unclear failure, look for our post before sending again.
+
+        Each post carries a random id in its message metadata; a post that may have happened is
+        searched for by that id (conversations.history/replies, scopes channels:history,
+        groups:history, im:history) and, if found, not sent again.
+        """
+        post_id = uuid.uuid4().hex
+        metadata = {"event_type": METADATA_EVENT, "event_payload": {"post_id": post_id}}
+        poster, since = self._poster(), f"{time.time() - 60:.6f}"
+        for attempt in range(POST_ATTEMPTS):
+            try:
+                return poster.chat_postMessage(channel=channel_id, metadata=metadata, **kwargs)
+            except SlackApiError as exc:
+                if not _server_error(exc):
+                    code = exc.response.get("error", "error") if exc.response is not None else "error"
+                    hint = _HINTS.get(code, "see the Slack API docs")
+                    raise SlackError(f"Slack {what}: {code} ({hint})") from None
+                problem = f"HTTP {exc.response.status_code}"
+            except UNCLEAR as exc:
+                problem = exc.__class__.__name__
+            found = self._find_post(what, channel_id, post_id, since, kwargs.get("thread_ts"), problem)
+            if found is not None:
+                return found
+            if attempt < POST_ATTEMPTS - 1:
+                time.sleep(min(0.5 * 2**attempt, 10))
+        raise SlackError(f"Slack {what}: no answer after {POST_ATTEMPTS} attempts ({problem}); not posted")
+
+    def _find_post(
+        self, what: str, channel_id: str, post_id: str, since: str, thread_ts: str | None, problem: str
+    ) -> dict | None:
+        """Our post with this id in the channel (or thread) since `since`, or None."""
+        try:
+            if thread_ts:
+                page = self.client.conversations_replies(
+                    channel=channel_id, ts=thread_ts, oldest=since, include_all_metadata=True, limit=200
+                )
+            else:
+                page = self.client.conversations_history(
+                    channel=channel_id, oldest=since, include_all_metadata=True, limit=200
+                )
+        except (SlackApiError, *UNCLEAR) as exc:
+            raise SlackError(
+                f"Slack {what}: no answer ({problem}) and the channel cannot be read to check whether "
+                f"it was posted ({exc.__class__.__name__}); look in the channel before retrying"
+            ) from None
+        for message in page.get("messages") or []:
+            payload = (message.get("metadata") or {}).get("event_payload") or {}
+            if payload.get("post_id") == post_id:
+                return {"ok": True, "channel": channel_id, "ts": message["ts"], "message": message}
+        return None
 
     def _call(self, what: str, method, **kwargs):
         try:
@@ -77,13 +154,8 @@ class Slack:
     def post(self, channel: str, text: str, thread_ts: str | None = None) -> PostedMessage:
         """Post `text` (Slack mrkdwn) to a channel and return where it landed."""
         channel_id = self.channel_id(channel)
-        response = self._call(
-            f"posting to {channel}",
-            self.client.chat_postMessage,
-            channel=channel_id,
-            text=text,
-            thread_ts=thread_ts,
-            unfurl_links=False,
+        response = self._post_once(
+            f"posting to {channel}", channel_id, text=text, thread_ts=thread_ts, unfurl_links=False
         )
         link = self._call(
             "getting a permalink",
@@ -122,5 +194,5 @@ class Slack:
         except SlackApiError:
             return None
         channel_id = self._call("opening a DM", self.client.conversations_open, users=user)["channel"]["id"]
-        response = self._call("sending a DM", self.client.chat_postMessage, channel=channel_id, text=text)
+        response = self._post_once("sending a DM", channel_id, text=text)
         return PostedMessage(f"@{email}", channel_id, response["ts"], None)
