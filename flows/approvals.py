@@ -74,7 +74,7 @@ def _notify(notify: Notify | None, text: str) -> None:
     except (BlockNotConfigured, SlackError) as exc:
         logger.warning("Could not notify in Slack: %s", exc)
     except Exception as exc:  # Slack unreachable (URLError, timeouts…): the form still waits in the UI
-        logger.warning("Could not notify in Slack (%s); answer the form in the Prefect UI", type(exc).__name__)
+        logger.warning("Could not notify in Slack (%s); the form waits in the Prefect UI", type(exc).__name__)
 
 
 class Approval(RunInput):

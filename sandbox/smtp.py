@@ -19,7 +19,6 @@ from pathlib import Path
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, Envelope
 
-
 # What the server replies to DATA for each injected refusal.
 REPLIES = {
     "rate_limit": "451 4.7.1 Too many messages, slow down and try again later",

@@ -167,7 +167,8 @@ def deliver(smtp: SmtpServer, draft: EmailDraft, once_key: str) -> SentEmail:
     except smtplib.SMTPResponseException as exc:
         if exc.smtp_code < 500:
             raise  # temporary: `_is_transient` retries it
-        reply = exc.smtp_error.decode(errors="replace") if isinstance(exc.smtp_error, bytes) else exc.smtp_error
+        reply = exc.smtp_error
+        reply = reply.decode(errors="replace") if isinstance(reply, bytes) else str(reply)
         raise EmailRefused(
             f"the mail server refused {draft.subject!r} ({exc.smtp_code} {' '.join(reply.split())}); "
             "not retried: check the SMTP Server block and the addresses, then run the step again"
