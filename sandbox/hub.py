@@ -1,5 +1,6 @@
 """10KC hub admin API stand-in (docs/hub-api.md): segments with options, member export and the three
-bulk uploads, per hub, with state."""
+bulk uploads, per hub, with state; a bulk upload repeated with the same Idempotency-Key is answered
+as the first time and not acted on again."""
 
 from __future__ import annotations
 
@@ -18,7 +19,8 @@ PREFIX = r"/(?P<hub>[^/]+)/api/admin/v1"
 class Hub:
     segments: list[dict] = field(default_factory=list)
     members: dict[str, dict] = field(default_factory=dict)  # lower email -> row
-    uploads: list[tuple[str, bytes]] = field(default_factory=list)
+    uploads: list[tuple[str, bytes]] = field(default_factory=list)  # each upload acted on
+    answered: dict[str, Response] = field(default_factory=dict)  # Idempotency-Key -> first answer
 
 
 def hub_key(hub_url: str) -> str:
@@ -100,6 +102,15 @@ class HubStandIn(StandIn):
 
     def _uploader(self, action: str):
         def handle(request: Request, hub: Hub) -> Response:
+            key = request.headers.get("idempotency-key")
+            if key and key in hub.answered:  # a retry of an upload done before: answer, do not act
+                return hub.answered[key]
+            response = act(request, hub)
+            if key and response.status < 500:
+                hub.answered[key] = response
+            return response
+
+        def act(request: Request, hub: Hub) -> Response:
             rows = list(csv.DictReader(io.StringIO(request.body.decode("utf-8"))))
             hub.uploads.append((action, request.body))
             for row in rows:

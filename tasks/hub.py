@@ -1,7 +1,13 @@
-"""A plain client for the hub admin API (docs/hub-api.md), retrying 429 and 5xx."""
+"""A plain client for the hub admin API (docs/hub-api.md), retrying 429, 5xx and lost connections.
+
+Retried writes act once: a bulk upload carries an Idempotency-Key (its action and the SHA-256 of
+its bytes) that the hub answers from memory when it sees it again; a segment whose create answer
+was lost is found by its name.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import time
 from pathlib import Path
 
@@ -12,6 +18,10 @@ from tasks.retry import retry_delay
 
 class HubError(RuntimeError):
     """The hub refused a call; the message says which call and why."""
+
+    def __init__(self, message: str, status: int | None = None):
+        super().__init__(message)
+        self.status = status
 
 
 class HubClient:
@@ -27,9 +37,8 @@ class HubClient:
                 response = self.http.request(method, path, **kwargs)
             except httpx.TransportError as exc:
                 if attempt == self.max_retries:
-                    raise HubError(
-                        f"hub {method} {path}: cannot connect ({exc.__class__.__name__})"
-                    ) from None
+                    problem = f"no answer after {attempt + 1} attempts ({exc.__class__.__name__})"
+                    raise HubError(f"hub {method} {path}: {problem}") from None
                 time.sleep(0.5 * 2**attempt)
                 continue
             if response.status_code == 429 or response.status_code >= 500:
@@ -41,7 +50,7 @@ class HubClient:
                     detail = response.json().get("message") or response.json().get("error")
                 except ValueError:
                     detail = response.text[:200]
-                raise HubError(f"hub {method} {path}: {response.status_code} {detail}")
+                raise HubError(f"hub {method} {path}: {response.status_code} {detail}", response.status_code)
             return response
         raise AssertionError("unreachable")
 
@@ -49,9 +58,19 @@ class HubClient:
         return self._call("GET", "/segments").json()["segments"]
 
     def create_segment(self, name: str, visibility: str) -> dict:
-        return self._call("POST", "/segments", json={"name": name, "visibility": visibility}).json()[
-            "segment"
-        ]
+        """Create a segment; one already there under this name (an earlier create whose answer was
+        lost) is returned instead, if its visibility matches."""
+        try:
+            return self._call("POST", "/segments", json={"name": name, "visibility": visibility}).json()[
+                "segment"
+            ]
+        except HubError as exc:
+            if exc.status != 409:
+                raise
+        existing = next((s for s in self.list_segments() if s["name"].casefold() == name.casefold()), None)
+        if existing is None or existing["visibility"] != visibility:
+            raise HubError(f"hub POST /segments: a segment named {name} exists but is not {visibility}")
+        return existing
 
     def add_options(self, segment_id: str, options: list[str]) -> list[str]:
         """Bulk add options; returns the ones the hub actually added."""
@@ -64,9 +83,10 @@ class HubClient:
         return target
 
     def _upload(self, path: str, csv_file: Path) -> dict:
-        return self._call(
-            "POST", path, content=csv_file.read_bytes(), headers={"Content-Type": "text/csv"}
-        ).json()
+        content = csv_file.read_bytes()
+        key = hashlib.sha256(path.encode() + b"\0" + content).hexdigest()
+        headers = {"Content-Type": "text/csv", "Idempotency-Key": key}
+        return self._call("POST", path, content=content, headers=headers).json()
 
     def upload_invites(self, csv_file: Path) -> int:
         return self._upload("/invites/bulk", csv_file)["accepted"]

@@ -11,13 +11,26 @@ import time
 from prefect import get_run_logger, task
 from pydantic import BaseModel
 from workos import WorkOSClient
-from workos._errors import NotFoundError, ServerError, WorkOSConnectionError, WorkOSTimeoutError
+from workos._errors import (
+    NotFoundError,
+    RateLimitExceededError,
+    ServerError,
+    WorkOSConnectionError,
+    WorkOSError,
+    WorkOSTimeoutError,
+)
 from workos.organizations.models.organization_domain_data import OrganizationDomainData
 
 from blocks.workos import WorkOSCredentials
 from tasks.customer import Customer
 
 LOST_ANSWERS = (ServerError, WorkOSConnectionError, WorkOSTimeoutError)
+
+
+def _answer_lost(exc: WorkOSError) -> bool:
+    """A failure after which the organization may exist: a 5xx, no connection, a timeout, or the
+    SDK's plain "Network error" (a connection dropped before the answer)."""
+    return isinstance(exc, LOST_ANSWERS) or type(exc) is WorkOSError
 
 
 class WorkOSOrganization(BaseModel):
@@ -64,11 +77,28 @@ def _describe(org, credentials: WorkOSCredentials, created: bool) -> WorkOSOrgan
     )
 
 
+class WorkOSUnavailable(RuntimeError):
+    """WorkOS kept failing; a retry of the step is safe (it looks the organization up first)."""
+
+
+def _gave_up(customer: Customer, attempts: int, exc: Exception) -> WorkOSUnavailable:
+    return WorkOSUnavailable(
+        f"WorkOS did not create the organization for {customer.company_name} in {attempts} attempts "
+        f"({exc.__class__.__name__}: {' '.join(str(exc).split())}); retrying the step is safe"
+    )
+
+
 def ensure_organization(
-    credentials: WorkOSCredentials, customer: Customer, attempts: int = 4
+    credentials: WorkOSCredentials,
+    customer: Customer,
+    attempts: int = 4,
+    client: WorkOSClient | None = None,
 ) -> WorkOSOrganization:
-    """Find the customer's organization or create it (name, domains, authentication from them)."""
-    client = credentials.get_client()
+    """Find the customer's organization or create it (name, domains, authentication from them).
+
+    `client` is the credentials' own SDK client unless given (tests pass one with a short timeout).
+    """
+    client = client or credentials.get_client()
     for attempt in range(attempts):
         existing = find_organization(client, customer)
         if existing is not None:
@@ -85,9 +115,15 @@ def ensure_organization(
                 request_options={"max_retries": 0},  # a lost answer is handled by looking up again
             )
             return _describe(org, credentials, created=True)
-        except LOST_ANSWERS:
+        except RateLimitExceededError as exc:  # refused before acting: wait as asked, then look again
             if attempt == attempts - 1:
+                raise _gave_up(customer, attempts, exc) from None
+            time.sleep(min(exc.retry_after or 2**attempt, 60))
+        except WorkOSError as exc:
+            if not _answer_lost(exc):
                 raise
+            if attempt == attempts - 1:
+                raise _gave_up(customer, attempts, exc) from None
             time.sleep(min(2**attempt, 10))
     raise AssertionError("unreachable")
 

@@ -1,0 +1,50 @@
+"""Hub admin API faults (tasks/hub.py, the client the flows use): a segment create and a bulk invite
+upload are retried through each fault, and the hub acts on each exactly once."""
+
+from __future__ import annotations
+
+import pytest
+
+from blocks import TenKCHub
+from tasks.hub import HubError
+
+FAULTS = ["rate_limit", "server_error", "hang", "drop", "lost_answer"]
+HUB_URL = "https://acme.10kc.example/hub/main"
+
+
+@pytest.fixture
+def client(hub):
+    return TenKCHub(api_token="hub-test", base_url_override=hub.url, timeout_seconds=1).get_client(HUB_URL)
+
+
+@pytest.mark.parametrize("fault", FAULTS)
+def test_a_segment_is_created_once_whatever_happens_to_the_create(hub, client, fault):
+    hub.inject("/segments$", fault, method="POST", hang_seconds=3)
+    segment = client.create_segment("Department", "public")
+
+    assert [kind for kind, _, _ in hub.faults_served] == [fault]
+    assert hub.hub(HUB_URL).segments == [segment]
+    assert segment["name"] == "Department" and segment["visibility"] == "public"
+
+
+@pytest.mark.parametrize("fault", FAULTS)
+def test_a_bulk_invite_is_acted_on_once_whatever_happens_to_the_upload(hub, client, tmp_path, fault):
+    invites = tmp_path / "potential invites.csv"
+    invites.write_text("Email,First Name,Last Name\nann@acme.example,Ann,Lee\nbo@acme.example,Bo,Chen\n")
+    hub.inject("/invites/bulk$", fault, hang_seconds=3)
+
+    assert client.upload_invites(invites) == 2
+    assert [kind for kind, _, _ in hub.faults_served] == [fault]
+    assert [action for action, _ in hub.hub(HUB_URL).uploads] == ["invite"]  # acted on once
+    assert len(hub.hub(HUB_URL).members) == 2
+    assert len(hub.calls("/invites/bulk$")) == 2  # the faulted attempt and one retry
+
+
+def test_a_hub_that_keeps_failing_is_reported_in_one_line(hub, tmp_path):
+    client = TenKCHub(api_token="hub-test", base_url_override=hub.url, timeout_seconds=1).get_client(HUB_URL)
+    client.max_retries = 1
+    hub.inject("/members/export$", "drop", times=5)
+    with pytest.raises(HubError) as failure:
+        client.export_members(tmp_path / "members.csv")
+    assert str(failure.value) == "hub GET /members/export: no answer after 2 attempts (RemoteProtocolError)"
+    assert not (tmp_path / "members.csv").exists()
