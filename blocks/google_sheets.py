@@ -8,6 +8,7 @@ import time
 from typing import Any
 
 import gspread
+import requests
 from google.auth.transport.requests import AuthorizedSession
 from google.oauth2.service_account import Credentials
 from gspread.exceptions import APIError
@@ -36,11 +37,15 @@ class _ApiBaseSession(AuthorizedSession):
 
 
 class RetryingHTTPClient(HTTPClient):
-    """gspread's HTTP client with bounded retries of 408/429/5xx, honouring Retry-After."""
+    """gspread's HTTP client with a timeout and bounded retries of 408/429/5xx (honouring
+    Retry-After), timeouts and dropped connections: we only read, so a retry is always safe."""
 
-    def __init__(self, auth, session=None, max_retries: int = 4, first_delay: float = 1.0):
+    def __init__(
+        self, auth, session=None, max_retries: int = 4, first_delay: float = 1.0, timeout: float = 60
+    ):
         super().__init__(auth, session)
         self.max_retries, self.first_delay = max_retries, first_delay
+        self.set_timeout(timeout)  # gspread's default is none: a silent server would hang the run
 
     def request(self, *args: Any, **kwargs: Any):
         for attempt in range(self.max_retries + 1):
@@ -51,6 +56,10 @@ class RetryingHTTPClient(HTTPClient):
                 if not retryable or attempt == self.max_retries:
                     raise
                 time.sleep(retry_delay(err.response.headers, attempt, self.first_delay))
+            except (requests.ConnectionError, requests.Timeout):
+                if attempt == self.max_retries:
+                    raise
+                time.sleep(self.first_delay * 2**attempt)
         raise AssertionError("unreachable")
 
 
@@ -75,8 +84,12 @@ class GoogleSheetsCredentials(Block):
         default=None, description="Leave empty for Google; the sandbox sets its own stand-in address"
     )
     max_retries: int = Field(
-        default=4, ge=0, le=10, description="Retries of 429 and 5xx answers, with backoff"
+        default=4,
+        ge=0,
+        le=10,
+        description="Retries of 429, 5xx and lost connections, with backoff",
     )
+    timeout_seconds: float = Field(default=60, gt=0, description="Per-request timeout")
 
     @field_validator("service_account_info")
     @classmethod
@@ -106,5 +119,7 @@ class GoogleSheetsCredentials(Block):
             if self.api_base_url
             else AuthorizedSession(credentials)
         )
-        http_client = functools.partial(RetryingHTTPClient, max_retries=self.max_retries)
+        http_client = functools.partial(
+            RetryingHTTPClient, max_retries=self.max_retries, timeout=self.timeout_seconds
+        )
         return gspread.Client(auth=None, session=session, http_client=http_client)
