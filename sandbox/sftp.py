@@ -1,6 +1,7 @@
 """SFTP stand-in: OpenSSH sshd with `internal-sftp` from a throwaway config when it is installed
 (Debian's openssh-server), else an asyncssh server. Either serves a folder of the real filesystem
-on 127.0.0.1, with key-only login and its own host key."""
+on 127.0.0.1, with key-only login and its own host key. The asyncssh server can inject faults into
+renames (the claim of an upload): `SftpSandbox.inject`."""
 
 from __future__ import annotations
 
@@ -13,12 +14,13 @@ import subprocess
 import tempfile
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
+RENAME_FAULTS = ("hang", "drop", "timeout_after_acting", "lost_answer")
 SSHD = shutil.which("sshd") or ("/usr/sbin/sshd" if os.path.exists("/usr/sbin/sshd") else None)
 
 
@@ -53,9 +55,26 @@ class SftpSandbox:
     host_key: str  # the public host key line to pin
     kind: str  # "openssh" or "asyncssh"
     _stop: object = None
+    faults: list = field(default_factory=list)  # [kind, times left, hang seconds]; asyncssh only
+    faults_served: list = field(default_factory=list)
 
     def stop(self) -> None:
         self._stop()
+
+    def inject(self, fault: str, times: int = 1, hang_seconds: float = 30.0) -> None:
+        """Serve `fault` to the next `times` renames (asyncssh server only).
+
+        hang: no answer for `hang_seconds`, not renamed; drop: the connection is closed, not renamed;
+        timeout_after_acting: renamed, then no answer for `hang_seconds`; lost_answer: renamed, then
+        the connection is closed (the server went away mid-claim).
+        """
+        if self.kind != "asyncssh":
+            raise RuntimeError(
+                "faults are injected into the asyncssh server: start it with prefer='asyncssh'"
+            )
+        if fault not in RENAME_FAULTS:
+            raise ValueError(f"unknown fault {fault!r}; choose one of {', '.join(RENAME_FAULTS)}")
+        self.faults.append([fault, times, hang_seconds])
 
     def block(self, **overrides):
         """An SFTP Server block that connects to this server with the pinned host key."""
@@ -160,9 +179,40 @@ def _start_sshd(
     return SftpSandbox(port, root, user, client_private, host_public, "openssh", stop)
 
 
+def _faulty_sftp_server(faults: list, served: list):
+    """An asyncssh SFTP server whose renames serve the injected faults, oldest first."""
+    import asyncssh
+
+    class FaultySFTPServer(asyncssh.SFTPServer):
+        async def _rename_with_faults(self, rename, oldpath: bytes, newpath: bytes) -> None:
+            fault = next((f for f in faults if f[1] > 0), None)
+            if fault is None:
+                return rename(oldpath, newpath)
+            fault[1] -= 1
+            served.append(fault[0])
+            kind, hang_seconds = fault[0], fault[2]
+            if kind in ("timeout_after_acting", "lost_answer"):
+                rename(oldpath, newpath)
+            if kind in ("hang", "timeout_after_acting"):
+                await asyncio.sleep(hang_seconds)
+                raise asyncssh.SFTPFailure("injected hang")
+            self.connection.abort()  # drop, lost_answer
+            raise asyncssh.SFTPConnectionLost("injected drop")
+
+        def posix_rename(self, oldpath: bytes, newpath: bytes):
+            return self._rename_with_faults(super().posix_rename, oldpath, newpath)
+
+        def rename(self, oldpath: bytes, newpath: bytes):
+            return self._rename_with_faults(super().rename, oldpath, newpath)
+
+    return FaultySFTPServer
+
+
 def _start_asyncssh(root, port, host_private, host_public, client_private, client_public) -> SftpSandbox:
     import asyncssh
 
+    faults: list = []
+    served: list = []
     loop = asyncio.new_event_loop()
     ready = threading.Event()
     holder: dict = {}
@@ -173,7 +223,7 @@ def _start_asyncssh(root, port, host_private, host_public, client_private, clien
             port,
             server_host_keys=[asyncssh.import_private_key(host_private)],
             authorized_client_keys=asyncssh.import_authorized_keys(client_public + "\n"),
-            sftp_factory=True,
+            sftp_factory=_faulty_sftp_server(faults, served),
             allow_scp=False,
         )
         ready.set()
@@ -199,4 +249,6 @@ def _start_asyncssh(root, port, host_private, host_public, client_private, clien
         asyncio.run_coroutine_threadsafe(shutdown(), loop).result(10)
         loop.call_soon_threadsafe(loop.stop)
 
-    return SftpSandbox(port, root, getpass.getuser(), client_private, host_public, "asyncssh", stop)
+    return SftpSandbox(
+        port, root, getpass.getuser(), client_private, host_public, "asyncssh", stop, faults, served
+    )

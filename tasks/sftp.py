@@ -80,15 +80,59 @@ def _ensure_dirs(sftp: paramiko.SFTPClient, inbox: str) -> None:
                 pass  # another watcher made it first
 
 
+class ClaimUnclear(RuntimeError):
+    """The server did not answer a claim, and could not be asked afterwards where the file is."""
+
+
+# Failures that say nothing about whether the rename happened: no answer, or no connection.
+_NO_ANSWER = (TimeoutError, EOFError, ConnectionError, paramiko.SSHException)
+
+
 def claim(sftp: paramiko.SFTPClient, inbox: str, name: str, claimed_as: str | None = None) -> bool:
-    """Move the upload into processing/ (as `claimed_as`) atomically; False if another watcher won."""
+    """Move the upload into processing/ (as `claimed_as`) atomically; False if another watcher won.
+
+    A rename without an answer (a timeout, a dropped connection) may have happened: we then look
+    in a fresh session (the old one may still be busy): in processing/ means ours, still in the
+    inbox is renamed again. If the server cannot be asked, `ClaimUnclear` says where to look.
+    """
     _ensure_dirs(sftp, inbox)
+    source, target = posixpath.join(inbox, name), posixpath.join(inbox, "processing", claimed_as or name)
     try:
-        sftp.posix_rename(
-            posixpath.join(inbox, name), posixpath.join(inbox, "processing", claimed_as or name)
-        )
+        sftp.posix_rename(source, target)
         return True
+    except _NO_ANSWER as exc:
+        problem = exc.__class__.__name__
     except OSError:
+        return False  # the server answered: gone from the inbox (another watcher won), or refused
+    try:
+        return _claim_again(sftp, source, target)
+    except (*_NO_ANSWER, OSError) as exc:
+        raise ClaimUnclear(
+            f"claiming {name}: the SFTP server did not answer the rename ({problem}) nor a second look "
+            f"({exc.__class__.__name__}); it is either still in {posixpath.dirname(source)} or in "
+            f"{posixpath.dirname(target)}, where the next watch picks it up"
+        ) from None
+
+
+def _claim_again(sftp: paramiko.SFTPClient, source: str, target: str) -> bool:
+    """After an unanswered rename: True if the file is (now) in processing/, in a fresh session."""
+    channel = sftp.get_channel()
+    with paramiko.SFTPClient.from_transport(channel.get_transport()) as fresh:
+        fresh.get_channel().settimeout(channel.gettimeout())
+        if _exists(fresh, source):
+            try:
+                fresh.posix_rename(source, target)
+                return True
+            except FileNotFoundError:
+                pass  # the first rename finished meanwhile
+        return _exists(fresh, target)
+
+
+def _exists(sftp: paramiko.SFTPClient, path: str) -> bool:
+    try:
+        sftp.stat(path)
+        return True
+    except FileNotFoundError:
         return False
 
 
