@@ -161,18 +161,17 @@ def build_message(draft: EmailDraft, from_address: str, once_key: str) -> EmailM
 def deliver(smtp: SmtpServer, draft: EmailDraft, once_key: str) -> SentEmail:
     """Send one message through the SMTP server and describe what went out."""
     message = build_message(draft, smtp.from_address, once_key)
-    try:
-        with smtp.get_client() as client:
+    with smtp.get_client() as client:  # a refused login stays an SMTPAuthenticationError
+        try:
             client.send_message(message, to_addrs=[*draft.to, *draft.cc])
-    except smtplib.SMTPResponseException as exc:
-        if exc.smtp_code < 500:
-            raise  # temporary: `_is_transient` retries it
-        reply = exc.smtp_error
-        reply = reply.decode(errors="replace") if isinstance(reply, bytes) else str(reply)
-        raise EmailRefused(
-            f"the mail server refused {draft.subject!r} ({exc.smtp_code} {' '.join(reply.split())}); "
-            "not retried: check the SMTP Server block and the addresses, then run the step again"
-        ) from None
+        except smtplib.SMTPResponseException as exc:
+            if exc.smtp_code < 500:
+                raise  # temporary: `_is_transient` retries it
+            reply = exc.smtp_error.decode(errors="replace") if isinstance(exc.smtp_error, bytes) else ""
+            raise EmailRefused(
+                f"the mail server refused {draft.subject!r} ({exc.smtp_code} {' '.join(reply.split())}); "
+                "not retried: check the SMTP Server block and the addresses, then run the step again"
+            ) from None
     return SentEmail(
         message_id=message["Message-ID"],
         to=draft.to,
