@@ -202,10 +202,10 @@ class SlackStandIn(StandIn):
             file["title"] = item.get("title") or file["name"]
             shared.append({"id": file["id"], "name": file["name"], "title": file["title"]})
         if channel is not None:
-            self._record(
-                channel,
-                {"text": request.params.get("initial_comment") or "", "files": shared, "user": BOT_USER},
-            )
+            message = {"text": request.params.get("initial_comment") or "", "files": shared, "user": BOT_USER}
+            if request.params.get("thread_ts"):
+                message["thread_ts"] = request.params["thread_ts"]
+            self._record(channel, message)
         return _ok(files=shared)
 
     def _lookup_by_email(self, request: Request) -> Response:

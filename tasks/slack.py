@@ -67,18 +67,26 @@ class Slack:
         return client
 
     def _post_once(self, what: str, channel_id: str, **kwargs) -> dict:
-        """chat.postMessage, once: after an unclear failure, look for our post before sending again.
-
-        Each post carries a random id in its message metadata; a post that may have happened is
-        searched for by that id (conversations.history/replies, scopes channels:history,
-        groups:history, im:history) and, if found, not sent again.
-        """
+        """chat.postMessage, once: it carries a random post id in its message metadata, by which a
+        post that may have happened is found instead of being sent again."""
         post_id = uuid.uuid4().hex
         metadata = {"event_type": METADATA_EVENT, "event_payload": {"post_id": post_id}}
-        poster, since = self._poster(), f"{time.time() - 60:.6f}"
+
+        def ours(message: dict) -> bool:
+            return ((message.get("metadata") or {}).get("event_payload") or {}).get("post_id") == post_id
+
+        post = self._poster().chat_postMessage
+        kwargs |= {"channel": channel_id, "metadata": metadata}
+        return self._once(what, channel_id, kwargs.get("thread_ts"), ours, post, **kwargs)
+
+    def _once(self, what: str, where: str, thread_ts: str | None, ours, send, /, **kwargs) -> dict:
+        """Send a write that Slack does not deduplicate: after an unclear failure (no answer, 5xx)
+        look for our message in the channel or thread (conversations.history/replies: scopes
+        channels:history, groups:history, im:history) and send again only if it is not there."""
+        since = f"{time.time() - 60:.6f}"
         for attempt in range(POST_ATTEMPTS):
             try:
-                return poster.chat_postMessage(channel=channel_id, metadata=metadata, **kwargs)
+                return send(**kwargs)
             except SlackApiError as exc:
                 if not _server_error(exc):
                     code = exc.response.get("error", "error") if exc.response is not None else "error"
@@ -87,36 +95,30 @@ class Slack:
                 problem = f"HTTP {exc.response.status_code}"
             except UNCLEAR as exc:
                 problem = exc.__class__.__name__
-            found = self._find_post(what, channel_id, post_id, since, kwargs.get("thread_ts"), problem)
+            found = self._find(what, where, thread_ts, since, ours, problem)
             if found is not None:
-                return found
+                return {"ok": True, "channel": where, "ts": found["ts"], "message": found}
             if attempt < POST_ATTEMPTS - 1:
                 time.sleep(min(0.5 * 2**attempt, 10))
         raise SlackError(f"Slack {what}: no answer after {POST_ATTEMPTS} attempts ({problem}); not posted")
 
-    def _find_post(
-        self, what: str, channel_id: str, post_id: str, since: str, thread_ts: str | None, problem: str
-    ) -> dict | None:
-        """Our post with this id in the channel (or thread) since `since`, or None."""
+    def _find(self, what: str, where: str, thread_ts: str | None, since: str, ours, problem: str):
+        """The first message in the channel (or thread) since `since` for which `ours` holds, or None."""
         try:
             if thread_ts:
                 page = self.client.conversations_replies(
-                    channel=channel_id, ts=thread_ts, oldest=since, include_all_metadata=True, limit=200
+                    channel=where, ts=thread_ts, oldest=since, include_all_metadata=True, limit=200
                 )
             else:
                 page = self.client.conversations_history(
-                    channel=channel_id, oldest=since, include_all_metadata=True, limit=200
+                    channel=where, oldest=since, include_all_metadata=True, limit=200
                 )
         except (SlackApiError, *UNCLEAR) as exc:
             raise SlackError(
                 f"Slack {what}: no answer ({problem}) and the channel cannot be read to check whether "
                 f"it was posted ({exc.__class__.__name__}); look in the channel before retrying"
             ) from None
-        for message in page.get("messages") or []:
-            payload = (message.get("metadata") or {}).get("event_payload") or {}
-            if payload.get("post_id") == post_id:
-                return {"ok": True, "channel": channel_id, "ts": message["ts"], "message": message}
-        return None
+        return next((m for m in page.get("messages") or [] if ours(m)), None)
 
     def _call(self, what: str, method, **kwargs):
         try:
@@ -175,17 +177,39 @@ class Slack:
     ) -> str:
         """Upload a file into a channel (files_upload_v2) and return its file ID."""
         channel_id = self.channel_id(channel)
-        response = self._call(
-            f"sharing {path.name} in {channel}",
-            self.client.files_upload_v2,
-            channel=channel_id,
-            file=str(path),
-            filename=path.name,
-            title=title or path.name,
+        what = f"sharing {path.name} in {channel}"
+        data = path.read_bytes()
+        # files_upload_v2's three steps, so that the last one (which shares) is done once
+        upload = self._call(
+            what, self.client.files_getUploadURLExternal, filename=path.name, length=len(data)
+        )
+        file_id = upload["file_id"]
+        sent = self.client._upload_file(
+            url=upload["upload_url"],
+            data=data,
+            logger=self.client._logger,
+            timeout=self.client.timeout,
+            proxy=self.client.proxy,
+            ssl=self.client.ssl,
+        )
+        if sent.status != 200:
+            raise SlackError(f"Slack {what}: the upload answered HTTP {sent.status}")
+
+        def ours(message: dict) -> bool:
+            return any(f.get("id") == file_id for f in message.get("files") or [])
+
+        self._once(
+            what,
+            channel_id,
+            thread_ts,
+            ours,
+            self._poster().files_completeUploadExternal,
+            files=[{"id": file_id, "title": title or path.name}],
+            channel_id=channel_id,
             initial_comment=comment,
             thread_ts=thread_ts,
         )
-        return response["file"]["id"]
+        return file_id
 
     def direct_message(self, email: str, text: str) -> PostedMessage | None:
         """DM the person with this email; None when the workspace has no such user."""

@@ -45,6 +45,20 @@ def test_a_thread_reply_whose_answer_was_lost_is_found_in_the_thread(slack, post
     assert len(slack.calls("chat.postMessage")) == 2 and len(slack.calls("conversations.replies")) == 1
 
 
+@pytest.mark.parametrize("fault", FAULTS)
+def test_a_file_shared_in_a_thread_appears_once_whatever_happens_to_the_share(slack, poster, tmp_path, fault):
+    parent = poster.post("#product-support", "Support request")
+    sample = tmp_path / "sample.csv"
+    sample.write_text("Email,First Name\nann@acme.example,Ann\n")
+    slack.inject("files.completeUploadExternal", fault, hang_seconds=3)
+    file_id = poster.share_file("#product-support", sample, comment="Sample CSV", thread_ts=parent.ts)
+
+    assert [kind for kind, _, _ in slack.faults_served] == [fault]
+    shares = [m for m in slack.messages("product-support") if m.get("files")]
+    assert [(m["thread_ts"], [f["id"] for f in m["files"]]) for m in shares] == [(parent.ts, [file_id])]
+    assert slack.files[file_id]["content"] == sample.read_bytes()
+
+
 def test_slack_that_never_answers_ends_the_post_in_one_clear_line(slack, poster):
     slack.inject("chat.postMessage", "drop", times=10)
     with pytest.raises(SlackError) as failure:
