@@ -327,7 +327,7 @@ def _finish(reg: Registration, upload: str, summary: dict | None, outcome: str, 
         moved = archive(sftp, inbox, upload) if to == "archive" else refuse(sftp, inbox, upload, "processing")
     get_run_logger().info("Upload %s: %s; moved to %s", upload, outcome, moved or "(already moved)")
     _resume_onboarding_run(reg, upload, summary, outcome)
-    if resume_next_upload(reg.customer.key):
+    if resume_next_upload(reg.customer.key, current_run_id()):
         get_run_logger().info("Started the next queued upload of %s", reg.customer.key)
 
 

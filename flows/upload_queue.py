@@ -69,9 +69,10 @@ def older_uploads(customer_key: str, upload: str, own_run_id: str) -> list[str]:
     ]
 
 
-def resume_next_upload(customer_key: str) -> str | None:
-    """Let the oldest queued upload of a customer go on, if no older one is still being handled."""
-    live = upload_runs(customer_key)
+def resume_next_upload(customer_key: str, finished_run_id: str | None = None) -> str | None:
+    """Let the oldest queued upload of a customer go on, if no older one is still being handled
+    (`finished_run_id`: the run that has just decided its upload and is ending)."""
+    live = [r for r in upload_runs(customer_key) if str(r.id) != finished_run_id]
     if not live or not is_queued(live[0]):
         return None
     run = live[0]
