@@ -31,7 +31,17 @@ from flows.approvals import run_link
 from flows.upload_queue import is_queued, resume_next_upload, upload_runs
 from tasks.once import once_key, once_policy
 from tasks.registry import Registration, Seen, note_seen, registrations, seen
-from tasks.sftp import claim, claim_name, inbox_path, look, original_name, refusal_reason, refuse, settled
+from tasks.sftp import (
+    ClaimUnclear,
+    claim,
+    claim_name,
+    inbox_path,
+    look,
+    original_name,
+    refusal_reason,
+    refuse,
+    settled,
+)
 from tasks.slack import Slack
 from tasks.templating import render
 
@@ -82,7 +92,13 @@ def _poll_server(block_name: str, customers: list[Registration], settle_seconds:
                         results.append(
                             {"customer": key, "upload": upload.name, "refused": reason, "reg": by_key[key]}
                         )
-                    elif claim(sftp, inbox, upload.name, claimed_as=claimed):
+                        continue
+                    try:
+                        won = claim(sftp, inbox, upload.name, claimed_as=claimed)
+                    except ClaimUnclear as exc:  # this upload waits for the next tick; the rest go on
+                        results.append({"customer": key, "error": str(exc)})
+                        continue
+                    if won:
                         results.append(
                             {"customer": key, "upload": claimed, "size": upload.size, "reg": by_key[key]}
                         )

@@ -237,3 +237,17 @@ def test_an_unreadable_upload_is_refused_with_a_one_line_reason(
     assert len(list((inbox / "refused").iterdir())) == 1 and not (inbox / "processing" / "staff.csv").exists()
     [alert] = slack.messages("am-acme")
     assert "was not processed" in alert["text"] and "gzip" in alert["text"]
+
+
+def test_a_slack_outage_during_a_tick_neither_fails_it_nor_strands_the_uploads_after_it(
+    sftp_block, sftp_server, tmp_path, clean_registrations, slack_block, slack
+):
+    inboxes = [registered(tmp_path, sftp_server)[1] for _ in range(2)]
+    for inbox in inboxes:
+        (inbox / "staff.csv").write_text(UPLOAD)
+    slack.inject(r"chat\.postMessage", "drop", times=100)  # Slack drops every post this tick
+
+    result = sftp_watch(settle_seconds=0.5, start_processing=False)
+    assert (result["claimed"], result["errors"]) == (2, 0)
+    assert all(original_name(only_claim(inbox)) == "staff.csv" for inbox in inboxes)
+    assert slack.messages("monitoring-hris-files") == []

@@ -119,7 +119,7 @@ def test_sftp_onboarding_then_weekly_production_uploads(
     (inbox / "employees.csv").write_text(PRODUCTION)
     assert sftp_watch(settle_seconds=0.5)["claimed"] == 1
     week1 = upload_run(customer.key, "employees.csv", 1)
-    wait_for_gate(week1, "apply-files", timeout=180)
+    wait_for_gate(week1, "apply-files", timeout=300)
     assert len(monitoring_shares(slack)) == 1
     assert not read_run(run).state.is_final()  # onboarding waits for the first decision
 
@@ -128,12 +128,12 @@ def test_sftp_onboarding_then_weekly_production_uploads(
     (inbox / "employees.csv").write_text(WEEK2)
     assert sftp_watch(settle_seconds=0.5)["claimed"] == 1
     week2 = upload_run(customer.key, "employees.csv", 2)
-    assert waiting_gate(week2, timeout=120) == "queued-1"
+    assert waiting_gate(week2, timeout=300) == "queued-1"
     assert len(monitoring_shares(slack)) == 1
 
     answer(week1, "apply-files", decision="approve", **CSM)
     final = wait_until(
-        lambda: (s := read_run(run).state).is_final() and s, timeout=120, what="the onboarding run to end"
+        lambda: (s := read_run(run).state).is_final() and s, timeout=300, what="the onboarding run to end"
     )
     assert final.is_completed(), final.message
     assert read_run(week1).state.is_completed()
@@ -141,20 +141,20 @@ def test_sftp_onboarding_then_weekly_production_uploads(
     assert "new@acme.example" in hub_members and "gone@acme.example" not in hub_members
     assert hub_members["bo@acme.example"]["Status"] == "deactivated"
 
-    wait_for_gate(week2, "apply-files", timeout=180)  # week 1 decided: week 2 goes on by itself
+    wait_for_gate(week2, "apply-files", timeout=300)  # week 1 decided: week 2 goes on by itself
     week2_share = monitoring_shares(slack)[1]
     assert "no status column: status unchanged" in week2_share["text"]
     assert "reactivations" not in week2_share["text"] or "0 reactivations" in week2_share["text"]
     assert "Casey Success" in week2_share["text"] and "Imani Manager" in week2_share["text"]
     answer(week2, "apply-files", decision="approve", **CSM)
-    wait_until(lambda: read_run(week2).state.is_completed(), timeout=120, what="week 2 to end")
+    wait_until(lambda: read_run(week2).state.is_completed(), timeout=300, what="week 2 to end")
     assert hub.hub(customer.hub_url).members["bo@acme.example"]["Status"] == "deactivated"  # not reactivated
 
     # week 3: the same bytes as week 2 again -> one duplicate notice, nothing shared or applied
     (inbox / "employees.csv").write_text(WEEK2)
     assert sftp_watch(settle_seconds=0.5)["claimed"] == 1
     week3 = upload_run(customer.key, "employees.csv", 3)
-    wait_until(lambda: read_run(week3).state.is_completed(), timeout=120, what="the duplicate to be handled")
+    wait_until(lambda: read_run(week3).state.is_completed(), timeout=300, what="the duplicate to be handled")
     duplicates = [m for m in slack.messages("monitoring-hris-files") if "same content" in m["text"]]
     assert len(duplicates) == 1 and "employees.csv" in duplicates[0]["text"]
 
@@ -163,7 +163,7 @@ def test_sftp_onboarding_then_weekly_production_uploads(
     assert sftp_watch(settle_seconds=0.5)["claimed"] == 1
     week4 = upload_run(customer.key, "staff-2026-12.csv", 1)
     answer_when_waiting(week4, "apply-files", decision="approve", **CSM)
-    wait_until(lambda: read_run(week4).state.is_completed(), timeout=120, what="week 4 to end")
+    wait_until(lambda: read_run(week4).state.is_completed(), timeout=300, what="week 4 to end")
 
     # counted at the stand-ins: 3 shares, 3 apply gates, 1 duplicate notice, the hub = the last file
     assert len(monitoring_shares(slack)) == 3
@@ -211,5 +211,5 @@ def upload_run(customer_key: str, name: str, nth: int):
 
 
 def answer_when_waiting(run, gate, **values):
-    wait_for_gate(run, gate, timeout=180)
+    wait_for_gate(run, gate, timeout=300)
     answer(run, gate, **values)

@@ -74,7 +74,7 @@ def test_a_claim_stranded_by_a_killed_worker_is_completed_once_by_the_next_tick(
     (inbox / "staff.csv").write_text(UPLOAD)
     assert sftp_watch(settle_seconds=0.5)["claimed"] == 1
     first = upload_run(customer.key, "staff.csv", 1)
-    wait_until(inside.is_set, timeout=120, what="process-upload to ask the hub for its members")
+    wait_until(inside.is_set, timeout=300, what="process-upload to ask the hub for its members")
     pid = wait_until(lambda: flow_run_pid(first), timeout=30, what="the flow run's process")
     os.kill(pid, signal.SIGKILL)
     hub._routes.pop(0)
@@ -88,9 +88,9 @@ def test_a_claim_stranded_by_a_killed_worker_is_completed_once_by_the_next_tick(
     tick = sftp_watch(settle_seconds=0.5)
     assert (tick["claimed"], tick["picked_up"]) == (0, 1)
     second = upload_run(customer.key, "staff.csv", 2)
-    wait_for_gate(second, "apply-files", timeout=180)
+    wait_for_gate(second, "apply-files", timeout=300)
     answer(second, "apply-files", decision="approve", approver="Casey")
-    wait_until(lambda: read_run(second).state.is_completed(), timeout=120, what="the second run to end")
+    wait_until(lambda: read_run(second).state.is_completed(), timeout=300, what="the second run to end")
     assert len(monitoring_shares(slack)) == 1
     assert [action for action, _ in hub.hub(customer.hub_url).uploads] == ["invite", "update", "remove"]
     assert list((inbox / "processing").iterdir()) == [] and len(list((inbox / "archive").iterdir())) == 1
