@@ -16,6 +16,8 @@ import statistics
 import tempfile
 import time
 
+from prefect.exceptions import PrefectHTTPStatusError
+
 FLOWS = ("setup-guides", "api-integration", "sftp-integration", "process-upload")
 STEPS = ["first step", "second step", "third step", "fourth step", "fifth step", "sixth step"]
 
@@ -55,20 +57,23 @@ def seed_run(
 ) -> str:
     """A flow run created straight into a state (PAUSED at `pause_key`, COMPLETED, FAILED…)."""
     details = {"pause_key": pause_key, "pause_reschedule": True} if state == "PAUSED" else {}
-    run = client.request(
-        "POST",
-        "/flow_runs/",
-        json={
-            "flow_id": flows[flow],
-            "parameters": parameters,
-            "state": {
-                "type": state,
-                "name": "Suspended" if state == "PAUSED" else None,
-                "state_details": details,
-            },
+    body = {
+        "flow_id": flows[flow],
+        "parameters": parameters,
+        "state": {
+            "type": state,
+            "name": "Suspended" if state == "PAUSED" else None,
+            "state_details": details,
         },
-    ).json()
-    return run["id"]
+    }
+    for attempt in range(10):  # SQLite answers 503 while another writer holds it
+        try:
+            return client.request("POST", "/flow_runs/", json=body).json()["id"]
+        except PrefectHTTPStatusError as exc:
+            if exc.response.status_code != 503 or attempt == 9:
+                raise
+            time.sleep(1)
+    raise AssertionError("unreachable")
 
 
 def seed_progress(client, flow_run_id: str, flow: str, customer: dict, done: int, note: str = "") -> None:
@@ -134,7 +139,7 @@ def main() -> int:
                 with get_client(sync_client=True) as own:
                     seed_customer(own, flows, i, args.runs_per_customer)
 
-            with ThreadPoolExecutor(4) as pool:
+            with ThreadPoolExecutor(2) as pool:
                 list(pool.map(seed, range(args.customers)))
         seeded = time.perf_counter() - started
         total_runs = args.customers * args.runs_per_customer
