@@ -12,7 +12,6 @@ import re
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from urllib.parse import urlencode
 
 from prefect.client.orchestration import get_client
 from prefect.settings import PREFECT_UI_URL
@@ -79,7 +78,7 @@ class Row:
         }
 
 
-def build_board(now: datetime | None = None, csm: str | None = None) -> list[Row]:
+def build_board(now: datetime | None = None) -> list[Row]:
     """Every customer with a runbook run or an SFTP registration, what needs a person first."""
     now = now or datetime.now(UTC)
     with ThreadPoolExecutor(3) as pool:
@@ -101,11 +100,10 @@ def build_board(now: datetime | None = None, csm: str | None = None) -> list[Row
                 people[key] = customer
     for key, reg in regs.items():
         people.setdefault(key, reg.customer.model_dump(mode="json"))
-    rows = []
-    for key, customer in people.items():
-        row = _row(key, customer, by_customer.get(key, []), progress, regs.get(key), now)
-        if csm is None or row.csm.lower() == csm.lower():
-            rows.append(row)
+    rows = [
+        _row(key, customer, by_customer.get(key, []), progress, regs.get(key), now)
+        for key, customer in people.items()
+    ]
     return sorted(rows, key=Row.sort_key)
 
 
@@ -279,7 +277,3 @@ async def board_page(request: Request) -> HTMLResponse:
 
 def routes() -> list[Route]:
     return [Route("/board", board_page)]
-
-
-def board_url(base_url: str, csm: str | None = None) -> str:
-    return f"{base_url.rstrip('/')}/board" + (f"?{urlencode({'csm': csm})}" if csm else "")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import shutil
 import uuid
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from prefect.client.orchestration import get_client
@@ -116,6 +117,7 @@ def test_the_board_lists_what_needs_a_person_first_and_filters_by_csm(customers)
 
 def test_the_status_board_flow_publishes_the_table_artifact(customers):
     from flows.status_board import status_board
+    from tasks.status_board import build_board
 
     assert status_board() >= 7
     with get_client(sync_client=True) as client:
@@ -125,3 +127,9 @@ def test_the_status_board_flow_publishes_the_table_artifact(customers):
     table = json.loads(artifact["data"]) if isinstance(artifact["data"], str) else artifact["data"]
     mine = [row["customer"] for row in table if row["CSM"] == customers["csm"]]
     assert mine == ["B", "A", "E", "F", "C", "D"]
+
+    # A day later the gates still waiting are past their reminder, and flagged.
+    later = build_board(now=datetime.now(UTC) + timedelta(hours=25))
+    flags = {row.company: row.flags for row in later if row.csm == customers["csm"]}
+    assert flags["B"] == flags["A"] == flags["C"] == ["waiting past reminder"]
+    assert flags["D"] == [] and flags["E"] == ["run failed"]
