@@ -111,6 +111,7 @@ class SlackActions:
         self.ready_timeout = ready_timeout
         self._seen: dict[str, float] = {}  # signatures of accepted requests, for 5 minutes
         self._lock = threading.Lock()
+        self._run_locks: dict[str, threading.Lock] = {}
 
     def routes(self) -> list[Route]:
         return [Route("/slack/actions", self.endpoint, methods=["POST"])]
@@ -169,10 +170,11 @@ class SlackActions:
         except (KeyError, ValueError, TypeError):
             return
         try:
-            email = self.check(click)
-            if payload["actions"][0]["action_id"] == APPROVE:
-                self.answer(click, email, "approve")
-            else:
+            with self._run_lock(click.run):
+                email = self.check(click)
+                if payload["actions"][0]["action_id"] == APPROVE:
+                    self.answer(click, email, "approve")
+            if payload["actions"][0]["action_id"] == REJECT:
                 self.client.views_open(trigger_id=payload["trigger_id"], view=_reason_view(click))
         except Refused as refusal:
             self.tell(click, str(refusal))
@@ -183,9 +185,16 @@ class SlackActions:
         except (KeyError, ValueError, TypeError):
             return
         try:
-            self.answer(click, self.check(click), "reject", reason)
+            with self._run_lock(click.run):
+                self.answer(click, self.check(click), "reject", reason)
         except Refused as refusal:
             self.tell(click, str(refusal))
+
+    def _run_lock(self, flow_run_id: str) -> threading.Lock:
+        """One decision at a time per run: a second click then sees the first one's answer, and cannot
+        land on the run's next gate by resuming after the run moved on."""
+        with self._lock:
+            return self._run_locks.setdefault(flow_run_id, threading.Lock())
 
     def check(self, click: Click) -> str:
         """The clicker's verified email, once they may answer and the run waits at that gate."""
