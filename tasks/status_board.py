@@ -20,7 +20,8 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse
 from starlette.routing import Route
 
-from tasks.registry import registrations
+from flows.sftp_watch import GRACE, PERIODS
+from tasks.registry import SEEN_PREFIX, Seen, registrations
 
 RUNBOOK_FLOWS = ("setup-guides", "api-integration", "sftp-integration", "process-upload")
 PATHS = {"api-integration": "API", "sftp-integration": "SFTP", "process-upload": "SFTP"}
@@ -33,7 +34,6 @@ WAITING_ON = {
     "customer-confirmed": "customer",
     "production-upload": "customer",
 }
-UPLOAD_EVERY = {"weekly": timedelta(days=7), "monthly": timedelta(days=31)}
 NEEDS_A_PERSON = ("CSM", "engineering")
 PAGE = 200
 PARALLEL_READS = 4
@@ -81,14 +81,10 @@ class Row:
 def build_board(now: datetime | None = None) -> list[Row]:
     """Every customer with a runbook run or an SFTP registration, what needs a person first."""
     now = now or datetime.now(UTC)
-    with ThreadPoolExecutor(3) as pool:
-        runs_read, progress_read, regs_read = (
-            pool.submit(_runs),
-            pool.submit(_progress),
-            pool.submit(registrations),
-        )
-        runs, progress = runs_read.result(), progress_read.result()
-        regs = {reg.customer.key: reg for reg in regs_read.result()}
+    with ThreadPoolExecutor(4) as pool:
+        reads = [pool.submit(read) for read in (_runs, _progress, registrations, _seen)]
+        runs, progress, found, seen = (read.result() for read in reads)
+    regs = {reg.customer.key: reg for reg in found}
     by_customer: dict[str, list[dict]] = {}
     people: dict[str, dict] = {}
     for run in runs:  # newest first
@@ -101,13 +97,21 @@ def build_board(now: datetime | None = None) -> list[Row]:
     for key, reg in regs.items():
         people.setdefault(key, reg.customer.model_dump(mode="json"))
     rows = [
-        _row(key, customer, by_customer.get(key, []), progress, regs.get(key), now)
+        _row(key, customer, by_customer.get(key, []), progress, regs.get(key), seen.get(key), now)
         for key, customer in people.items()
     ]
     return sorted(rows, key=Row.sort_key)
 
 
-def _row(key: str, customer: dict, runs: list[dict], progress: dict[str, str], reg, now: datetime) -> Row:
+def _row(
+    key: str,
+    customer: dict,
+    runs: list[dict],
+    progress: dict[str, str],
+    reg,
+    seen: Seen | None,
+    now: datetime,
+) -> Row:
     row = Row(customer.get("company_name") or key, key, (customer.get("csm") or {}).get("email", ""))
     if any(run["flow"] in PATHS for run in runs) or reg is not None:
         row.path = next((PATHS[run["flow"]] for run in runs if run["flow"] in PATHS), "SFTP")
@@ -130,11 +134,12 @@ def _row(key: str, customer: dict, runs: list[dict], progress: dict[str, str], r
     if any(_is_paused_at(run, "mass-deletion") for run in runs):
         row.flags.append("mass-deletion hold")
     if reg is not None:
-        row.last_upload = getattr(reg, "last_upload_at", None)
-        every = UPLOAD_EVERY.get(getattr(reg, "upload_frequency", None) or "")
-        if row.last_upload and every:
-            row.next_upload = row.last_upload + every
-            if row.next_upload < now:
+        row.last_upload = seen.last_upload_at if seen else None
+        period = PERIODS.get(reg.upload_frequency or "")
+        since = row.last_upload or reg.registered_at
+        if period and since and reg.mode == "production" and reg.watching:
+            row.next_upload = since + period
+            if now - row.next_upload >= GRACE:  # as sftp-watch's overdue alert counts it
                 row.flags.append("upload overdue")
                 if row.waiting_on == "nobody":
                     row.waiting_on, row.since = "customer", row.next_upload
@@ -179,6 +184,25 @@ def _progress() -> dict[str, str]:
                 json={"artifacts": {"key": {"like_": "progress-"}}, "limit": PAGE, "offset": offset},
             ).json()
             found.update({a["key"]: a.get("data") or "" for a in page if a["key"].startswith("progress-")})
+            if len(page) < PAGE:
+                return found
+            offset += PAGE
+
+
+def _seen() -> dict[str, Seen]:
+    """What sftp-watch last saw of each customer (last upload), by customer key."""
+    found, offset = {}, 0
+    with get_client(sync_client=True) as client:
+        while True:
+            page = client.request(
+                "POST",
+                "/variables/filter",
+                json={"variables": {"name": {"like_": SEEN_PREFIX}}, "offset": offset, "limit": PAGE},
+            ).json()
+            for variable in page:
+                if variable["name"].startswith(SEEN_PREFIX):
+                    key = variable["name"].removeprefix(SEEN_PREFIX).replace("_", "-")
+                    found[key] = Seen.model_validate(variable["value"])
             if len(page) < PAGE:
                 return found
             offset += PAGE

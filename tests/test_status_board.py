@@ -50,7 +50,15 @@ def customers(prefect_api, clean_registrations):
         a = seed_run(client, flows, "api-integration", params("A"), "PAUSED", "integration-on")
         seed_progress(client, a, "api-integration", forms["A"], done=4, note="engineering (usually 1–2 days)")
         seed_run(client, flows, "sftp-integration", params("E"), "FAILED")
-        register(Registration(customer=Customer(**forms["F"]), mode="production", mapping_link="/tmp/m.csv"))
+        register(
+            Registration(
+                customer=Customer(**forms["F"]),
+                mode="production",
+                mapping_link="/tmp/m.csv",
+                upload_frequency="weekly",
+                registered_at=datetime.now(UTC) - timedelta(days=9),  # first upload due 2 days ago
+            )
+        )
         seed_run(client, flows, "sftp-integration", params("F"), "COMPLETED")
         key_f = Customer(**forms["F"]).key
         seed_run(
@@ -87,7 +95,15 @@ def test_the_board_lists_what_needs_a_person_first_and_filters_by_csm(customers)
             table = [
                 {
                     column: rows.nth(i).locator(f"td.{column}").inner_text()
-                    for column in ("customer", "path", "step", "waiting-on", "flags")
+                    for column in (
+                        "customer",
+                        "path",
+                        "step",
+                        "waiting-on",
+                        "flags",
+                        "last-upload",
+                        "next-upload-expected",
+                    )
                 }
                 for i in range(rows.count())
             ]
@@ -98,17 +114,20 @@ def test_the_board_lists_what_needs_a_person_first_and_filters_by_csm(customers)
 
     assert [row["customer"] for row in table] == ["B", "A", "E", "F", "C", "D"]
     by_name = {row["customer"]: row for row in table}
-    assert by_name["B"] == {
+    assert by_name["B"] | {"last-upload": "", "next-upload-expected": ""} == {
         "customer": "B",
         "path": "not chosen",
         "step": "setup-guides: setup-guides-email",
         "waiting-on": "CSM",
         "flags": "",
+        "last-upload": "",
+        "next-upload-expected": "",
     }
     assert by_name["A"]["waiting-on"] == "engineering" and by_name["A"]["path"] == "API"
     assert by_name["A"]["step"] == "api-integration 5. fifth step (engineering (usually 1–2 days))"
     assert (by_name["E"]["waiting-on"], by_name["E"]["flags"]) == ("engineering", "run failed")
-    assert by_name["F"]["path"] == "SFTP" and by_name["F"]["flags"] == "mass-deletion hold"
+    assert by_name["F"]["path"] == "SFTP" and by_name["F"]["flags"] == "mass-deletion hold, upload overdue"
+    assert by_name["F"]["next-upload-expected"] and not by_name["F"]["last-upload"]
     assert by_name["C"]["waiting-on"] == "customer" and by_name["C"]["path"] == "SFTP"
     assert by_name["D"]["waiting-on"] == "nobody"
     assert run_link.endswith(f"/runs/flow-run/{customers['b']}")
@@ -133,3 +152,4 @@ def test_the_status_board_flow_publishes_the_table_artifact(customers):
     flags = {row.company: row.flags for row in later if row.csm == customers["csm"]}
     assert flags["B"] == flags["A"] == flags["C"] == ["waiting past reminder"]
     assert flags["D"] == [] and flags["E"] == ["run failed"]
+    assert flags["F"] == ["waiting past reminder", "mass-deletion hold", "upload overdue"]
