@@ -7,8 +7,10 @@ app shows it at /board (filterable by CSM); the `status-board` deployment keeps 
 
 from __future__ import annotations
 
+import asyncio
 import html
 import re
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -291,13 +293,28 @@ def render_page(rows: list[Row], csms: list[str], selected: str | None) -> str:
     )
 
 
-async def board_page(request: Request) -> HTMLResponse:
-    selected = request.query_params.get("csm") or None
-    rows = await run_in_threadpool(build_board)
-    csms = sorted({row.csm for row in rows if row.csm})
-    shown = [row for row in rows if selected is None or row.csm.lower() == selected.lower()]
-    return HTMLResponse(render_page(shown, csms, selected), headers={"Cache-Control": "no-store"})
+class BoardPage:
+    """/board: the board read from Prefect, reused for `fresh_seconds` so that switching the CSM filter
+    or several people opening it at once cost one read of the API, not one each."""
+
+    def __init__(self, fresh_seconds: float = 30):
+        self.fresh_seconds = fresh_seconds
+        self._built: tuple[float, list[Row]] | None = None
+        self._lock = asyncio.Lock()
+
+    async def rows(self) -> list[Row]:
+        async with self._lock:
+            if self._built is None or time.monotonic() - self._built[0] > self.fresh_seconds:
+                self._built = (time.monotonic(), await run_in_threadpool(build_board))
+            return self._built[1]
+
+    async def show(self, request: Request) -> HTMLResponse:
+        selected = request.query_params.get("csm") or None
+        rows = await self.rows()
+        csms = sorted({row.csm for row in rows if row.csm})
+        shown = [row for row in rows if selected is None or row.csm.lower() == selected.lower()]
+        return HTMLResponse(render_page(shown, csms, selected), headers={"Cache-Control": "no-store"})
 
 
-def routes() -> list[Route]:
-    return [Route("/board", board_page)]
+def routes(fresh_seconds: float = 30) -> list[Route]:
+    return [Route("/board", BoardPage(fresh_seconds).show)]
