@@ -11,6 +11,8 @@ from slack_sdk.http_retry.builtin_handlers import (
     ServerErrorRetryHandler,
 )
 
+from tasks.customer import check_email
+
 
 def _channel_name(value: str) -> str:
     name = value.strip().lower()
@@ -44,6 +46,16 @@ class SlackWorkspace(Block):
     monitoring_channel: str = Field(
         default="#monitoring-hris-files", description="Where production upload files are shared"
     )
+    signing_secret: SecretStr | None = Field(
+        default=None,
+        description="Signing secret of the Slack app (Basic Information): with it, approval notices carry "
+        "Approve / Reject buttons and the web app's /slack/actions endpoint verifies every click",
+    )
+    approvers: list[str] = Field(
+        default_factory=list,
+        description="Emails allowed to answer any gate from Slack, besides each customer's CSM and "
+        "implementation manager (e.g. engineering on call)",
+    )
     max_retries: int = Field(
         default=4,
         ge=0,
@@ -55,6 +67,11 @@ class SlackWorkspace(Block):
     @classmethod
     def _is_channel_name(cls, value: str) -> str:
         return _channel_name(value)
+
+    @field_validator("approvers")
+    @classmethod
+    def _emails(cls, values: list[str]) -> list[str]:
+        return [check_email(v).lower() for v in values]
 
     def get_client(self) -> WebClient:
         """A WebClient that retries rate limits (after Retry-After), server and connection errors."""

@@ -56,19 +56,25 @@ class Notify(BaseModel):
     channel: str | None = None
 
 
-def _notify(notify: Notify | None, text: str) -> None:
-    """Best effort: a Slack problem is logged, never fails the gate (the UI still shows the form)."""
+def _notify(notify: Notify | None, text: str, gate: tuple[str, str] | None = None) -> None:
+    """Best effort: a Slack problem is logged, never fails the gate (the UI still shows the form).
+
+    `gate` (gate key, form name) adds Slack buttons that answer it, when the Slack app can receive clicks.
+    """
     logger = get_run_logger()
     if notify is None or not (notify.email or notify.channel):
         return
     from blocks import BlockNotConfigured, SlackWorkspace, load_block
     from tasks.slack import Slack, SlackError
+    from tasks.slack_actions import gate_blocks
 
     try:
         slack = Slack(load_block(SlackWorkspace))
-        posted = slack.direct_message(notify.email, text) if notify.email else None
+        clickable = gate is not None and slack.workspace.signing_secret is not None
+        blocks = gate_blocks(text, current_run_id(), *gate) if clickable else None
+        posted = slack.direct_message(notify.email, text, blocks) if notify.email else None
         if posted is None and notify.channel:
-            posted = slack.post(notify.channel, text)
+            posted = slack.post(notify.channel, text, blocks=blocks)
         if posted is not None:
             logger.info("Told %s in Slack", posted.channel)
     except (BlockNotConfigured, SlackError) as exc:
@@ -202,7 +208,7 @@ def _ask_once(
     markdown = f"## {title}\n\n{description}\n\nAnswer in the Prefect UI: {run_link()}\n"
     create_markdown_artifact(key=artifact_key("waiting", key), markdown=markdown, description=title)
     get_run_logger().info("Waiting for a person: %s (%s)", title, run_link())
-    _notify(notify, render("slack/waiting.md.j2", title=title, run_url=run_link()))
+    _notify(notify, render("slack/waiting.md.j2", title=title, run_url=run_link()), (key, form.__name__))
     with_form = form.with_initial_data(description=markdown, **(initial or {}))
     if mode == "suspended":
         return suspend_flow_run(wait_for_input=with_form, key=key, timeout=None)

@@ -17,6 +17,7 @@ from blocks import (
     WorkOSCredentials,
 )
 from sandbox import ports
+from sandbox.slack import SlackStandIn
 
 
 def _sheets_key(state_dir: Path) -> str:
@@ -58,7 +59,9 @@ def sandbox_blocks(state_dir: Path) -> dict[type, object]:
             default_cc=["hris-team@10kc.example"],
         ),
         SlackWorkspace: SlackWorkspace(
-            bot_token=ports.SLACK_TOKEN, base_url=f"http://127.0.0.1:{ports.SLACK_PORT}/api/"
+            bot_token=ports.SLACK_TOKEN,
+            base_url=f"http://127.0.0.1:{ports.SLACK_PORT}/api/",
+            signing_secret=SlackStandIn.signing_secret,
         ),
         GoogleSheetsCredentials: GoogleSheetsCredentials(
             service_account_info=_sheets_key(state_dir), api_base_url=f"http://127.0.0.1:{ports.SHEETS_PORT}"

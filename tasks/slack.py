@@ -153,11 +153,18 @@ class Slack:
             raise SlackError(f"the Slack bot is not in #{bare}: invite it with /invite, then retry")
         return channel_id
 
-    def post(self, channel: str, text: str, thread_ts: str | None = None) -> PostedMessage:
-        """Post `text` (Slack mrkdwn) to a channel and return where it landed."""
+    def post(
+        self, channel: str, text: str, thread_ts: str | None = None, blocks: list[dict] | None = None
+    ) -> PostedMessage:
+        """Post `text` (Slack mrkdwn; with `blocks`, the notification fallback) and return where it landed."""
         channel_id = self.channel_id(channel)
         response = self._post_once(
-            f"posting to {channel}", channel_id, text=text, thread_ts=thread_ts, unfurl_links=False
+            f"posting to {channel}",
+            channel_id,
+            text=text,
+            thread_ts=thread_ts,
+            blocks=blocks,
+            unfurl_links=False,
         )
         link = self._call(
             "getting a permalink",
@@ -211,12 +218,12 @@ class Slack:
         )
         return file_id
 
-    def direct_message(self, email: str, text: str) -> PostedMessage | None:
+    def direct_message(self, email: str, text: str, blocks: list[dict] | None = None) -> PostedMessage | None:
         """DM the person with this email; None when the workspace has no such user."""
         try:
             user = self.client.users_lookupByEmail(email=email)["user"]["id"]
         except SlackApiError:
             return None
         channel_id = self._call("opening a DM", self.client.conversations_open, users=user)["channel"]["id"]
-        response = self._post_once("sending a DM", channel_id, text=text)
+        response = self._post_once("sending a DM", channel_id, text=text, blocks=blocks)
         return PostedMessage(f"@{email}", channel_id, response["ts"], None)

@@ -115,13 +115,15 @@ def app_from_blocks(block_name: str = "default") -> Starlette:
 
     A page module joins the app with one more `module.routes(...)` line below.
     """
-    from blocks import WorkOSCredentials
+    from blocks import SlackWorkspace, WorkOSCredentials
     from blocks.web_app import load_checked, load_web_app
-    from tasks import member_exports, setup_links
+    from tasks import member_exports, setup_links, slack_actions, status_board
 
     web = load_web_app(block_name)
     workos = load_checked(WorkOSCredentials, block_name, required=False)
     return create_app(
         setup_links.routes_from_block(workos),
         member_exports.routes(web.signing_secret.get_secret_value()),
+        status_board.routes(),
+        slack_actions.routes_from_block(load_checked(SlackWorkspace, block_name, required=False)),
     )

@@ -6,6 +6,7 @@ from flows.api_integration import api_integration
 from flows.process_upload import process_upload
 from flows.setup_guides import setup_guides
 from flows.sftp_integration import sftp_integration
+from flows.status_board import status_board
 
 if __name__ == "__main__":
     serve(
@@ -13,5 +14,6 @@ if __name__ == "__main__":
         api_integration.to_deployment(name="api-integration"),
         sftp_integration.to_deployment(name="sftp-integration"),
         process_upload.to_deployment(name="process-upload"),
+        status_board.to_deployment(name="status-board"),
         limit=8,
     )

@@ -127,14 +127,18 @@ def test_handled_uploads_leave_the_sftp_server_after_their_retention(sftp_block,
     assert waiting.exists() and claimed.exists() and recent.exists()
 
 
-def test_an_unreachable_sftp_server_is_reported_and_the_rest_still_purged(files_variable, sftp_block, sftp_server):
+def test_an_unreachable_sftp_server_is_reported_and_the_rest_still_purged(
+    files_variable, sftp_block, sftp_server
+):
     from flows.purge_files import purge_old_files
     from tasks.registry import Registration, register
     from tests.conftest import make_customer
 
     for block_name in ("default", "retired-server"):
         customer = make_customer()
-        register(Registration(customer=customer, mode="production", mapping_link="map.csv", sftp_block=block_name))
+        register(
+            Registration(customer=customer, mode="production", mapping_link="map.csv", sftp_block=block_name)
+        )
         if block_name == "default":
             archived = _write(sftp_server.root / customer.key / "archive" / "old.csv", age_days=100)
     generated = _upload(files_variable, customer.key, "hris-2026-01-01", age_days=300)

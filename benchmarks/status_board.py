@@ -1,0 +1,186 @@
+"""The status board with 500 customers and 5,000 runs: time to build it from Prefect's API, and to
+load the /board page of the web app (all customers, and filtered by one CSM).
+
+    .venv/bin/python -m benchmarks.status_board                 # 500 customers, 10 runs each
+    .venv/bin/python -m benchmarks.status_board --customers 50  # smaller
+
+Also `seed_run` / `seed_customer`: how the test of the board and this benchmark put runs in states.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import tempfile
+import time
+
+from prefect.exceptions import PrefectHTTPStatusError
+
+FLOWS = ("setup-guides", "api-integration", "sftp-integration", "process-upload")
+STEPS = ["first step", "second step", "third step", "fourth step", "fifth step", "sixth step"]
+
+
+def customer_form(i: int, csm: str = "csm@10kc.example", company: str | None = None) -> dict:
+    return {
+        "company_name": company or f"Customer {i}",
+        "contact_first_name": "Admin",
+        "contact_email": f"admin@c{i}.example",
+        "platform": "Workday",
+        "email_domains": [f"c{i}.example"],
+        "tenant_url": "https://t.10kc.example",
+        "hub_url": "https://t.10kc.example/hub",
+        "csm": {"name": "CSM", "email": csm},
+        "implementation_manager": {"name": "IM", "email": "im@10kc.example"},
+        "slack_channel": "#am-bench",
+    }
+
+
+def progress_markdown(flow: str, company: str, done: int, waiting_note: str = "") -> str:
+    """What flows/progress.py publishes: `done` steps done, the next one waiting (or all done)."""
+    rows = []
+    for i, step in enumerate(STEPS, start=1):
+        status = "✅ done" if i <= done else "⏳ waiting" if i == done + 1 else "· next"
+        rows.append(f"| {i} | {step} | {status} | {waiting_note if i == done + 1 else ''} |")
+    return (
+        f"### {company}: {flow}\n\n| # | step | status | note |\n|---|---|---|---|\n" + "\n".join(rows) + "\n"
+    )
+
+
+def flow_ids(client) -> dict[str, str]:
+    return {name: client.request("POST", "/flows/", json={"name": name}).json()["id"] for name in FLOWS}
+
+
+def seed_run(
+    client, flows: dict[str, str], flow: str, parameters: dict, state: str, pause_key: str = ""
+) -> str:
+    """A flow run created straight into a state (PAUSED at `pause_key`, COMPLETED, FAILED…)."""
+    details = {"pause_key": pause_key, "pause_reschedule": True} if state == "PAUSED" else {}
+    body = {
+        "flow_id": flows[flow],
+        "parameters": parameters,
+        "state": {
+            "type": state,
+            "name": "Suspended" if state == "PAUSED" else None,
+            "state_details": details,
+        },
+    }
+    for attempt in range(10):  # SQLite answers 503 while another writer holds it
+        try:
+            return client.request("POST", "/flow_runs/", json=body).json()["id"]
+        except PrefectHTTPStatusError as exc:
+            if exc.response.status_code != 503 or attempt == 9:
+                raise
+            time.sleep(1)
+    raise AssertionError("unreachable")
+
+
+def seed_progress(client, flow_run_id: str, flow: str, customer: dict, done: int, note: str = "") -> None:
+    key = "-".join(["progress", flow, customer["email_domains"][0].replace(".", "-")])
+    client.request(
+        "POST",
+        "/artifacts/",
+        json={
+            "key": key,
+            "type": "markdown",
+            "data": progress_markdown(flow, customer["company_name"], done, note),
+            "flow_run_id": flow_run_id,
+        },
+    )
+
+
+def seed_customer(client, flows: dict[str, str], i: int, runs: int) -> None:
+    """`runs` runs for customer i: older ones finished, the newest in one of the board's states."""
+    customer = customer_form(i, csm=f"csm{i % 10}@10kc.example")
+    parameters = {"customer": customer, "wait": {"remind_after_hours": 24}}
+    for _ in range(runs - 1):
+        seed_run(client, flows, "setup-guides", parameters, "COMPLETED")
+    kind = i % 5
+    flow = "sftp-integration" if kind in (2, 3) else "api-integration"
+    state, gate = [
+        ("PAUSED", "integration-on"),
+        ("PAUSED", "api-implementation-email"),
+        ("PAUSED", "production-upload"),
+        ("FAILED", ""),
+        ("COMPLETED", ""),
+    ][kind]
+    run_id = seed_run(client, flows, flow, parameters, state, gate)
+    seed_progress(client, run_id, flow, customer, done=i % 6, note="waiting for someone")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--customers", type=int, default=500)
+    parser.add_argument("--runs-per-customer", type=int, default=10)
+    parser.add_argument("--repeat", type=int, default=5)
+    args = parser.parse_args()
+
+    home = tempfile.mkdtemp(prefix="bench-board-")
+    os.environ.update(PREFECT_HOME=home, NO_PROXY="127.0.0.1,localhost", PREFECT_LOGGING_LEVEL="WARNING")
+    from concurrent.futures import ThreadPoolExecutor
+
+    import httpx
+    from prefect.client.orchestration import get_client
+    from prefect.testing.utilities import prefect_test_harness
+    from starlette.applications import Starlette
+
+    from tasks.status_board import build_board, routes
+    from tests.conftest import ServerThread
+
+    with prefect_test_harness(server_startup_timeout=120):
+        started = time.perf_counter()
+        with get_client(sync_client=True) as client:
+            flows = flow_ids(client)
+
+            def seed(i: int) -> None:
+                with get_client(sync_client=True) as own:
+                    seed_customer(own, flows, i, args.runs_per_customer)
+
+            with ThreadPoolExecutor(2) as pool:
+                list(pool.map(seed, range(args.customers)))
+        seeded = time.perf_counter() - started
+        total_runs = args.customers * args.runs_per_customer
+
+        builds = []
+        for _ in range(args.repeat):
+            t0 = time.perf_counter()
+            rows = build_board()
+            builds.append(time.perf_counter() - t0)
+        assert len(rows) == args.customers, len(rows)
+
+        cold_server = ServerThread(Starlette(routes=routes(fresh_seconds=0)))  # built on every load
+        warm_server = ServerThread(Starlette(routes=routes()))  # reused for 30 s
+        loads, filtered = [], []
+        try:
+            with httpx.Client(timeout=300) as http:
+                for _ in range(args.repeat):
+                    t0 = time.perf_counter()
+                    page = http.get(f"{cold_server.url}/board")
+                    loads.append(time.perf_counter() - t0)
+                http.get(f"{warm_server.url}/board")
+                for _ in range(args.repeat):
+                    t0 = time.perf_counter()
+                    http.get(f"{warm_server.url}/board", params={"csm": "csm3@10kc.example"})
+                    filtered.append(time.perf_counter() - t0)
+        finally:
+            cold_server.stop()
+            warm_server.stop()
+        result = {
+            "customers": args.customers,
+            "runs": total_runs,
+            "seed_seconds": round(seeded, 1),
+            "build_median_s": round(statistics.median(builds), 3),
+            "build_max_s": round(max(builds), 3),
+            "page_median_s": round(statistics.median(loads), 3),
+            "page_filtered_warm_median_s": round(statistics.median(filtered), 3),
+            "page_kib": round(len(page.content) / 1024),
+        }
+    print(json.dumps(result, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

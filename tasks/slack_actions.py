@@ -1,0 +1,327 @@
+"""Answer approval gates from Slack: Approve / Reject buttons on the gate's notice, and the web app's
+interactivity endpoint that verifies each click and resumes the run with the clicking user as approver.
+
+Every request is checked with the app's signing secret (`v0` HMAC over timestamp and raw body,
+at most 5 minutes old, never twice). Slack gets its answer at once; the work happens after it, and a
+click that cannot be used (already answered, not allowed, unknown run) gets an ephemeral reply.
+The app keeps no store of its own: the run's state and run inputs in Prefect say what is answered.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from urllib.parse import parse_qs
+
+from prefect.client.orchestration import get_client
+from prefect.exceptions import ObjectNotFound
+from prefect.flow_runs import NotPausedError, resume_flow_run
+from prefect.input.actions import read_flow_run_input
+from prefect.input.run_input import keyset_from_base_key
+from slack_sdk.errors import SlackApiError
+from slack_sdk.signature import SignatureVerifier
+from starlette.background import BackgroundTask
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import Route
+
+from blocks.slack import SlackWorkspace
+
+APPROVE, REJECT = "gate-approve", "gate-reject"
+REJECT_VIEW = "gate-reject-reason"
+MAX_AGE_SECONDS = 300  # Slack's advice, and SignatureVerifier's check
+# Forms a button can answer: button labels, and the run input a click gives.
+BUTTONS = {"Approval": ("Approve", "Reject"), "IntegrationOn": ("It is turned on", None)}
+
+
+def gate_blocks(text: str, flow_run_id: str, gate_key: str, form: str) -> list[dict] | None:
+    """The notice with buttons that answer this gate of this run; None for forms a button cannot fill."""
+    if form not in BUTTONS:
+        return None
+    approve, reject = BUTTONS[form]
+    value = json.dumps({"run": flow_run_id, "gate": gate_key, "form": form})
+    buttons = [
+        {"type": "button", "action_id": APPROVE, "style": "primary", "value": value, "text": _plain(approve)}
+    ]
+    if reject:
+        buttons.append(
+            {"type": "button", "action_id": REJECT, "style": "danger", "value": value, "text": _plain(reject)}
+        )
+    return [
+        {"type": "section", "text": {"type": "mrkdwn", "text": text}},
+        {"type": "actions", "block_id": "gate", "elements": buttons},
+    ]
+
+
+def run_input_for(form: str, who: str, decision: str, reason: str = "") -> dict:
+    """What the UI form would have received, filled in from a click."""
+    if form == "IntegrationOn":
+        return {"confirmed_by": who, "notes": "confirmed in Slack"}
+    answer = {"decision": decision, "approver": who}
+    return answer | {"reason": reason} if reason else answer
+
+
+def _plain(text: str) -> dict:
+    return {"type": "plain_text", "text": text}
+
+
+class Refused(Exception):
+    """A click that must change nothing; the message goes back to the clicker only."""
+
+
+@dataclass(frozen=True)
+class Click:
+    """Which gate of which run, who clicked, and where the notice is (to update or reply to it)."""
+
+    run: str
+    gate: str
+    form: str
+    user_id: str
+    channel_id: str
+    message_ts: str
+    text: str
+
+    @classmethod
+    def from_block_actions(cls, payload: dict) -> Click:
+        value = json.loads(payload["actions"][0]["value"])
+        container = payload.get("container") or {}
+        return cls(
+            value["run"],
+            value["gate"],
+            value["form"],
+            payload["user"]["id"],
+            container.get("channel_id") or (payload.get("channel") or {}).get("id", ""),
+            container.get("message_ts", ""),
+            (payload.get("message") or {}).get("text", ""),
+        )
+
+
+class SlackActions:
+    """The interactivity endpoint of one Slack app (one workspace block)."""
+
+    def __init__(self, workspace: SlackWorkspace, ready_timeout: float = 10):
+        if workspace.signing_secret is None:
+            raise ValueError("the Slack Workspace block has no signing_secret")
+        self.workspace = workspace
+        self.verifier = SignatureVerifier(workspace.signing_secret.get_secret_value())
+        self.client = workspace.get_client()
+        self.ready_timeout = ready_timeout
+        self._seen: dict[str, float] = {}  # signatures of accepted requests, for 5 minutes
+        self._lock = threading.Lock()
+        self._run_locks: dict[str, threading.Lock] = {}
+
+    def routes(self) -> list[Route]:
+        return [Route("/slack/actions", self.endpoint, methods=["POST"])]
+
+    # --- the request --------------------------------------------------------------------------------
+    def check_signature(self, body: bytes, headers) -> str | None:
+        """Why this request is not from Slack (or not new), or None when it is."""
+        timestamp = headers.get("x-slack-request-timestamp", "")
+        signature = headers.get("x-slack-signature", "")
+        if not timestamp or not signature:
+            return "unsigned request"
+        try:
+            age = abs(time.time() - int(timestamp))
+        except ValueError:
+            return "bad timestamp"
+        if age > MAX_AGE_SECONDS:
+            return "stale request (timestamp older than 5 minutes)"
+        if not self.verifier.is_valid(body, timestamp, signature):
+            return "bad signature"
+        with self._lock:
+            now = time.time()
+            self._seen = {s: t for s, t in self._seen.items() if now - t <= MAX_AGE_SECONDS}
+            if signature in self._seen:
+                return "replayed request"
+            self._seen[signature] = now
+        return None
+
+    async def endpoint(self, request: Request) -> Response:
+        """Answer Slack at once (it gives up after 3 s); do the work after the answer went out."""
+        body = await request.body()
+        problem = self.check_signature(body, request.headers)
+        if problem:
+            return PlainTextResponse(f"refused: {problem}", status_code=401)
+        try:
+            payload = json.loads(parse_qs(body.decode())["payload"][0])
+            kind = payload["type"]
+        except (KeyError, IndexError, ValueError, UnicodeDecodeError):
+            return PlainTextResponse("refused: not an interaction payload", status_code=400)
+        if kind == "block_actions":
+            action = (payload.get("actions") or [{}])[0].get("action_id")
+            if action in (APPROVE, REJECT):
+                return Response(status_code=200, background=BackgroundTask(self.on_click, payload))
+        if kind == "view_submission" and payload.get("view", {}).get("callback_id") == REJECT_VIEW:
+            reason = _reason(payload["view"]).strip()
+            if not reason:
+                return JSONResponse(
+                    {"response_action": "errors", "errors": {"reason": "Say why, so the run records it."}}
+                )
+            return Response(status_code=200, background=BackgroundTask(self.on_reason, payload, reason))
+        return Response(status_code=200)
+
+    # --- the work, after Slack has its answer ---------------------------------------------------------
+    def on_click(self, payload: dict) -> None:
+        try:
+            click = Click.from_block_actions(payload)
+        except (KeyError, ValueError, TypeError):
+            return
+        try:
+            with self._run_lock(click.run):
+                email = self.check(click)
+                if payload["actions"][0]["action_id"] == APPROVE:
+                    self.answer(click, email, "approve")
+            if payload["actions"][0]["action_id"] == REJECT:
+                self.client.views_open(trigger_id=payload["trigger_id"], view=_reason_view(click))
+        except Refused as refusal:
+            self.tell(click, str(refusal))
+
+    def on_reason(self, payload: dict, reason: str) -> None:
+        try:
+            click = Click(**json.loads(payload["view"]["private_metadata"]), user_id=payload["user"]["id"])
+        except (KeyError, ValueError, TypeError):
+            return
+        try:
+            with self._run_lock(click.run):
+                self.answer(click, self.check(click), "reject", reason)
+        except Refused as refusal:
+            self.tell(click, str(refusal))
+
+    def _run_lock(self, flow_run_id: str) -> threading.Lock:
+        """One decision at a time per run: a second click then sees the first one's answer, and cannot
+        land on the run's next gate by resuming after the run moved on."""
+        with self._lock:
+            return self._run_locks.setdefault(flow_run_id, threading.Lock())
+
+    def check(self, click: Click) -> str:
+        """The clicker's verified email, once they may answer and the run waits at that gate."""
+        email = self.email_of(click.user_id)
+        with get_client(sync_client=True) as client:
+            try:
+                run = client.read_flow_run(click.run)
+            except (ObjectNotFound, ValueError):
+                raise Refused("This run does not exist (any more): nothing was changed.") from None
+        allowed = allowed_approvers(run.parameters) | set(self.workspace.approvers)
+        if email.lower() not in allowed:
+            raise Refused(
+                f"Only this customer's CSM or implementation manager (or the approvers set in the Slack "
+                f"Workspace block) can answer here; {email} is not one of them. Nothing was changed."
+            )
+        self.wait_until_waiting(click)
+        return email
+
+    def wait_until_waiting(self, click: Click) -> None:
+        """The notice goes out a moment before the run suspends: wait for the gate's form, or refuse."""
+        deadline = time.monotonic() + self.ready_timeout
+        while True:
+            with get_client(sync_client=True) as client:
+                run = client.read_flow_run(click.run)
+            state = run.state
+            if _answered(click):
+                raise Refused("This was already answered: nothing was changed.")
+            if state and state.is_final():
+                raise Refused(f"This run is already {state.type.value.lower()}: nothing was changed.")
+            details = state.state_details if state else None
+            if state and state.is_paused() and details.pause_key == click.gate and details.run_input_keyset:
+                if read_flow_run_input(details.run_input_keyset["schema"], flow_run_id=run.id) is not None:
+                    return
+            if time.monotonic() > deadline:
+                raise Refused("This run is not waiting for that answer now: nothing was changed.")
+            time.sleep(0.3)
+
+    def answer(self, click: Click, email: str, decision: str, reason: str = "") -> None:
+        """Resume the run as the UI form does; Prefect accepts only the first answer to a gate."""
+        who = f"{email} (verified in Slack)"
+        try:
+            resume_flow_run(click.run, run_input=run_input_for(click.form, who, decision, reason))
+        except (NotPausedError, RuntimeError):
+            raise Refused("This was already answered: nothing was changed.") from None
+        when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+        done = {"approve": "✅ Approved", "reject": "❌ Rejected"}[decision]
+        if click.form == "IntegrationOn":
+            done = "✅ Confirmed"
+        outcome = f"{done} by {email} at {when}" + (f": {reason}" if reason else "")
+        try:
+            self.client.chat_update(
+                channel=click.channel_id,
+                ts=click.message_ts,
+                text=f"{click.text}\n{outcome}",
+                blocks=[
+                    {"type": "section", "text": {"type": "mrkdwn", "text": click.text or " "}},
+                    {"type": "context", "elements": [{"type": "mrkdwn", "text": outcome}]},
+                ],
+            )
+        except SlackApiError:
+            pass  # the decision stands; the notice just keeps its buttons, which now refuse
+
+    def email_of(self, user_id: str) -> str:
+        try:
+            profile = self.client.users_info(user=user_id)["user"].get("profile") or {}
+        except SlackApiError:
+            profile = {}
+        if not profile.get("email"):
+            raise Refused("Your Slack account's email could not be read, so you cannot answer from Slack.")
+        return profile["email"]
+
+    def tell(self, click: Click, text: str) -> None:
+        """An ephemeral reply: only the clicker sees it."""
+        try:
+            self.client.chat_postEphemeral(channel=click.channel_id, user=click.user_id, text=text)
+        except SlackApiError:
+            pass
+
+
+def routes_from_block(workspace: SlackWorkspace | None) -> list[Route]:
+    """`/slack/actions` when the Slack app has a signing secret; nothing to mount otherwise."""
+    if workspace is None or workspace.signing_secret is None:
+        return []
+    return SlackActions(workspace).routes()
+
+
+def allowed_approvers(parameters: dict) -> set[str]:
+    """The customer's CSM and implementation manager, from the run's own parameters."""
+    customer = parameters.get("customer")
+    if customer is None and parameters.get("customer_key"):
+        from tasks.registry import registration
+
+        reg = registration(parameters["customer_key"])
+        customer = reg.customer.model_dump() if reg else None
+    people = [(customer or {}).get(role) or {} for role in ("csm", "implementation_manager")]
+    return {p["email"].lower() for p in people if p.get("email")}
+
+
+def _answered(click: Click) -> bool:
+    for mode in ("suspended", "paused"):
+        key = keyset_from_base_key(f"{mode}-{click.gate}")["response"]
+        if read_flow_run_input(key, flow_run_id=click.run) is not None:
+            return True
+    return False
+
+
+def _reason_view(click: Click) -> dict:
+    metadata = {k: v for k, v in click.__dict__.items() if k != "user_id"} | {"text": click.text[:2000]}
+    return {
+        "type": "modal",
+        "callback_id": REJECT_VIEW,
+        "private_metadata": json.dumps(metadata),
+        "title": _plain("Reject"),
+        "submit": _plain("Reject"),
+        "close": _plain("Cancel"),
+        "blocks": [
+            {
+                "type": "input",
+                "block_id": "reason",
+                "label": _plain("Why? (recorded on the run)"),
+                "element": {"type": "plain_text_input", "action_id": "reason", "multiline": True},
+            }
+        ],
+    }
+
+
+def _reason(view: dict) -> str:
+    return ((view.get("state") or {}).get("values") or {}).get("reason", {}).get("reason", {}).get(
+        "value"
+    ) or ""

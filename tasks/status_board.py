@@ -1,0 +1,320 @@
+"""One board of every customer: where their runbook stands, who it waits on and since when.
+
+Built only from Prefect's API (flow runs and their states, the progress artifacts the flows publish,
+the SFTP registrations in Variables), so it can never disagree with the runs themselves. The web
+app shows it at /board (filterable by CSM); the `status-board` deployment keeps it as an artifact.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import html
+import re
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from prefect.client.orchestration import get_client
+from prefect.settings import PREFECT_UI_URL
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import HTMLResponse
+from starlette.routing import Route
+
+from flows.sftp_watch import GRACE, PERIODS
+from tasks.registry import SEEN_PREFIX, Seen, registrations
+
+RUNBOOK_FLOWS = ("setup-guides", "api-integration", "sftp-integration", "process-upload")
+PATHS = {"api-integration": "API", "sftp-integration": "SFTP", "process-upload": "SFTP"}
+# Gates that wait on someone other than the CSM (gate key, without "-again-N" / "-N").
+WAITING_ON = {
+    "integration-on": "engineering",
+    "mapping-table": "customer",
+    "customer-choice": "customer",
+    "customer-ready": "customer",
+    "customer-confirmed": "customer",
+    "production-upload": "customer",
+}
+NEEDS_A_PERSON = ("CSM", "engineering")
+PAGE = 200
+PARALLEL_READS = 4
+
+
+@dataclass
+class Row:
+    company: str
+    customer_key: str
+    csm: str
+    path: str = "not chosen"
+    step: str = ""
+    waiting_on: str = "nobody"
+    since: datetime | None = None
+    run_url: str = ""
+    last_upload: datetime | None = None
+    next_upload: datetime | None = None
+    flags: list[str] = field(default_factory=list)
+
+    @property
+    def needs_a_person(self) -> bool:
+        return self.waiting_on in NEEDS_A_PERSON or bool(self.flags)
+
+    def sort_key(self) -> tuple:
+        rank = 0 if self.needs_a_person else 1 if self.waiting_on == "customer" else 2
+        since = self.since.timestamp() if self.since else float("inf")
+        return (rank, since, self.company.lower())
+
+    def as_table_row(self) -> dict[str, str]:
+        """The artifact's columns: text only, times in UTC."""
+        return {
+            "customer": self.company,
+            "CSM": self.csm,
+            "path": self.path,
+            "step": self.step,
+            "waiting on": self.waiting_on,
+            "since": _when(self.since),
+            "run": self.run_url,
+            "last upload": _when(self.last_upload),
+            "next upload expected": _when(self.next_upload),
+            "flags": ", ".join(self.flags),
+        }
+
+
+def build_board(now: datetime | None = None) -> list[Row]:
+    """Every customer with a runbook run or an SFTP registration, what needs a person first."""
+    now = now or datetime.now(UTC)
+    with ThreadPoolExecutor(4) as pool:
+        reads = [pool.submit(read) for read in (_runs, _progress, registrations, _seen)]
+        runs, progress, found, seen = (read.result() for read in reads)
+    regs = {reg.customer.key: reg for reg in found}
+    by_customer: dict[str, list[dict]] = {}
+    people: dict[str, dict] = {}
+    for run in runs:  # newest first
+        key = _customer_key(run)
+        if key:
+            by_customer.setdefault(key, []).append(run)
+            customer = run["parameters"].get("customer")
+            if customer and key not in people:
+                people[key] = customer
+    for key, reg in regs.items():
+        people.setdefault(key, reg.customer.model_dump(mode="json"))
+    rows = [
+        _row(key, customer, by_customer.get(key, []), progress, regs.get(key), seen.get(key), now)
+        for key, customer in people.items()
+    ]
+    return sorted(rows, key=Row.sort_key)
+
+
+def _row(
+    key: str,
+    customer: dict,
+    runs: list[dict],
+    progress: dict[str, str],
+    reg,
+    seen: Seen | None,
+    now: datetime,
+) -> Row:
+    row = Row(customer.get("company_name") or key, key, (customer.get("csm") or {}).get("email", ""))
+    if any(run["flow"] in PATHS for run in runs) or reg is not None:
+        row.path = next((PATHS[run["flow"]] for run in runs if run["flow"] in PATHS), "SFTP")
+    current = next((run for run in runs if not _is_final(run)), runs[0] if runs else None)
+    if current is not None:
+        state = current["state"] or {}
+        kind = state.get("type", "")
+        gate = (state.get("state_details") or {}).get("pause_key") or ""
+        row.run_url = _run_url(current["id"])
+        row.since = _parse(state.get("timestamp"))
+        row.step = _step(progress.get(f"progress-{current['flow']}-{key}"), current["flow"], gate)
+        if kind == "PAUSED":
+            row.waiting_on = WAITING_ON.get(re.sub(r"(-again)?-\d+$", "", gate), "CSM")
+            remind = ((current["parameters"].get("wait") or {}).get("remind_after_hours")) or 24
+            if row.since and now - row.since > timedelta(hours=remind):
+                row.flags.append("waiting past reminder")
+        elif kind in ("FAILED", "CRASHED"):
+            row.waiting_on = "engineering"
+            row.flags.append("run failed")
+    if any(_is_paused_at(run, "mass-deletion") for run in runs):
+        row.flags.append("mass-deletion hold")
+    if reg is not None:
+        row.last_upload = seen.last_upload_at if seen else None
+        period = PERIODS.get(reg.upload_frequency or "")
+        since = row.last_upload or reg.registered_at
+        if period and since and reg.mode == "production" and reg.watching:
+            row.next_upload = since + period
+            if now - row.next_upload >= GRACE:  # as sftp-watch's overdue alert counts it
+                row.flags.append("upload overdue")
+                if row.waiting_on == "nobody":
+                    row.waiting_on, row.since = "customer", row.next_upload
+    return row
+
+
+def _runs() -> list[dict]:
+    """The runbook's flow runs, newest first, as the API returns them (parameters hold no member data).
+
+    Pages are read in parallel: at 5,000 runs the board is mostly waiting on the API.
+    """
+    with get_client(sync_client=True) as client:
+        flows = client.request(
+            "POST", "/flows/filter", json={"flows": {"name": {"any_": list(RUNBOOK_FLOWS)}}}
+        ).json()
+        names = {f["id"]: f["name"] for f in flows}
+        if not names:
+            return []
+        which = {"flows": {"id": {"any_": list(names)}}}
+        count = client.request("POST", "/flow_runs/count", json=which).json()
+
+    def page(offset: int) -> list[dict]:
+        with get_client(sync_client=True) as own:
+            body = which | {"sort": "EXPECTED_START_TIME_DESC", "limit": PAGE, "offset": offset}
+            return own.request("POST", "/flow_runs/filter", json=body).json()
+
+    with ThreadPoolExecutor(PARALLEL_READS) as pool:
+        runs = [run for found in pool.map(page, range(0, count, PAGE)) for run in found]
+    for run in runs:
+        run["flow"] = names[run["flow_id"]]
+    return runs
+
+
+def _progress() -> dict[str, str]:
+    """The latest progress table of every customer and flow, by artifact key."""
+    found, offset = {}, 0
+    with get_client(sync_client=True) as client:
+        while True:
+            page = client.request(
+                "POST",
+                "/artifacts/latest/filter",
+                json={"artifacts": {"key": {"like_": "progress-"}}, "limit": PAGE, "offset": offset},
+            ).json()
+            found.update({a["key"]: a.get("data") or "" for a in page if a["key"].startswith("progress-")})
+            if len(page) < PAGE:
+                return found
+            offset += PAGE
+
+
+def _seen() -> dict[str, Seen]:
+    """What sftp-watch last saw of each customer (last upload), by customer key."""
+    found, offset = {}, 0
+    with get_client(sync_client=True) as client:
+        while True:
+            page = client.request(
+                "POST",
+                "/variables/filter",
+                json={"variables": {"name": {"like_": SEEN_PREFIX}}, "offset": offset, "limit": PAGE},
+            ).json()
+            for variable in page:
+                if variable["name"].startswith(SEEN_PREFIX):
+                    key = variable["name"].removeprefix(SEEN_PREFIX).replace("_", "-")
+                    found[key] = Seen.model_validate(variable["value"])
+            if len(page) < PAGE:
+                return found
+            offset += PAGE
+
+
+def _customer_key(run: dict) -> str | None:
+    parameters = run.get("parameters") or {}
+    if parameters.get("customer_key"):
+        return parameters["customer_key"]
+    domains = (parameters.get("customer") or {}).get("email_domains") or []
+    return re.sub(r"[^a-z0-9]+", "-", domains[0].strip().lower()).strip("-") if domains else None
+
+
+def _step(markdown: str | None, flow: str, gate: str) -> str:
+    """The step a progress table marks waiting or in progress, else the next one, else 'done'."""
+    rows = [
+        [cell.strip() for cell in line.strip().strip("|").split("|")]
+        for line in (markdown or "").splitlines()
+        if re.match(r"^\|\s*\d+\s*\|", line)
+    ]
+    for wanted in ("waiting", "in progress", "next"):
+        for number, name, status, *note in rows:
+            if wanted in status:
+                detail = f" ({note[0]})" if wanted == "waiting" and note and note[0] else ""
+                return f"{flow} {number}. {name}{detail}"
+    if rows:
+        return f"{flow}: all steps done"
+    return f"{flow}: {gate}" if gate else flow
+
+
+def _is_final(run: dict) -> bool:
+    return (run.get("state") or {}).get("type") in ("COMPLETED", "FAILED", "CRASHED", "CANCELLED")
+
+
+def _is_paused_at(run: dict, gate: str) -> bool:
+    state = run.get("state") or {}
+    return state.get("type") == "PAUSED" and (
+        (state.get("state_details") or {}).get("pause_key") or ""
+    ).startswith(gate)
+
+
+def _parse(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
+
+
+def _when(value: datetime | None) -> str:
+    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC") if value else ""
+
+
+def _run_url(flow_run_id: str) -> str:
+    return f"{(PREFECT_UI_URL.value() or 'http://127.0.0.1:4200').rstrip('/')}/runs/flow-run/{flow_run_id}"
+
+
+# --- the page ---------------------------------------------------------------------------------------
+COLUMNS = ("customer", "CSM", "path", "step", "waiting on", "since", "run", "last upload",
+           "next upload expected", "flags")  # fmt: skip
+
+
+def render_page(rows: list[Row], csms: list[str], selected: str | None) -> str:
+    """The board as one HTML page: a CSM filter and a table, escaped throughout."""
+    options = "".join(
+        f'<option value="{html.escape(c)}"{" selected" if c == selected else ""}>{html.escape(c)}</option>'
+        for c in csms
+    )
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in COLUMNS)
+    body = []
+    for row in rows:
+        cells = row.as_table_row()
+        link = f'<a href="{html.escape(row.run_url)}">open</a>' if row.run_url else ""
+        tds = "".join(
+            f'<td class="{c.replace(" ", "-")}">{link if c == "run" else html.escape(cells[c])}</td>'
+            for c in COLUMNS
+        )
+        css = "needs-person" if row.needs_a_person else row.waiting_on
+        body.append(f'<tr class="{css}" data-customer="{html.escape(row.customer_key)}">{tds}</tr>')
+    return (
+        "<!doctype html><html><head><meta charset='utf-8'><title>Runbook status board</title>"
+        "<style>body{font-family:system-ui,sans-serif;margin:1.5rem}table{border-collapse:collapse}"
+        "td,th{border:1px solid #ccc;padding:.3rem .5rem;text-align:left;vertical-align:top}"
+        "tr.needs-person td{background:#fff4e5}</style></head><body>"
+        f"<h1>Runbook status board</h1><p>{len(rows)} customer(s); what needs a person comes first.</p>"
+        '<form method="get" action="/board"><label>CSM <select name="csm" onchange="this.form.submit()">'
+        f'<option value="">everyone</option>{options}</select></label> <noscript><button>Filter</button>'
+        f'</noscript></form><table id="board"><thead><tr>{head}</tr></thead><tbody>{"".join(body)}'
+        "</tbody></table></body></html>"
+    )
+
+
+class BoardPage:
+    """/board: the board read from Prefect, reused for `fresh_seconds` so that switching the CSM filter
+    or several people opening it at once cost one read of the API, not one each."""
+
+    def __init__(self, fresh_seconds: float = 30):
+        self.fresh_seconds = fresh_seconds
+        self._built: tuple[float, list[Row]] | None = None
+        self._lock = asyncio.Lock()
+
+    async def rows(self) -> list[Row]:
+        async with self._lock:
+            if self._built is None or time.monotonic() - self._built[0] > self.fresh_seconds:
+                self._built = (time.monotonic(), await run_in_threadpool(build_board))
+            return self._built[1]
+
+    async def show(self, request: Request) -> HTMLResponse:
+        selected = request.query_params.get("csm") or None
+        rows = await self.rows()
+        csms = sorted({row.csm for row in rows if row.csm})
+        shown = [row for row in rows if selected is None or row.csm.lower() == selected.lower()]
+        return HTMLResponse(render_page(shown, csms, selected), headers={"Cache-Control": "no-store"})
+
+
+def routes(fresh_seconds: float = 30) -> list[Route]:
+    return [Route("/board", BoardPage(fresh_seconds).show)]

@@ -1,0 +1,190 @@
+"""Approve / reject from Slack: the Slack stand-in sends signed interactive payloads to the web app,
+which verifies them and resumes the run through Prefect as the UI form does."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+
+import pytest
+from prefect.client.orchestration import get_client
+from prefect.deployments import run_deployment
+from prefect.flow_runs import resume_flow_run
+from prefect.states import Cancelled
+
+from flows.approvals import WaitSettings
+from flows.setup_guides import setup_guides
+from tasks.slack_actions import APPROVE, REJECT
+from tests.conftest import ServerThread, delete_block, make_customer, wait_until
+from tests.gates import FlowInThread, answer, waiting_gate
+
+FAST = WaitSettings(poll_seconds=0.2, remind_after_hours=1)
+CSM, MANAGER, OUTSIDER = "casey@10kc.example", "imani@10kc.example", "mallory@10kc.example"
+GATE = "setup-guides-email"
+
+
+@pytest.fixture
+def app(prefect_api, slack, smtp_block):
+    """The Slack Workspace block with a signing secret, and the web app as `hris-runbook setup-links`
+    mounts it; yields the interactivity Request URL."""
+    from blocks import SlackWorkspace
+    from tasks import slack_actions, status_board
+    from tasks.web_app import create_app
+
+    for email in (MANAGER, OUTSIDER):
+        slack.add_user(email)
+    block = SlackWorkspace(
+        bot_token="xoxb-test",
+        base_url=f"{slack.url}/api/",
+        signing_secret=slack.signing_secret,
+        max_retries=1,
+    )
+    block.save("default", overwrite=True)
+    # The route lists tasks/web_app.py's app_from_blocks mounts.
+    server = ServerThread(create_app(status_board.routes(), slack_actions.routes_from_block(block)))
+    try:
+        yield f"{server.url}/slack/actions"
+    finally:
+        server.stop()
+        delete_block(SlackWorkspace, "default")
+
+
+def notice(slack, email: str = CSM) -> str:
+    """The CSM's DM channel, once the gate's notice with buttons is in it."""
+    name = f"dm-{slack.users[email].lower()}"
+    wait_until(lambda: any(m.get("blocks") for m in slack.messages(name)), what="the notice with buttons")
+    return name
+
+
+def decisions(flow_run_id) -> list[str]:
+    with get_client(sync_client=True) as client:
+        found = client.request(
+            "POST", "/artifacts/filter", json={"artifacts": {"flow_run_id": {"any_": [str(flow_run_id)]}}}
+        ).json()
+    return [a["data"] for a in found if (a.get("key") or "").startswith("decision-")]
+
+
+def ephemeral_for(slack, email: str, count: int = 1) -> list[str]:
+    user = slack.users[email]
+    return wait_until(
+        lambda: (texts := [e["text"] for e in slack.ephemerals if e["user"] == user])[count - 1 :] and texts,
+        what=f"{count} ephemeral reply(ies) to {email}",
+    )
+
+
+def start(customer) -> FlowInThread:
+    return FlowInThread(setup_guides, f"slack-gate-{uuid.uuid4().hex[:8]}", customer=customer, wait=FAST)
+
+
+def test_approve_in_slack_resumes_the_suspended_run_with_the_verified_approver(
+    served, app, slack, smtp_server
+):
+    customer = make_customer()
+    run = run_deployment(
+        "setup-guides/setup-guides",
+        parameters={"customer": customer.model_dump(mode="json"), "wait": FAST.model_dump()},
+        timeout=0,
+    )
+    assert waiting_gate(run.id, timeout=120) == GATE
+    channel = notice(slack)
+    buttons = [
+        e["action_id"]
+        for b in slack.messages(channel)[-1]["blocks"]
+        if b["type"] == "actions"
+        for e in b["elements"]
+    ]
+    assert buttons == [APPROVE, REJECT]
+
+    status, _ = slack.click(app, channel, CSM, APPROVE)
+    assert status == 200
+    wait_until(lambda: waiting_gate(run.id, timeout=120) == "customer-choice", timeout=120, what="next gate")
+    assert len(smtp_server.handler.messages()) == 1
+    (decision,) = decisions(run.id)
+    assert f"| {CSM} (verified in Slack) |" in decision and "| approve |" in decision
+    (update,) = slack.updates
+    assert f"Approved by {CSM}" in update["text"]
+    assert not any(b["type"] == "actions" for b in update["blocks"])  # buttons removed
+    # Slack then UI: the form's answer comes too late and is refused by Prefect; nothing twice.
+    with pytest.raises(RuntimeError):  # NotPausedError, or refused by the next gate's form
+        resume_flow_run(run.id, run_input={"decision": "approve", "approver": "Casey Success"})
+    # The next gate's form cannot be filled by a button: its notice keeps only the link.
+    assert not any(m.get("blocks") for m in slack.messages(channel)[1:])
+    with get_client(sync_client=True) as client:  # done here; no need to start its process again
+        client.set_flow_run_state(run.id, Cancelled(message="test over"), force=True)
+
+
+def test_reject_through_the_modal_cancels_the_run_with_the_reason(app, slack, smtp_server):
+    run = start(make_customer())
+    waiting_gate(run.flow_run_id)
+    channel = notice(slack)
+    assert slack.click(app, channel, MANAGER, REJECT)[0] == 200
+    (view,) = wait_until(slack.opened_views, what="the reason modal")
+    status, body = slack.submit_view(app, view["id"], MANAGER, {"reason": "  "})
+    assert json.loads(body)["errors"] == {"reason": "Say why, so the run records it."}
+    assert waiting_gate(run.flow_run_id) == GATE  # an empty reason changes nothing
+
+    assert slack.submit_view(app, view["id"], MANAGER, {"reason": "customer on holiday"})[0] == 200
+    state = run.result()
+    assert state.is_cancelled()
+    assert f"rejected by {MANAGER} (verified in Slack): customer on holiday" in state.message
+    assert smtp_server.handler.messages() == []
+    (decision,) = decisions(run.flow_run_id)
+    assert "| reject |" in decision and "customer on holiday" in decision
+    (update,) = slack.updates
+    assert f"Rejected by {MANAGER}" in update["text"] and "customer on holiday" in update["text"]
+
+
+def test_stale_replayed_unsigned_forged_unauthorised_and_unknown_clicks_change_nothing(
+    app, slack, smtp_server
+):
+    run = start(make_customer())
+    waiting_gate(run.flow_run_id)
+    channel = notice(slack)
+
+    assert slack.click(app, channel, CSM, APPROVE, timestamp=int(time.time()) - 301)[0] == 401
+    assert slack.click(app, channel, CSM, APPROVE, signed=False)[0] == 401
+    assert slack.click(app, channel, CSM, APPROVE, secret="not-the-secret")[0] == 401
+
+    assert slack.click(app, channel, OUTSIDER, APPROVE)[0] == 200
+    assert "not one of them" in ephemeral_for(slack, OUTSIDER)[0]
+    status, body = slack.replay_last()
+    assert (status, body) == (401, "refused: replayed request")
+
+    message = slack.messages(channel)[-1]
+    forged = json.loads(message["blocks"][-1]["elements"][0]["value"]) | {"run": str(uuid.uuid4())}
+    payload = {
+        "type": "block_actions",
+        "user": {"id": slack.users[CSM]},
+        "trigger_id": "1.2.x",
+        "container": {
+            "type": "message",
+            "channel_id": slack.channel(channel).id,
+            "message_ts": message["ts"],
+        },
+        "message": {"text": message["text"]},
+        "actions": [{"action_id": APPROVE, "value": json.dumps(forged)}],
+    }
+    assert slack.send_interaction(app, payload)[0] == 200
+    assert "does not exist" in ephemeral_for(slack, CSM)[0]
+
+    assert waiting_gate(run.flow_run_id) == GATE
+    assert decisions(run.flow_run_id) == [] and slack.updates == [] and smtp_server.handler.messages() == []
+    assert len(ephemeral_for(slack, OUTSIDER)) == 1  # the replay got no second reply
+    answer(run.flow_run_id, GATE, decision="reject", reason="test over", approver="Casey Success")
+    assert run.result().is_cancelled()
+
+
+def test_ui_then_slack_resumes_once_and_the_late_click_is_told_so(app, slack, smtp_server):
+    run = start(make_customer())
+    waiting_gate(run.flow_run_id)
+    channel = notice(slack)
+    answer(run.flow_run_id, GATE, decision="approve", approver="Casey Success")
+    assert slack.click(app, channel, CSM, APPROVE)[0] == 200
+    assert "already answered" in ephemeral_for(slack, CSM)[0]
+    wait_until(lambda: waiting_gate(run.flow_run_id) == "customer-choice", what="the next gate")
+    (decision,) = decisions(run.flow_run_id)
+    assert "| Casey Success |" in decision
+    assert slack.updates == [] and len(smtp_server.handler.messages()) == 1
+    answer(run.flow_run_id, "customer-choice", option="not yet", answered_by="Casey Success")
+    assert run.result().is_completed()

@@ -1,0 +1,155 @@
+"""The status board in a real browser (Playwright driving Debian's chromium), and its artifact: one
+row per customer, what needs a person first, filtered by CSM."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from prefect.client.orchestration import get_client
+
+from benchmarks.status_board import customer_form, flow_ids, seed_progress, seed_run
+from tests.conftest import ServerThread
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@pytest.fixture
+def customers(prefect_api, clean_registrations):
+    """Six customers of one CSM (unique to this test) in different states, plus one of another CSM."""
+    from tasks.customer import Customer
+    from tasks.registry import Registration, register
+
+    csm = f"board-{uuid.uuid4().hex[:6]}@10kc.example"
+    other = f"other-{uuid.uuid4().hex[:6]}@10kc.example"
+    n = uuid.uuid4().int % 10**8
+    forms = {name: customer_form(n + i, csm=csm, company=name) for i, name in enumerate("ABCDEF", start=1)}
+    forms["G"] = customer_form(n + 7, csm=other, company="G")
+
+    def params(name):
+        return {"customer": forms[name], "wait": {"remind_after_hours": 24}}
+
+    with get_client(sync_client=True) as client:
+        flows = flow_ids(client)
+        # Created in the order the board must show them: waiting on a person, oldest first; then the
+        # customer; then nobody.
+        b = seed_run(client, flows, "setup-guides", params("B"), "PAUSED", "setup-guides-email")
+        a = seed_run(client, flows, "api-integration", params("A"), "PAUSED", "integration-on")
+        seed_progress(client, a, "api-integration", forms["A"], done=4, note="engineering (usually 1–2 days)")
+        seed_run(client, flows, "sftp-integration", params("E"), "FAILED")
+        register(
+            Registration(
+                customer=Customer(**forms["F"]),
+                mode="production",
+                mapping_link="/tmp/m.csv",
+                upload_frequency="weekly",
+                registered_at=datetime.now(UTC) - timedelta(days=9),  # first upload due 2 days ago
+            )
+        )
+        seed_run(client, flows, "sftp-integration", params("F"), "COMPLETED")
+        key_f = Customer(**forms["F"]).key
+        seed_run(
+            client,
+            flows,
+            "process-upload",
+            {"customer_key": key_f, "upload": "x.csv"},
+            "PAUSED",
+            "mass-deletion",
+        )
+        seed_run(client, flows, "sftp-integration", params("C"), "PAUSED", "production-upload")
+        seed_run(client, flows, "api-integration", params("D"), "COMPLETED")
+        seed_run(client, flows, "setup-guides", params("G"), "PAUSED", "customer-choice")
+    return {"csm": csm, "other": other, "b": b}
+
+
+def test_the_board_lists_what_needs_a_person_first_and_filters_by_csm(customers):
+    if not shutil.which(CHROMIUM):
+        pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium); no browser is downloaded")
+    from playwright.sync_api import sync_playwright
+    from starlette.applications import Starlette
+
+    from tasks.status_board import routes
+
+    server = ServerThread(Starlette(routes=routes()))
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+            page = browser.new_page()
+            page.goto(f"{server.url}/board")
+            page.select_option("select[name=csm]", customers["csm"])  # submits the filter
+            page.wait_for_url("**/board?csm=*")
+            rows = page.locator("#board tbody tr")
+            table = [
+                {
+                    column: rows.nth(i).locator(f"td.{column}").inner_text()
+                    for column in (
+                        "customer",
+                        "path",
+                        "step",
+                        "waiting-on",
+                        "flags",
+                        "last-upload",
+                        "next-upload-expected",
+                    )
+                }
+                for i in range(rows.count())
+            ]
+            run_link = rows.nth(0).locator("td.run a").get_attribute("href")
+            browser.close()
+    finally:
+        server.stop()
+
+    assert [row["customer"] for row in table] == ["B", "A", "E", "F", "C", "D"]
+    by_name = {row["customer"]: row for row in table}
+    assert by_name["B"] | {"last-upload": "", "next-upload-expected": ""} == {
+        "customer": "B",
+        "path": "not chosen",
+        "step": "setup-guides: setup-guides-email",
+        "waiting-on": "CSM",
+        "flags": "",
+        "last-upload": "",
+        "next-upload-expected": "",
+    }
+    assert by_name["A"]["waiting-on"] == "engineering" and by_name["A"]["path"] == "API"
+    assert by_name["A"]["step"] == "api-integration 5. fifth step (engineering (usually 1–2 days))"
+    assert (by_name["E"]["waiting-on"], by_name["E"]["flags"]) == ("engineering", "run failed")
+    assert by_name["F"]["path"] == "SFTP" and by_name["F"]["flags"] == "mass-deletion hold, upload overdue"
+    assert by_name["F"]["next-upload-expected"] and not by_name["F"]["last-upload"]
+    assert by_name["C"]["waiting-on"] == "customer" and by_name["C"]["path"] == "SFTP"
+    assert by_name["D"]["waiting-on"] == "nobody"
+    assert run_link.endswith(f"/runs/flow-run/{customers['b']}")
+    assert "G" not in by_name  # another CSM's customer
+
+
+def test_the_status_board_flow_publishes_the_table_artifact(customers):
+    from flows.status_board import status_board
+    from tasks.status_board import build_board
+
+    assert status_board() >= 7
+    with get_client(sync_client=True) as client:
+        (artifact,) = client.request(
+            "POST", "/artifacts/latest/filter", json={"artifacts": {"key": {"any_": ["status-board"]}}}
+        ).json()
+    table = json.loads(artifact["data"]) if isinstance(artifact["data"], str) else artifact["data"]
+    mine = [row["customer"] for row in table if row["CSM"] == customers["csm"]]
+    assert mine == ["B", "A", "E", "F", "C", "D"]
+
+    # A day later the gates still waiting are past their reminder, and flagged.
+    later = build_board(now=datetime.now(UTC) + timedelta(hours=25))
+    flags = {row.company: row.flags for row in later if row.csm == customers["csm"]}
+    assert flags["B"] == flags["A"] == flags["C"] == ["waiting past reminder"]
+    assert flags["D"] == [] and flags["E"] == ["run failed"]
+    assert flags["F"] == ["waiting past reminder", "mass-deletion hold", "upload overdue"]
