@@ -68,6 +68,7 @@ def make_dataset(
     delimiter: str = ",",
     encoding: str = "utf-8",
     line_ending: str = "\n",
+    status_column: bool = True,
 ) -> Dataset:
     """Write hris.csv, members.csv and mapping.csv into folder."""
     rng = random.Random(seed)
@@ -120,7 +121,8 @@ def make_dataset(
         ]
         if messy:
             header = [f"  {h.upper()} " if k % 2 else h for k, h in enumerate(header)] + ["Cost Centre"]
-        w.writerow(header)
+        keep = [k for k, h in enumerate(header) if status_column or "status" not in h.lower()]
+        w.writerow([header[k] for k in keep])
         for i, p in enumerate(people):
             status = "inactive" if i % 29 == 0 else "active"
             email, first, last = p["email"], p["first"], p["last"]
@@ -145,9 +147,11 @@ def make_dataset(
                     last = f"{last}\n(line two)"
                 elif roll < 0.065:
                     first = "=HYPERLINK(1)"
-            w.writerow([email, first, last, status, *values, *extra])
+            record = [email, first, last, status, *values, *extra]
+            w.writerow([record[k] for k in keep])
             if messy and i % 250 == 0:
-                w.writerow([email.lower(), first, last, status, *values, *extra])  # duplicate row
+                record[0] = email.lower()
+                w.writerow([record[k] for k in keep])  # duplicate row
 
     write_mapping(mapping_path)
     return Dataset(hris_path, members_path, mapping_path)

@@ -10,7 +10,7 @@ import re
 from pathlib import Path
 
 from tasks.customer import EMAIL_PATTERN
-from tasks.files import EMAIL_ALIASES, FIRST_NAME_ALIASES, LAST_NAME_ALIASES, STATUS_ALIASES
+from tasks.files import EMAIL_ALIASES, FIRST_NAME_ALIASES, LAST_NAME_ALIASES, NO_STATUS_NOTE, STATUS_ALIASES
 from tasks.mapping import read_mapping_file
 from tasks.tabular import detect_delimiter, detect_encoding, header_key
 
@@ -75,10 +75,11 @@ def generate_files_reference(hris_csv, members_csv, mapping, out_dir, max_deleti
 
     rows = []
     counts: dict[str, int] = {}
-    has_first = has_last = False
+    has_first = has_last = has_status = False
     for line, index, record in _rows(hris_csv):
         has_first = has_first or FIRST_NAME_ALIASES[0] in index
         has_last = has_last or LAST_NAME_ALIASES[0] in index
+        has_status = has_status or any(alias in index for alias in STATUS_ALIASES)
         email = _get(record, index, EMAIL_ALIASES) or ""
         status = (_get(record, index, STATUS_ALIASES) or "").lower() or "active"
         key = email.lower()
@@ -132,6 +133,8 @@ def generate_files_reference(hris_csv, members_csv, mapping, out_dir, max_deleti
             if not inactive:
                 invites.append((key, [email, first, last, *[v or "" for v in seg_values]]))
             continue
+        if not has_status:  # no status column: everyone keeps the status they have in the hub
+            inactive = member["deactivated"]
         deactivate = inactive and not member["deactivated"]
         reactivate = not inactive and member["deactivated"]
         changed = deactivate or reactivate
@@ -185,6 +188,8 @@ def generate_files_reference(hris_csv, members_csv, mapping, out_dir, max_deleti
             key=lambda u: (u["field"], -u["rows"], u["value"]),
         ),
         "deletion_guard_tripped": len(deletions) > 10 and pct > max_deletion_pct,
+        "status_column": has_status,
+        "notes": [] if has_status else [NO_STATUS_NOTE],
     }
     (out_dir / "summary.json").write_text(json.dumps(summary, indent=2))
     return summary

@@ -34,6 +34,7 @@ def _generate_files(args: argparse.Namespace) -> int:
         f"{s['invites']} invites, {s['updates']} updates ({s['deactivations']} deactivations, "
         f"{s['reactivations']} reactivations), {s['deletions']} deletions, "
         f"{s['rejected_rows']} rejected rows, {len(s['unmapped_values'])} unmapped values -> {result.out_dir}"
+        + "".join(f"; {note}" for note in s["notes"])
     )
     return 0
 

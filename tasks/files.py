@@ -19,7 +19,6 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
-from prefect import get_run_logger, task
 
 from tasks.customer import EMAIL_PATTERN
 from tasks.mapping import MappingTable, read_mapping_file
@@ -36,6 +35,7 @@ EMAIL_ALIASES = ["email", "work email", "email address", "e-mail"]
 FIRST_NAME_ALIASES = ["first name"]
 LAST_NAME_ALIASES = ["last name"]
 STATUS_ALIASES = ["employee status", "status"]
+NO_STATUS_NOTE = "no status column: status unchanged"
 FORMULA_START = r"^[=+\-@\t\r]"
 ACTIVE, INACTIVE, BAD_STATUS = 0, 1, 2
 
@@ -174,7 +174,8 @@ def generate_files(
         v = value.strip().lower()
         return ACTIVE if v in ("", "active") else INACTIVE if v == "inactive" else BAD_STATUS
 
-    status = _per_value(raw_status, status_code) if raw_status is not None else np.zeros(n, np.int64)
+    status_column = raw_status is not None  # without one, nobody's status changes (runbook: optional)
+    status = _per_value(raw_status, status_code) if status_column else np.zeros(n, np.int64)
     rejected = ~valid_email | duplicated | (status == BAD_STATUS)
     valid = ~rejected
     rejected_table = _rejected_rows(
@@ -255,8 +256,11 @@ def generate_files(
     hub = np.nonzero(valid & (hub_row >= 0))[0]
     hub_m = hub_row[hub]
     hub_idx, hub_m_idx = pa.array(hub), pa.array(hub_m)
-    deactivate = inactive[hub] & ~m_deactivated[hub_m]
-    reactivate = ~inactive[hub] & m_deactivated[hub_m]
+    if status_column:
+        deactivate = inactive[hub] & ~m_deactivated[hub_m]
+        reactivate = ~inactive[hub] & m_deactivated[hub_m]
+    else:
+        deactivate = reactivate = np.zeros(len(hub), bool)
     changed = deactivate | reactivate
     for h_names, m_names, present in (
         (first, m_first, hris.column(FIRST_NAME_ALIASES)),
@@ -282,7 +286,9 @@ def generate_files(
             "Email": m_email.take(upd_m_idx),
             "First Name": prefer_hris(first, m_first),
             "Last Name": prefer_hris(last, m_last),
-            "Employee Status": pc.if_else(pa.array(inactive[upd]), "inactive", "active"),
+            "Employee Status": pc.if_else(
+                pa.array(inactive[upd] if status_column else m_deactivated[upd_m]), "inactive", "active"
+            ),
             **{
                 name: vocabularies[s].strings(np.where(h_seg[s][upd] >= 0, h_seg[s][upd], m_seg[s][upd_m]))
                 for s, name in enumerate(segments)
@@ -324,6 +330,8 @@ def generate_files(
         "hris_rows": n,
         "members": member_count,
         "missing_columns": missing_columns,
+        "status_column": status_column,
+        "notes": [] if status_column else [NO_STATUS_NOTE],
     }
     _write_atomically(
         out_dir, {INVITES: invites, UPDATES: updates, DELETIONS: deletions, REJECTED: rejected_table}, summary
@@ -376,8 +384,7 @@ def _write_atomically(out_dir: Path, tables: dict[str, pa.Table], summary: dict)
         shutil.rmtree(staging, ignore_errors=True)
 
 
-@task(name="generate-files")
-def generate_files_task(
+def _generate_files_for_flow(
     hris_csv: Path,
     members_csv: Path,
     mapping: Path | MappingTable,
@@ -385,6 +392,8 @@ def generate_files_task(
     max_deletion_pct: float = 20,
 ) -> dict:
     """The file engine as a task; a tripped mass-deletion guard comes back in the summary for a gate."""
+    from prefect import get_run_logger
+
     try:
         result = generate_files(
             hris_csv, members_csv, mapping, out_dir, max_deletion_pct, allow_mass_deletion=False
@@ -392,6 +401,17 @@ def generate_files_task(
         summary = result.summary
     except MassDeletion:
         summary = json.loads((Path(out_dir) / SUMMARY).read_text())
-    counts = {k: v for k, v in summary.items() if isinstance(v, int)}
+    counts = {k: v for k, v in summary.items() if type(v) is int}
     get_run_logger().info("Generated files: %s", counts)
     return summary
+
+
+def __getattr__(name: str):
+    """`generate_files_task` (a Prefect task) is made on first use, so `hris-runbook generate-files`
+    runs the engine without importing Prefect (about a second of a two-second run)."""
+    if name == "generate_files_task":
+        from prefect import task
+
+        globals()[name] = task(name="generate-files")(_generate_files_for_flow)
+        return globals()[name]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -7,17 +7,13 @@ the field above (a merged cell, exported); a blank E means segment = B; a blank 
 
 from __future__ import annotations
 
-import csv
-import io
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from prefect import get_run_logger, task
 from pydantic import BaseModel
 
-from tasks.once import once_policy
-from tasks.tabular import InputError, detect_delimiter, detect_encoding, header_key, read_bytes
+from tasks.tabular import InputError, header_key, read_sheet_rows
 
 LABEL = "mapping table"
 COLUMNS = {
@@ -141,30 +137,7 @@ def parse_rows(rows: list[list], source: str) -> MappingTable:
 
 def read_mapping_file(path: Path | str) -> MappingTable:
     """Read the table from a CSV export or an .xlsx workbook (its first sheet)."""
-    path = Path(path)
-    if path.suffix.lower() in {".xlsx", ".xlsm"}:
-        return parse_rows(_xlsx_rows(path), path.name)
-    data = read_bytes(LABEL, path)
-    text = data.decode(detect_encoding(data), errors="replace").lstrip("\ufeff")
-    delimiter = detect_delimiter(text[:65536])
-    return parse_rows(list(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)), path.name)
-
-
-def _xlsx_rows(path: Path) -> list[list]:
-    from zipfile import BadZipFile
-
-    import openpyxl
-
-    if not path.is_file():
-        raise InputError(LABEL, path, "file not found")
-    try:
-        workbook = openpyxl.load_workbook(path, read_only=True, data_only=True)
-    except (BadZipFile, OSError, KeyError, ValueError):
-        raise InputError(LABEL, path, "not a readable .xlsx workbook") from None
-    try:
-        return [list(row) for row in workbook.worksheets[0].iter_rows(values_only=True)]
-    finally:
-        workbook.close()
+    return parse_rows(read_sheet_rows(LABEL, path), Path(path).name)
 
 
 # --- Google Sheets ------------------------------------------------------------------------------
@@ -321,9 +294,10 @@ def read_mapping(link: str, credentials=None) -> MappingTable:
     return read_mapping_sheet(credentials, link) if credentials is not None else read_mapping_file(link)
 
 
-@task(name="read-mapping-table", cache_policy=once_policy(), persist_result=True)
-def read_and_check_mapping(credentials, link: str, once_key: str) -> MappingCheck:
+def _read_and_check_mapping(credentials, link: str, once_key: str) -> MappingCheck:
     """Read and validate the table once per `once_key`, so a resumed run sees the same table."""
+    from prefect import get_run_logger
+
     try:
         table = read_mapping(link, credentials)
     except (SheetsError, InputError) as exc:
@@ -337,3 +311,17 @@ def read_and_check_mapping(credentials, link: str, once_key: str) -> MappingChec
         len(report.warnings),
     )
     return MappingCheck(table=table, report=report)
+
+
+def __getattr__(name: str):
+    """`read_and_check_mapping` (a Prefect task) is made on first use, so the file engine and the CLI
+    read mapping tables without importing Prefect (about a second)."""
+    if name == "read_and_check_mapping":
+        from prefect import task
+
+        from tasks.once import once_policy
+
+        made = task(name="read-mapping-table", cache_policy=once_policy(), persist_result=True)
+        globals()[name] = made(_read_and_check_mapping)
+        return globals()[name]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

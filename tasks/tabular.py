@@ -6,17 +6,27 @@ without quoting row contents (they hold people's names and emails).
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
 DELIMITERS = [",", ";", "\t", "|"]
 HEAD_BYTES = 1 << 20  # enough to sniff encoding, delimiter and header; the rest is read by pyarrow
+SCAN_BYTES = 8 << 20  # line numbering reads the file in pieces of this size
+FIELD_LIMIT = (1 << 31) - 1  # the csv module's default (128 KiB per field) is smaller than real exports
+UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")  # Excel's "Unicode Text" (tab-delimited)
+# A data mapping table is a few hundred rows of columns A–G; a sheet far bigger is a mistake, and
+# reading it cell by cell would take minutes (openpyxl pads every row to the sheet's width).
+SHEET_MAX_ROWS = 10_000
+SHEET_MAX_COLUMNS = 50
+SHEET_MAX_BYTES = 20 << 20
 _SIGNATURES = {
     b"\x1f\x8b": "a gzip archive",
     b"PK\x03\x04": "a zip archive or an .xlsx spreadsheet",
@@ -45,13 +55,18 @@ def read_bytes(label: str, path: Path | str, limit: int | None = None) -> bytes:
     for signature, kind in _SIGNATURES.items():
         if data.startswith(signature):
             raise InputError(label, path, f"this is {kind}, not a text CSV file")
-    if b"\x00" in data[:65536]:
+    if data.startswith(UTF16_BOMS):
+        if not data.decode("utf-16", errors="replace").strip():
+            raise InputError(label, path, "the file is empty")
+    elif b"\x00" in data[:65536]:
         raise InputError(label, path, "this is a binary file, not a text CSV file")
     return data
 
 
 def detect_encoding(data: bytes) -> str:
-    """utf-8-sig for a BOM, utf-8 when the start decodes, otherwise Windows-1252."""
+    """utf-16 or utf-8-sig for a BOM, utf-8 when the start decodes, otherwise Windows-1252."""
+    if data.startswith(UTF16_BOMS):
+        return "utf-16"
     if data.startswith(b"\xef\xbb\xbf"):
         return "utf-8-sig"
     try:
@@ -108,12 +123,12 @@ class Table:
         wanted = sorted(set(row_indexes))
         if not wanted:
             return {}
-        data = self.path.read_bytes()
-        lines = data.count(b"\n") + (0 if data.endswith(b"\n") else 1)
-        if lines == self.table.num_rows + 1:  # one line per record: no quoted newlines, no blank lines
-            return {i: i + 2 for i in wanted}
-        found, targets = {}, iter(wanted)
+        starts = record_start_lines(self.path, self.encoding, self.delimiter)
+        if starts is not None and len(starts) == self.table.num_rows + 1:
+            return {i: int(starts[i + 1]) for i in wanted}
+        found, targets = {}, iter(wanted)  # a quote this scan cannot follow: the exact, slower scan
         target = next(targets)
+        data = self.path.read_bytes()
         for index, (line, _record) in enumerate(records_with_lines(data, self.encoding, self.delimiter)):
             if index == target:
                 found[index] = line
@@ -123,8 +138,72 @@ class Table:
         return found
 
 
+def _utf8_pieces(path: Path, encoding: str) -> Iterator[bytes]:
+    """The file in pieces that each end at a newline (but the last), in an encoding where quotes and
+    newlines are single ASCII bytes: UTF-16 is re-encoded as UTF-8, its line breaks kept."""
+    decoder = codecs.getincrementaldecoder("utf-16")() if encoding == "utf-16" else None
+    carry = b""
+    with path.open("rb") as f:
+        while True:
+            raw = f.read(SCAN_BYTES)
+            block = carry + (decoder.decode(raw, final=not raw).encode("utf-8") if decoder else raw)
+            cut = block.rfind(b"\n") + 1 if raw else len(block)
+            if cut:
+                yield block[:cut]
+            carry = block[cut:]
+            if not raw:
+                return
+
+
+def record_start_lines(path: Path, encoding: str, delimiter: str) -> np.ndarray | None:
+    """The line each record (the header first) starts on, skipping blank lines as pyarrow does.
+
+    Vectorised: a newline ends a record unless an odd number of quotes precede it. That holds
+    while every quote opens a field, closes one or is doubled; any other quote (`5'11"`), or a lone
+    CR, returns None and the caller falls back to the csv module.
+    """
+    quote, newline, cr = ord('"'), ord("\n"), ord("\r")
+    field_edges = np.array([ord(delimiter), newline, cr, quote], np.uint8)
+    content_start = 3 if encoding == "utf-8-sig" else 0
+    records: list[np.ndarray] = []
+    segment_start = 1  # the line on which the current record (or blank line) starts
+    quotes_before = newlines_before = offset = 0
+    last_end = -1  # file position of the newline that ended the previous record or blank line
+    for piece in _utf8_pieces(path, encoding):
+        if piece.count(b"\r") != piece.count(b"\r\n"):
+            return None
+        data = np.frombuffer(piece, np.uint8)
+        quotes = np.flatnonzero(data == quote)
+        if len(quotes):
+            before = data[np.maximum(quotes - 1, 0)]
+            after = data[np.minimum(quotes + 1, len(data) - 1)]
+            at_field_start = np.isin(before, field_edges) | (quotes == 0) | (quotes + offset == content_start)
+            at_field_end = np.isin(after, field_edges) | (quotes == len(data) - 1)
+            opens = (quotes_before + np.arange(len(quotes))) % 2 == 0
+            if not (at_field_start[opens].all() and at_field_end[~opens].all()):
+                return None
+        newlines = np.flatnonzero(data == newline)
+        outside = (quotes_before + np.searchsorted(quotes, newlines)) % 2 == 0
+        ends = newlines[outside]
+        if len(ends):
+            gap = np.diff(ends, prepend=last_end - offset)
+            after_cr = data[np.maximum(ends - 1, 0)] == cr
+            blank = (gap == 1) | ((gap == 2) & after_cr)
+            next_line = newlines_before + np.flatnonzero(outside) + 2  # the line after each end
+            segment_starts = np.concatenate([[segment_start], next_line[:-1]])
+            records.append(segment_starts[~blank])
+            segment_start, last_end = int(next_line[-1]), int(ends[-1]) + offset
+        quotes_before += len(quotes)
+        newlines_before += len(newlines)
+        offset += len(data)
+    if offset - last_end > 1:  # the last record has no newline after it
+        records.append(np.array([segment_start]))
+    return np.concatenate(records) if records else np.zeros(0, np.int64)
+
+
 def records_with_lines(data: bytes, encoding: str, delimiter: str) -> Iterator[tuple[int, list[str]]]:
     """Each data record with the line it starts on, skipping blank lines as pyarrow does."""
+    csv.field_size_limit(FIELD_LIMIT)
     reader = csv.reader(io.StringIO(data.decode(encoding, errors="replace"), newline=""), delimiter=delimiter)
     next(reader, None)
     start_line = reader.line_num + 1
@@ -152,6 +231,7 @@ def read_csv(
     encoding = detect_encoding(data)
     head = data[:262_144].decode(encoding, errors="replace").lstrip("\ufeff")
     delimiter = detect_delimiter(head)
+    csv.field_size_limit(FIELD_LIMIT)
     try:
         header = next(csv.reader(io.StringIO(head, newline=""), delimiter=delimiter))
     except (StopIteration, csv.Error):
@@ -228,3 +308,53 @@ def read_csv(
             f"({len(bad_rows)} such row(s)); fix the file and upload it again",
         )
     return Table(label, path, encoding, delimiter, header, table)
+
+
+def read_sheet_rows(label: str, path: Path | str) -> list[list]:
+    """All rows of a small table (the data mapping table): a CSV or text export in any encoding
+    `read_csv` accepts, or the first sheet of an .xlsx workbook."""
+    path = Path(path)
+    if path.suffix.lower() in {".xlsx", ".xlsm"}:
+        return _xlsx_rows(label, path)
+    data = read_bytes(label, path)
+    text = data.decode(detect_encoding(data), errors="replace").lstrip("\ufeff")
+    csv.field_size_limit(FIELD_LIMIT)
+    return list(csv.reader(io.StringIO(text, newline=""), delimiter=detect_delimiter(text[:65536])))
+
+
+def _xlsx_rows(label: str, path: Path) -> list[list]:
+    """The first sheet, refused (in one line, quickly) when it reaches far beyond a mapping table."""
+    from zipfile import BadZipFile
+
+    import openpyxl
+    from openpyxl.utils import get_column_letter
+
+    if not path.is_file():
+        raise InputError(label, path, "file not found")
+    if path.stat().st_size > SHEET_MAX_BYTES:
+        limit = f"{SHEET_MAX_BYTES >> 20} MB"
+        raise InputError(label, path, f"the workbook is over {limit}; a mapping table is far smaller")
+    try:
+        workbook = openpyxl.load_workbook(path, read_only=True, data_only=True)
+    except (BadZipFile, OSError, KeyError, ValueError):
+        raise InputError(label, path, "not a readable .xlsx workbook") from None
+    too_big = (
+        f"a mapping table has at most {SHEET_MAX_ROWS:,} rows and {SHEET_MAX_COLUMNS} columns; delete what "
+        "is below and right of the table (or copy the table into a new workbook) and send it again"
+    )
+    try:
+        sheet = workbook.worksheets[0]
+        rows, columns = sheet.max_row or 0, sheet.max_column or 0  # the sheet's used range, as saved
+        if rows > SHEET_MAX_ROWS or columns > SHEET_MAX_COLUMNS:
+            corner = f"{get_column_letter(columns)}{rows}"
+            raise InputError(label, path, f"the first sheet reaches cell {corner}; {too_big}")
+        bounded = sheet.iter_rows(  # bounded even when the saved range is missing or wrong
+            max_row=SHEET_MAX_ROWS + 1, max_col=SHEET_MAX_COLUMNS + 1, values_only=True
+        )
+        table = [list(row) for row in bounded]
+    finally:
+        workbook.close()
+    beyond = [row[SHEET_MAX_COLUMNS:] for row in table]
+    if len(table) > SHEET_MAX_ROWS or any(value is not None for extra in beyond for value in extra):
+        raise InputError(label, path, f"the first sheet is larger than a mapping table; {too_big}")
+    return [row[:SHEET_MAX_COLUMNS] for row in table]

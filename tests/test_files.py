@@ -93,6 +93,46 @@ def test_updates_cover_names_status_and_mapped_segments(tmp_path):
     assert (summary["updates"], summary["deactivations"], summary["reactivations"]) == (4, 1, 1)
 
 
+def test_without_a_status_column_nobody_is_deactivated_or_reactivated(tmp_path):
+    summary, out = run(
+        tmp_path,
+        "Email,First Name,Last Name,Department,Location\n"
+        + "ann@acme.com,Ann,Lee,Engineering,London\n"
+        + "bob@acme.com,Bob,Stone,Sales,Paris\n"
+        + "cy@acme.com,Cy,Young,Sales,Paris\n"  # deactivated in the hub: stays so, no update at all
+        + "dee@acme.com,Dee,Dunn-Day,Sales,Paris\n"
+        + "kept@acme.com,Kept,Rejected,Sales,London\n",
+        members=MEMBERS.replace("dee@acme.com,Dee,Dunn,active", "dee@acme.com,Dee,Dunn,deactivated"),
+    )
+    # a name change of a deactivated member keeps the hub's status in the file the CSM applies
+    assert rows(out / "profile updates.csv") == [
+        {"Email": "dee@acme.com", "First Name": "Dee", "Last Name": "Dunn-Day", "Employee Status": "inactive", "Department": "Sales", "Office": "Paris"},
+    ]  # fmt: skip
+    assert (summary["updates"], summary["deactivations"], summary["reactivations"]) == (1, 0, 0)
+    written = json.loads((out / "summary.json").read_text())
+    assert written["status_column"] is False
+    assert written["notes"] == ["no status column: status unchanged"]
+
+
+def test_with_a_status_column_the_summary_says_so(tmp_path):
+    summary, _ = run(tmp_path, HEADER + "cy@acme.com,Cy,Young,active,Sales,Paris\n")
+    assert summary["status_column"] is True and summary["notes"] == []
+    assert summary["reactivations"] == 1
+
+
+def test_the_slack_summary_says_when_status_is_unchanged():
+    from tasks.templating import render
+
+    counts = dict.fromkeys(
+        ["invites", "updates", "deletions", "deactivations", "reactivations", "rejected_rows"], 0
+    )
+    context = {"company": "Acme", "upload": "employees.csv", "mode": "production", "unmapped": 0, **counts}
+    without = render("slack/files_shared.md.j2", **context, status_column=False)
+    assert "no status column: status unchanged" in without
+    assert "no status column" not in render("slack/files_shared.md.j2", **context, status_column=True)
+    assert "no status column" not in render("slack/files_shared.md.j2", **context)  # older callers
+
+
 def test_unknown_and_blank_values_change_nothing_and_unknowns_are_reported(tmp_path):
     summary, out = run(
         tmp_path,
@@ -284,6 +324,14 @@ def test_cli_writes_the_files_and_exits_0(tmp_path):
         ]
     )
     assert "new@acme.com" not in done.stdout + done.stderr  # counts, never member emails
+
+
+def test_cli_says_when_status_is_unchanged(tmp_path):
+    done = cli(
+        *cli_args(tmp_path, write(tmp_path, "h.csv", "Email\nann@acme.com\n")), "--allow-mass-deletion"
+    )
+    assert done.returncode == 0, done.stderr
+    assert "no status column: status unchanged" in done.stdout
 
 
 def test_cli_exits_3_when_the_guard_trips_and_0_when_allowed(tmp_path):
