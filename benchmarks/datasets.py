@@ -155,3 +155,30 @@ def make_dataset(
 
     write_mapping(mapping_path)
     return Dataset(hris_path, members_path, mapping_path)
+
+
+def make_messy_upload(folder: Path, rows: int, rejected: int = 7, multiline: int = 10) -> Dataset:
+    """The clean dataset with the upload rewritten as real exports often come: a UTF-8 BOM, every
+    field quoted, a few names spanning two lines and a few rejected rows (bad emails and statuses)."""
+    data = make_dataset(folder, rows)
+    clean = data.hris.with_name("hris-clean.csv")
+    data.hris.replace(clean)
+    spread = max(rows // max(rejected + multiline, 1), 1)
+    with (
+        open(clean, newline="", encoding="utf-8") as f_in,
+        open(data.hris, "w", newline="", encoding="utf-8-sig") as f_out,
+    ):
+        reader, writer = csv.reader(f_in), csv.writer(f_out, quoting=csv.QUOTE_ALL, lineterminator="\r\n")
+        writer.writerow(next(reader))
+        for i, record in enumerate(reader):
+            slot, at = divmod(i, spread)
+            if at == spread // 2 and slot < rejected:
+                if slot % 2:
+                    record[3] = "on leave"  # not active or inactive
+                else:
+                    record[0] = record[0].replace("@", " at ")  # not an email
+            elif at == spread // 2 and slot < rejected + multiline:
+                record[2] += "\n(second line)"
+            writer.writerow(record)
+    clean.unlink()
+    return data

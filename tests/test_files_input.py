@@ -129,6 +129,18 @@ def test_rejected_lines_stay_exact_with_a_quote_inside_an_unquoted_field(tmp_pat
     assert record_start_lines(tmp_path / "hris.csv", "utf-8", ",") is None  # it was the exact scan
 
 
+def test_rejected_lines_count_newlines_in_columns_the_engine_does_not_read(tmp_path):
+    _, out = _run_cli(
+        tmp_path,
+        "Email,Address,Employee Status\n"
+        + 'new@acme.com,"1 High St\nLondon",active\n'  # lines 2-3; Address is not read
+        + "odd@acme.com,nowhere,retired\n",  # line 4
+    )
+    assert rows(out / "rejected rows.csv") == [
+        {"Line": "4", "Email": "odd@acme.com", "Reason": "status 'retired' is not active or inactive"}
+    ]
+
+
 def _run_cli(tmp_path, hris_text: str):
     done = cli(*cli_args(tmp_path, write(tmp_path, "hris.csv", hris_text)), "--allow-mass-deletion")
     assert done.returncode == 0, done.stderr
