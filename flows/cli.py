@@ -11,9 +11,10 @@ EXIT_MASS_DELETION = 3
 
 
 def _generate_files(args: argparse.Namespace) -> int:
-    from tasks.files import MassDeletion, generate_files
+    from tasks.files import MassDeletion, generate_files, use_jemalloc
     from tasks.tabular import InputError
 
+    use_jemalloc()
     try:
         result = generate_files(
             args.hris_csv,

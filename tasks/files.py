@@ -345,6 +345,15 @@ def generate_files(
     return Result(summary=summary, out_dir=out_dir)
 
 
+def use_jemalloc() -> None:
+    """Allocate arrow memory with jemalloc for this process: on a 1M-row upload ~0.7 s less system
+    time and a ~70 MiB lower peak than the default mimalloc (docs/performance.md)."""
+    try:
+        pa.set_memory_pool(pa.jemalloc_memory_pool())
+    except NotImplementedError:  # a pyarrow built without it (Windows): the default pool is fine
+        pass
+
+
 def _rejected_rows(
     hris: Table, rows: np.ndarray, email, has_email, valid_email, duplicated, raw_status
 ) -> pa.Table:
@@ -394,6 +403,7 @@ def _generate_files_for_flow(
     """The file engine as a task; a tripped mass-deletion guard comes back in the summary for a gate."""
     from prefect import get_run_logger
 
+    use_jemalloc()
     try:
         result = generate_files(
             hris_csv, members_csv, mapping, out_dir, max_deletion_pct, allow_mass_deletion=False
