@@ -40,8 +40,8 @@ def _dataset(case: str, rows: int) -> Path:
     return folder
 
 
-def _timed(command: list[str], cwd: Path) -> tuple[float, int, str]:
-    """Run a command; its wall time, its own peak RSS in MiB (from wait4) and its stdout."""
+def _timed(command: list[str], cwd: Path) -> tuple[dict, str]:
+    """Run a command: its wall time, CPU time (user + system) and peak RSS (from wait4), and stdout."""
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
         started = time.perf_counter()
         process = subprocess.Popen(command, cwd=cwd, stdout=out, stderr=err)
@@ -51,27 +51,38 @@ def _timed(command: list[str], cwd: Path) -> tuple[float, int, str]:
         out.seek(0), err.seek(0)
         if process.returncode != 0:
             raise SystemExit(f"{' '.join(command)} failed: {err.read().strip()}")
-        return seconds, round(usage.ru_maxrss / 1024), out.read()
+        measured = {
+            "seconds": round(seconds, 2),
+            "cpu_seconds": round(usage.ru_utime + usage.ru_stime, 2),
+            "peak_mib": round(usage.ru_maxrss / 1024),
+        }
+        return measured, out.read()
 
 
-def _run_engine(folder: Path, engine_root: Path) -> dict:
+def _run_engine(folder: Path, checkout: Path) -> dict:
     out = folder / "out-engine"
     command = [
         sys.executable, "-m", "flows.cli", "generate-files",
         "--hris-csv", str(folder / "hris.csv"), "--members-csv", str(folder / "members.csv"),
         "--mapping", str(folder / "mapping.csv"), "--out", str(out), "--allow-mass-deletion",
     ]  # fmt: skip
-    seconds, peak, _ = _timed(command, engine_root)
+    measured, _ = _timed(command, checkout)
     summary = json.loads((out / "summary.json").read_text())
-    return {"seconds": round(seconds, 2), "peak_mib": peak, **{k: summary[k] for k in COUNTS}}
+    return {**measured, **{k: summary[k] for k in COUNTS}}
 
 
 def _run_baseline(folder: Path) -> dict:
-    seconds, peak, stdout = _timed(
-        [sys.executable, "-m", "benchmarks.run", "--baseline-in", str(folder)], ROOT
-    )
-    summary = json.loads(stdout)
-    return {"seconds": round(seconds, 2), "peak_mib": peak, **{k: summary[k] for k in COUNTS}}
+    measured, stdout = _timed([sys.executable, "-m", "benchmarks.run", "--baseline-in", str(folder)], ROOT)
+    return {**measured, **json.loads(stdout)}
+
+
+def _best(runs: list[dict]) -> dict:
+    return {**min(runs, key=lambda r: r["seconds"]), "all_seconds": [r["seconds"] for r in runs]}
+
+
+def _line(name: str, r: dict, note: str) -> str:
+    time_and_memory = f"{r['seconds']:6.2f} s  cpu {r['cpu_seconds']:6.2f} s  peak {r['peak_mib']:5d} MiB"
+    return f"  {name:8} {time_and_memory}  {note}\n"
 
 
 def main() -> int:
@@ -82,10 +93,7 @@ def main() -> int:
     parser.add_argument("--case", choices=[*CASES, "all"], default="all")
     parser.add_argument("--repeat", type=int, default=3, help="engine runs per case (the best is reported)")
     parser.add_argument(
-        "--engine-root",
-        type=Path,
-        default=ROOT,
-        help="checkout whose engine to run (to compare before/after)",
+        "--before", type=Path, help="another checkout whose engine runs too, interleaved (before/after)"
     )
     parser.add_argument("--baseline-in", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -105,10 +113,15 @@ def main() -> int:
     ok = True
     for case in cases:
         folder = _dataset(case, args.rows)
-        runs = [_run_engine(folder, args.engine_root.resolve()) for _ in range(args.repeat)]
-        engine = min(runs, key=lambda r: r["seconds"])
+        runs, before_runs = [], []
+        for _ in range(args.repeat):
+            runs.append(_run_engine(folder, ROOT))
+            if args.before:
+                before_runs.append(_run_engine(folder, args.before.resolve()))
+        engine = _best(runs)
+        before = _best(before_runs) if before_runs else None
         baseline = _run_baseline(folder)
-        same = all(engine[k] == baseline[k] for k in COUNTS)
+        same = all(r[k] == baseline[k] for r in [*runs, *before_runs] for k in COUNTS)
         ok &= same
         result = {
             "case": case,
@@ -117,24 +130,24 @@ def main() -> int:
             "hris_mib": round((folder / "hris.csv").stat().st_size / 2**20, 1),
             "members_mib": round((folder / "members.csv").stat().st_size / 2**20, 1),
             "machine": machine,
-            "load_average": os.getloadavg()[0],
+            "load_average_1min": os.getloadavg()[0],
             "engine": engine,
-            "engine_all_seconds": [r["seconds"] for r in runs],
+            "before": before,
             "baseline": baseline,
             "speedup": round(baseline["seconds"] / engine["seconds"], 1),
             "same_counts": same,
         }
         (HERE / "out").mkdir(exist_ok=True)
         (HERE / "out" / f"result-{case}-{args.rows}.json").write_text(json.dumps(result, indent=2))
-        e, b = engine, baseline
         print(
             f"{case}: {args.rows:,} rows ({CASES[case]}; HRIS {result['hris_mib']} MiB) on {machine}\n"
-            f"  engine   {e['seconds']:7.2f} s  peak {e['peak_mib']:5d} MiB  (whole process, best of "
-            f"{args.repeat}: {result['engine_all_seconds']})\n"
-            f"  baseline {b['seconds']:7.2f} s  peak {b['peak_mib']:5d} MiB  (whole process)\n"
-            f"  speedup  {result['speedup']:7.1f}x  same counts: {same}  load {result['load_average']:.1f}\n"
-            f"  counts   invites {e['invites']:,}, updates {e['updates']:,}, deletions {e['deletions']:,}, "
-            f"rejected rows {e['rejected_rows']:,}",
+            + _line("engine", engine, f"best of {engine['all_seconds']}")
+            + (_line("before", before, f"best of {before['all_seconds']} ({args.before})") if before else "")
+            + _line("baseline", baseline, "")
+            + f"  speedup  {result['speedup']:6.1f}x  same counts: {same}  "
+            f"load {result['load_average_1min']:.1f}\n"
+            + f"  counts   invites {engine['invites']:,}, updates {engine['updates']:,}, "
+            f"deletions {engine['deletions']:,}, rejected rows {engine['rejected_rows']:,}",
             flush=True,
         )
     return 0 if ok else 1
