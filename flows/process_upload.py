@@ -120,6 +120,7 @@ def summary_text(reg: Registration, upload: str, summary: dict) -> str:
         upload=upload,
         mode=reg.mode,
         unmapped=len(summary["unmapped_values"]),
+        status_column=summary.get("status_column", True),
         **{k: summary[k] for k in COUNTS},
     )
 

@@ -126,6 +126,14 @@ def fetch_sample(reg: Registration, sample: str, once_key: str) -> str:
     return str(target)
 
 
+@task(name="register-for-watching", cache_policy=once_policy(), persist_result=True)
+def register_once(reg: Registration, once_key: str) -> str:
+    """Register once per run: a resumed run re-executes from the top and must not turn a customer
+    already in production back into onboarding (uploads would go to the account channel)."""
+    register(reg)
+    return reg.mode
+
+
 @task(name="start-production-watch", cache_policy=once_policy(), persist_result=True)
 def _watch_started(once_key: str) -> datetime:
     return datetime.now(UTC)
@@ -176,7 +184,7 @@ def sftp_integration(customer: Customer, wait: WaitSettings | None = None) -> di
         upload_frequency=ready.upload_frequency,
         watching=False,
     )
-    register(reg)
+    register_once(reg, once_key(current_run_id(), "register-onboarding"))
     progress.mark(1, "done", f"{ready.upload_frequency}; sample `{ready.sample_csv}`")
 
     # 2. support request with the sample attached
@@ -242,16 +250,15 @@ def sftp_integration(customer: Customer, wait: WaitSettings | None = None) -> di
 
     # 7. watch for the production upload (sftp-watch claims it; process-upload does steps 8 and 9
     #    for it, as for every later upload, and then resumes this run)
-    register(
-        reg.model_copy(
-            update={
-                "mode": "production",
-                "watching": True,
-                "waiting_run_id": current_run_id(),
-                "registered_at": registered_at(customer.key),
-            }
-        )
+    production_reg = reg.model_copy(
+        update={
+            "mode": "production",
+            "watching": True,
+            "waiting_run_id": current_run_id(),
+            "registered_at": registered_at(customer.key),
+        }
     )
+    register_once(production_reg, once_key(current_run_id(), "register-production"))
     progress.mark(7, "waiting", "the customer uploads the production CSV")
     production = ask(
         ProductionUpload,
