@@ -3,6 +3,8 @@ options reach the hub once after approval, and the customer's later SFTP uploads
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from prefect.deployments import run_deployment
 
 from flows.approvals import WaitSettings
@@ -53,7 +55,13 @@ def test_a_new_table_adds_what_is_missing_once_and_later_uploads_use_it(
     client = hub_block.get_client(customer.hub_url)
     department = client.create_segment("Department", "public")["id"]
     client.add_options(department, ["Engineering", "Sales"])  # from the table at go-live
-    before = Registration(customer=customer, mode="production", mapping_link="https://old.example/map")
+    before = Registration(
+        customer=customer,
+        mode="production",
+        mapping_link="https://old.example/map",
+        upload_frequency="weekly",
+        registered_at=datetime(2026, 10, 1, tzinfo=UTC),
+    )
     register(before)
     calls = len(hub.calls("/segments"))
 
