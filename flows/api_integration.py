@@ -6,22 +6,26 @@ from prefect import flow, get_run_logger, task
 from prefect.input import RunInput
 from pydantic import Field, field_validator
 
-from blocks import GoogleSheetsCredentials, SlackWorkspace, SmtpServer, WorkOSCredentials, load_block
+from blocks import SlackWorkspace, SmtpServer, WorkOSCredentials, load_block
 from flows.approvals import (
     Notify,
     WaitSettings,
     ask,
-    current_run_id,
     ends_on_rejection,
     record,
     request_approval,
     run_link,
 )
 from flows.progress import Progress
-from flows.steps import csm_notice, help_center_url, send_reviewed_email, update_hub_segments
+from flows.steps import (
+    check_mapping_table,
+    csm_notice,
+    help_center_url,
+    send_reviewed_email,
+    update_hub_segments,
+)
 from tasks.customer import Customer, check_url
 from tasks.emails import draft_api_final_summary, draft_api_implementation_email
-from tasks.mapping import read_and_check_mapping
 from tasks.once import once_key, once_policy
 from tasks.platforms import load_catalogue
 from tasks.setup_links import make_setup_link
@@ -50,13 +54,6 @@ class DashboardSetupLink(RunInput):
     @classmethod
     def _is_url(cls, value: str) -> str:
         return check_url(value)
-
-
-class MappingTableReady(RunInput):
-    """The customer says the data mapping table is complete."""
-
-    sheet_link: str = Field(description="Link to the completed data mapping table in Google Sheets")
-    answered_by: str = Field(min_length=1, description="Your name")
 
 
 class IntegrationOn(RunInput):
@@ -132,44 +129,6 @@ def workos_step(
     return organization, pasted.setup_link
 
 
-def mapping_step(customer: Customer, wait: WaitSettings):
-    """Step 3: wait for the completed table, check it, send the report back until it is clean."""
-    credentials = load_block(GoogleSheetsCredentials)
-    feedback = ""
-    attempt = 1
-    while True:
-        ready = ask(
-            MappingTableReady,
-            key=f"mapping-table-{attempt}",
-            title=f"Is {customer.company_name}'s data mapping table complete?",
-            description=(
-                feedback
-                + "When the customer has filled in columns B, C and G, paste the sheet's link. Share the "
-                f"sheet with `{credentials.client_email}` (Viewer) first."
-            ),
-            wait=wait,
-            notify=csm_notice(customer),
-        )
-        check_key = once_key(current_run_id(), f"mapping-{attempt}")
-        check = read_and_check_mapping(credentials, ready.sheet_link, check_key)
-        if check.problem is None and not check.report.errors:
-            record(
-                f"mapping-table-{attempt}",
-                "Data mapping table",
-                ready.answered_by,
-                "accepted",
-                check.report.markdown(),
-            )
-            return ready.sheet_link, check.table
-        problem = check.problem or check.report.markdown()
-        record(f"mapping-table-{attempt}", "Data mapping table", ready.answered_by, "needs fixes", problem)
-        feedback = (
-            "**The table could not be used yet.** Forward this to the customer, then answer again when "
-            f"it is fixed:\n\n{problem}\n\n---\n\n"
-        )
-        attempt += 1
-
-
 @flow(name="api-integration")
 @ends_on_rejection
 def api_integration(customer: Customer, wait: WaitSettings | None = None) -> dict:
@@ -193,7 +152,7 @@ def api_integration(customer: Customer, wait: WaitSettings | None = None) -> dic
     progress.mark(2, "done")
 
     progress.mark(3, "waiting", "customer fills in the data mapping table")
-    sheet_link, table = mapping_step(customer, wait)
+    sheet_link, table = check_mapping_table(customer, wait)
     segments = update_hub_segments(customer, table, wait)
     progress.mark(3, "done", f"{len(table.fields)} field(s); segments: {segments}")
 

@@ -40,6 +40,45 @@ def _generate_files(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_mapping(args: argparse.Namespace) -> int:
+    """Print the mapping table's validation report, the same one the flows send to the customer."""
+    import os
+
+    # tasks.mapping.is_sheet_link, tested before Prefect is imported: a link needs the block from
+    # the local stack's server unless PREFECT_API_URL says where else to look.
+    is_link = args.mapping.strip().lower().startswith(("https://", "http://"))
+    if is_link and "PREFECT_API_URL" not in os.environ:
+        from flows import stack
+
+        stack.configure_environment()
+    import httpx
+
+    from blocks import BlockNotConfigured, GoogleSheetsCredentials, load_block
+    from tasks.mapping import SheetsError, read_mapping, validate_mapping
+    from tasks.tabular import InputError
+
+    try:
+        credentials = load_block(GoogleSheetsCredentials) if is_link else None
+    except httpx.HTTPError as exc:
+        print(
+            f"error: cannot load the Google Sheets Credentials block from the Prefect API at "
+            f"{os.environ.get('PREFECT_API_URL')} ({exc}): run `make up` or set PREFECT_API_URL",
+            file=sys.stderr,
+        )
+        return EXIT_BAD_INPUT
+    except BlockNotConfigured as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    try:
+        table = read_mapping(args.mapping, credentials)
+    except (SheetsError, InputError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    report = validate_mapping(table)
+    print(report.markdown(), end="")
+    return EXIT_BAD_INPUT if report.errors else 0
+
+
 def _serve_setup_links(args: argparse.Namespace) -> int:
     """The web app: setup links, member-export upload pages (tasks/web_app.py lists every page)."""
     import uvicorn
@@ -82,6 +121,14 @@ def main(argv: list[str] | None = None) -> int:
     generate.add_argument(
         "--allow-mass-deletion", action="store_true", help="write the files even over the limit"
     )
+    check = commands.add_parser(
+        "check-mapping",
+        help="check a data mapping table and print the report the customer would get",
+        description="Exit 0: no errors (warnings may be shown); 2: errors to fix, or the table "
+        "could not be read. A Google Sheets link is read with the `default` Google Sheets "
+        "Credentials block.",
+    )
+    check.add_argument("--mapping", required=True, help="the table: a CSV/XLSX file or a Google Sheets link")
     links = commands.add_parser(
         "setup-links",
         help="serve the web app: long-lived WorkOS setup links and signed member-export upload pages",
@@ -93,6 +140,8 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.command == "generate-files":
         return _generate_files(args)
+    if args.command == "check-mapping":
+        return _check_mapping(args)
     if args.command == "setup-links":
         return _serve_setup_links(args)
 

@@ -21,13 +21,18 @@ from flows.approvals import (
 from flows.process_upload import (
     current_members,
     generate_for,
-    load_mapping,
     review_files,
     share_files,
     summary_text,
 )
 from flows.progress import Progress
-from flows.steps import csm_notice, help_center_url, send_reviewed_email, update_hub_segments
+from flows.steps import (
+    check_mapping_table,
+    csm_notice,
+    help_center_url,
+    send_reviewed_email,
+    update_hub_segments,
+)
 from tasks.customer import Customer
 from tasks.emails import draft_sftp_implementation_email, draft_sftp_review_email
 from tasks.files import DELETIONS, INVITES, UPDATES
@@ -177,10 +182,11 @@ def sftp_integration(customer: Customer, wait: WaitSettings | None = None) -> di
         f"{ready.upload_frequency} uploads",
         ready.sample_csv,
     )
+    mapping_link, table = check_mapping_table(customer, wait, ready.mapping_link, ready.answered_by)
     reg = Registration(
         customer=customer,
         mode="onboarding",
-        mapping_link=ready.mapping_link,
+        mapping_link=mapping_link,
         upload_frequency=ready.upload_frequency,
         watching=False,
     )
@@ -235,7 +241,7 @@ def sftp_integration(customer: Customer, wait: WaitSettings | None = None) -> di
 
     # 5. hub segments
     progress.mark(5, "working")
-    segments = update_hub_segments(customer, load_mapping(ready.mapping_link), wait)
+    segments = update_hub_segments(customer, table, wait)
     progress.mark(5, "done", str(segments))
 
     # 6. support request for production

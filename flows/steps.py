@@ -2,18 +2,31 @@
 
 from __future__ import annotations
 
+import itertools
+
 from prefect import get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.client.orchestration import get_client
 from prefect.deployments import run_deployment
 from prefect.exceptions import ObjectNotFound
+from prefect.input import RunInput
 from prefect.variables import Variable
+from pydantic import Field
 
-from blocks import SmtpServer, TenKCHub, optional_block
-from flows.approvals import Notify, WaitSettings, artifact_key, request_approval, run_link
+from blocks import GoogleSheetsCredentials, SmtpServer, TenKCHub, load_block, optional_block
+from flows.approvals import (
+    Notify,
+    WaitSettings,
+    artifact_key,
+    ask,
+    current_run_id,
+    record,
+    request_approval,
+    run_link,
+)
 from tasks.customer import Customer
 from tasks.emails import EmailDraft, SentEmail, send_email
-from tasks.mapping import MappingTable
+from tasks.mapping import MappingTable, read_and_check_mapping
 from tasks.once import already_done, once_key, once_policy
 from tasks.platforms import load_catalogue
 from tasks.segments import apply_segments_task, checklist, plan_segments_task
@@ -50,6 +63,55 @@ def send_reviewed_email(
     if edited and edited != draft.body.strip():
         draft = draft.model_copy(update={"body": edited + "\n"})
     return send_email(smtp, draft, key)
+
+
+class MappingTableReady(RunInput):
+    """The customer says the data mapping table is complete (or fixed)."""
+
+    sheet_link: str = Field(description="Link to the completed data mapping table in Google Sheets")
+    answered_by: str = Field(min_length=1, description="Your name")
+
+
+def check_mapping_table(
+    customer: Customer, wait: WaitSettings, link: str | None = None, given_by: str = ""
+) -> tuple[str, MappingTable]:
+    """Read and check the data mapping table, sending the report back until it is clean.
+
+    `link`, when another form already gave it, is checked first; otherwise, and after each table with
+    problems, the CSM is asked at gate `mapping-table-<attempt>`. Returns the accepted link and table.
+    """
+    credentials = load_block(GoogleSheetsCredentials)
+    feedback = ""
+    for attempt in itertools.count(1):
+        if attempt == 1 and link:
+            sheet_link, who = link, given_by or customer.csm.name
+        else:
+            ready = ask(
+                MappingTableReady,
+                key=f"mapping-table-{attempt}",
+                title=f"Is {customer.company_name}'s data mapping table complete?",
+                description=(
+                    feedback
+                    + "When the customer has filled in columns B, C and G, paste the sheet's link. Share "
+                    f"the sheet with `{credentials.client_email}` (Viewer) first."
+                ),
+                wait=wait,
+                notify=csm_notice(customer),
+            )
+            sheet_link, who = ready.sheet_link, ready.answered_by
+        check = read_and_check_mapping(
+            credentials, sheet_link, once_key(current_run_id(), f"mapping-{attempt}")
+        )
+        if check.problem is None and not check.report.errors:
+            record(f"mapping-table-{attempt}", "Data mapping table", who, "accepted", check.report.markdown())
+            return sheet_link, check.table
+        problem = check.problem or check.report.markdown()
+        record(f"mapping-table-{attempt}", "Data mapping table", who, "needs fixes", problem)
+        feedback = (
+            "**The table could not be used yet.** Forward this to the customer, then answer again when "
+            f"it is fixed:\n\n{problem}\n\n---\n\n"
+        )
+    raise AssertionError("unreachable")
 
 
 def update_hub_segments(customer: Customer, table: MappingTable, wait: WaitSettings) -> dict:

@@ -3,6 +3,7 @@
 Columns A–G: Category, HRIS Field, HRIS Values, Notes, 10KC Segment, 10KC Value, Visibility. They
 are found by header name, falling back to the letters. One row per HRIS value; a blank B continues
 the field above (a merged cell, exported); a blank E means segment = B; a blank F means value = C.
+G must say Public or Private for every field: a blank or anything else is an error, never "public".
 """
 
 from __future__ import annotations
@@ -27,11 +28,15 @@ COLUMNS = {
 }
 
 
+VISIBILITIES = ("public", "private")
+
+
 @dataclass(frozen=True)
 class MappedValue:
     hris_value: str
     tenkc_value: str
     row: int  # the table's row number (1 = first row of the sheet)
+    visibility: str = ""  # this row's own Visibility cell (blank on a merged cell's later rows)
 
 
 @dataclass
@@ -43,9 +48,15 @@ class MappedField:
     row: int
     values: list[MappedValue] = field(default_factory=list)
 
-    @property
-    def is_private(self) -> bool:
-        return self.visibility.strip().casefold() == "private"
+    def segment_visibility(self) -> str:
+        """public or private; anything else is refused, so a mistyped or blank cell never publishes."""
+        visibility = self.visibility.strip().casefold()
+        if visibility not in VISIBILITIES:
+            raise ValueError(
+                f"Row {self.row}: the field '{self.hris_field}' has visibility '{self.visibility}'; "
+                "the table must say Public or Private before segments are made from it"
+            )
+        return visibility
 
 
 @dataclass
@@ -125,13 +136,13 @@ def parse_rows(rows: list[list], source: str) -> MappingTable:
         hris_value = get(row, "value")
         if not hris_value:
             continue
-        value = MappedValue(hris_value, get(row, "tenkc_value") or hris_value, number)
+        value = MappedValue(hris_value, get(row, "tenkc_value") or hris_value, number, get(row, "visibility"))
         if current is None:
             orphans.append(value)
             continue
         current.values.append(value)
-        if not current.visibility and get(row, "visibility"):
-            current.visibility = get(row, "visibility")
+        if not current.visibility and get(row, "visibility").casefold() in VISIBILITIES:
+            current.visibility = get(row, "visibility")  # a merged G cell whose value sits lower down
     return MappingTable(source=source, fields=list(fields.values()), orphan_values=orphans)
 
 
@@ -147,6 +158,11 @@ class SheetsError(RuntimeError):
     """The mapping sheet could not be read for a reason a person can fix; the message says how."""
 
 
+def is_sheet_link(link: str) -> bool:
+    """A Google Sheets link (read with the service account), as opposed to a CSV/XLSX file."""
+    return link.strip().lower().startswith(("https://", "http://"))
+
+
 def spreadsheet_key(url_or_key: str) -> str:
     """The spreadsheet key from a Google Sheets link (…/spreadsheets/d/<key>/edit…) or the key itself."""
     value = url_or_key.strip()
@@ -160,7 +176,9 @@ def spreadsheet_key(url_or_key: str) -> str:
 
 def read_mapping_sheet(credentials, url_or_key: str) -> MappingTable:
     """Read the table from Google Sheets: the worksheet whose name mentions 'mapping', else the first."""
+    from google.auth.exceptions import GoogleAuthError
     from gspread.exceptions import APIError, SpreadsheetNotFound
+    from requests import RequestException
 
     key = spreadsheet_key(url_or_key)
     client = credentials.get_client()
@@ -182,6 +200,8 @@ def read_mapping_sheet(credentials, url_or_key: str) -> MappingTable:
         raise SheetsError(
             f"Google Sheets answered {exc.code} for sheet {key}: {exc.error.get('message', '')}"
         ) from None
+    except (GoogleAuthError, RequestException) as exc:
+        raise SheetsError(f"could not reach Google Sheets for sheet {key} ({type(exc).__name__})") from None
     return parse_rows(rows, f"Google Sheet {spreadsheet.title!r} / {sheet.title!r}")
 
 
@@ -248,11 +268,26 @@ def validate_mapping(table: MappingTable) -> ValidationReport:
         visibility = mapped.visibility.strip().casefold()
         if not visibility:
             error(f"Row {mapped.row}: the field '{name}' needs Public or Private in column G.")
-        elif visibility not in ("public", "private"):
+        elif visibility not in VISIBILITIES:
             error(
                 f"Row {mapped.row}: the field '{name}' has visibility '{mapped.visibility}'; "
                 "use Public or Private."
             )
+        for value in mapped.values:
+            own = value.visibility.strip().casefold()
+            if value.row == mapped.row or not own or own == visibility:
+                continue
+            if own not in VISIBILITIES:
+                error(
+                    f"Row {value.row}: the value '{value.hris_value}' under '{name}' has visibility "
+                    f"'{value.visibility}'; use Public or Private."
+                )
+            elif visibility in VISIBILITIES:
+                error(
+                    f"Row {value.row}: the value '{value.hris_value}' says {value.visibility} but its "
+                    f"field '{name}' (row {mapped.row}) says {mapped.visibility}; a segment is all "
+                    "public or all private."
+                )
         if not mapped.category:
             warning(f"Row {mapped.row}: the field '{name}' has no category in column A.")
         seen: dict[str, MappedValue] = {}

@@ -53,10 +53,12 @@ class SegmentPlan(BaseModel):
 
 
 def desired_segments(table: MappingTable) -> list[tuple[str, str, list[str]]]:
-    """(segment, public/private, 10KC values) from the table, values once each in table order."""
+    """(segment, public/private, 10KC values) from the table, values once each in table order.
+
+    A visibility that is not Public or Private raises: a segment is never made public by default."""
     wanted: dict[str, tuple[str, str, dict[str, str]]] = {}
     for mapped in table.fields:
-        visibility = "private" if mapped.is_private else "public"
+        visibility = mapped.segment_visibility()
         name, _, values = wanted.setdefault(mapped.segment.casefold(), (mapped.segment, visibility, {}))
         for value in mapped.values:
             values.setdefault(value.tenkc_value.casefold(), value.tenkc_value)

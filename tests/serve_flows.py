@@ -7,6 +7,7 @@ from flows.process_upload import process_upload
 from flows.setup_guides import setup_guides
 from flows.sftp_integration import sftp_integration
 from flows.status_board import status_board
+from flows.update_mapping import update_mapping
 
 if __name__ == "__main__":
     serve(
@@ -15,5 +16,6 @@ if __name__ == "__main__":
         sftp_integration.to_deployment(name="sftp-integration"),
         process_upload.to_deployment(name="process-upload"),
         status_board.to_deployment(name="status-board"),
+        update_mapping.to_deployment(name="update-mapping"),
         limit=8,
     )

@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import csv
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
 from blocks.google_sheets import GoogleSheetsCredentials
 from sandbox.http import Response
 from tasks.mapping import SheetsError, parse_rows, read_mapping_sheet, spreadsheet_key, validate_mapping
+from tasks.segments import desired_segments, plan_segments
+from tests.conftest import delete_block
 
 HEADER = ["Category", "HRIS Field", "HRIS Values", "Notes", "10KC Segment", "10KC Value", "Visibility"]
 REALISTIC = [
@@ -159,3 +166,141 @@ def test_warnings_do_not_stop_and_the_report_reads_well():
     report = validate_mapping(parse_rows([HEADER, *rows], "Acme sheet")).markdown()
     assert report.startswith("**Data mapping table check: Acme sheet**")
     assert "Worth a look (we can continue):" in report and "Please fix" not in report
+
+
+@pytest.mark.parametrize(
+    ("rows", "expected_error"),
+    [
+        (
+            [
+                ["Org", "Department", "Sales", "", "", "", "Public"],
+                ["", "", "Legal", "", "", "", "Pubic"],
+            ],
+            "Row 3: the value 'Legal' under 'Department' has visibility 'Pubic'; use Public or Private.",
+        ),
+        (
+            [
+                ["Org", "Department", "Sales", "", "", "", "Public"],
+                ["", "", "Legal", "", "", "", "Private"],
+            ],
+            "Row 3: the value 'Legal' says Private but its field 'Department' (row 2) says Public; a "
+            "segment is all public or all private.",
+        ),
+        (
+            [["Org", "Department", "Sales", "", "", "", ""], ["", "", "Legal", "", "", "", "Pubic"]],
+            "Row 3: the value 'Legal' under 'Department' has visibility 'Pubic'; use Public or Private.",
+        ),
+    ],
+)
+def test_a_visibility_on_a_later_row_of_a_field_is_checked_too(rows, expected_error):
+    errors, _ = _messages(rows)
+    assert expected_error in errors
+
+
+def test_a_field_whose_visibility_sits_on_a_later_row_of_a_merged_cell_is_fine():
+    rows = [["Org", "Department", "Sales", "", "", "", ""], ["", "", "Legal", "", "", "", "private"]]
+    table = parse_rows([HEADER, *rows], "test")
+    assert validate_mapping(table).errors == []
+    assert desired_segments(table) == [("Department", "private", ["Sales", "Legal"])]
+
+
+@pytest.mark.parametrize("visibility", ["", "Secret", "Pubic"])
+def test_segments_are_never_made_public_from_a_visibility_that_is_not_public_or_private(visibility):
+    table = parse_rows([HEADER, ["Org", "Department", "Sales", "", "", "", visibility]], "test")
+    with pytest.raises(ValueError, match="Row 2: the field 'Department' .* Public or Private"):
+        plan_segments(table, [])
+
+
+# --- hris-runbook check-mapping ------------------------------------------------------------------
+
+ROOT = Path(__file__).resolve().parent.parent
+BLANK_VISIBILITY = [
+    HEADER,
+    ["Org", "Department", "Engineering", "", "", "", "Public"],
+    ["", "", "Sales", "", "", "", ""],
+    ["Place", "Work Location", "LDN", "", "Office", "London", ""],
+    ["", "", "PAR", "", "", "Paris", ""],
+]
+
+
+def check_mapping(*args: str) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_API")}
+    return subprocess.run(
+        [sys.executable, "-m", "flows.cli", "check-mapping", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+
+
+def write_table(path: Path, rows: list[list[str]]) -> Path:
+    with path.open("w", newline="") as f:
+        csv.writer(f).writerows(rows)
+    return path
+
+
+def test_check_mapping_names_the_row_with_a_blank_visibility_and_exits_2(tmp_path):
+    done = check_mapping("--mapping", str(write_table(tmp_path / "mapping.csv", BLANK_VISIBILITY)))
+    assert done.returncode == 2, done.stderr
+    assert done.stdout.startswith("**Data mapping table check: mapping.csv**")
+    assert "- Row 4: the field 'Work Location' needs Public or Private in column G." in done.stdout
+    assert "Row 2" not in done.stdout and done.stderr == ""
+
+
+def test_check_mapping_of_a_clean_table_exits_0(tmp_path):
+    rows = [*BLANK_VISIBILITY[:3], ["Place", "Work Location", "LDN", "", "Office", "London", "Private"]]
+    done = check_mapping("--mapping", str(write_table(tmp_path / "mapping.csv", rows)))
+    assert done.returncode == 0, done.stderr
+    assert "Please fix" not in done.stdout
+    assert "Worth a look (we can continue):" in done.stdout  # one value under Work Location
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "problem"),
+    [
+        ("missing.csv", None, "mapping table (missing.csv): file not found"),
+        ("empty.csv", "", "mapping table (empty.csv):"),
+        ("broken.xlsx", "not a workbook", "mapping table (broken.xlsx): not a readable .xlsx workbook"),
+    ],
+)
+def test_check_mapping_of_an_unreadable_file_is_one_line_and_exit_2(tmp_path, name, content, problem):
+    path = tmp_path / name
+    if content is not None:
+        path.write_text(content)
+    done = check_mapping("--mapping", str(path))
+    assert done.returncode == 2
+    assert done.stdout == ""
+    assert done.stderr.startswith(f"error: {problem}") and done.stderr.count("\n") == 1
+
+
+def test_check_mapping_reads_a_sheet_link_with_the_default_block(sheets, sheets_block, capsys):
+    from flows.cli import main
+
+    sheets.add_spreadsheet(KEY, {"Data Mapping": BLANK_VISIBILITY}, [sheets_block.client_email])
+    assert main(["check-mapping", "--mapping", LINK]) == 2
+    out = capsys.readouterr().out
+    assert "Google Sheet" in out and "'Data Mapping'" in out
+    assert "- Row 4: the field 'Work Location' needs Public or Private in column G." in out
+
+    sheets.add_spreadsheet(KEY, {"Data Mapping": REALISTIC}, [sheets_block.client_email])
+    assert main(["check-mapping", "--mapping", LINK]) == 0
+    assert "No problems found." in capsys.readouterr().out
+
+
+def test_check_mapping_of_a_sheet_says_what_is_missing_in_one_line(sheets, sheets_credentials, capsys):
+    from flows.cli import main
+
+    sheets_credentials.save("default", overwrite=True)
+    sheets.add_spreadsheet(KEY, {"Sheet1": REALISTIC}, ["someone-else@example.com"])
+    try:
+        assert main(["check-mapping", "--mapping", LINK]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("error: the sheet") and sheets_credentials.client_email in err
+    finally:
+        delete_block(GoogleSheetsCredentials, "default")
+    assert main(["check-mapping", "--mapping", LINK]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err.count("\n") == 1
+    assert captured.err.startswith("error: No Google Sheets Credentials block named 'default'")

@@ -31,6 +31,7 @@ def test_every_flow_in_the_design_is_deployed_once():
         "sftp-watch",
         "process-upload",
         "approval-reminders",
+        "update-mapping",
     } <= set(names)
 
 
@@ -70,3 +71,13 @@ def test_the_csm_form_describes_every_customer_field(name):
         "slack_channel",
     }
     assert all(field.get("description") for field in customer.values())
+
+
+def test_the_update_mapping_form_asks_for_the_customer_and_the_new_sheet():
+    from prefect.utilities.callables import parameter_schema
+
+    from flows.update_mapping import update_mapping
+
+    schema = parameter_schema(update_mapping.fn).model_dump_for_openapi()
+    assert schema["required"] == ["customer", "sheet_link"]
+    assert "Google Sheets link" in schema["properties"]["sheet_link"]["description"]

@@ -11,7 +11,7 @@ from flows.sftp_watch import sftp_watch
 from tasks.registry import registration
 from tasks.sftp import original_name
 from tests.conftest import make_customer, wait_until
-from tests.gates import answer, read_run, wait_for_gate, waiting_gate
+from tests.gates import answer, form_description, read_run, wait_for_gate, waiting_gate
 
 KEY = "1SftpIntegrationMappingSheet0000000000"
 LINK = f"https://docs.google.com/spreadsheets/d/{KEY}/edit"
@@ -20,6 +20,9 @@ TABLE = [
     ["Org", "Department", "Engineering", "", "", "", "Public"],
     ["", "", "Sales", "", "", "", ""],
 ]
+BAD_KEY = "1SftpIntegrationMappingSheetBlankVisib"
+BAD_LINK = f"https://docs.google.com/spreadsheets/d/{BAD_KEY}/edit"
+BAD_TABLE = [*TABLE[:1], ["Org", "Department", "Engineering", "", "", "", ""], *TABLE[2:]]
 SAMPLE = "Email,First Name,Last Name,Employee Status,Department\r\nann@acme.example,Ann,Lee,active,Engineering\r\nnew@acme.example,New,Hire,active,Sales\r\n"
 PRODUCTION = SAMPLE + "bo@acme.example,Bo,Day,inactive,Sales\r\n"
 # Week 2 has no status column: Bo, deactivated by week 1, must stay deactivated.
@@ -45,6 +48,7 @@ def test_sftp_onboarding_then_weekly_production_uploads(
 ):
     customer = make_customer(platform="Personio")
     sheets.add_spreadsheet(KEY, {"Data Mapping": TABLE}, [sheets_block.client_email])
+    sheets.add_spreadsheet(BAD_KEY, {"Data Mapping": BAD_TABLE}, [sheets_block.client_email])
     members = hub.hub(customer.hub_url).members
     for email, first, status in [
         ("ann@acme.example", "Ann", "active"),
@@ -76,9 +80,16 @@ def test_sftp_onboarding_then_weekly_production_uploads(
         upload_frequency="weekly",
         sftp_server_confirmed=True,
         sample_csv="sample.csv",
-        mapping_link=LINK,
+        mapping_link=BAD_LINK,
         answered_by="Casey",
     )
+
+    # the table has a blank Visibility: the report goes back to the customer, the fixed table goes on
+    assert waiting_gate(run, timeout=120) == "mapping-table-2"
+    assert "Row 2: the field 'Department' needs Public or Private in column G." in form_description(run)
+    assert (inbox / "sample.csv").exists()  # nothing went on with the bad table: the sample is untouched
+    assert not [m for m in slack.messages("product-support") if "HRIS integration" in m["text"]]
+    answer(run, "mapping-table-2", sheet_link=LINK, answered_by="Casey")
 
     # 2-4. support request with the sample, the three files in the account channel, review email
     assert waiting_gate(run, timeout=120) == "sftp-review-email"
@@ -112,7 +123,7 @@ def test_sftp_onboarding_then_weekly_production_uploads(
     requests = [m for m in slack.messages("product-support") if "HRIS integration (SFTP)" in m["text"]]
     assert len(requests) == 2 and "please activate production processing" in requests[1]["text"]
     reg = registration(customer.key)
-    assert reg.watching and reg.waiting_run_id == str(run)
+    assert reg.watching and reg.waiting_run_id == str(run) and reg.mapping_link == LINK
 
     # 7-9, week 1: employees.csv (v1); the watcher claims it, process-upload shares the files and
     # waits for the CSM's apply decision

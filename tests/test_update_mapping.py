@@ -1,0 +1,102 @@
+"""update-mapping as a deployment run: a new table after go-live is checked, its new segments and
+options reach the hub once after approval, and the customer's later SFTP uploads use it."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from prefect.deployments import run_deployment
+
+from flows.approvals import WaitSettings
+from tasks.registry import Registration, register, registration
+from tests.conftest import make_customer, wait_until
+from tests.gates import answer, form_description, read_run, waiting_gate
+
+HEADER = ["Category", "HRIS Field", "HRIS Values", "Notes", "10KC Segment", "10KC Value", "Visibility"]
+NEW_KEY = "1UpdateMappingNewTable000000000000000"
+NEW_LINK = f"https://docs.google.com/spreadsheets/d/{NEW_KEY}/edit"
+NEW_TABLE = [
+    HEADER,
+    ["Org", "Department", "Engineering", "", "", "", "Public"],
+    ["", "", "Sales", "", "", "", ""],
+    ["", "", "Marketing", "", "", "", ""],
+    ["Place", "Work Location", "LDN", "", "Office", "London", "Private"],
+    ["", "", "PAR", "", "", "Paris", ""],
+]
+BAD_KEY = "1UpdateMappingBlankVisibility00000000"
+BAD_LINK = f"https://docs.google.com/spreadsheets/d/{BAD_KEY}/edit"
+BAD_TABLE = [*NEW_TABLE[:4], ["Place", "Work Location", "LDN", "", "Office", "London", ""], NEW_TABLE[5]]
+CSM = {"approver": "Casey Success"}
+
+
+def start(customer, link: str):
+    parameters = {
+        "customer": customer.model_dump(mode="json"),
+        "sheet_link": link,
+        "wait": WaitSettings(poll_seconds=0.5).model_dump(),
+    }
+    return run_deployment("update-mapping/update-mapping", parameters=parameters, timeout=0).id
+
+
+def ended_or_waiting(run):
+    return wait_until(
+        lambda: (s := read_run(run).state) and (s.is_final() or s.is_paused()) and s,
+        timeout=120,
+        what="the run to end or wait",
+    )
+
+
+def test_a_new_table_adds_what_is_missing_once_and_later_uploads_use_it(
+    served, sheets, sheets_block, hub, hub_block, clean_registrations
+):
+    customer = make_customer()
+    sheets.add_spreadsheet(NEW_KEY, {"Data Mapping": NEW_TABLE}, [sheets_block.client_email])
+    sheets.add_spreadsheet(BAD_KEY, {"Data Mapping": BAD_TABLE}, [sheets_block.client_email])
+    client = hub_block.get_client(customer.hub_url)
+    department = client.create_segment("Department", "public")["id"]
+    client.add_options(department, ["Engineering", "Sales"])  # from the table at go-live
+    before = Registration(
+        customer=customer,
+        mode="production",
+        mapping_link="https://old.example/map",
+        upload_frequency="weekly",
+        registered_at=datetime(2026, 10, 1, tzinfo=UTC),
+    )
+    register(before)
+    calls = len(hub.calls("/segments"))
+
+    # the new table has a blank Visibility: the report goes back, nothing reaches the hub
+    run = start(customer, BAD_LINK)
+    assert waiting_gate(run, timeout=120) == "mapping-table-2"
+    assert "- Row 5: the field 'Work Location' needs Public or Private in column G." in form_description(run)
+    assert len(hub.calls("/segments")) == calls
+    answer(run, "mapping-table-2", sheet_link=NEW_LINK, answered_by="Casey")
+
+    # the plan shows what is missing; nothing is applied before the approval
+    assert waiting_gate(run, timeout=120) == "segments-plan"
+    plan = form_description(run)
+    assert "| Department | public | add options | 1: Marketing |" in plan
+    assert "| Office | private | create, then add options | 2: London, Paris |" in plan
+    assert registration(customer.key).mapping_link == before.mapping_link
+    answer(run, "segments-plan", decision="approve", **CSM)
+    final = ended_or_waiting(run)
+    assert final.is_completed(), final.message
+
+    segments = {(s["name"], s["visibility"]): s["options"] for s in hub.hub(customer.hub_url).segments}
+    assert segments == {
+        ("Department", "public"): ["Engineering", "Sales", "Marketing"],
+        ("Office", "private"): ["London", "Paris"],
+    }
+    assert registration(customer.key) == before.model_copy(update={"mapping_link": NEW_LINK})
+    writes = [r for r in hub.calls("/segments") if r.method == "POST"]
+    assert len(writes) == 2 + 3  # our setup, then one segment created and two option lists added
+
+    # a re-run with the same table asks nothing and adds nothing
+    rerun = start(customer, NEW_LINK)
+    final = ended_or_waiting(rerun)
+    assert final.is_completed(), final.message
+    assert [r for r in hub.calls("/segments") if r.method == "POST"] == writes
+    assert {
+        (s["name"], s["visibility"]): s["options"] for s in hub.hub(customer.hub_url).segments
+    } == segments
+    assert registration(customer.key).mapping_link == NEW_LINK
