@@ -20,10 +20,13 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def start_step(key: str, out: Path, *flags: str, **env: str) -> subprocess.Popen:
+    """The step in its own process, on the session's Prefect server (never a server of its own)."""
+    from prefect.settings import PREFECT_API_URL
+
     return subprocess.Popen(
         [sys.executable, "-m", "tests.once_step", key, str(out), *flags],
         cwd=ROOT,
-        env=dict(os.environ, **env),
+        env=dict(os.environ, PREFECT_API_URL=PREFECT_API_URL.value(), **env),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
