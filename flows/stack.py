@@ -77,11 +77,6 @@ def _bin(name: str) -> str:
     return str(Path(sys.executable).parent / name)
 
 
-def worker_command() -> list[str]:
-    """A process worker on the runbook's pool (HRIS_WORKERS of them under `make up`)."""
-    return [_bin("prefect"), "worker", "start", "--pool", WORK_POOL, "--type", "process"]
-
-
 def bootstrap() -> bool:
     """Register block types, save sandbox block documents where none exist, create the work pool.
 
@@ -159,8 +154,15 @@ def up() -> int:
         if deploy.returncode != 0:
             print(deploy.stdout[-3000:], deploy.stderr[-3000:], sep="\n", file=sys.stderr)
             return 1
-        for number in range(1, int(os.environ.get("HRIS_WORKERS", "1")) + 1):
-            start("worker" if number == 1 else f"worker-{number}", *worker_command())
+        for number in range(1, int(os.environ.get("HRIS_WORKERS", "1")) + 1):  # on one pool
+            start(
+                "worker" if number == 1 else f"worker-{number}",
+                _bin("prefect"),
+                "worker",
+                "start",
+                "--pool",
+                WORK_POOL,
+            )
         if uses_sandbox and not _listening(SETUP_LINKS_PORT):  # a second `make up` reuses the first's
             start("setup-links", _bin("hris-runbook"), "setup-links", "--port", str(SETUP_LINKS_PORT))
 
