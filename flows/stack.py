@@ -154,15 +154,9 @@ def up() -> int:
         if deploy.returncode != 0:
             print(deploy.stdout[-3000:], deploy.stderr[-3000:], sep="\n", file=sys.stderr)
             return 1
-        for number in range(1, int(os.environ.get("HRIS_WORKERS", "1")) + 1):  # on one pool
-            start(
-                "worker" if number == 1 else f"worker-{number}",
-                _bin("prefect"),
-                "worker",
-                "start",
-                "--pool",
-                WORK_POOL,
-            )
+        for number in range(1, int(os.environ.get("HRIS_WORKERS", "1")) + 1):  # all on one pool
+            name = "worker" if number == 1 else f"worker-{number}"
+            start(name, _bin("prefect"), "worker", "start", "--pool", WORK_POOL)
         if uses_sandbox and not _listening(SETUP_LINKS_PORT):  # a second `make up` reuses the first's
             start("setup-links", _bin("hris-runbook"), "setup-links", "--port", str(SETUP_LINKS_PORT))
 
