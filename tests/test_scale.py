@@ -45,7 +45,7 @@ def load(stack, tmp_path_factory):
         smtp.stop()
 
 
-@pytest.mark.timeout(900)  # starting the stack and 30 runs of three executions each (the first test pays)
+@pytest.mark.timeout(1200)  # starting the stack and 30 runs of three executions each (the first test pays)
 def test_thirty_customers_on_two_workers_each_get_exactly_one_email(stack, load):
     customers, result, messages = load
     assert result.errors == []
