@@ -74,6 +74,14 @@ def _seconds(name: str, default: float) -> float:
     return value
 
 
+def _log_outlived(key: str, hold_seconds: float) -> None:
+    logger.warning(
+        "Once-step %s took longer than its lock (HRIS_LOCK_HOLD_SECONDS=%.0f); raise that setting",
+        key,
+        hold_seconds,
+    )
+
+
 def _log_waiting(key: str, holder: str, until: str, remedy: str) -> None:
     logger.warning("Once-step %s is locked by %s until %s; waiting. %s", key, holder, until, remedy)
 
@@ -99,6 +107,12 @@ class ExpiringFileLocks(FileSystemLockManager):
 
     async def aacquire_lock(self, key, holder, acquire_timeout=None, hold_timeout=None) -> bool:
         return await anyio.to_thread.run_sync(self.acquire_lock, key, holder, acquire_timeout, hold_timeout)
+
+    def release_lock(self, key: str, holder: str) -> None:
+        try:
+            super().release_lock(key, holder)
+        except ValueError:  # the step outlived its lock: the work is done, say so, don't fail it
+            _log_outlived(key, self.hold_seconds)
 
     def _get_lock_info(self, key: str, use_cache: bool = True):
         try:
@@ -211,6 +225,12 @@ def redis_locks(url: str, hold_seconds: float, acquire_seconds: float) -> LockMa
             if await super().aacquire_lock(key, holder, acquire_timeout, hold_timeout):
                 return True
             raise OnceLockTimeout(self._still_locked(key, acquire_timeout))
+
+        def release_lock(self, key: str, holder: str) -> None:
+            try:
+                super().release_lock(key, holder)
+            except ValueError:  # expired and taken by another run: the work is done, say so
+                _log_outlived(key, hold_seconds)
 
         def _still_locked(self, key: str, waited: float) -> str:
             name = self._lock_name_for_key(key)

@@ -114,3 +114,15 @@ def test_lock_timeouts_that_are_not_numbers_are_a_clear_error(monkeypatch):
     monkeypatch.setenv("HRIS_LOCK_HOLD_SECONDS", "0")
     with pytest.raises(ValueError, match="HRIS_LOCK_HOLD_SECONDS: must be more than 0 seconds"):
         lock_timeouts()
+
+
+def test_a_step_that_outlives_its_lock_is_not_failed_when_it_releases_it(tmp_path, caplog):
+    from tasks.once import ExpiringFileLocks
+
+    locks = ExpiringFileLocks(tmp_path, hold_seconds=0.2, acquire_seconds=5)
+    assert locks.acquire_lock("once--slow--step", holder="run-1")
+    wait_until(lambda: not locks.is_locked("once--slow--step"), timeout=10, what="the lock to expire")
+    assert locks.acquire_lock("once--slow--step", holder="run-2")  # a waiter takes it over
+    locks.release_lock("once--slow--step", holder="run-1")  # the slow step ends: logged, not raised
+    assert "took longer than its lock (HRIS_LOCK_HOLD_SECONDS=0)" in caplog.text
+    assert locks.is_lock_holder("once--slow--step", "run-2")
