@@ -46,6 +46,7 @@ def measure(
                         "backend": backend,
                         "runs": n,
                         "completed": result.completed,
+                        "failed_starts": result.failed_starts,
                         "failed_resumes": result.failed_resumes,
                         "emails": emails,
                         "resume_to_next_median_s": round(result.median, 2),
@@ -83,14 +84,14 @@ def main(argv: list[str] | None = None) -> int:
                     rows += measure(backend, database_url, redis_url, sizes, args.limit)
     print()
     print(
-        "| database | runs | completed | failed resumes | emails | resume → next gate, median | p95 | wall |"
+        "| database | runs | completed | failed starts | failed resumes | emails | resume→gate median | p95 |"
     )
     print("|---|---:|---:|---:|---:|---:|---:|---:|")
     for r in rows:
         median, p95 = r["resume_to_next_median_s"], r["resume_to_next_p95_s"]
         print(
-            f"| {r['backend']} | {r['runs']} | {r['completed']} | {r['failed_resumes']} | {r['emails']} | "
-            f"{median:.1f} s | {p95:.1f} s | {r['wall_s']:.0f} s |"
+            f"| {r['backend']} | {r['runs']} | {r['completed']} | {r['failed_starts']} | "
+            f"{r['failed_resumes']} | {r['emails']} | {median:.1f} s | {p95:.1f} s |"
         )
     OUT.mkdir(exist_ok=True)
     machine = {"cpus": os.cpu_count(), "python": platform.python_version(), "load": os.getloadavg()}

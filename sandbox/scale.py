@@ -281,10 +281,11 @@ ANSWERS = {
 
 @dataclass
 class LoadResult:
-    """What a load run saw: final states, resumes refused by the API, resume→next-gate times."""
+    """What a load run saw: final states, starts and resumes the API refused, resume→next-gate times."""
 
     runs: int
     final: Counter
+    failed_starts: int
     failed_resumes: int
     resume_to_next: list[float]
     seconds: float
@@ -322,21 +323,28 @@ def run_setup_guides(count: int, timeout: float = 600) -> tuple[list, LoadResult
     customers = [customer(n, tag) for n in range(count)]
     wait = WaitSettings(poll_seconds=0.5).model_dump()
     started = time.monotonic()
-    ids = [
-        run_deployment(
-            "setup-guides/setup-guides",
-            parameters={"customer": c.model_dump(), "wait": wait},
-            timeout=0,
-        ).id
-        for c in customers
-    ]
+    ids, failed_starts, errors = [], 0, []
+    for c in customers:
+        for _attempt in range(5):  # a CSM whose click on Run got an error clicks again
+            try:
+                run = run_deployment(
+                    "setup-guides/setup-guides",
+                    parameters={"customer": c.model_dump(), "wait": wait},
+                    timeout=0,
+                )
+            except Exception as exc:
+                failed_starts += 1
+                errors.append(f"{c.company_name}: start failed: {type(exc).__name__}: {str(exc)[:200]}")
+                continue
+            ids.append(run.id)
+            break
     resumed_at: dict = {}  # run id -> (gate answered, when)
     answered: set = set()  # (run id, pause key) already resumed
     latencies: list[float] = []
-    failed_resumes, errors = 0, []
+    failed_resumes = 0
     final: dict = {}
     with get_client(sync_client=True) as client:
-        while len(final) < count and time.monotonic() - started < timeout:
+        while len(final) < len(ids) and time.monotonic() - started < timeout:
             runs = client.read_flow_runs(
                 flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=ids)), limit=count
             )
@@ -377,6 +385,12 @@ def run_setup_guides(count: int, timeout: float = 600) -> tuple[list, LoadResult
     for run_id in set(ids) - set(final):
         final[run_id] = "UNFINISHED"
     result = LoadResult(
-        count, Counter(final.values()), failed_resumes, latencies, time.monotonic() - started, errors
+        count,
+        Counter(final.values()),
+        failed_starts,
+        failed_resumes,
+        latencies,
+        time.monotonic() - started,
+        errors,
     )
     return customers, result
