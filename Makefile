@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: up test bench bench-sftp clean
+.PHONY: up test bench bench-sftp bench-load clean
 
 $(BIN)/hris-runbook: pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "hris-runbook needs Python >= 3.11 (set PYTHON=...)")'
@@ -27,3 +27,7 @@ bench: $(BIN)/hris-runbook
 
 bench-sftp: $(BIN)/hris-runbook
 	$(BIN)/python -m benchmarks.sftp_watch
+
+# N concurrent setup-guides runs on SQLite and on PostgreSQL (needs postgresql + redis-server); N=10 for a quick run.
+bench-load: $(BIN)/hris-runbook
+	$(BIN)/python -m benchmarks.load $(if $(N),--n $(N))

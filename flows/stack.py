@@ -20,13 +20,30 @@ ROOT = Path(__file__).resolve().parent.parent
 WORK_POOL = "hris-runbook"
 
 
+def database_settings(url: str | None) -> dict[str, str]:
+    """Prefect's database setting for HRIS_DATABASE_URL (PostgreSQL); none keeps SQLite in PREFECT_HOME."""
+    url = (url or "").strip()
+    if not url:
+        return {}
+    if not url.startswith(("postgresql+asyncpg://", "sqlite+aiosqlite://")):
+        raise SystemExit(
+            f"HRIS_DATABASE_URL: expected postgresql+asyncpg://user:password@host:5432/database, got "
+            f"{url.split('://')[0]}://…"
+        )
+    return {"PREFECT_SERVER_DATABASE_CONNECTION_URL": url}
+
+
 def configure_environment() -> dict[str, str]:
-    """Point Prefect at a project-local home and a loopback server; call before importing Prefect."""
+    """Point Prefect at a project-local home and a loopback server; call before importing Prefect.
+
+    HRIS_DATABASE_URL puts the server on PostgreSQL; PREFECT_LOCAL_STORAGE_PATH (a shared path)
+    and HRIS_REDIS_URL make once-only records hold across workers on several machines.
+    """
     port = os.environ.get("HRIS_PREFECT_PORT", "4200")
     home = Path(os.environ.get("HRIS_STATE_DIR", ROOT / ".prefect")).resolve()
     settings = {
         "PREFECT_HOME": str(home),
-        "PREFECT_LOCAL_STORAGE_PATH": str(home / "storage"),
+        "PREFECT_LOCAL_STORAGE_PATH": os.environ.get("PREFECT_LOCAL_STORAGE_PATH") or str(home / "storage"),
         "PREFECT_API_URL": f"http://127.0.0.1:{port}/api",
         "PREFECT_UI_URL": f"http://127.0.0.1:{port}",
         "PREFECT_SERVER_API_HOST": "127.0.0.1",
@@ -36,7 +53,7 @@ def configure_environment() -> dict[str, str]:
         "HRIS_SANDBOX_DIR": os.environ.get("HRIS_SANDBOX_DIR", str(ROOT / ".sandbox")),
         "NO_PROXY": "127.0.0.1,localhost",
         "no_proxy": "127.0.0.1,localhost",
-    }
+    } | database_settings(os.environ.get("HRIS_DATABASE_URL"))
     os.environ.update(settings)
     home.mkdir(parents=True, exist_ok=True)
     return settings
@@ -137,7 +154,9 @@ def up() -> int:
         if deploy.returncode != 0:
             print(deploy.stdout[-3000:], deploy.stderr[-3000:], sep="\n", file=sys.stderr)
             return 1
-        start("worker", _bin("prefect"), "worker", "start", "--pool", WORK_POOL)
+        for number in range(1, int(os.environ.get("HRIS_WORKERS", "1")) + 1):  # all on one pool
+            name = "worker" if number == 1 else f"worker-{number}"
+            start(name, _bin("prefect"), "worker", "start", "--pool", WORK_POOL)
         if uses_sandbox and not _listening(SETUP_LINKS_PORT):  # a second `make up` reuses the first's
             start("setup-links", _bin("hris-runbook"), "setup-links", "--port", str(SETUP_LINKS_PORT))
 

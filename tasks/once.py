@@ -3,18 +3,43 @@
 A task built with `once_policy()` stores its result under a stable key in Prefect's result
 storage; a retry, a resumed (re-executed) flow or a manual re-run finds the stored result and
 returns it instead of acting again. A lock makes two runs at the same moment wait for each other.
+
+Locks expire (`HRIS_LOCK_HOLD_SECONDS`, default 600 s: far longer than the slowest once-step, a
+Slack file share or a hub upload of about a minute), so a worker killed inside a step cannot
+block that step for ever; a lock file left by a dead process on this machine is taken over at
+once. A run that waits longer than `HRIS_LOCK_ACQUIRE_SECONDS` fails with who holds the lock and
+what to do. On one machine the locks are files under PREFECT_HOME; with several machines set
+`HRIS_REDIS_URL` (Prefect's Redis lock manager, `pip install 'hris-runbook[scale]'`).
 """
 
 from __future__ import annotations
 
+import json
+import logging
+import os
 import re
+import socket
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
+import anyio
 from prefect.cache_policies import CacheKeyFnPolicy
 from prefect.locking.filesystem import FileSystemLockManager
+from prefect.locking.protocol import LockManager
 from prefect.results import ResultStore, get_result_store
 from prefect.settings import PREFECT_HOME
 from prefect.transactions import IsolationLevel
+
+DEFAULT_HOLD_SECONDS = 600
+WAIT_LOG_SECONDS = 30  # a wait longer than this is logged, with who holds the lock
+
+logger = logging.getLogger("hris_runbook.once")
+
+
+class OnceLockTimeout(RuntimeError):
+    """A once-only step stayed locked by another run for longer than the acquire timeout."""
 
 
 def once_key(customer_key: str, step: str) -> str:
@@ -27,11 +52,215 @@ def _key_from_parameters(context: Any, parameters: dict[str, Any]) -> str:
     return parameters["once_key"]
 
 
+def lock_timeouts() -> tuple[float, float]:
+    """(hold, acquire) seconds from HRIS_LOCK_HOLD_SECONDS / HRIS_LOCK_ACQUIRE_SECONDS."""
+    hold = _seconds("HRIS_LOCK_HOLD_SECONDS", DEFAULT_HOLD_SECONDS)
+    # Waiting a little past the holder's expiry means a waiter gives up only on a lock that
+    # outlived its own expiry (a clock problem or a hand-made lock), never on a slow step.
+    acquire = _seconds("HRIS_LOCK_ACQUIRE_SECONDS", hold + 60)
+    return hold, acquire
+
+
+def _seconds(name: str, default: float) -> float:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ValueError(f"{name}: expected a number of seconds, got {raw!r}") from None
+    if value <= 0:
+        raise ValueError(f"{name}: must be more than 0 seconds, got {raw!r}")
+    return value
+
+
+def _log_outlived(key: str, hold_seconds: float) -> None:
+    logger.warning(
+        "Once-step %s took longer than its lock (HRIS_LOCK_HOLD_SECONDS=%.0f); raise that setting",
+        key,
+        hold_seconds,
+    )
+
+
+def _log_waiting(key: str, holder: str, until: str, remedy: str) -> None:
+    logger.warning("Once-step %s is locked by %s until %s; waiting. %s", key, holder, until, remedy)
+
+
+class ExpiringFileLocks(FileSystemLockManager):
+    """File locks that expire, name their process, and are taken over when that process is gone."""
+
+    def __init__(self, lock_files_directory: Path, hold_seconds: float, acquire_seconds: float):
+        super().__init__(lock_files_directory)
+        self.hold_seconds, self.acquire_seconds = hold_seconds, acquire_seconds
+
+    def acquire_lock(self, key, holder, acquire_timeout=None, hold_timeout=None) -> bool:
+        # Prefect's transactions pass no timeouts; ours apply unless a caller gives its own.
+        acquire_timeout = acquire_timeout or self.acquire_seconds
+        hold_timeout = hold_timeout or self.hold_seconds
+        if not super().acquire_lock(key, holder, acquire_timeout, hold_timeout):
+            raise OnceLockTimeout(self._still_locked(key, acquire_timeout))
+        info = self._locks[key]
+        info["pid"], info["host"] = os.getpid(), socket.gethostname()
+        record = {k: info[k] for k in ("holder", "pid", "host")} | {"expiration": str(info["expiration"])}
+        Path(info["path"]).write_text(json.dumps(record))
+        return True
+
+    async def aacquire_lock(self, key, holder, acquire_timeout=None, hold_timeout=None) -> bool:
+        return await anyio.to_thread.run_sync(self.acquire_lock, key, holder, acquire_timeout, hold_timeout)
+
+    def release_lock(self, key: str, holder: str) -> None:
+        try:
+            super().release_lock(key, holder)
+        except ValueError:  # the step outlived its lock: the work is done, say so, don't fail it
+            _log_outlived(key, self.hold_seconds)
+
+    def _get_lock_info(self, key: str, use_cache: bool = True):
+        try:
+            return super()._get_lock_info(key, use_cache)
+        except ValueError:  # created, not yet written (or its writer died in between): age decides
+            path = self._lock_path_for_key(key)
+            try:
+                written = datetime.fromtimestamp(path.stat().st_mtime, UTC)
+            except FileNotFoundError:
+                return None
+            return {
+                "holder": "unknown",
+                "expiration": written + timedelta(seconds=self.hold_seconds),
+                "path": path,
+            }
+
+    def is_locked(self, key: str, use_cache: bool = False) -> bool:
+        info = self._get_lock_info(key, use_cache=use_cache)
+        if info is not None and _holder_is_gone(info):
+            logger.warning(
+                "Taking over the lock of once-step %s: process %s that held it is gone", key, info["pid"]
+            )
+            Path(info["path"]).unlink(missing_ok=True)
+            self._locks.pop(key, None)
+            return False
+        return super().is_locked(key, use_cache=use_cache)
+
+    def wait_for_lock(self, key: str, timeout: float | None = None) -> bool:
+        started, logged = time.monotonic(), False
+        while self.is_locked(key, use_cache=False):
+            waited = time.monotonic() - started
+            if timeout and waited >= timeout:
+                return False
+            if not logged and waited >= WAIT_LOG_SECONDS:
+                info = self._get_lock_info(key) or {}
+                _log_waiting(key, _describe(info), str(info.get("expiration")), self._remedy(key))
+                logged = True
+            time.sleep(0.1)
+        return True
+
+    async def await_for_lock(self, key: str, timeout: float | None = None) -> bool:
+        return await anyio.to_thread.run_sync(self.wait_for_lock, key, timeout)
+
+    def _remedy(self, key: str) -> str:
+        return (
+            "If that run is still working, let it finish; if its process died on another machine, "
+            f"delete {self._lock_path_for_key(key)} (or wait until the lock expires)."
+        )
+
+    def _still_locked(self, key: str, waited: float) -> str:
+        info = self._get_lock_info(key, use_cache=False) or {}
+        return (
+            f"once-step {key} is still locked after {waited:.0f}s by {_describe(info)} "
+            f"(expires {info.get('expiration')}). {self._remedy(key)} Then run this flow again."
+        )
+
+
+def _describe(info: dict) -> str:
+    if "pid" in info:
+        return f"run {info.get('holder')} (process {info['pid']} on {info.get('host')})"
+    return f"run {info.get('holder', 'unknown')}"
+
+
+def _holder_is_gone(info: dict) -> bool:
+    """Whether the lock's process ran on this machine and no longer exists."""
+    if info.get("host") != socket.gethostname() or not isinstance(info.get("pid"), int):
+        return False
+    if info["pid"] == os.getpid():
+        return False
+    try:
+        os.kill(info["pid"], 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return _is_zombie(info["pid"])
+
+
+def _is_zombie(pid: int) -> bool:
+    """A killed child its parent has not reaped yet still answers kill(0); /proc tells."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[-1].split()[0] == "Z"
+
+
+def redis_locks(url: str, hold_seconds: float, acquire_seconds: float) -> LockManager:
+    """Prefect's Redis lock manager (locks shared by every worker), with our timeouts."""
+    try:
+        from prefect_redis.locking import RedisLockManager
+    except ImportError:
+        raise RuntimeError(
+            "HRIS_REDIS_URL is set but prefect-redis is not installed: pip install 'hris-runbook[scale]'"
+        ) from None
+
+    class ExpiringRedisLocks(RedisLockManager):
+        """Redis locks that expire after hold_seconds and fail a wait with who holds them."""
+
+        def acquire_lock(self, key, holder, acquire_timeout=None, hold_timeout=None) -> bool:
+            acquire_timeout = acquire_timeout or acquire_seconds
+            hold_timeout = hold_timeout or hold_seconds
+            if super().acquire_lock(key, holder, acquire_timeout, hold_timeout):
+                return True
+            raise OnceLockTimeout(self._still_locked(key, acquire_timeout))
+
+        async def aacquire_lock(self, key, holder, acquire_timeout=None, hold_timeout=None) -> bool:
+            acquire_timeout = acquire_timeout or acquire_seconds
+            hold_timeout = hold_timeout or hold_seconds
+            if await super().aacquire_lock(key, holder, acquire_timeout, hold_timeout):
+                return True
+            raise OnceLockTimeout(self._still_locked(key, acquire_timeout))
+
+        def release_lock(self, key: str, holder: str) -> None:
+            try:
+                super().release_lock(key, holder)
+            except ValueError:  # expired and taken by another run: the work is done, say so
+                _log_outlived(key, hold_seconds)
+
+        def _still_locked(self, key: str, waited: float) -> str:
+            name = self._lock_name_for_key(key)
+            holder = self.client.get(name)
+            ttl = self.client.pttl(name)
+            return (
+                f"once-step {key} is still locked after {waited:.0f}s by run "
+                f"{holder.decode() if holder else 'unknown'} (Redis key {name}, expires in "
+                f"{max(ttl, 0) / 1000:.0f}s). If that run is still working, let it finish; otherwise "
+                f"delete the Redis key {name} (or wait until it expires). Then run this flow again."
+            )
+
+        def __reduce__(self):
+            return (redis_locks, (url, hold_seconds, acquire_seconds))
+
+    return ExpiringRedisLocks(connection_url=url)
+
+
+def lock_manager() -> LockManager:
+    """Redis locks when HRIS_REDIS_URL is set (several workers), else files in PREFECT_HOME."""
+    hold, acquire = lock_timeouts()
+    if url := os.environ.get("HRIS_REDIS_URL", "").strip():
+        return redis_locks(url, hold, acquire)
+    return ExpiringFileLocks(PREFECT_HOME.value() / "locks", hold, acquire)
+
+
 def once_policy() -> CacheKeyFnPolicy:
-    """Cache on the task's `once_key` parameter, serialised by a file lock."""
+    """Cache on the task's `once_key` parameter, serialised by an expiring lock."""
     return CacheKeyFnPolicy(cache_key_fn=_key_from_parameters).configure(
-        isolation_level=IsolationLevel.SERIALIZABLE,
-        lock_manager=FileSystemLockManager(lock_files_directory=PREFECT_HOME.value() / "locks"),
+        isolation_level=IsolationLevel.SERIALIZABLE, lock_manager=lock_manager()
     )
 
 

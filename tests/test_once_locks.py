@@ -1,0 +1,128 @@
+"""Once-only steps survive a worker killed inside them: the lock expires or is taken over, and the
+side effect still happens exactly once."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import wait_until
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def start_step(key: str, out: Path, *flags: str, **env: str) -> subprocess.Popen:
+    """The step in its own process, on the session's Prefect server (never a server of its own)."""
+    from prefect.settings import PREFECT_API_URL
+
+    return subprocess.Popen(
+        [sys.executable, "-m", "tests.once_step", key, str(out), *flags],
+        cwd=ROOT,
+        env=dict(os.environ, PREFECT_API_URL=PREFECT_API_URL.value(), **env),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+def finish(process: subprocess.Popen, timeout: float = 240) -> tuple[int, str]:
+    output, _ = process.communicate(timeout=timeout)
+    return process.returncode, output
+
+
+def lines(path: Path) -> int:
+    return len(path.read_text().splitlines()) if path.exists() else 0
+
+
+def lock_file(key: str) -> Path:
+    from prefect.settings import PREFECT_HOME
+
+    return PREFECT_HOME.value() / "locks" / f"{key}.lock"
+
+
+@pytest.fixture
+def killed_inside_step(prefect_api, tmp_path):
+    """A step whose process was killed (SIGKILL) while it held the step's lock."""
+    key = f"once--lock-test-{uuid.uuid4().hex[:8]}--send"
+    holder = start_step(key, tmp_path, "--block", HRIS_LOCK_HOLD_SECONDS="600")
+    wait_until(lambda: lines(tmp_path / "started") == 1, timeout=180, what="the step to start")
+    assert json.loads(lock_file(key).read_text())["pid"] == holder.pid
+    os.kill(holder.pid, signal.SIGKILL)
+    holder.wait(10)
+    assert lines(tmp_path / "sent") == 0
+    return key, tmp_path
+
+
+def test_a_step_killed_inside_its_lock_runs_once_on_the_next_run(killed_inside_step):
+    key, out = killed_inside_step
+    code, output = finish(start_step(key, out))  # the lock says 600 s, but its process is gone
+    assert code == 0, output
+    assert lines(out / "sent") == 1
+    code, output = finish(start_step(key, out))  # and a later run finds the step done
+    assert code == 0, output
+    assert lines(out / "sent") == 1 and lines(out / "started") == 2
+
+
+def test_a_lock_left_on_another_machine_expires_after_the_hold_timeout(killed_inside_step):
+    key, out = killed_inside_step
+    path = lock_file(key)
+    record = json.loads(path.read_text())  # as if the killed worker ran on another machine
+    expires = time.time() + 3
+    from datetime import UTC, datetime
+
+    record.update(host="another-worker", expiration=str(datetime.fromtimestamp(expires, UTC)))
+    path.write_text(json.dumps(record))
+
+    code, output = finish(start_step(key, out))
+    assert code == 0, output
+    assert time.time() >= expires, "the lock was taken before it expired"
+    assert lines(out / "sent") == 1
+
+
+def test_a_step_locked_by_a_live_run_fails_after_the_acquire_timeout_naming_the_holder(prefect_api, tmp_path):
+    key = f"once--lock-test-{uuid.uuid4().hex[:8]}--send"
+    holder = start_step(key, tmp_path, "--block")
+    try:
+        wait_until(lambda: lines(tmp_path / "started") == 1, timeout=180, what="the step to start")
+        code, output = finish(start_step(key, tmp_path, HRIS_LOCK_ACQUIRE_SECONDS="1"))
+    finally:
+        holder.kill()
+        holder.wait(10)
+    assert code == 1
+    assert f"once-step {key} is still locked after 1s by run" in output
+    assert f"(process {holder.pid} on " in output
+    assert "If that run is still working, let it finish" in output
+    assert lines(tmp_path / "sent") == 0 and lines(tmp_path / "started") == 1
+
+
+def test_lock_timeouts_that_are_not_numbers_are_a_clear_error(monkeypatch):
+    from tasks.once import lock_timeouts
+
+    monkeypatch.setenv("HRIS_LOCK_HOLD_SECONDS", "ten minutes")
+    with pytest.raises(
+        ValueError, match="HRIS_LOCK_HOLD_SECONDS: expected a number of seconds, got 'ten minutes'"
+    ):
+        lock_timeouts()
+    monkeypatch.setenv("HRIS_LOCK_HOLD_SECONDS", "0")
+    with pytest.raises(ValueError, match="HRIS_LOCK_HOLD_SECONDS: must be more than 0 seconds"):
+        lock_timeouts()
+
+
+def test_a_step_that_outlives_its_lock_is_not_failed_when_it_releases_it(tmp_path, caplog):
+    from tasks.once import ExpiringFileLocks
+
+    locks = ExpiringFileLocks(tmp_path, hold_seconds=0.2, acquire_seconds=5)
+    assert locks.acquire_lock("once--slow--step", holder="run-1")
+    wait_until(lambda: not locks.is_locked("once--slow--step"), timeout=10, what="the lock to expire")
+    assert locks.acquire_lock("once--slow--step", holder="run-2")  # a waiter takes it over
+    locks.release_lock("once--slow--step", holder="run-1")  # the slow step ends: logged, not raised
+    assert "took longer than its lock (HRIS_LOCK_HOLD_SECONDS=0)" in caplog.text
+    assert locks.is_lock_holder("once--slow--step", "run-2")

@@ -1,0 +1,99 @@
+"""Past one machine: Prefect on PostgreSQL, once-locks in Redis, two workers, 30 customers at once.
+
+Its own Prefect server (not the session's SQLite one), PostgreSQL and Redis from the Debian
+packages on free ports; skipped only when those are not installed.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+
+import pytest
+
+from sandbox import scale
+from tasks.once import once_key
+
+CUSTOMERS = 30
+
+
+@pytest.fixture(scope="module")
+def stack():
+    """Prefect server on PostgreSQL, locks in Redis, two process workers with separate homes (each
+    takes at most 10 runs at a time, so both must work)."""
+    if missing := scale.missing_services():
+        pytest.skip(
+            f"scale test needs PostgreSQL and Redis (apt-get install postgresql redis-server); missing: {missing}"
+        )
+    with scale.postgres() as database_url, scale.redis() as redis_url:
+        with scale.prefect_stack(database_url, redis_url, workers=2, limit=10) as running:
+            running.redis_url = redis_url
+            yield running
+
+
+@pytest.fixture(scope="module")
+def load(stack, tmp_path_factory):
+    from sandbox.smtp import start_smtp
+
+    smtp = start_smtp(tmp_path_factory.mktemp("scale-mail"), scale.free_port())
+    try:
+        with scale.api(stack.api_url):
+            scale.save_smtp_block(smtp.port)
+            customers, result = scale.run_setup_guides(CUSTOMERS, timeout=900)
+        yield customers, result, smtp.handler.messages()
+    finally:
+        smtp.stop()
+
+
+@pytest.mark.timeout(1200)  # starting the stack and 30 runs of three executions each (the first test pays)
+def test_thirty_customers_on_two_workers_each_get_exactly_one_email(stack, load):
+    customers, result, messages = load
+    assert result.errors == []
+    assert result.completed == CUSTOMERS, result.final
+    assert result.failed_starts == 0 and result.failed_resumes == 0
+    assert len(result.resume_to_next) == 2 * CUSTOMERS  # both gates of every run answered once
+    received = Counter(m["To"] for m in messages)
+    assert received == Counter({c.contact_email: 1 for c in customers})
+    assert all("Connecting Workday to 10KC" in m["Subject"] for m in messages)
+
+
+def test_both_workers_ran_flows_and_nothing_hit_a_locked_database(stack, load):
+    log = stack.log_text()
+    assert "database is locked" not in log
+    for worker in ("worker-1", "worker-2"):
+        runs = re.findall(r"submitted to infrastructure", (stack.logs / f"{worker}.log").read_text())
+        assert runs, f"{worker} ran no flow run"
+
+
+def test_once_records_are_on_shared_storage_and_locks_in_redis(stack, load):
+    import redis
+
+    customers, _, _ = load
+    for customer in customers:
+        assert (stack.storage / once_key(customer.key, "setup-guides-email")).exists(), customer.key
+    commands = redis.Redis.from_url(stack.redis_url).info("commandstats")
+    assert commands["cmdstat_set"]["calls"] >= CUSTOMERS  # each email step locked through Redis
+
+
+def test_a_database_url_that_is_not_postgresql_is_a_clear_error():
+    from flows.stack import database_settings
+
+    assert database_settings(None) == {}
+    assert database_settings("postgresql+asyncpg://u:p@db:5432/prefect") == {
+        "PREFECT_SERVER_DATABASE_CONNECTION_URL": "postgresql+asyncpg://u:p@db:5432/prefect"
+    }
+    with pytest.raises(
+        SystemExit, match=r"HRIS_DATABASE_URL: expected postgresql\+asyncpg://.*got mysql://…$"
+    ):
+        database_settings("mysql://root:secret@db/prefect")  # the password is not repeated
+
+
+def test_redis_locks_without_prefect_redis_installed_say_what_to_install(monkeypatch):
+    import sys
+
+    from tasks.once import lock_manager
+
+    monkeypatch.setenv("HRIS_REDIS_URL", "redis://127.0.0.1:1/0")
+    monkeypatch.setitem(sys.modules, "prefect_redis.locking", None)  # as if the extra were not installed
+    with pytest.raises(RuntimeError, match=r"pip install 'hris-runbook\[scale\]'"):
+        lock_manager()
