@@ -286,10 +286,12 @@ def served(prefect_api, tmp_path_factory):
         [sys.executable, "-m", "tests.serve_flows"], cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT
     )
 
+    from tests.serve_flows import DEPLOYMENTS
+
     def deployed():
         with get_client(sync_client=True) as client:
             try:
-                return client.read_deployment_by_name("api-integration/api-integration")
+                return all(client.read_deployment_by_name(name) for name in DEPLOYMENTS)
             except Exception:
                 return None
 

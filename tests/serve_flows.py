@@ -9,13 +9,9 @@ from flows.sftp_integration import sftp_integration
 from flows.status_board import status_board
 from flows.update_mapping import update_mapping
 
+SERVED = [setup_guides, api_integration, sftp_integration, process_upload, status_board, update_mapping]
+# `<flow>/<deployment>` names the tests wait for before they start runs.
+DEPLOYMENTS = [f"{flow.name}/{flow.name}" for flow in SERVED]
+
 if __name__ == "__main__":
-    serve(
-        setup_guides.to_deployment(name="setup-guides"),
-        api_integration.to_deployment(name="api-integration"),
-        sftp_integration.to_deployment(name="sftp-integration"),
-        process_upload.to_deployment(name="process-upload"),
-        status_board.to_deployment(name="status-board"),
-        update_mapping.to_deployment(name="update-mapping"),
-        limit=8,
-    )
+    serve(*(flow.to_deployment(name=flow.name) for flow in SERVED), limit=8)
