@@ -176,8 +176,8 @@ def test_without_a_hub_api_the_csm_hands_over_a_fresh_member_export_through_the_
         assert "Invite Members > Bulk Invites > Upload member profile data" in checklist
         answer(run.flow_run_id, "apply-files", decision="approve", approver="Casey Success")
         result = run.result().result()
-        # compared with the export handed over just now: new@ is invited, left@ removed
-        assert (result["invites"], result["updates"], result["deletions"]) == (1, 0, 1)
+        # compared with the export handed over just now: new@ invited, ann@ gets her department, left@ removed
+        assert (result["invites"], result["updates"], result["deletions"]) == (1, 1, 1)
         assert result["outcome"] == "applied by hand in the hub (checklist)"
         assert len(monitoring_shares(slack)) == 1
         again = httpx.post(
