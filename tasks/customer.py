@@ -101,8 +101,18 @@ class Customer(BaseModel):
 
     @property
     def key(self) -> str:
-        """A stable identifier for this customer: its primary email domain, slugged."""
-        return re.sub(r"[^a-z0-9]+", "-", self.email_domains[0]).strip("-")
+        """A stable identifier for this customer: its primary email domain, exactly (acme.co.uk and
+        acme-co.uk stay two customers). Safe as a folder name; `key_in_alphabet` for other names."""
+        return self.email_domains[0]
+
+
+def key_in_alphabet(key: str, separator: str) -> str:
+    """A customer key for names without dots (Variables: `_`, artifacts: `-`), still one per customer.
+
+    A dot becomes one separator and each hyphen two: a domain's labels never start or end with a
+    hyphen, so an odd run of separators was a dot, an even run hyphens, and no two domains meet.
+    """
+    return key.replace("-", separator * 2).replace(".", separator)
 
 
 def describe_validation_error(exc: Exception) -> str:
