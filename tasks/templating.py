@@ -1,6 +1,12 @@
-"""Jinja2 rendering for every template under templates/: a missing variable is an error, never a blank."""
+"""Jinja2 rendering for every template under templates/: a missing variable is an error, never a blank.
+
+Templates under `slack/` pass every value through `slack_text`, so a file name or a customer field
+can never mention @channel, open a link or break the message's formatting.
+"""
 
 from __future__ import annotations
+
+import re
 
 import jinja2
 
@@ -11,18 +17,37 @@ class TemplateError(ValueError):
     """A template could not be rendered: missing variable or unknown template; names which."""
 
 
-environment = jinja2.Environment(
-    loader=jinja2.FileSystemLoader(TEMPLATES_DIR),
-    undefined=jinja2.StrictUndefined,
-    keep_trailing_newline=True,
-    autoescape=False,
-)
+_LINE_BREAKS = re.compile(r"[\t\n\r\v\f\u2028\u2029]+")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def slack_text(value) -> str:
+    """A value we did not write, as Slack text: `& < >` escaped (Slack's control characters),
+    control characters dropped, line breaks made spaces, backticks unable to close a code span."""
+    text = _CONTROL.sub("", _LINE_BREAKS.sub(" ", str(value)))
+    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return text.replace("`", "\u02cb")
+
+
+def _environment(**options) -> jinja2.Environment:
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATES_DIR),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        autoescape=False,
+        **options,
+    )
+
+
+environment = _environment()
+slack_environment = _environment(finalize=slack_text)
 
 
 def render(name: str, **context) -> str:
-    """Render templates/<name> with StrictUndefined."""
+    """Render templates/<name> with StrictUndefined (Slack templates with every value escaped)."""
+    chosen = slack_environment if name.startswith("slack/") else environment
     try:
-        return environment.get_template(name).render(**context)
+        return chosen.get_template(name).render(**context)
     except jinja2.TemplateNotFound:
         raise TemplateError(f"template {name} does not exist") from None
     except jinja2.UndefinedError as exc:
