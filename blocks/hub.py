@@ -5,7 +5,7 @@ from __future__ import annotations
 from urllib.parse import quote, urlsplit
 
 from prefect.blocks.core import Block
-from pydantic import Field, SecretStr
+from pydantic import ConfigDict, Field, SecretStr
 
 from tasks.hub import HubClient, check_hub_address
 
@@ -23,6 +23,7 @@ class TenKCHub(Block):
 
     _block_type_name = "10KC Hub"
     _description = "Admin API token for 10KC hubs (segments, member export and bulk uploads)."
+    model_config = ConfigDict(hide_input_in_errors=True)  # errors never echo a secret
 
     api_token: SecretStr = Field(description="Admin API token")
     base_url_override: str | None = Field(
