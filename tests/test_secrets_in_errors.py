@@ -5,7 +5,14 @@ from __future__ import annotations
 import pytest
 from pydantic import BaseModel, SecretStr, ValidationError, field_validator
 
-from blocks import GoogleSheetsCredentials, SftpServer, SlackWorkspace, SmtpServer, TenKCHub, WorkOSCredentials
+from blocks import (
+    GoogleSheetsCredentials,
+    SftpServer,
+    SlackWorkspace,
+    SmtpServer,
+    TenKCHub,
+    WorkOSCredentials,
+)
 from tasks.customer import describe_validation_error
 
 SECRET = "sk_test_SECRETVALUE0123456789"
