@@ -149,8 +149,9 @@ def original_name(claimed: str) -> str:
 
 
 def _listed_name(name: str) -> str:
-    """A name as an SFTP listing gives it: one folder entry, possibly with odd characters."""
-    if not name or "/" in name or "\\" in name or "\x00" in name or name in (".", ".."):
+    """A name as an SFTP listing gives it: one folder entry, possibly with odd characters (a backslash
+    is one of them on a POSIX server)."""
+    if not name or "/" in name or "\x00" in name or name in (".", ".."):
         safe_file_name(name, "upload")  # raises, saying what is wrong
     return name
 
@@ -162,7 +163,7 @@ def refuse(sftp: paramiko.SFTPClient, inbox: str, name: str, from_dir: str = "")
     if from_dir not in ("", "processing"):
         raise UnsafeName(f"refuse from {from_dir!r}: only the inbox or processing/")
     _ensure_dirs(sftp, inbox)
-    cleaned = _CONTROL.sub("_", name).lstrip(".")[-200:] or "unnamed"
+    cleaned = _CONTROL.sub("_", name.replace("\\", "_")).lstrip(".")[-200:] or "unnamed"
     target = posixpath.join(inbox, "refused", _stamped(cleaned))
     sftp.posix_rename(posixpath.join(inbox, from_dir, name), target)
     return target

@@ -85,16 +85,21 @@ def test_a_listed_upload_with_a_control_character_is_refused_and_moved_out_of_th
     inbox_dir = sftp_server.root / "acme.com"
     inbox_dir.mkdir()
     (inbox_dir / "staff\x1b[2J.csv").write_text("Email\na@acme.com\n")
+    (inbox_dir / "a\\staff.csv").write_text("Email\na@acme.com\n")  # one name on a POSIX server
     block = sftp_server.block()
     inbox = inbox_path(block.inbox_root, "acme.com")
     with block.get_client() as sftp:
-        [seen] = look(sftp, inbox).values()
-        reason = refusal_reason(seen.name, seen.size, 2**20)
-        assert reason and "control character" in reason
-        moved = refuse(sftp, inbox, seen.name)
+        seen = look(sftp, inbox)
+        reasons = {name: refusal_reason(name, s.size, 2**20) for name, s in seen.items()}
+        assert reasons == {
+            "staff\x1b[2J.csv": "the file name contains a control character",
+            "a\\staff.csv": "the file name contains a path",
+        }
+        moved = sorted(refuse(sftp, inbox, name).rsplit("/", 1)[1] for name in seen)
     assert list(inbox_dir.glob("*.csv")) == []
-    [kept] = (inbox_dir / "refused").iterdir()
-    assert kept.name == moved.rsplit("/", 1)[1] and kept.name.endswith("-staff_[2J.csv")
+    kept = sorted(p.name for p in (inbox_dir / "refused").iterdir())
+    assert kept == moved
+    assert sorted(name.split("-", 1)[1] for name in kept) == ["a_staff.csv", "staff_[2J.csv"]
 
 
 def test_the_sample_name_from_the_form_is_checked_before_anything_is_fetched(
