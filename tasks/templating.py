@@ -1,7 +1,8 @@
 """Jinja2 rendering for every template under templates/: a missing variable is an error, never a blank.
 
 Templates under `slack/` pass every value through `slack_text`, so a file name or a customer field
-can never mention @channel, open a link or break the message's formatting.
+can never mention @channel, open a link or break the message's formatting. A rendered Slack template
+(`SlackText`) is already Slack text and goes into another one as it is.
 """
 
 from __future__ import annotations
@@ -21,9 +22,15 @@ _LINE_BREAKS = re.compile(r"[\t\n\r\v\f\u2028\u2029]+")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
+class SlackText(str):
+    """Text rendered from a Slack template: escaped already, its formatting ours."""
+
+
 def slack_text(value) -> str:
     """A value we did not write, as Slack text: `& < >` escaped (Slack's control characters),
     control characters dropped, line breaks made spaces, backticks unable to close a code span."""
+    if isinstance(value, SlackText):
+        return value
     text = _CONTROL.sub("", _LINE_BREAKS.sub(" ", str(value)))
     text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
     return text.replace("`", "\u02cb")
@@ -45,9 +52,10 @@ slack_environment = _environment(finalize=slack_text)
 
 def render(name: str, **context) -> str:
     """Render templates/<name> with StrictUndefined (Slack templates with every value escaped)."""
-    chosen = slack_environment if name.startswith("slack/") else environment
+    slack = name.startswith("slack/")
     try:
-        return chosen.get_template(name).render(**context)
+        text = (slack_environment if slack else environment).get_template(name).render(**context)
+        return SlackText(text) if slack else text
     except jinja2.TemplateNotFound:
         raise TemplateError(f"template {name} does not exist") from None
     except jinja2.UndefinedError as exc:

@@ -33,6 +33,13 @@ def test_every_slack_template_escapes_every_value(name):
     assert "\nsecond line" not in text and "`code`" not in text  # a value cannot break a line or a code span
 
 
+def test_a_rendered_slack_message_goes_into_another_as_it_is():
+    inner = render("slack/poll_error.md.j2", customers="Acme <!here>", error="a & b")
+    outer = render("slack/waiting.md.j2", title=inner, run_url="https://prefect.example/runs/1?a=1&b=2")
+    assert inner in outer and "&amp;amp;" not in outer and "&amp;lt;" not in outer
+    assert "https://prefect.example/runs/1?a=1&amp;b=2" in outer  # Slack reads &amp; in a link as &
+
+
 def test_an_upload_named_to_notify_everyone_posts_as_plain_text(
     sftp_block, sftp_server, tmp_path, clean_registrations, slack_block, slack
 ):
