@@ -14,7 +14,7 @@ from google.oauth2.service_account import Credentials
 from gspread.exceptions import APIError
 from gspread.http_client import HTTPClient
 from prefect.blocks.core import Block
-from pydantic import Field, SecretStr, field_validator
+from pydantic import ConfigDict, Field, SecretStr, field_validator
 
 from tasks.retry import retry_delay
 
@@ -76,6 +76,7 @@ class GoogleSheetsCredentials(Block):
 
     _block_type_name = "Google Sheets Credentials"
     _description = "Service account used to read data mapping tables from Google Sheets."
+    model_config = ConfigDict(hide_input_in_errors=True)  # errors never echo a secret
 
     service_account_info: SecretStr = Field(
         description="The service account's JSON key, pasted whole (client_email, private_key, token_uri…)"

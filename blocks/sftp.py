@@ -9,7 +9,7 @@ from contextlib import contextmanager
 
 import paramiko
 from prefect.blocks.core import Block
-from pydantic import Field, SecretStr, field_validator
+from pydantic import ConfigDict, Field, SecretStr, field_validator
 
 KEY_TYPES = {
     "ssh-ed25519": paramiko.Ed25519Key,
@@ -34,6 +34,7 @@ class SftpServer(Block):
 
     _block_type_name = "SFTP Server"
     _description = "SFTP server holding one inbox folder per customer for HRIS CSV uploads."
+    model_config = ConfigDict(hide_input_in_errors=True)  # errors never echo a secret
 
     host: str = Field(description="Host name or address")
     port: int = Field(default=22, ge=1, le=65535, description="SSH port")

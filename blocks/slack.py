@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from prefect.blocks.core import Block
-from pydantic import Field, SecretStr, field_validator
+from pydantic import ConfigDict, Field, SecretStr, field_validator
 from slack_sdk import WebClient
 from slack_sdk.http_retry.builtin_handlers import (
     ConnectionErrorRetryHandler,
@@ -34,6 +34,7 @@ class SlackWorkspace(Block):
 
     _block_type_name = "Slack Workspace"
     _description = "Slack bot for support requests, HRIS file sharing, alerts and approval notices."
+    model_config = ConfigDict(hide_input_in_errors=True)  # errors never echo a secret
 
     bot_token: SecretStr = Field(description="Bot user OAuth token (xoxb-…)")
     base_url: str | None = Field(

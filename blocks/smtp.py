@@ -7,7 +7,7 @@ import ssl
 from typing import Literal
 
 from prefect.blocks.core import Block
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from tasks.customer import check_email
 
@@ -26,6 +26,7 @@ class SmtpServer(Block):
 
     _block_type_name = "SMTP Server"
     _description = "Outgoing mail server for the HRIS runbook's customer emails."
+    model_config = ConfigDict(hide_input_in_errors=True)  # errors never echo a secret
 
     host: str = Field(description="SMTP host name, e.g. smtp.gmail.com")
     port: int = Field(default=587, ge=1, le=65535, description="SMTP port: 587 STARTTLS, 465 SSL")

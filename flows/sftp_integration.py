@@ -40,7 +40,7 @@ from tasks.files_dir import files_dir
 from tasks.once import once_key, once_policy
 from tasks.platforms import load_catalogue
 from tasks.registry import Registration, register
-from tasks.sftp import archive, claim, download, inbox_path
+from tasks.sftp import archive, claim, download, inbox_path, safe_file_name
 from tasks.support import post_support_request, sftp_support_request
 
 STEPS = [
@@ -72,6 +72,11 @@ class CustomerReady(RunInput):
     sample_csv: str = Field(description="File name of the sample CSV they uploaded to their inbox")
     mapping_link: str = Field(description="The completed data mapping table (Google Sheets link)")
     answered_by: str = Field(min_length=1, description="Your name")
+
+    @field_validator("sample_csv")
+    @classmethod
+    def _plain_file_name(cls, name: str) -> str:
+        return safe_file_name(name.strip(), "sample CSV name")
 
 
 class CustomerConfirmed(RunInput):
@@ -120,9 +125,10 @@ def files_from_sample(
 def fetch_sample(reg: Registration, sample: str, once_key: str) -> str:
     """Download the sample CSV (kept with the customer's files for the support request), then archive
     it on the server so the watcher never takes it for a production upload."""
+    sample = safe_file_name(sample, "sample CSV name")
     server = load_block(SftpServer, reg.sftp_block)
     inbox = inbox_path(server.inbox_root, reg.customer.key)
-    target = files_dir() / reg.customer.key / f"sample-{Path(sample).name}"
+    target = files_dir() / reg.customer.key / f"sample-{sample}"
     target.parent.mkdir(parents=True, exist_ok=True)
     with server.get_client() as sftp:
         download(sftp, f"{inbox}/{sample}", target)

@@ -1,8 +1,9 @@
 """`make up`: the whole runbook on one machine — Prefect server (SQLite), stand-ins, deployments, worker.
 
-Everything it starts is a child process; Ctrl-C (or SIGTERM) stops them all. Run it again and it
-reuses what is already there: block documents are kept, the pool is created once, deployments
-are updated in place.
+Everything it starts is a child process in its own process group, so Ctrl-C reaches only `up`,
+which then stops them all: SIGTERM, and SIGKILL for what is still there a few seconds later. Run it
+again and it reuses what is already there: block documents are kept, the pool is created once,
+deployments are updated in place.
 """
 
 from __future__ import annotations
@@ -18,6 +19,82 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 WORK_POOL = "hris-runbook"
+STOP_GRACE_SECONDS = 5.0
+
+
+class Children:
+    """The processes `up` started, each leading its own process group (the server's and the
+    worker's subprocesses included), stopped together with a bounded wait."""
+
+    def __init__(self) -> None:
+        self.processes: list[subprocess.Popen] = []
+
+    def start(self, command: list[str], log_path: Path) -> subprocess.Popen:
+        with log_path.open("ab") as log:
+            process = subprocess.Popen(
+                command,
+                cwd=ROOT,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        self.processes.append(process)
+        return process
+
+    def _signal_all(self, sig: int) -> None:
+        for process in self.processes:
+            try:
+                os.killpg(process.pid, sig)
+            except (ProcessLookupError, PermissionError):
+                pass  # the whole group is gone already
+
+    def stop(self, grace_seconds: float = STOP_GRACE_SECONDS) -> None:
+        """SIGTERM every group, wait up to `grace_seconds` in all, then SIGKILL what is left."""
+        self._signal_all(signal.SIGTERM)
+        deadline = time.monotonic() + grace_seconds
+        for process in self.processes:
+            try:
+                process.wait(timeout=max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                pass
+        self._signal_all(signal.SIGKILL)  # stragglers, and any grandchild left behind by its parent
+        for process in self.processes:
+            process.wait()
+
+
+def _take_terminal() -> tuple[int, int] | None:
+    """Run in our own foreground process group, so Ctrl-C in `make up` reaches `up` and not make:
+    make then exits with our status (0) instead of dying of the interrupt. None when not needed."""
+    try:
+        tty = os.open("/dev/tty", os.O_RDWR)
+    except OSError:
+        return None  # no terminal (tests, services)
+    previous = os.getpgrp()
+    if os.tcgetpgrp(tty) != previous or previous == os.getpid():
+        os.close(tty)  # in the background, or already leading our own group (started from a shell)
+        return None
+    os.setpgid(0, 0)
+    _set_foreground(tty, os.getpgrp())
+    signal.signal(signal.SIGTSTP, signal.SIG_IGN)  # Ctrl-Z would stop us with make still waiting
+    return tty, previous
+
+
+def _set_foreground(tty: int, group: int) -> None:
+    old = signal.signal(signal.SIGTTOU, signal.SIG_IGN)  # a background group may not otherwise
+    try:
+        os.tcsetpgrp(tty, group)
+    except OSError:
+        pass
+    finally:
+        signal.signal(signal.SIGTTOU, old)
+
+
+def _give_back_terminal(taken: tuple[int, int] | None) -> None:
+    if taken:
+        tty, previous = taken
+        _set_foreground(tty, previous)
+        os.close(tty)
 
 
 def database_settings(url: str | None) -> dict[str, str]:
@@ -110,25 +187,21 @@ def up() -> int:
     api_url, ui_url = settings["PREFECT_API_URL"], settings["PREFECT_UI_URL"]
     logs = Path(settings["PREFECT_HOME"]) / "logs"
     logs.mkdir(exist_ok=True)
-    children: list[subprocess.Popen] = []
+    started = Children()
+    children = started.processes
 
     def start(name: str, *command: str) -> None:
-        log = (logs / f"{name}.log").open("ab")
-        children.append(subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT))
-        print(f"  started {name} (log: {logs / f'{name}.log'})", flush=True)
+        process = started.start(list(command), logs / f"{name}.log")
+        print(f"  started {name} (pid {process.pid}, log: {logs / f'{name}.log'})", flush=True)
 
     def stop() -> None:
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not abandon the children
-        for child in children:
-            if child.poll() is None:
-                child.terminate()
-        for child in children:
-            try:
-                child.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                child.kill()
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        started.stop()
+        _give_back_terminal(taken)
 
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    taken = _take_terminal()
     try:
         if _healthy(api_url):
             print(f"  Prefect server already running at {ui_url}; reusing it", flush=True)

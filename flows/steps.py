@@ -24,7 +24,7 @@ from flows.approvals import (
     request_approval,
     run_link,
 )
-from tasks.customer import Customer
+from tasks.customer import Customer, key_in_alphabet
 from tasks.emails import EmailDraft, SentEmail, send_email
 from tasks.mapping import MappingTable, read_and_check_mapping
 from tasks.once import already_done, once_key, once_policy
@@ -120,7 +120,7 @@ def update_hub_segments(customer: Customer, table: MappingTable, wait: WaitSetti
     hub = optional_block(TenKCHub)
     client = hub.get_client(customer.hub_url) if hub else None
     plan = plan_segments_task(table, client)
-    key = artifact_key("segments", customer.key)
+    key = artifact_key("segments", key_in_alphabet(customer.key, "-"))
     if plan.is_empty:
         create_markdown_artifact(key=key, markdown=plan.markdown(), description="Hub segments")
         return {"mode": "api" if client else "checklist", "segments_created": 0, "options_added": 0}

@@ -101,12 +101,38 @@ class Customer(BaseModel):
 
     @property
     def key(self) -> str:
-        """A stable identifier for this customer: its primary email domain, slugged."""
-        return re.sub(r"[^a-z0-9]+", "-", self.email_domains[0]).strip("-")
+        """A stable identifier for this customer: its primary email domain, exactly (acme.co.uk and
+        acme-co.uk stay two customers). Safe as a folder name; `key_in_alphabet` for other names."""
+        return self.email_domains[0]
+
+
+def key_in_alphabet(key: str, separator: str) -> str:
+    """A customer key for names without dots (Variables: `_`, artifacts: `-`), still one per customer.
+
+    A dot becomes one separator and each hyphen two: a domain's labels never start or end with a
+    hyphen, so an odd run of separators was a dot, an even run hyphens, and no two domains meet.
+    """
+    return key.replace("-", separator * 2).replace(".", separator)
+
+
+_SECRET_FIELD = re.compile(r"secret|token|password|passphrase|private_key|api_key|service_account", re.I)
+
+
+def _secret_values(err: dict) -> list[str]:
+    """The values in one error that belong to a secret field (the field itself, or a model's)."""
+    values = []
+    field = str(err["loc"][-1]) if err["loc"] else ""
+    if _SECRET_FIELD.search(field):
+        values.append(err.get("input"))
+    if isinstance(err.get("input"), dict):
+        values += [v for k, v in err["input"].items() if _SECRET_FIELD.search(str(k))]
+    texts = [v.get_secret_value() if hasattr(v, "get_secret_value") else v for v in values]
+    return [str(t) for t in texts if isinstance(t, str | int) and len(str(t)) >= 4]
 
 
 def describe_validation_error(exc: Exception) -> str:
-    """One line per invalid field, naming the field, for a CSM rather than a developer."""
+    """One line per invalid field, naming the field, for a CSM rather than a developer; the value of
+    a secret field (key, token, password…) is never repeated."""
     errors = getattr(exc, "errors", None)
     if not callable(errors):
         return str(exc)
@@ -114,5 +140,7 @@ def describe_validation_error(exc: Exception) -> str:
     for err in errors():
         field = ".".join(str(p) for p in err["loc"])
         message = err["msg"].removeprefix("Value error, ")
+        for secret in _secret_values(err):
+            message = message.replace(repr(secret), "(hidden)").replace(secret, "(hidden)")
         lines.append(f"{field}: {message}" if field else message)
-    return "; ".join(lines)
+    return "; ".join(lines).replace("\n", " ")

@@ -1,20 +1,22 @@
 """The runbook's customer emails: render from templates/emails, review as markup, send once.
 
-Templates are written in a small markup (paragraphs, `**bold**`, `[label](url)`, `## heading`,
-`- item`) so a CSM can read and edit one text in the approval form; it becomes both the plain-text
-and the HTML part of the message.
+Templates are written in Markdown (CommonMark: paragraphs, `**bold**`, `*italics*`, `[label](url)`,
+`## heading`, `- item`, `1. item`) so a CSM can read and edit one text in the approval form; it
+becomes both the plain-text and the HTML part of the message. markdown-it-py renders the HTML, with
+raw HTML shown as text, and a line break in the text is a line break in the email.
 """
 
 from __future__ import annotations
 
-import html
+import hashlib
 import re
 import smtplib
 from datetime import UTC, datetime
 from email.message import EmailMessage
-from email.utils import formatdate, make_msgid
+from email.utils import formatdate
 from pathlib import Path
 
+from markdown_it import MarkdownIt
 from prefect import get_run_logger, task
 from pydantic import BaseModel, Field
 
@@ -47,11 +49,13 @@ class EmailDraft(BaseModel):
         return markup_to_html(self.body)
 
     def for_review(self) -> str:
-        """The draft as markdown for the approval form and artifact."""
+        """The draft as markdown for the approval form and artifact; its line breaks are explicit, so
+        any Markdown renderer shows what the email's HTML part will."""
         cc = ", ".join(self.cc) or "—"
         return (
             f"**To:** {', '.join(self.to)}  \n**Cc:** {cc}  \n**Subject:** {self.subject}\n\n"
-            f"---\n\n{self.body}\n" + "".join(f"\n📎 {Path(a).name}" for a in self.attachments)
+            f"---\n\n{hard_line_breaks(self.body)}\n"
+            + "".join(f"\n📎 {Path(a).name}" for a in self.attachments)
         )
 
 
@@ -93,48 +97,37 @@ def render_email(
 
 _LINK = re.compile(r"\[([^\]]+)\]\((https?://[^)\s]+)\)")
 _BOLD = re.compile(r"\*\*(.+?)\*\*")
+_MARKDOWN = MarkdownIt("commonmark", {"html": False, "breaks": True})
 
 
-def _paragraphs(markup: str) -> list[list[str]]:
-    blocks, current = [], []
-    for line in markup.strip().splitlines():
-        if line.strip():
-            current.append(line.rstrip())
-        elif current:
-            blocks.append(current)
-            current = []
-    if current:
-        blocks.append(current)
-    return blocks
+def hard_line_breaks(markup: str) -> str:
+    """Every line followed by another in the same block ends in a Markdown hard break ('  ')."""
+    lines = markup.split("\n")
+    return "\n".join(
+        line + "  "
+        if line.strip() and i + 1 < len(lines) and lines[i + 1].strip() and not line.endswith("  ")
+        else line
+        for i, line in enumerate(lines)
+    )
 
 
 def markup_to_text(markup: str) -> str:
-    """Plain-text part: links as 'label (url)', emphasis dropped."""
+    """Plain-text part: links as 'label (url)', bold markers dropped."""
     text = _LINK.sub(lambda m: f"{m[1]} ({m[2]})", markup.strip())
     text = _BOLD.sub(r"\1", text)
     text = re.sub(r"^## ", "", text, flags=re.MULTILINE)
     return text + "\n"
 
 
-def _inline_html(line: str) -> str:
-    escaped = html.escape(line, quote=False)
-    escaped = _LINK.sub(lambda m: f'<a href="{html.escape(m[2])}">{m[1]}</a>', escaped)
-    return _BOLD.sub(r"<strong>\1</strong>", escaped)
-
-
 def markup_to_html(markup: str) -> str:
-    """HTML part: paragraphs, headings, bullet lists and real links."""
-    parts = []
-    for block in _paragraphs(markup):
-        if len(block) == 1 and block[0].startswith("## "):
-            parts.append(f"<h3>{_inline_html(block[0][3:])}</h3>")
-        elif all(line.startswith("- ") for line in block):
-            items = "".join(f"<li>{_inline_html(line[2:])}</li>" for line in block)
-            parts.append(f"<ul>{items}</ul>")
-        else:
-            parts.append("<p>" + "<br>\n".join(_inline_html(line) for line in block) + "</p>")
+    """HTML part: CommonMark with raw HTML shown as text and each line break kept."""
     style = "font-family: Arial, Helvetica, sans-serif; font-size: 14px; line-height: 1.5; color: #1f2328"
-    return f'<html><body style="{style}">\n' + "\n".join(parts) + "\n</body></html>\n"
+    return f'<html><body style="{style}">\n' + _MARKDOWN.render(markup.strip() + "\n") + "</body></html>\n"
+
+
+def message_id(once_key: str) -> str:
+    """The same for every send of one customer's step, so a retried send is one message to clients."""
+    return f"<{hashlib.sha256(once_key.encode()).hexdigest()[:40]}@hris-runbook>"
 
 
 def build_message(draft: EmailDraft, from_address: str, once_key: str) -> EmailMessage:
@@ -148,7 +141,7 @@ def build_message(draft: EmailDraft, from_address: str, once_key: str) -> EmailM
         message["Reply-To"] = draft.reply_to
     message["Subject"] = draft.subject
     message["Date"] = formatdate(localtime=False, usegmt=True)
-    message["Message-ID"] = make_msgid(idstring=once_key, domain="hris-runbook")
+    message["Message-ID"] = message_id(once_key)
     message["X-HRIS-Runbook-Step"] = once_key
     message.set_content(draft.text())
     message.add_alternative(draft.html(), subtype="html")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import time
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -22,6 +23,45 @@ class HubError(RuntimeError):
     def __init__(self, message: str, status: int | None = None):
         super().__init__(message)
         self.status = status
+
+
+class HubAddressRefused(HubError):
+    """The hub address is not one the admin token may be sent to."""
+
+
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+
+
+def _host_allowed(host: str, allowed_hosts: list[str]) -> bool:
+    """`*.10kc.com` allows any name under 10kc.com; any other entry allows exactly that host."""
+    for pattern in allowed_hosts:
+        pattern = pattern.strip().lower().rstrip(".")
+        if pattern.startswith("*.") and host.endswith(pattern[1:]) and len(host) > len(pattern) - 1:
+            return True
+        if host == pattern:
+            return True
+    return False
+
+
+def check_hub_address(url: str, allowed_hosts: list[str], loopback_ok: bool = False) -> str:
+    """`url` when the admin token may go there: https to an allowed host, or loopback (any scheme)
+    when `loopback_ok` (the sandbox's override); else HubAddressRefused, before any request."""
+    parts = urlsplit(url.strip())
+    host = (parts.hostname or "").lower().rstrip(".")
+    if parts.username is not None or parts.password is not None:
+        raise HubAddressRefused(
+            f"hub address {parts.scheme}://…@{host}: credentials in the URL are not allowed"
+        )
+    if loopback_ok and host in LOOPBACK_HOSTS and parts.scheme in ("http", "https"):
+        return url
+    if parts.scheme != "https":
+        raise HubAddressRefused(f"hub address {url!r} must use https; the admin token is not sent otherwise")
+    if not _host_allowed(host, allowed_hosts):
+        raise HubAddressRefused(
+            f"hub address {url!r}: {host or 'no host'} is not an allowed hub host "
+            f"({', '.join(allowed_hosts) or 'none'}); fix the hub URL or the 10KC Hub block's allowed hosts"
+        )
+    return url
 
 
 class HubClient:

@@ -14,15 +14,15 @@ from prefect.client.orchestration import get_client
 from prefect.variables import Variable
 from pydantic import BaseModel, Field
 
-from tasks.customer import Customer
+from tasks.customer import Customer, key_in_alphabet
 
 PREFIX = "sftp_watch_"
 MAX_CHARS = 5000
 
 
 def variable_for(prefix: str, customer_key: str) -> str:
-    """Variable names allow lowercase letters, digits and underscores."""
-    return prefix + customer_key.replace("-", "_")
+    """Variable names allow lowercase letters, digits and underscores; one name per customer key."""
+    return prefix + key_in_alphabet(customer_key, "_")
 
 
 class Registration(BaseModel):
@@ -63,7 +63,8 @@ def register(registration: Registration) -> None:
 
 def registration(customer_key: str) -> Registration | None:
     value = Variable.get(variable_for(PREFIX, customer_key))
-    return Registration.model_validate(value) if value else None
+    found = Registration.model_validate(value) if value else None
+    return found if found and found.customer.key == customer_key else None  # not an older key format's
 
 
 def registrations() -> list[Registration]:

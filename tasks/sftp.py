@@ -33,14 +33,49 @@ class Refusal:
     reason: str
 
 
+class UnsafeName(ValueError):
+    """A name from outside (an SFTP listing, a run parameter, a form) is not one plain file name."""
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+MAX_NAME_BYTES = 255
+
+
+def _name_problem(name: str) -> str | None:
+    """Why `name` is not a single, plain file name, or None."""
+    if not name:
+        return "it is empty"
+    if "/" in name or "\\" in name:
+        return "it contains a path"
+    if name in (".", ".."):
+        return "it names a folder"
+    if _CONTROL.search(name):
+        return "it contains a control character"
+    if name.startswith("."):
+        return "it starts with a dot (a hidden file)"
+    if len(name.encode("utf-8", "surrogateescape")) > MAX_NAME_BYTES:
+        return f"it is longer than {MAX_NAME_BYTES} bytes"
+    return None
+
+
+def safe_file_name(name: str, what: str = "file name") -> str:
+    """`name` unchanged when it is one plain file name; else UnsafeName saying what is wrong."""
+    problem = _name_problem(name)
+    if problem:
+        shown = name if len(name) <= 80 else name[:77] + "..."
+        raise UnsafeName(f"{what} {shown!r} is not a plain file name: {problem}")
+    return name
+
+
 def inbox_path(inbox_root: str, customer_key: str) -> str:
     return posixpath.join(inbox_root, customer_key)
 
 
 def refusal_reason(name: str, size: int, max_bytes: int) -> str | None:
     """Why an upload cannot be processed, or None. Names are checked before anything is opened."""
-    if "/" in name or "\\" in name or name.startswith(".."):
-        return "the file name contains a path"
+    problem = _name_problem(name)
+    if problem:
+        return "the file name " + problem.removeprefix("it ")
     if not name.lower().endswith(".csv"):
         return "only .csv files are processed"
     if size > max_bytes:
@@ -95,6 +130,8 @@ def claim(sftp: paramiko.SFTPClient, inbox: str, name: str, claimed_as: str | No
     in a fresh session (the old one may still be busy): in processing/ means ours, still in the
     inbox is renamed again. If the server cannot be asked, `ClaimUnclear` says where to look.
     """
+    safe_file_name(name, "upload")
+    safe_file_name(claimed_as or name, "claimed name")
     _ensure_dirs(sftp, inbox)
     source, target = posixpath.join(inbox, name), posixpath.join(inbox, "processing", claimed_as or name)
     try:
@@ -155,16 +192,30 @@ def original_name(claimed: str) -> str:
     return _STAMP.sub("", claimed, count=1)
 
 
+def _listed_name(name: str) -> str:
+    """A name as an SFTP listing gives it: one folder entry, possibly with odd characters (a backslash
+    is one of them on a POSIX server)."""
+    if not name or "/" in name or "\x00" in name or name in (".", ".."):
+        safe_file_name(name, "upload")  # raises, saying what is wrong
+    return name
+
+
 def refuse(sftp: paramiko.SFTPClient, inbox: str, name: str, from_dir: str = "") -> str:
-    """Move a refused upload out of the way (into refused/) so it is alerted once."""
+    """Move a refused upload out of the way (into refused/) so it is alerted once; an odd name (control
+    characters, a leading dot) is kept there under a cleaned one."""
+    _listed_name(name)
+    if from_dir not in ("", "processing"):
+        raise UnsafeName(f"refuse from {from_dir!r}: only the inbox or processing/")
     _ensure_dirs(sftp, inbox)
-    target = posixpath.join(inbox, "refused", _stamped(name))
+    cleaned = _CONTROL.sub("_", name.replace("\\", "_")).lstrip(".")[-200:] or "unnamed"
+    target = posixpath.join(inbox, "refused", _stamped(cleaned))
     sftp.posix_rename(posixpath.join(inbox, from_dir, name), target)
     return target
 
 
 def archive(sftp: paramiko.SFTPClient, inbox: str, name: str) -> str | None:
     """processing/<name> -> archive/<time>-<name>; None if it was archived already."""
+    safe_file_name(name, "upload")
     source = posixpath.join(inbox, "processing", name)
     try:
         sftp.stat(source)
@@ -177,6 +228,11 @@ def archive(sftp: paramiko.SFTPClient, inbox: str, name: str) -> str | None:
 
 
 def download(sftp: paramiko.SFTPClient, remote: str, local: Path) -> Path:
+    """Fetch one file; neither the remote path may climb out of its folder nor the local name be odd."""
+    if ".." in remote.split("/"):
+        raise UnsafeName(f"remote path {remote!r} climbs out of its folder ('..')")
+    safe_file_name(posixpath.basename(remote), "remote file name")
+    safe_file_name(local.name, "local file name")
     sftp.get(remote, str(local))
     return local
 

@@ -50,7 +50,7 @@ def sftp_support_request(customer: Customer, purpose: str, sample_name: str | No
         "slack/support_request_sftp.md.j2",
         purpose=purpose,
         company=customer.company_name,
-        sample_note=f"`{sample_name}` (attached in the thread)" if sample_name else "not attached",
+        sample_name=sample_name or "",
         tenant_url=customer.tenant_url,
         hub_url=customer.hub_url,
         csm_name=customer.csm.label,

@@ -6,6 +6,7 @@ must not be retried blindly: we look the organization up again (external id, the
 
 from __future__ import annotations
 
+import hashlib
 import time
 
 from prefect import get_run_logger, task
@@ -46,15 +47,37 @@ class OrganizationConflict(RuntimeError):
     """The customer's domains already belong to a different WorkOS organization."""
 
 
+EXTERNAL_ID_CHARS = 64  # WorkOS's limit
+
+
 def external_id_for(customer: Customer) -> str:
-    """Our stable name for the customer's organization in WorkOS."""
-    return f"10kc-hris-{customer.key}"
+    """Our stable name for the customer's organization in WorkOS; a long domain is shortened with a
+    hash of it, so the id stays one per customer."""
+    external_id = f"10kc-hris-{customer.key}"
+    if len(external_id) <= EXTERNAL_ID_CHARS:
+        return external_id
+    digest = hashlib.sha256(customer.key.encode()).hexdigest()[:12]
+    return f"{external_id[: EXTERNAL_ID_CHARS - len(digest) - 1]}-{digest}"
+
+
+def _same_customer(org, customer: Customer):
+    """An organization is reused only when its domains are exactly the customer's."""
+    domains = sorted(d.domain.lower() for d in org.domains)
+    if domains != sorted(customer.email_domains):
+        raise OrganizationConflict(
+            f"WorkOS organization {org.id} ({org.name}) has the domains {', '.join(domains) or 'none'}, "
+            f"not the customer's {', '.join(customer.email_domains)}; correct the domains in the WorkOS "
+            "dashboard or on the form"
+        )
+    return org
 
 
 def find_organization(client: WorkOSClient, customer: Customer):
     """The organization for this customer: by our external id, else by any of its domains."""
     try:
-        return client.organizations.get_organization_by_external_id(external_id_for(customer))
+        return _same_customer(
+            client.organizations.get_organization_by_external_id(external_id_for(customer)), customer
+        )
     except NotFoundError:
         pass
     matches = list(client.organizations.list_organizations(domains=customer.email_domains, limit=10).data)
@@ -63,7 +86,7 @@ def find_organization(client: WorkOSClient, customer: Customer):
             f"{len(matches)} WorkOS organizations use the domains {', '.join(customer.email_domains)}: "
             f"{', '.join(m.id for m in matches)}; pick one in the dashboard and remove the others"
         )
-    return matches[0] if matches else None
+    return _same_customer(matches[0], customer) if matches else None
 
 
 def _describe(org, credentials: WorkOSCredentials, created: bool) -> WorkOSOrganization:

@@ -152,4 +152,4 @@ def test_customer_values_are_normalised():
     customer = make_customer(email_domains=[" Acme.COM ", "acme.com", "acme.co.uk"], slack_channel="am-acme")
     assert customer.email_domains == ["acme.com", "acme.co.uk"]
     assert customer.slack_channel == "#am-acme"
-    assert customer.key == "acme-com"
+    assert customer.key == "acme.com"

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import pty
 import queue
+import re
 import signal
 import subprocess
 import sys
@@ -15,12 +17,15 @@ import httpx
 import pytest
 import yaml
 
+from flows.stack import Children
 from tests.conftest import free_port, make_customer, wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 class Stack:
+    """`hris-runbook up` with its output in a pipe, stopped by SIGINT to it alone."""
+
     def __init__(self, env: dict[str, str]):
         self.lines: queue.Queue[str] = queue.Queue()
         self.output: list[str] = []
@@ -32,11 +37,24 @@ class Stack:
             stderr=subprocess.STDOUT,
             text=True,
         )
-        threading.Thread(target=self._read, daemon=True).start()
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
 
     def _read(self):
         for line in self.process.stdout:
             self.lines.put(line)
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def _drain(self) -> None:
+        self.reader.join(timeout=30)  # the output ends when the process does
+        while not self.lines.empty():
+            self.output.append(self.lines.get_nowait())
+
+    @property
+    def child_pids(self) -> list[int]:
+        return [int(pid) for pid in re.findall(r"started \S+ \(pid (\d+)", "".join(self.output))]
 
     def wait_for(self, text: str, timeout: float = 240) -> None:
         deadline = time.monotonic() + timeout
@@ -44,7 +62,7 @@ class Stack:
             try:
                 line = self.lines.get(timeout=1)
             except queue.Empty:
-                assert self.process.poll() is None, "up exited early:\n" + "".join(self.output)
+                assert self.alive(), "up exited early:\n" + "".join(self.output)
                 continue
             self.output.append(line)
             if text in line:
@@ -52,8 +70,91 @@ class Stack:
         raise AssertionError(f"no {text!r} within {timeout}s:\n" + "".join(self.output))
 
     def stop(self) -> int:
+        """Ctrl-C; the wait is a guard against a hang only (stopping escalates to SIGKILL in seconds)."""
         self.process.send_signal(signal.SIGINT)
-        return self.process.wait(timeout=60)
+        status = self.process.wait(timeout=300)
+        self._drain()
+        return status
+
+
+class TerminalStack(Stack):
+    """`make up` in a pseudo-terminal, stopped by typing Ctrl-C, as a person does."""
+
+    def __init__(self, env: dict[str, str]):
+        self.lines = queue.Queue()
+        self.output = []
+        pid, self.fd = pty.fork()
+        if pid == 0:  # the child: make, in the terminal's foreground process group
+            os.chdir(ROOT)
+            os.execvpe("make", ["make", "up"], env)
+        self.pid, self.status = pid, None
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+
+    def alive(self) -> bool:
+        if self.status is None:
+            done, status = os.waitpid(self.pid, os.WNOHANG)
+            self.status = os.waitstatus_to_exitcode(status) if done else None
+        return self.status is None
+
+    def _read(self):
+        pending = b""
+        while True:
+            try:
+                data = os.read(self.fd, 4096)
+            except OSError:
+                data = b""
+            if not data:
+                self.lines.put(pending.decode(errors="replace"))
+                return
+            pending += data
+            *complete, pending = pending.split(b"\n")
+            for line in complete:
+                self.lines.put(line.decode(errors="replace") + "\n")
+
+    def stop(self) -> int:
+        os.write(self.fd, b"\x03")  # Ctrl-C: the terminal interrupts its foreground process group
+        try:
+            wait_until(lambda: not self.alive(), timeout=300, what="make up to stop")  # a hang guard only
+        finally:
+            if self.alive():
+                os.kill(self.pid, signal.SIGKILL)
+            self._drain()
+            os.close(self.fd)
+        return self.status
+
+
+def _all_gone(pids: list[int]) -> bool:
+    """Every process group `up` started (servers, worker, their subprocesses) has ended."""
+    for pid in pids:
+        try:
+            os.killpg(pid, 0)
+            return False
+        except ProcessLookupError:
+            continue
+    return True
+
+
+STUBBORN = """
+import os, signal, subprocess, sys, time
+signal.signal(signal.SIGTERM, signal.SIG_IGN)
+grandchild = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
+print(grandchild.pid, flush=True)
+time.sleep(600)
+"""
+
+
+def test_stopping_escalates_to_sigkill_and_takes_the_subprocesses_along(tmp_path):
+    children = Children()
+    stubborn = children.start([sys.executable, "-c", STUBBORN], tmp_path / "stubborn.log")
+    grandchild = int(
+        wait_until(lambda: (tmp_path / "stubborn.log").read_text().strip(), what="the grandchild")
+    )
+    children.stop(grace_seconds=0.5)
+    assert stubborn.returncode == -signal.SIGKILL  # it ignored SIGTERM, so it was killed
+    wait_until(lambda: _all_gone([stubborn.pid]), timeout=30, what="the grandchild to be killed too")
+    with pytest.raises(ProcessLookupError):
+        os.kill(grandchild, 0)
 
 
 @pytest.fixture
@@ -90,6 +191,7 @@ def _api(env, method, path, **kwargs):
     return response
 
 
+@pytest.mark.timeout(900)  # two whole stacks on 2 shared cores; every wait inside is on an event
 def test_up_runs_the_runbook_end_to_end_and_can_be_started_again(stack_env, tmp_path):
     stack = Stack(stack_env)
     try:
@@ -140,15 +242,20 @@ def test_up_runs_the_runbook_end_to_end_and_can_be_started_again(stack_env, tmp_
         assert "#am-acme" in slack_log and "Waiting for you" in slack_log  # the CSM was told in Slack
     finally:
         assert stack.stop() == 0
-
+    assert "stopping…" in "".join(stack.output) and " exited" not in "".join(stack.output)
+    wait_until(lambda: _all_gone(stack.child_pids), timeout=30, what="every process `up` started to end")
     with pytest.raises(httpx.ConnectError):
         _api(stack_env, "GET", "/health")
 
-    again = Stack(stack_env)  # a second `make up` reuses the saved state
+    again = TerminalStack(stack_env)  # a second `make up`, in a terminal, reuses the saved state
     try:
         again.wait_for("hris-runbook is up.")
         names = sorted(d["name"] for d in _api(stack_env, "POST", "/deployments/filter", json={}).json())
         declared = yaml.safe_load((ROOT / "prefect.yaml").read_text())["deployments"]
         assert names == sorted(d["name"] for d in declared)  # updated in place, none twice
     finally:
-        assert again.stop() == 0
+        status = again.stop()
+    output = "".join(again.output)
+    assert status == 0, output  # make itself exits 0: Ctrl-C reached `up` only, which stopped cleanly
+    assert "stopping…" in output and "Error" not in output and " exited" not in output, output
+    wait_until(lambda: _all_gone(again.child_pids), timeout=30, what="every process `up` started to end")
