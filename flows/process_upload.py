@@ -33,13 +33,14 @@ from flows.approvals import (
     run_link,
 )
 from flows.upload_queue import QUEUED, older_uploads, resume_next_upload
+from tasks.customer import key_in_alphabet
 from tasks.files import DELETIONS, INVITES, REJECTED, UPDATES, generate_files_task
 from tasks.files_dir import files_dir
 from tasks.mapping import read_mapping
 from tasks.member_exports import MemberExportReceived, member_export_link
 from tasks.once import already_done, once_key, once_policy
 from tasks.registry import Registration, register, registration
-from tasks.sftp import archive, download, inbox_path, original_name, refuse
+from tasks.sftp import UnsafeName, archive, download, inbox_path, original_name, refuse, safe_file_name
 from tasks.slack import Slack
 from tasks.tabular import InputError
 from tasks.templating import render
@@ -336,8 +337,10 @@ def _finish(reg: Registration, upload: str, summary: dict | None, outcome: str, 
 def process_upload(customer_key: str, upload: str, wait: WaitSettings | None = None) -> dict:
     """Steps 8 and 9 for one claimed upload: compare with the hub's members, share, apply."""
     wait = wait or WaitSettings()
-    if Path(upload).name != upload or upload.startswith(".") or "\\" in upload:
-        return Failed(message=f"upload: {upload!r} is not a file name in the inbox")
+    try:
+        safe_file_name(upload, "upload")
+    except UnsafeName as exc:
+        return Failed(message=str(exc))
     reg = registration(customer_key)
     if reg is None:
         return Failed(message=f"{customer_key} is not registered for SFTP watching")
@@ -419,7 +422,7 @@ def process_upload(customer_key: str, upload: str, wait: WaitSettings | None = N
             once_key(customer_key, f"shared-{upload}-{received.sha256[:16]}"),
         )
         create_table_artifact(
-            key=artifact_key("upload", customer_key),
+            key=artifact_key("upload", key_in_alphabet(customer_key, "-")),
             table=[
                 {
                     "upload": name,

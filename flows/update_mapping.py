@@ -12,7 +12,7 @@ from prefect.cache_policies import NO_CACHE
 from flows.approvals import WaitSettings, artifact_key, ends_on_rejection
 from flows.progress import Progress
 from flows.steps import check_mapping_table, update_hub_segments
-from tasks.customer import Customer
+from tasks.customer import Customer, key_in_alphabet
 from tasks.registry import register, registration
 
 STEPS = [
@@ -64,7 +64,7 @@ def update_mapping(customer: Customer, sheet_link: str, wait: WaitSettings | Non
     progress.mark(3, "working")
     uploads = use_for_uploads(customer, link)
     create_markdown_artifact(
-        key=artifact_key("mapping-in-use", customer.key),
+        key=artifact_key("mapping-in-use", key_in_alphabet(customer.key, "-")),
         markdown=f"Data mapping table: {link}\n\n{uploads.capitalize()}.\n",
         description="Data mapping table in use",
     )
