@@ -6,17 +6,15 @@ import uuid
 
 from prefect.client.orchestration import get_client
 
-from flows.approvals import WaitSettings
 from flows.setup_guides import setup_guides
 from tests.conftest import make_customer, wait_until
 from tests.gates import FlowInThread, answer, form_description, waiting_gate
 
-FAST = WaitSettings(poll_seconds=0.2, remind_after_hours=1)
 CSM = {"approver": "Casey Success"}
 
 
-def start(customer, wait=FAST) -> FlowInThread:
-    return FlowInThread(setup_guides, f"setup-guides-{uuid.uuid4().hex[:8]}", customer=customer, wait=wait)
+def start(customer) -> FlowInThread:
+    return FlowInThread(setup_guides, f"setup-guides-{uuid.uuid4().hex[:8]}", customer=customer)
 
 
 def artifacts_of(flow_run_id, prefix: str) -> list:
@@ -78,7 +76,7 @@ def test_an_edited_body_is_what_the_customer_receives(smtp_block, smtp_server):
     customer = make_customer(platform="Workday", contact_first_name="Sam")
     run = start(customer)
     edited = "Hello Sam,\n\nHere is [the Workday guide](https://help.example.test/workday).\n\nCasey\n"
-    answer(run.flow_run_id, "setup-guides-email", decision="approve", edited_body=edited, **CSM)
+    answer(run.flow_run_id, "setup-guides-email", decision="approve", body=edited, **CSM)
     answer(run.flow_run_id, "customer-choice", option="not yet", answered_by="Casey Success")
     assert run.result().is_completed()
     [message] = smtp_server.handler.messages()
@@ -89,9 +87,9 @@ def test_an_edited_body_is_what_the_customer_receives(smtp_block, smtp_server):
     assert '<a href="https://help.example.test/workday">the Workday guide</a>' in html
 
 
-def test_a_long_wait_sends_reminders_and_keeps_waiting(smtp_block, smtp_server):
+def test_a_long_wait_sends_reminders_and_keeps_waiting(smtp_block, smtp_server, reminders_every_second):
     customer = make_customer()
-    run = start(customer, wait=WaitSettings(poll_seconds=0.2, remind_after_hours=1 / 3600))  # 1 s
+    run = start(customer)
     wait_until(lambda: len(artifacts_of(run.flow_run_id, "reminder-")) >= 1, timeout=30, what="a reminder")
     reminder = artifacts_of(run.flow_run_id, "reminder-")[0]
     assert "Still waiting" in reminder["data"] and str(run.flow_run_id) in reminder["data"]
@@ -101,9 +99,11 @@ def test_a_long_wait_sends_reminders_and_keeps_waiting(smtp_block, smtp_server):
     assert len(smtp_server.handler.messages()) == 1
 
 
-def test_the_csm_is_told_in_slack_when_a_run_waits_and_reminded(smtp_block, smtp_server, slack_block, slack):
+def test_the_csm_is_told_in_slack_when_a_run_waits_and_reminded(
+    smtp_block, smtp_server, slack_block, slack, reminders_every_second
+):
     customer = make_customer()
-    run = start(customer, wait=WaitSettings(poll_seconds=0.2, remind_after_hours=1 / 3600))
+    run = start(customer)
     wait_until(
         lambda: len(slack.messages("dm-" + slack.users["casey@10kc.example"].lower())) >= 2,
         timeout=30,
@@ -121,7 +121,7 @@ def test_a_missing_smtp_block_is_a_clear_error(prefect_api):
     from tests.conftest import delete_block
 
     delete_block(SmtpServer, "default")
-    state = setup_guides(customer=make_customer(), wait=FAST, return_state=True)
+    state = setup_guides(customer=make_customer(), return_state=True)
     assert state.is_failed()
     assert "No SMTP Server block named 'default'" in state.message
 
