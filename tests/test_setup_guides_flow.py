@@ -142,3 +142,72 @@ def test_an_unusable_answer_is_asked_again_instead_of_failing_the_run(smtp_block
     state = run.result()
     assert state.is_cancelled() and "duplicate request" in state.message
     assert smtp_server.handler.messages() == []
+
+
+def test_the_csm_corrects_subject_and_cc_and_the_sent_email_carries_them(smtp_block, smtp_server):
+    customer = make_customer(platform="Okta")
+    run = start(customer)
+    answer(
+        run.flow_run_id,
+        "setup-guides-email",
+        decision="approve",
+        subject="Okta and 10KC: your two options",
+        cc="hris-team@10kc.example; lee.it@partner.example",
+        **CSM,
+    )
+    answer(run.flow_run_id, "customer-choice", option="not yet", answered_by="Casey Success")
+    assert run.result().is_completed()
+    [message] = smtp_server.handler.messages()
+    assert message["Subject"] == "Okta and 10KC: your two options"
+    assert message["Cc"] == "hris-team@10kc.example, lee.it@partner.example"
+    assert message["To"] == customer.contact_email
+    [decision] = [
+        a for a in artifacts_of(run.flow_run_id, "decision-") if a["key"].endswith("setup-guides-email")
+    ]
+    assert "Corrected before sending: subject, Cc." in decision["data"]
+
+
+def test_an_invalid_correction_is_named_and_asked_again(smtp_block, smtp_server):
+    customer = make_customer()
+    run = start(customer)
+    answer(run.flow_run_id, "setup-guides-email", decision="approve", to="dana at acme", **CSM)
+    assert waiting_gate(run.flow_run_id) == "setup-guides-email-again-1"
+    assert "'dana at acme' in To is not an email address" in form_description(run.flow_run_id)
+    answer(run.flow_run_id, "setup-guides-email-again-1", decision="approve", subject="Two\nlines", **CSM)
+    assert waiting_gate(run.flow_run_id) == "setup-guides-email-again-2"
+    assert "subject: the subject must be one line" in form_description(run.flow_run_id)
+    answer(run.flow_run_id, "setup-guides-email-again-2", decision="reject", reason="test over", **CSM)
+    assert run.result().is_cancelled() and smtp_server.handler.messages() == []
+
+
+def test_the_form_says_why_template_2_and_that_links_are_placeholders(smtp_block, smtp_server):
+    customer = make_customer(platform="Oracle HCM")
+    run = start(customer)
+    description = form_description(run.flow_run_id)
+    assert (
+        "Template 2 (other platforms) was chosen because “Oracle HCM” is not one of the 15 platforms"
+        in description
+    )
+    assert "point at a placeholder host, not the real Help Center: https://help.10kc.example/" in description
+    answer(run.flow_run_id, "setup-guides-email", decision="reject", reason="test over", **CSM)
+    assert run.result().is_cancelled()
+
+
+def test_the_help_center_variable_replaces_the_placeholders(smtp_block, smtp_server):
+    from prefect.variables import Variable
+
+    Variable.set(
+        "help_center",
+        {"base_url": "https://help.10kc.com", "guides": {"Breath HR": "/articles/4711-breathe"}},
+        overwrite=True,
+    )
+    try:
+        run = start(make_customer(platform="breathe hr"))
+        description = form_description(run.flow_run_id)
+        assert "[this guide](https://help.10kc.com/articles/4711-breathe)" in description
+        assert "Connecting Breathe HR to 10KC" in description
+        assert "placeholder" not in description
+        answer(run.flow_run_id, "setup-guides-email", decision="reject", reason="test over", **CSM)
+        assert run.result().is_cancelled()
+    finally:
+        Variable.unset("help_center")
