@@ -20,12 +20,13 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.actions import ArtifactCreate
 from prefect.context import FlowRunContext
+from prefect.exceptions import NotPausedError
 from prefect.flow_runs import suspend_flow_run
 from prefect.input import RunInput
 from prefect.input.actions import create_flow_run_input, read_flow_run_input
 from prefect.input.run_input import keyset_from_base_key
 from prefect.settings import PREFECT_UI_URL
-from prefect.states import Cancelled, Paused, Running
+from prefect.states import Cancelled, Paused
 from prefect.utilities.engine import propose_state_sync
 from prefect.variables import Variable
 from pydantic import BaseModel, Field, ValidationError, model_validator
@@ -328,8 +329,22 @@ def _signal_key(key: str) -> str:
 
 
 def send_signal(flow_run_id: UUID | str, key: str, value: BaseModel) -> None:
-    """Hand a waiting run the value it waits for under `key` (flow to flow: no form for a person)."""
-    create_flow_run_input(_signal_key(key), value.model_dump(mode="json"), flow_run_id=UUID(str(flow_run_id)))
+    """Hand a waiting run the value it waits for under `key` and resume it (flow to flow: no form).
+
+    A run that does not wait yet finds the value when it gets there."""
+    from prefect.exceptions import PrefectHTTPStatusError
+    from prefect.flow_runs import resume_flow_run
+
+    run_id = UUID(str(flow_run_id))
+    try:
+        create_flow_run_input(_signal_key(key), value.model_dump(mode="json"), flow_run_id=run_id)
+    except PrefectHTTPStatusError as exc:
+        if exc.response.status_code != 409:
+            raise  # 409: sent before (a retried sender): the first value stands
+    try:
+        resume_flow_run(run_id)
+    except NotPausedError:
+        pass
 
 
 def wait_for_signal(
@@ -358,17 +373,15 @@ def wait_for_signal(
 
 
 def _pause_for_signal(key: str, pause_key: str) -> None:
-    """In-process: pause (without a form) and poll until the signal is there or the run is resumed."""
+    """In-process: pause (without a form) until `send_signal` or a person resumes the run."""
     context = FlowRunContext.get()
+    poll_seconds = wait_settings().poll_seconds
     with get_client(sync_client=True) as client:
         state = propose_state_sync(
             client=client, state=Paused(pause_key=pause_key), flow_run_id=context.flow_run.id
         )
         while state.is_paused():
-            if read_flow_run_input(_signal_key(key)) is not None:
-                propose_state_sync(client=client, state=Running(), flow_run_id=context.flow_run.id)
-                return
-            time.sleep(wait_settings().poll_seconds)
+            time.sleep(poll_seconds)
             state = client.read_flow_run(context.flow_run.id).state
         if state.is_final():
             raise RuntimeError(f"the run was {state.type.value.lower()} while waiting for another flow")

@@ -11,6 +11,7 @@ Screenshots go to the test's temp dir; with HRIS_UPDATE_SCREENSHOTS=1 they repla
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -21,7 +22,7 @@ import httpx
 import pytest
 
 from tests.conftest import free_port, make_customer, wait_until
-from tests.gates import read_run, waiting_gate
+from tests.gates import read_run, wait_for_gate
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -73,7 +74,8 @@ def prefect_ui(prefect_api, tmp_path_factory):
 
 
 @pytest.fixture
-def page(prefect_ui):
+def page(prefect_ui, tmp_path):
+    """A chromium page on the UI; what it last showed is kept as last-page.png for a failing test."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
@@ -83,6 +85,7 @@ def page(prefect_ui):
         try:
             yield page
         finally:
+            page.screenshot(path=tmp_path / "last-page.png")
             browser.close()
 
 
@@ -98,7 +101,8 @@ def form_field(scope, label: str):
     return scope.locator(
         "xpath=.//div[contains(concat(' ', @class, ' '), ' schema-form-property ')]"
         "[./div[contains(@class, 'p-label__header')]"
-        f"//span[contains(@class, 'schema-form-property__label')][normalize-space()='{label}']]"
+        "//span[contains(@class, 'schema-form-property__label')]"
+        f"[normalize-space()='{label}' or normalize-space()='{label} (Optional)']]"
     ).first
 
 
@@ -107,21 +111,26 @@ def fill(scope, label: str, value: str) -> None:
 
 
 def choose(scope, label: str, option: str) -> None:
-    form_field(scope, label).locator(".p-select-button__control").click()
-    scope.page.get_by_role("option", name=option, exact=True).click()
+    from playwright.sync_api import expect
+
+    control = form_field(scope, label).locator(".p-select-button__control")
+    control.press("ArrowDown")  # opens the list, as the keyboard does (a click only focuses it here)
+    listbox = scope.page.get_by_role("listbox")
+    listbox.locator(".p-select-option").filter(has=scope.page.get_by_text(option, exact=True)).first.click()
+    expect(control).to_contain_text(option)
 
 
-def gate_of(flow_run_id) -> str:
-    """The gate a run waits at, asked from a thread: Prefect's sync helpers would see Playwright's loop."""
+def wait_at_gate(flow_run_id, gate: str) -> None:
+    """Wait until the run waits at `gate`, from a thread: Prefect's sync helpers would see Playwright's loop."""
     with ThreadPoolExecutor(1) as pool:
-        return pool.submit(waiting_gate, flow_run_id, 120).result()
+        pool.submit(wait_for_gate, flow_run_id, gate, 120).result()
 
 
 def resume_dialog(page, flow_run_id, gate: str):
     """Open the run's page once it waits at `gate` and open its Resume dialog."""
     from playwright.sync_api import expect
 
-    assert gate_of(flow_run_id) == gate
+    wait_at_gate(flow_run_id, gate)
     page.goto(f"/runs/flow-run/{flow_run_id}")
     page.get_by_role("button", name="Resume", exact=True).click()
     dialog = page.locator(".p-modal")
@@ -141,12 +150,14 @@ def runs_of(deployment: str, customer) -> list:
     return [r for r in runs if r.parameters["customer"]["email_domains"] == customer.email_domains]
 
 
+@pytest.mark.timeout(600)  # the session's server and served flows may start inside this test
 def test_a_csm_runs_setup_guides_and_answers_its_gates_in_the_prefect_ui(
     tmp_path, served, smtp_block, smtp_server, slack_block, slack, workos_block, workos, page
 ):  # `page` last: Playwright's event loop must not be running while the blocks are saved
     from playwright.sync_api import expect
 
     customer = make_customer(company_name="Globex Holdings", platform="Okta", contact_first_name="Hank")
+    customer = customer.model_copy(update={"contact_email": f"hank.scorpio@{customer.email_domains[0]}"})
 
     # Deployments > setup-guides > Run > Custom run, the customer form filled in as a person does
     page.goto("/deployments")
@@ -169,6 +180,7 @@ def test_a_csm_runs_setup_guides_and_answers_its_gates_in_the_prefect_ui(
     form_field(page, "Company name").scroll_into_view_if_needed()
     screenshot(page, tmp_path, "ui-custom-run-form.png")
     page.get_by_role("button", name="Submit", exact=True).click()
+    expect(page).to_have_url(re.compile(r"/runs/flow-run/|/deployments/deployment/[^/]+$"))
 
     [run] = wait_until(lambda: runs_of("setup-guides", customer), timeout=60, what="the setup-guides run")
     assert wait_until(
@@ -205,7 +217,7 @@ def test_a_csm_runs_setup_guides_and_answers_its_gates_in_the_prefect_ui(
         choose(dialog, "Decision", "approve")
         fill(dialog, "Your name", "Casey Success")
         dialog.get_by_role("button", name="Submit", exact=True).click()
-        assert gate_of(api_run.id) == "api-implementation-email"
+        wait_at_gate(api_run.id, "api-implementation-email")
         [organization] = workos.organizations.values()
         assert organization["name"] == "Globex Holdings"
         assert read_run(api_run.id).name == "Globex Holdings · api-integration"
