@@ -231,14 +231,16 @@ def _ask_once(
     notify: Notify | None,
 ) -> F:
     mode = "suspended" if _in_deployment() else "paused"
-    answered = _answer_already_given(form, keyset_from_base_key(f"{mode}-{key}"))
+    markdown = f"## {title}\n\n{description}\n\nAnswer in the Prefect UI: {run_link()}\n"
+    # fields left as shown (e.g. an email's subject) are not in a resumed answer: the same initial
+    # data fills them in when a re-executed run reads the answer back
+    with_form = form.with_initial_data(description=markdown, **(initial or {}))
+    answered = _answer_already_given(with_form, keyset_from_base_key(f"{mode}-{key}"))
     if answered is not None:
         return answered
-    markdown = f"## {title}\n\n{description}\n\nAnswer in the Prefect UI: {run_link()}\n"
     create_markdown_artifact(key=artifact_key("waiting", key), markdown=markdown, description=title)
     get_run_logger().info("Waiting for a person: %s (%s)", title, run_link())
     _notify(notify, render("slack/waiting.md.j2", title=title, run_url=run_link()), (key, form.__name__))
-    with_form = form.with_initial_data(description=markdown, **(initial or {}))
     if mode == "suspended":
         return suspend_flow_run(wait_for_input=with_form, key=key, timeout=None)
     return _pause_in_process(with_form, key, title, wait, notify)
