@@ -9,7 +9,6 @@ from pydantic import Field, field_validator
 from blocks import SlackWorkspace, SmtpServer, WorkOSCredentials, load_block
 from flows.approvals import (
     Notify,
-    WaitSettings,
     ask,
     ends_on_rejection,
     record,
@@ -20,14 +19,14 @@ from flows.progress import Progress
 from flows.steps import (
     check_mapping_table,
     csm_notice,
-    help_center_url,
+    help_center_catalogue,
     send_reviewed_email,
     update_hub_segments,
 )
 from tasks.customer import Customer, check_url
 from tasks.emails import draft_api_final_summary, draft_api_implementation_email
+from tasks.naming import run_name, step_run_name
 from tasks.once import once_key, once_policy
-from tasks.platforms import load_catalogue
 from tasks.setup_links import make_setup_link
 from tasks.support import api_support_request, post_support_request
 from tasks.workos import WorkOSOrganization, ensure_organization_task, external_id_for, find_organization
@@ -46,9 +45,10 @@ class DashboardSetupLink(RunInput):
     """No setup-links endpoint is configured: paste a setup link created in the WorkOS dashboard."""
 
     setup_link: str = Field(
-        description="Organization > Setup link > Create Link > Directory Sync, then paste it here"
+        title="Setup link",
+        description="Organization > Setup link > Create Link > Directory Sync, then paste it here",
     )
-    answered_by: str = Field(min_length=1, description="Your name")
+    answered_by: str = Field(min_length=1, title="Your name", description="Recorded with the answer")
 
     @field_validator("setup_link")
     @classmethod
@@ -59,20 +59,27 @@ class DashboardSetupLink(RunInput):
 class IntegrationOn(RunInput):
     """Engineering confirms the integration is turned on (runbook step 5)."""
 
-    confirmed_by: str = Field(min_length=1, description="Your name (engineering)")
-    notes: str = Field(default="", description="Anything the CSM should know")
+    confirmed_by: str = Field(
+        min_length=1, title="Your name", description="Engineering: recorded with the answer"
+    )
+    notes: str = Field(default="", title="Notes", description="Anything the CSM should know")
 
 
 class SummaryCadence(RunInput):
     """What was agreed with the customer for mapping-table updates (final email)."""
 
     cadence: Literal["monthly", "quarterly"] = Field(
-        description="How often the customer sends updated values"
+        title="Update cadence", description="How often the customer sends updated values"
     )
-    answered_by: str = Field(min_length=1, description="Your name")
+    answered_by: str = Field(min_length=1, title="Your name", description="Recorded with the answer")
 
 
-@task(name="make-setup-link", cache_policy=once_policy(), persist_result=True)
+@task(
+    name="make-setup-link",
+    task_run_name=step_run_name("make-setup-link"),
+    cache_policy=once_policy(),
+    persist_result=True,
+)
 def long_lived_setup_link(workos: WorkOSCredentials, organization_id: str, once_key: str) -> str:
     """A signed link to our setup-links endpoint; made once per customer so every email shows the same."""
     return make_setup_link(
@@ -83,9 +90,7 @@ def long_lived_setup_link(workos: WorkOSCredentials, organization_id: str, once_
     )
 
 
-def workos_step(
-    customer: Customer, workos: WorkOSCredentials, wait: WaitSettings
-) -> tuple[WorkOSOrganization, str]:
+def workos_step(customer: Customer, workos: WorkOSCredentials) -> tuple[WorkOSOrganization, str]:
     """Step 1: approve, find-or-create the organization, then the setup link for the email."""
     link_mode = (
         f"a {workos.setup_link_days}-day link to our setup-links endpoint ({workos.setup_links_url}), which "
@@ -107,7 +112,6 @@ def workos_step(
                 f"- **Setup link:** {link_mode}\n\nAn existing organization with this external id or these "
                 "domains is reused; a second one is never created."
             ),
-            wait=wait,
             notify=csm_notice(customer),
         )
     organization = ensure_organization_task(workos, customer)
@@ -123,37 +127,36 @@ def workos_step(
             f"Open the organization in the WorkOS dashboard ({organization.page_url}), go to the setup link "
             "section, click **Create Link**, choose **Directory Sync** under Features, then paste the link."
         ),
-        wait=wait,
         notify=csm_notice(customer),
     )
     return organization, pasted.setup_link
 
 
-@flow(name="api-integration")
+@flow(name="api-integration", flow_run_name=run_name("api-integration"))
 @ends_on_rejection
-def api_integration(customer: Customer, wait: WaitSettings | None = None) -> dict:
+def api_integration(customer: Customer) -> dict:
     """From the WorkOS organization to the final summary email, each side effect once per customer."""
-    wait = wait or WaitSettings()
     progress = Progress("api-integration", customer.company_name, customer.key, STEPS)
     smtp = load_block(SmtpServer)
     slack = load_block(SlackWorkspace)
     workos = load_block(WorkOSCredentials)
-    catalogue, help_url = load_catalogue(), help_center_url()
+    catalogue = help_center_catalogue()
+    help_url = catalogue.help_center_url
 
     progress.mark(1, "waiting", "CSM approves the organization")
-    organization, setup_link = workos_step(customer, workos, wait)
+    organization, setup_link = workos_step(customer, workos)
     progress.mark(1, "done", organization.page_url)
 
     progress.mark(2, "waiting", "CSM reviews the email")
     draft = draft_api_implementation_email(
         customer, catalogue, help_url, smtp.default_cc, setup_link, catalogue.default_question_fields
     )
-    send_reviewed_email(customer, "api-implementation-email", draft, smtp, wait)
+    send_reviewed_email(customer, "api-implementation-email", draft, smtp)
     progress.mark(2, "done")
 
     progress.mark(3, "waiting", "customer fills in the data mapping table")
-    sheet_link, table = check_mapping_table(customer, wait)
-    segments = update_hub_segments(customer, table, wait)
+    sheet_link, table = check_mapping_table(customer)
+    segments = update_hub_segments(customer, table)
     progress.mark(3, "done", f"{len(table.fields)} field(s); segments: {segments}")
 
     progress.mark(4, "working")
@@ -170,7 +173,6 @@ def api_integration(customer: Customer, wait: WaitSettings | None = None) -> dic
         key="integration-on",
         title=f"Engineering: is {customer.company_name}'s HRIS integration turned on?",
         description=f"Support request: {request.permalink}. Resume when the integration is on.",
-        wait=wait,
         notify=Notify(channel=slack.product_support_channel),
     )
     record("integration-on", "Integration turned on", on.confirmed_by, "on", on.notes)
@@ -182,17 +184,16 @@ def api_integration(customer: Customer, wait: WaitSettings | None = None) -> dic
         key="summary-cadence",
         title=f"Mapping-table update cadence agreed with {customer.company_name}",
         description="The final summary email states how often the customer sends updated values.",
-        wait=wait,
         notify=csm_notice(customer),
     )
     summary = draft_api_final_summary(
         customer, catalogue, help_url, smtp.default_cc, sheet_link, cadence.cadence
     )
-    sent = send_reviewed_email(customer, "api-final-summary", summary, smtp, wait)
+    sent = send_reviewed_email(customer, "api-final-summary", summary, smtp)
     progress.mark(6, "done")
     return {
         "organization": organization.id,
         "support_request": request.permalink,
         "final_email": sent.message_id,
-        "segments": segments,
+        "segments": str(segments),
     }

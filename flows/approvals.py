@@ -20,16 +20,19 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.actions import ArtifactCreate
 from prefect.context import FlowRunContext
+from prefect.exceptions import NotPausedError
 from prefect.flow_runs import suspend_flow_run
 from prefect.input import RunInput
-from prefect.input.actions import read_flow_run_input
+from prefect.input.actions import create_flow_run_input, read_flow_run_input
 from prefect.input.run_input import keyset_from_base_key
 from prefect.settings import PREFECT_UI_URL
 from prefect.states import Cancelled, Paused
 from prefect.utilities.engine import propose_state_sync
+from prefect.variables import Variable
 from pydantic import BaseModel, Field, ValidationError, model_validator
 
 from tasks.customer import describe_validation_error
+from tasks.naming import step_run_name
 from tasks.once import once_key, once_policy
 from tasks.templating import render
 
@@ -47,6 +50,30 @@ class WaitSettings(BaseModel):
         gt=0,
         description="Send a reminder after this long without an answer, and again after each interval",
     )
+
+
+WAIT_SETTINGS_VARIABLE = "hris_wait_settings"
+
+
+def wait_settings(given: WaitSettings | dict | None = None) -> WaitSettings:
+    """The timing of every gate: `given` (old callers), else the `hris_wait_settings` Variable, else defaults.
+
+    Timing is for operators, not CSMs, so it lives in a Variable rather than in the flows' forms.
+    """
+    if isinstance(given, WaitSettings):
+        return given
+    value = given if given else Variable.get(WAIT_SETTINGS_VARIABLE, default=None)
+    if not value:
+        return WaitSettings()
+    try:
+        return WaitSettings.model_validate(value)
+    except ValidationError as exc:
+        get_run_logger().warning(
+            "Variable %s ignored (%s); using the defaults",
+            WAIT_SETTINGS_VARIABLE,
+            describe_validation_error(exc),
+        )
+        return WaitSettings()
 
 
 class Notify(BaseModel):
@@ -84,14 +111,16 @@ def _notify(notify: Notify | None, text: str, gate: tuple[str, str] | None = Non
 
 
 class Approval(RunInput):
-    """Approve or reject what the form shows; an email's body may be corrected before sending."""
+    """Approve or reject what the form shows."""
 
-    decision: Literal["approve", "reject"] = Field(description="approve to go ahead, reject to stop the run")
-    approver: str = Field(min_length=1, description="Your name: recorded with the decision")
-    reason: str = Field(default="", description="Why, when rejecting (recorded and shown on the run)")
-    edited_body: str = Field(
-        default="",
-        description="Optional: the corrected email body (same markup); leave as shown to send unchanged.",
+    decision: Literal["approve", "reject"] = Field(
+        title="Decision", description="approve to go ahead, reject to stop the run"
+    )
+    approver: str = Field(
+        min_length=1, title="Your name", description="Recorded with the decision (the UI has no log-in)"
+    )
+    reason: str = Field(
+        default="", title="Reason", description="Why, when rejecting (recorded and shown on the run)"
     )
 
     @model_validator(mode="after")
@@ -202,14 +231,16 @@ def _ask_once(
     notify: Notify | None,
 ) -> F:
     mode = "suspended" if _in_deployment() else "paused"
-    answered = _answer_already_given(form, keyset_from_base_key(f"{mode}-{key}"))
+    markdown = f"## {title}\n\n{description}\n\nAnswer in the Prefect UI: {run_link()}\n"
+    # fields left as shown (e.g. an email's subject) are not in a resumed answer: the same initial
+    # data fills them in when a re-executed run reads the answer back
+    with_form = form.with_initial_data(description=markdown, **(initial or {}))
+    answered = _answer_already_given(with_form, keyset_from_base_key(f"{mode}-{key}"))
     if answered is not None:
         return answered
-    markdown = f"## {title}\n\n{description}\n\nAnswer in the Prefect UI: {run_link()}\n"
     create_markdown_artifact(key=artifact_key("waiting", key), markdown=markdown, description=title)
     get_run_logger().info("Waiting for a person: %s (%s)", title, run_link())
     _notify(notify, render("slack/waiting.md.j2", title=title, run_url=run_link()), (key, form.__name__))
-    with_form = form.with_initial_data(description=markdown, **(initial or {}))
     if mode == "suspended":
         return suspend_flow_run(wait_for_input=with_form, key=key, timeout=None)
     return _pause_in_process(with_form, key, title, wait, notify)
@@ -232,7 +263,7 @@ def ask(
     the form's own checks (a reject without a reason, a link that is not a URL) is asked again,
     with the problem shown, instead of failing the run.
     """
-    wait = wait or WaitSettings()
+    wait = wait_settings(wait)
     attempt_key, problem = key, ""
     for attempt in itertools.count(1):
         try:
@@ -249,7 +280,12 @@ def ask(
     raise AssertionError("unreachable")
 
 
-@task(name="record-decision", cache_policy=once_policy(), persist_result=True)
+@task(
+    name="record-decision",
+    task_run_name=step_run_name("record-decision"),
+    cache_policy=once_policy(),
+    persist_result=True,
+)
 def record_decision(once_key: str, title: str, who: str, decision: str, details: str = "") -> str:
     """Keep who decided what and when, once per gate and run, as a markdown artifact."""
     when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
@@ -266,25 +302,91 @@ def record(gate_key: str, title: str, who: str, decision: str, details: str = ""
     record_decision(once_key(current_run_id(), gate_key), title, who, decision, details)
 
 
+def decide(key: str, title: str, answer: Approval, details: str = "") -> Approval:
+    """Record an approve / reject answer; a rejection raises `Rejected` with the reason recorded."""
+    reason = f"Reason: {answer.reason}" if answer.reason else ""
+    record(key, title, answer.approver, answer.decision, "\n\n".join(p for p in (reason, details) if p))
+    if answer.decision == "reject":
+        raise Rejected(title, answer.approver, answer.reason)
+    return answer
+
+
 def request_approval(
     *,
     key: str,
     title: str,
     what: str,
     wait: WaitSettings | None = None,
-    editable_body: str | None = None,
     notify: Notify | None = None,
 ) -> Approval:
     """Ask for approve / reject; a rejection raises `Rejected` with the reason recorded."""
-    initial = {"edited_body": editable_body} if editable_body is not None else {}
-    answer = ask(Approval, key=key, title=title, description=what, wait=wait, initial=initial, notify=notify)
-    details = f"Reason: {answer.reason}" if answer.reason else ""
-    if editable_body is not None and answer.edited_body.strip() and answer.edited_body != editable_body:
-        details += "\n\nThe body was edited before sending."
-    record(key, title, answer.approver, answer.decision, details.strip())
-    if answer.decision == "reject":
-        raise Rejected(title, answer.approver, answer.reason)
-    return answer
+    return decide(key, title, ask(Approval, key=key, title=title, description=what, wait=wait, notify=notify))
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def _signal_key(key: str) -> str:
+    return f"signal-{key}"
+
+
+def send_signal(flow_run_id: UUID | str, key: str, value: BaseModel) -> None:
+    """Hand a waiting run the value it waits for under `key` and resume it (flow to flow: no form).
+
+    A run that does not wait yet finds the value when it gets there."""
+    from prefect.exceptions import PrefectHTTPStatusError
+    from prefect.flow_runs import resume_flow_run
+
+    run_id = UUID(str(flow_run_id))
+    try:
+        create_flow_run_input(_signal_key(key), value.model_dump(mode="json"), flow_run_id=run_id)
+    except PrefectHTTPStatusError as exc:
+        if exc.response.status_code != 409:
+            raise  # 409: sent before (a retried sender): the first value stands
+    try:
+        resume_flow_run(run_id)
+    except NotPausedError:
+        pass
+
+
+def wait_for_signal(
+    model: type[M], *, key: str, title: str, description: str, notify: Notify | None = None
+) -> M:
+    """Wait until another flow calls `send_signal` for this run and `key`, then return its value.
+
+    The run shows a plain Resume button, not a form: a person who resumes it early only makes it wait
+    again (under the next pause key, since a used key cannot pause twice).
+    """
+    for attempt in itertools.count():
+        value = read_flow_run_input(_signal_key(key))
+        if value is not None:
+            return model.model_validate(value)
+        pause_key = f"{key}-{attempt}"
+        if attempt == 0:
+            markdown = f"## {title}\n\n{description}\n"
+            create_markdown_artifact(key=artifact_key("waiting", key), markdown=markdown, description=title)
+            get_run_logger().info("Waiting for another flow: %s (%s)", title, run_link())
+            _notify(notify, render("slack/waiting.md.j2", title=title, run_url=run_link()))
+        if _in_deployment():
+            suspend_flow_run(key=pause_key, timeout=None)
+        else:
+            _pause_for_signal(key, pause_key)
+    raise AssertionError("unreachable")
+
+
+def _pause_for_signal(key: str, pause_key: str) -> None:
+    """In-process: pause (without a form) until `send_signal` or a person resumes the run."""
+    context = FlowRunContext.get()
+    poll_seconds = wait_settings().poll_seconds
+    with get_client(sync_client=True) as client:
+        state = propose_state_sync(
+            client=client, state=Paused(pause_key=pause_key), flow_run_id=context.flow_run.id
+        )
+        while state.is_paused():
+            time.sleep(poll_seconds)
+            state = client.read_flow_run(context.flow_run.id).state
+        if state.is_final():
+            raise RuntimeError(f"the run was {state.type.value.lower()} while waiting for another flow")
 
 
 def ends_on_rejection(flow_fn):

@@ -17,7 +17,7 @@ from prefect.client.schemas.filters import (
 from prefect.client.schemas.objects import StateType
 from prefect.input.actions import read_flow_run_input
 
-from flows.approvals import Notify, WaitSettings, artifact_key, send_reminder
+from flows.approvals import Notify, artifact_key, send_reminder, wait_settings
 
 
 def _title(flow_run_id, keyset: dict | None) -> str:
@@ -34,7 +34,7 @@ def _notify_from(parameters: dict) -> Notify | None:
     return Notify(email=csm.get("email"), channel=customer.get("slack_channel"))
 
 
-@flow(name="approval-reminders")
+@flow(name="approval-reminders")  # not per customer: Prefect's generated run names are fine
 def approval_reminders() -> int:
     """Send a reminder for every suspended deployment run whose wait passed another reminder interval."""
     logger = get_run_logger()
@@ -50,7 +50,7 @@ def approval_reminders() -> int:
             if run.deployment_id is None or run.state is None:
                 continue  # an in-process pause reminds on its own
             details = run.state.state_details
-            wait = WaitSettings(**(run.parameters.get("wait") or {}))
+            wait = wait_settings(run.parameters.get("wait"))  # a run started before `wait` left the form
             waited_hours = (now - run.state.timestamp).total_seconds() / 3600
             due = int(waited_hours // wait.remind_after_hours)
             key = artifact_key("reminder", details.pause_key or "")

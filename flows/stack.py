@@ -246,6 +246,15 @@ def up() -> int:
             + "  Stop with Ctrl-C.\n",
             flush=True,
         )
+        from flows.steps import help_center_catalogue, help_center_warning
+        from tasks.platforms import CatalogueOverrideError
+
+        try:
+            warning = help_center_warning(help_center_catalogue())
+        except CatalogueOverrideError as exc:
+            warning = f"{exc} (Variables > help_center): runs that email customers will stop on it"
+        if warning:
+            print(f"  WARNING: {warning}\n", flush=True)
         while all(child.poll() is None for child in children):
             time.sleep(1)
         failed = [c.args[1] if len(c.args) > 1 else c.args[0] for c in children if c.poll() is not None]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import re
 
 from prefect import get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
@@ -11,30 +12,57 @@ from prefect.deployments import run_deployment
 from prefect.exceptions import ObjectNotFound
 from prefect.input import RunInput
 from prefect.variables import Variable
-from pydantic import Field
+from pydantic import BaseModel, Field, field_validator, model_validator
 
 from blocks import GoogleSheetsCredentials, SmtpServer, TenKCHub, load_block, optional_block
 from flows.approvals import (
+    Approval,
     Notify,
     WaitSettings,
     artifact_key,
     ask,
     current_run_id,
+    decide,
     record,
     request_approval,
     run_link,
 )
-from tasks.customer import Customer, key_in_alphabet
+from tasks.customer import Customer, check_email, key_in_alphabet
 from tasks.emails import EmailDraft, SentEmail, send_email
+from tasks.hub import HubClient
 from tasks.mapping import MappingTable, read_and_check_mapping
+from tasks.naming import step_run_name
 from tasks.once import already_done, once_key, once_policy
-from tasks.platforms import load_catalogue
-from tasks.segments import apply_segments_task, checklist, plan_segments_task
+from tasks.platforms import Catalogue, load_catalogue, with_overrides
+from tasks.segments import apply_plan, checklist, plan_segments, plan_segments_task
+
+HELP_CENTER_VARIABLE = "help_center"
+
+
+def help_center_catalogue() -> Catalogue:
+    """The platform catalogue with the `help_center` Variable's overrides (base URL, guide paths)
+    and the older `help_center_url` Variable applied; platforms.yaml is only the default."""
+    catalogue = load_catalogue()
+    legacy = Variable.get("help_center_url", default=None)
+    if legacy:
+        catalogue = with_overrides(catalogue, {"base_url": legacy})
+    return with_overrides(catalogue, Variable.get(HELP_CENTER_VARIABLE, default=None))
 
 
 def help_center_url() -> str:
-    """The Help Center base URL: the `help_center_url` Variable, else the catalogue's default."""
-    return Variable.get("help_center_url", default=load_catalogue().help_center_url)
+    """The Help Center base URL the emails link to (see `help_center_catalogue`)."""
+    return help_center_catalogue().help_center_url
+
+
+def help_center_warning(catalogue: Catalogue) -> str | None:
+    """One line for `make up` and the logs while the Help Center links are still placeholders."""
+    if not catalogue.uses_placeholders:
+        return None
+    return (
+        f"Help Center links are placeholders ({catalogue.help_center_url}): set the Prefect Variable "
+        '`help_center` to {"base_url": "https://…", "guides": {"Workday": "/articles/…"}} '
+        "before emailing customers."
+    )
 
 
 def csm_notice(customer: Customer) -> Notify:
@@ -42,38 +70,116 @@ def csm_notice(customer: Customer) -> Notify:
     return Notify(email=customer.csm.email, channel=customer.slack_channel)
 
 
+def _addresses(value: str, field: str, required: bool) -> str:
+    """Check a comma-separated address list; returns it normalised (", " between addresses)."""
+    addresses = [a.strip() for a in re.split(r"[,;\n]", value) if a.strip()]
+    if required and not addresses:
+        raise ValueError(f"give at least one address in {field}")
+    for address in addresses:
+        try:
+            check_email(address)
+        except ValueError:
+            raise ValueError(f"{address!r} in {field} is not an email address") from None
+    return ", ".join(addresses)
+
+
+class EmailReview(Approval):
+    """Approve or reject the email; correct the subject, the recipients or the body before it goes out."""
+
+    subject: str = Field(title="Subject", description="The subject line the customer sees (one line)")
+    to: str = Field(title="To", description="Recipients, separated by commas")
+    cc: str = Field(
+        default="", title="Cc", description="Copied addresses, separated by commas (may be empty)"
+    )
+    body: str = Field(
+        title="Body",
+        description="The email in simple markup: **bold**, [label](https://link), '- ' lists, '## ' headings",
+    )
+
+    @field_validator("subject")
+    @classmethod
+    def _one_line(cls, value: str) -> str:
+        value = value.strip()
+        if not value or "\n" in value or len(value) > 200:
+            raise ValueError("the subject must be one line of 1 to 200 characters")
+        return value
+
+    @field_validator("to")
+    @classmethod
+    def _to(cls, value: str) -> str:
+        return _addresses(value, "To", required=True)
+
+    @field_validator("cc")
+    @classmethod
+    def _cc(cls, value: str) -> str:
+        return _addresses(value, "Cc", required=False)
+
+    @model_validator(mode="after")
+    def _body_when_sending(self) -> EmailReview:
+        if self.decision == "approve" and not self.body.strip():
+            raise ValueError("body: the email to send is empty")
+        return self
+
+
+def _reviewed(draft: EmailDraft, review: EmailReview) -> tuple[EmailDraft, list[str]]:
+    """The draft as the reviewer left it, and the names of what they changed."""
+    to, cc = review.to.split(", "), [c for c in review.cc.split(", ") if c]
+    body = review.body.strip() + "\n"
+    changes = {
+        "subject": review.subject != draft.subject,
+        "To": to != draft.to,
+        "Cc": cc != draft.cc,
+        "body": body.strip() != draft.body.strip(),
+    }
+    changed = [name for name, differs in changes.items() if differs]
+    return draft.model_copy(update={"subject": review.subject, "to": to, "cc": cc, "body": body}), changed
+
+
 def send_reviewed_email(
-    customer: Customer, step: str, draft: EmailDraft, smtp: SmtpServer, wait: WaitSettings
+    customer: Customer, step: str, draft: EmailDraft, smtp: SmtpServer, wait: WaitSettings | None = None
 ) -> SentEmail:
-    """A CSM approves (and may correct) the email, then it is sent; never twice for a step."""
+    """A CSM approves (and may correct subject, To, Cc and body), then it is sent; never twice for a step."""
     key = once_key(customer.key, step)
     previous = already_done(key)
     if previous is not None:
-        get_run_logger().info("%s: already sent at %s, not sending again", step, previous.sent_at)
+        get_run_logger().info(
+            "%s: already sent at %s, not sending again", step, f"{previous.sent_at:%Y-%m-%d %H:%M} UTC"
+        )
         return previous
-    approval = request_approval(
+    title = f"Send “{draft.subject}” to {customer.company_name}"
+    for warning in draft.warnings():
+        get_run_logger().warning("%s: %s", step, warning)
+    review = ask(
+        EmailReview,
         key=step,
-        title=f"Send “{draft.subject}” to {customer.company_name}",
-        what=draft.for_review(),
+        title=title,
+        description=draft.for_review(),
         wait=wait,
-        editable_body=draft.body,
+        initial={
+            "subject": draft.subject,
+            "to": ", ".join(draft.to),
+            "cc": ", ".join(draft.cc),
+            "body": draft.body,
+        },
         notify=csm_notice(customer),
     )
-    edited = approval.edited_body.strip()
-    if edited and edited != draft.body.strip():
-        draft = draft.model_copy(update={"body": edited + "\n"})
-    return send_email(smtp, draft, key)
+    reviewed, changed = _reviewed(draft, review)
+    decide(step, title, review, f"Corrected before sending: {', '.join(changed)}." if changed else "")
+    return send_email(smtp, reviewed, key)
 
 
 class MappingTableReady(RunInput):
     """The customer says the data mapping table is complete (or fixed)."""
 
-    sheet_link: str = Field(description="Link to the completed data mapping table in Google Sheets")
-    answered_by: str = Field(min_length=1, description="Your name")
+    sheet_link: str = Field(
+        title="Data mapping table link",
+        description="The Google Sheets link of the completed table (https://docs.google.com/spreadsheets/d/…)",
+    )
+    answered_by: str = Field(min_length=1, title="Your name", description="Recorded with the answer")
 
 
 def check_mapping_table(
-    customer: Customer, wait: WaitSettings, link: str | None = None, given_by: str = ""
+    customer: Customer, wait: WaitSettings | None = None, link: str | None = None, given_by: str = ""
 ) -> tuple[str, MappingTable]:
     """Read and check the data mapping table, sending the report back until it is clean.
 
@@ -114,16 +220,53 @@ def check_mapping_table(
     raise AssertionError("unreachable")
 
 
-def update_hub_segments(customer: Customer, table: MappingTable, wait: WaitSettings) -> dict:
+class SegmentsOutcome(BaseModel):
+    """What the segment step did, in words for progress tables and run results."""
+
+    mode: str = Field(description="api (through the hub API) or checklist (the CSM did it by hand)")
+    segments_created: int = 0
+    options_added: int = 0
+    segments_checked: int = 0
+
+    def __str__(self) -> str:
+        if self.mode == "checklist":
+            return f"{self.segments_checked} segment(s) updated by the CSM from the checklist"
+        return f"{self.segments_created} segment(s) created, {self.options_added} option(s) added"
+
+
+@task(
+    name="apply-segments",
+    task_run_name=step_run_name("apply-segments"),
+    cache_policy=once_policy(),
+    persist_result=True,
+)
+def apply_segments_once(client: HubClient, table: MappingTable, once_key: str) -> SegmentsOutcome:
+    """Apply once per run: a resumed run that re-executes reports what the first apply did."""
+    result = apply_plan(client, plan_segments(table, client.list_segments()))
+    get_run_logger().info(
+        "Segments applied: %d created, %d option(s) added",
+        result["segments_created"],
+        result["options_added"],
+    )
+    return SegmentsOutcome(mode="api", **result)
+
+
+def update_hub_segments(
+    customer: Customer, table: MappingTable, wait: WaitSettings | None = None
+) -> SegmentsOutcome:
     """Runbook "Update hub segments": through the hub API after the CSM approves the plan, or as
     the CSM's checklist when no hub API is configured. Only what is missing is added."""
     hub = optional_block(TenKCHub)
     client = hub.get_client(customer.hub_url) if hub else None
+    applied_key = once_key(current_run_id(), "segments-applied")
+    applied = already_done(applied_key) if client is not None else None
+    if applied is not None:
+        return applied  # a resumed run: the first apply's result, not a re-plan's
     plan = plan_segments_task(table, client)
     key = artifact_key("segments", key_in_alphabet(customer.key, "-"))
     if plan.is_empty:
         create_markdown_artifact(key=key, markdown=plan.markdown(), description="Hub segments")
-        return {"mode": "api" if client else "checklist", "segments_created": 0, "options_added": 0}
+        return SegmentsOutcome(mode="api" if client else "checklist")
     if client is None:
         steps = checklist(plan, customer.hub_url)
         create_markdown_artifact(key=key, markdown=steps, description="Hub segments: checklist for the CSM")
@@ -134,7 +277,7 @@ def update_hub_segments(customer: Customer, table: MappingTable, wait: WaitSetti
             wait=wait,
             notify=csm_notice(customer),
         )
-        return {"mode": "checklist", "segments": len(plan.changes)}
+        return SegmentsOutcome(mode="checklist", segments_checked=len(plan.changes))
     create_markdown_artifact(key=key, markdown=plan.markdown(), description="Hub segments: plan")
     request_approval(
         key="segments-plan",
@@ -143,27 +286,27 @@ def update_hub_segments(customer: Customer, table: MappingTable, wait: WaitSetti
         wait=wait,
         notify=csm_notice(customer),
     )
-    result = apply_segments_task(client, table)
-    create_markdown_artifact(
-        key=key,
-        markdown=(
-            f"Applied: {result['segments_created']} segment(s) created, "
-            f"{result['options_added']} option(s) added.\n"
-        ),
-        description="Hub segments: applied",
-    )
-    return {"mode": "api", **result}
+    outcome = apply_segments_once(client, table, applied_key)
+    create_markdown_artifact(key=key, markdown=f"Applied: {outcome}.\n", description="Hub segments: applied")
+    return outcome
 
 
-@task(name="start-flow", cache_policy=once_policy(), persist_result=True)
+@task(
+    name="start-flow",
+    task_run_name=step_run_name("start-flow"),
+    cache_policy=once_policy(),
+    persist_result=True,
+)
 def _start_deployment(name: str, parameters: dict, once_key: str) -> str:
     run = run_deployment(name, parameters=parameters, timeout=0, as_subflow=False)
     get_run_logger().info("Started %s: %s", name, run_link(run.id))
     return str(run.id)
 
 
-def start_next_flow(flow_name: str, customer: Customer, wait: WaitSettings) -> str | None:
-    """Start the customer's next flow once (`<flow>/<flow>` deployment); None if it is not deployed."""
+def start_next_flow(flow_name: str, customer: Customer, wait: WaitSettings | None = None) -> str | None:
+    """Start the customer's next flow once (`<flow>/<flow>` deployment); None if it is not deployed.
+
+    Timing comes from the `hris_wait_settings` Variable, so only the customer is passed on."""
     name = f"{flow_name}/{flow_name}"
     with get_client(sync_client=True) as client:
         try:
@@ -171,5 +314,5 @@ def start_next_flow(flow_name: str, customer: Customer, wait: WaitSettings) -> s
         except ObjectNotFound:
             get_run_logger().warning("Deployment %s not found: start %s from the Prefect UI", name, flow_name)
             return None
-    parameters = {"customer": customer.model_dump(mode="json"), "wait": wait.model_dump(mode="json")}
+    parameters = {"customer": customer.model_dump(mode="json")}
     return _start_deployment(name, parameters, once_key(customer.key, f"start-{flow_name}"))

@@ -48,7 +48,6 @@ def start_all(state: Path) -> list:
         slack.add_channel(name)
     slack.start(ports.SLACK_PORT)
 
-    sheets = SheetsStandIn()
     sheets_dir = state / "sheets"
     sheets_dir.mkdir(parents=True, exist_ok=True)
     demo = sheets_dir / f"{ports.DEMO_SHEET_KEY}.csv"
@@ -56,11 +55,7 @@ def start_all(state: Path) -> list:
         with open(demo, "w", newline="", encoding="utf-8") as f:
             csv.writer(f).writerows(DEMO_TABLE)
     account = json.loads((state / "service-account.json").read_text())["client_email"]
-    for path in sheets_dir.glob("*.csv"):
-        with open(path, newline="", encoding="utf-8") as f:
-            sheets.add_spreadsheet(
-                path.stem, {"Data Mapping": list(csv.reader(f))}, [account], title=path.stem
-            )
+    sheets = SheetsStandIn(directory=sheets_dir, shared_with=[account])  # read per request
     sheets.start(ports.SHEETS_PORT)
 
     hub = HubStandIn(token=ports.HUB_TOKEN).start(ports.HUB_PORT)

@@ -4,7 +4,9 @@ error shapes Google returns (403 not shared, 404 not found, 429 rate limit)."""
 from __future__ import annotations
 
 import base64
+import csv
 import json
+from pathlib import Path
 from urllib.parse import unquote
 
 from cryptography.hazmat.primitives import serialization
@@ -35,16 +37,33 @@ def _google_error(code: int, status: str, message: str) -> Response:
 
 
 class SheetsStandIn(StandIn):
+    """Spreadsheets added with `add_spreadsheet`, and (with `directory`) every `<key>.csv` in it as
+    it is at the moment of the request, so a sheet dropped there while the sandbox runs is served."""
+
     name = "google-sheets"
 
-    def __init__(self) -> None:
+    def __init__(self, directory: Path | None = None, shared_with: list[str] = ()) -> None:
         self.spreadsheets: dict[str, dict] = {}
         self.tokens: dict[str, str] = {}  # access token -> service account email
+        self.directory = directory
+        self.directory_shared_with = set(shared_with)
         super().__init__()
 
     def error_body(self, status: int, code: str) -> dict:
         status_name = "RESOURCE_EXHAUSTED" if status == 429 else "UNAVAILABLE"
         return {"error": {"code": status, "message": f"injected fault: {code}", "status": status_name}}
+
+    def _from_directory(self, key: str) -> dict | None:
+        """The sheet `<directory>/<key>.csv` read now; None if there is none (keys are never paths)."""
+        if self.directory is None or not key.replace("-", "").replace("_", "").isalnum():
+            return None
+        path = self.directory / f"{key}.csv"
+        try:
+            with open(path, newline="", encoding="utf-8-sig") as f:
+                rows = list(csv.reader(f))
+        except (FileNotFoundError, UnicodeDecodeError):
+            return None
+        return {"title": key, "sheets": {"Data Mapping": rows}, "shared_with": self.directory_shared_with}
 
     def add_spreadsheet(
         self, key: str, sheets: dict[str, list[list[str]]], shared_with: list[str], title="Data mapping"
@@ -73,7 +92,7 @@ class SheetsStandIn(StandIn):
             return None, _google_error(
                 401, "UNAUTHENTICATED", "Request had invalid authentication credentials."
             )
-        sheet = self.spreadsheets.get(request.match["key"])
+        sheet = self.spreadsheets.get(request.match["key"]) or self._from_directory(request.match["key"])
         if sheet is None:
             return None, _google_error(404, "NOT_FOUND", "Requested entity was not found.")
         if who not in sheet["shared_with"]:

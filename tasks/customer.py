@@ -49,8 +49,8 @@ class Person(BaseModel):
 
     model_config = ConfigDict(str_strip_whitespace=True)
 
-    name: str = Field(min_length=1, description="Full name")
-    email: EmailAddress = Field(description="Work email address")
+    name: str = Field(min_length=1, title="Name", description="Full name")
+    email: EmailAddress = Field(title="Email", description="Work email address")
 
     @property
     def label(self) -> str:
@@ -62,26 +62,41 @@ class Customer(BaseModel):
 
     model_config = ConfigDict(str_strip_whitespace=True)
 
-    company_name: str = Field(min_length=1, description="Customer's company name, e.g. Acme Corp")
-    contact_first_name: str = Field(
-        min_length=1, description="First name of the customer's HRIS admin (used in 'Hello …')"
+    company_name: str = Field(
+        min_length=1, title="Company name", description="Customer's company name, e.g. Acme Corp"
     )
-    contact_email: EmailAddress = Field(description="Email of the customer's HRIS admin")
+    contact_first_name: str = Field(
+        min_length=1,
+        title="Contact first name",
+        description="First name of the customer's HRIS admin (used in 'Hello …')",
+    )
+    contact_email: EmailAddress = Field(
+        title="Contact email", description="Email of the customer's HRIS admin"
+    )
     platform: str = Field(
         min_length=1,
+        title="HRIS platform",
         description="HRIS / user-directory platform, e.g. Workday, Okta, BambooHR, Oracle HCM",
     )
     email_domains: list[str] = Field(
-        min_length=1, description="Email domains of the customer's staff, e.g. acme.com"
+        min_length=1,
+        title="Email domains",
+        description="Email domains of the customer's staff, e.g. acme.com",
     )
     tenant_url: WebUrl = Field(title="Tenant URL", description="10KC tenant URL, e.g. https://acme.10kc.com")
     hub_url: WebUrl = Field(title="Hub URL", description="10KC hub URL, e.g. https://acme.10kc.com/hub/main")
     csm: Person = Field(title="CSM", description="Customer success manager")
-    implementation_manager: Person = Field(description="Implementation manager")
-    product_manager: Person | None = Field(
-        default=None, description="Optional: the product manager, named with the production files in Slack"
+    implementation_manager: Person = Field(
+        title="Implementation manager", description="The 10KC implementation manager for this customer"
     )
-    slack_channel: str = Field(description="Slack account channel, e.g. #am-acme")
+    product_manager: Person | None = Field(
+        default=None,
+        title="Product manager",
+        description="Optional: the product manager, named with the production files in Slack",
+    )
+    slack_channel: str = Field(
+        title="Slack account channel", description="Slack account channel, e.g. #am-acme"
+    )
 
     @field_validator("email_domains")
     @classmethod

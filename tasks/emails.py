@@ -22,8 +22,9 @@ from pydantic import BaseModel, Field
 
 from blocks.smtp import SmtpServer
 from tasks.customer import Customer
+from tasks.naming import step_run_name
 from tasks.once import once_policy
-from tasks.platforms import Catalogue
+from tasks.platforms import Catalogue, placeholder_links
 from tasks.templating import TemplateError, render
 
 
@@ -41,6 +42,9 @@ class EmailDraft(BaseModel):
     subject: str
     body: str
     attachments: list[str] = Field(default_factory=list, description="Files sent with the email (paths)")
+    notes: list[str] = Field(
+        default_factory=list, description="What the reviewer should know (e.g. why Template 2)"
+    )
 
     def text(self) -> str:
         return markup_to_text(self.body)
@@ -48,12 +52,28 @@ class EmailDraft(BaseModel):
     def html(self) -> str:
         return markup_to_html(self.body)
 
+    def warnings(self) -> list[str]:
+        """Plain sentences for the reviewer: the draft's notes, then every placeholder link in the body."""
+        links = placeholder_links(self.body)
+        placeholder = (
+            [
+                f"{len(links)} link(s) in this email point at a placeholder host, not the real Help Center: "
+                + ", ".join(links)
+                + ". Correct them in the body, or set the Help Center Variable (README) and run again."
+            ]
+            if links
+            else []
+        )
+        return [*self.notes, *placeholder]
+
     def for_review(self) -> str:
-        """The draft as markdown for the approval form and artifact; its line breaks are explicit, so
-        any Markdown renderer shows what the email's HTML part will."""
+        """The draft as markdown for the approval form and artifact, warnings first; its line breaks
+        are explicit, so any Markdown renderer shows what the email's HTML part will."""
         cc = ", ".join(self.cc) or "—"
+        warnings = "".join(f"> ⚠️ **Check:** {w}\n>\n" for w in self.warnings())
         return (
-            f"**To:** {', '.join(self.to)}  \n**Cc:** {cc}  \n**Subject:** {self.subject}\n\n"
+            (warnings.removesuffix(">\n") + "\n" if warnings else "")
+            + f"**To:** {', '.join(self.to)}  \n**Cc:** {cc}  \n**Subject:** {self.subject}\n\n"
             f"---\n\n{hard_line_breaks(self.body)}\n"
             + "".join(f"\n📎 {Path(a).name}" for a in self.attachments)
         )
@@ -194,6 +214,7 @@ def _is_transient(task, task_run, state) -> bool:
 
 @task(
     name="send-email",
+    task_run_name=step_run_name("send-email"),
     cache_policy=once_policy(),
     persist_result=True,
     retries=3,
@@ -204,7 +225,7 @@ def send_email(smtp: SmtpServer, draft: EmailDraft, once_key: str) -> SentEmail:
     """Send a reviewed email once per `once_key`; later calls return the first send's record."""
     sent = deliver(smtp, draft, once_key)
     get_run_logger().info(
-        "Sent %r to %d recipient(s) (%d cc) as %s",
+        "Sent “%s” to %d recipient(s) (%d cc) as %s",
         draft.subject,
         len(draft.to),
         len(draft.cc),
@@ -246,9 +267,15 @@ def draft_setup_guides_email(
         return render_email(
             "setup_guides_platform", guide_url=guide, **context, **_to_customer(customer, default_cc)
         )
-    return render_email(
+    draft = render_email(
         "setup_guides_other", api_guide_url=guide, **context, **_to_customer(customer, default_cc)
     )
+    note = (
+        f"Template 2 (other platforms) was chosen because “{customer.platform}” is not one of the "
+        f"{len(catalogue.platforms)} platforms in the catalogue. If it is one of them under another name, "
+        "reject and start again with the catalogue's name."
+    )
+    return draft.model_copy(update={"notes": [note]})
 
 
 def draft_api_implementation_email(

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache
+from urllib.parse import urlsplit
 
 import yaml
 
@@ -35,6 +36,11 @@ class Catalogue:
     default_question_fields: list[str]
     by_alias: dict[str, Platform]
 
+    @property
+    def uses_placeholders(self) -> bool:
+        """The Help Center base URL is still the catalogue's example host."""
+        return is_placeholder_host(self.help_center_url)
+
     def find(self, platform_name: str) -> Platform | None:
         """The catalogue platform a CSM meant, or None if it is not one of the runbook's list."""
         return self.by_alias.get(normalise(platform_name))
@@ -42,6 +48,54 @@ class Catalogue:
     @property
     def platforms(self) -> list[Platform]:
         return list(dict.fromkeys(self.by_alias.values()))
+
+
+# RFC 2606 / 6761 names that can never be a real Help Center: the catalogue's placeholders use them.
+_PLACEHOLDER_SUFFIXES = (".example", ".invalid", ".test", ".localhost", "example.com", "example.org")
+_URL = re.compile(r"https?://[^\s)\]>\"']+")
+
+
+class CatalogueOverrideError(ValueError):
+    """The `help_center` Variable does not describe a catalogue override."""
+
+
+def is_placeholder_host(url: str) -> bool:
+    """True when the URL's host is a reserved example name, i.e. never the real Help Center."""
+    host = (urlsplit(url).hostname or "").lower()
+    return any(host == s.lstrip(".") or host.endswith(s) for s in _PLACEHOLDER_SUFFIXES)
+
+
+def placeholder_links(text: str) -> list[str]:
+    """Every link in `text` that points at a placeholder host, in order, once each."""
+    return list(dict.fromkeys(u.rstrip(".,;") for u in _URL.findall(text) if is_placeholder_host(u)))
+
+
+def with_overrides(catalogue: Catalogue, overrides: dict | None) -> Catalogue:
+    """The catalogue with the `help_center` Variable applied: `base_url`, and `guides` by platform name
+    or alias (`{"Workday": "/articles/123-workday"}`), without editing platforms.yaml."""
+    if not overrides:
+        return catalogue
+    if not isinstance(overrides, dict):
+        raise CatalogueOverrideError("help_center: expected an object with base_url and/or guides")
+    unknown = set(overrides) - {"base_url", "guides"}
+    if unknown:
+        raise CatalogueOverrideError(f"help_center: unknown key(s) {', '.join(sorted(unknown))}")
+    guides = overrides.get("guides") or {}
+    if not isinstance(guides, dict):
+        raise CatalogueOverrideError("help_center.guides: expected platform name -> guide path")
+    by_alias = dict(catalogue.by_alias)
+    for name, path in guides.items():
+        platform = catalogue.find(name)
+        if platform is None:
+            raise CatalogueOverrideError(f"help_center.guides: {name} is not a platform in the catalogue")
+        if not isinstance(path, str) or not path.startswith("/"):
+            raise CatalogueOverrideError(f"help_center.guides.{name}: expected a path such as /articles/123")
+        updated = replace(platform, guide_path=path)
+        by_alias = {alias: updated if p == platform else p for alias, p in by_alias.items()}
+    base = overrides.get("base_url") or catalogue.help_center_url
+    if not isinstance(base, str) or not re.match(r"^https?://[^\s/]+", base):
+        raise CatalogueOverrideError("help_center.base_url: expected an http(s) URL")
+    return replace(catalogue, help_center_url=base.rstrip("/"), by_alias=by_alias)
 
 
 def normalise(name: str) -> str:

@@ -9,6 +9,7 @@ from pydantic import BaseModel
 
 from blocks.slack import SlackWorkspace
 from tasks.customer import Customer
+from tasks.naming import step_run_name
 from tasks.once import once_policy
 from tasks.slack import Slack
 from tasks.templating import render
@@ -74,6 +75,7 @@ def post_request(slack: SlackWorkspace, text: str, attachment: Path | None = Non
 
 @task(
     name="post-support-request",
+    task_run_name=step_run_name("post-support-request"),
     cache_policy=once_policy(),
     persist_result=True,
     retries=2,

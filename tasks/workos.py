@@ -24,6 +24,7 @@ from workos.organizations.models.organization_domain_data import OrganizationDom
 
 from blocks.workos import WorkOSCredentials
 from tasks.customer import Customer
+from tasks.naming import step_run_name
 
 LOST_ANSWERS = (ServerError, WorkOSConnectionError, WorkOSTimeoutError)
 
@@ -151,7 +152,12 @@ def ensure_organization(
     raise AssertionError("unreachable")
 
 
-@task(name="ensure-workos-organization", retries=2, retry_delay_seconds=15)
+@task(
+    name="ensure-workos-organization",
+    task_run_name=step_run_name("ensure-workos-organization"),
+    retries=2,
+    retry_delay_seconds=15,
+)
 def ensure_organization_task(credentials: WorkOSCredentials, customer: Customer) -> WorkOSOrganization:
     """Idempotent by nature: a retry or a re-run finds the organization made the first time."""
     org = ensure_organization(credentials, customer)

@@ -50,7 +50,25 @@ def prefect_api():
     from prefect.testing.utilities import prefect_test_harness
 
     with prefect_test_harness(server_startup_timeout=90):
+        set_wait_settings(poll_seconds=0.2, remind_after_hours=1)
         yield PREFECT_API_URL.value()
+
+
+def set_wait_settings(**settings) -> None:
+    """Every gate's timing (the `hris_wait_settings` Variable): tests poll fast, remind when they say."""
+    from prefect.variables import Variable
+
+    from flows.approvals import WAIT_SETTINGS_VARIABLE, WaitSettings
+
+    Variable.set(WAIT_SETTINGS_VARIABLE, WaitSettings(**settings).model_dump(), overwrite=True)
+
+
+@pytest.fixture
+def reminders_every_second(prefect_api):
+    """Gates remind after one second of waiting, for this test only."""
+    set_wait_settings(poll_seconds=0.2, remind_after_hours=1 / 3600)
+    yield
+    set_wait_settings(poll_seconds=0.2, remind_after_hours=1)
 
 
 @pytest.fixture

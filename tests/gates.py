@@ -87,3 +87,26 @@ class FlowInThread:
         self._thread.join(timeout)
         assert not self._thread.is_alive(), f"{self.name} did not finish within {timeout}s"
         return self.state
+
+
+PYTHON_REPRS = ("{'", "[<", "datetime.")
+
+
+def artifacts_and_logs(flow_run_id: UUID) -> tuple[list[dict], list[str]]:
+    """Every artifact (newest first) and log line of a run, as people see them in the UI."""
+    from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId
+
+    with get_client(sync_client=True) as client:
+        artifacts = client.request(
+            "POST",
+            "/artifacts/filter",
+            json={"artifacts": {"flow_run_id": {"any_": [str(flow_run_id)]}}, "sort": "CREATED_DESC"},
+        ).json()
+        logs = client.read_logs(log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=[flow_run_id])))
+    return artifacts, [log.message for log in logs]
+
+
+def assert_words_only(texts: list[str]) -> None:
+    """No Python repr (a dict, a list of objects, a datetime) reaches a person."""
+    for text in filter(None, texts):  # a link artifact has no data
+        assert not any(r in text for r in PYTHON_REPRS), f"a Python repr reached a person: {text[:300]}"

@@ -7,9 +7,15 @@ import re
 import httpx
 from prefect.deployments import run_deployment
 
-from flows.approvals import WaitSettings
 from tests.conftest import make_customer, wait_until
-from tests.gates import answer, form_description, read_run, waiting_gate
+from tests.gates import (
+    answer,
+    artifacts_and_logs,
+    assert_words_only,
+    form_description,
+    read_run,
+    waiting_gate,
+)
 
 KEY = "1ApiIntegrationMappingSheet000000000000"
 LINK = f"https://docs.google.com/spreadsheets/d/{KEY}/edit"
@@ -26,12 +32,19 @@ CSM = {"approver": "Casey Success"}
 
 
 def start(customer):
-    wait = WaitSettings(poll_seconds=0.5)
     return run_deployment(
         "api-integration/api-integration",
-        parameters={"customer": customer.model_dump(mode="json"), "wait": wait.model_dump()},
+        parameters={"customer": customer.model_dump(mode="json")},
         timeout=0,
     ).id
+
+
+def task_runs(flow_run_id):
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+
+    with get_client(sync_client=True) as client:
+        return client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id])))
 
 
 def finished(run_id):
@@ -133,6 +146,20 @@ def test_api_integration_end_to_end_and_a_rerun_repeats_nothing(
     assert final["To"] == customer.contact_email and "is set up" in final["Subject"]
     assert "on a quarterly basis" in body(final) and f"data mapping table ({LINK})" in body(final)
 
+    # what the CSM reads: the run's name, the progress table (the apply's result, although the run
+    # re-executed from the top at each later gate), and words only in artifacts, logs and Slack
+    assert read_run(run).name == "Acme Corp · api-integration"
+    artifacts, logs = artifacts_and_logs(run)
+    progress = [a["data"] for a in artifacts if a["key"] == f"progress-api-integration-{customer.key}"][0]
+    assert "2 field(s); segments: 2 segment(s) created, 4 option(s) added" in progress
+    assert_words_only(
+        [a["data"] for a in artifacts] + logs + [m["text"] for m in slack.messages("product-support")]
+    )
+    assert {
+        "send-email · Acme Corp · api-final-summary",
+        "apply-segments · Acme Corp · segments-applied",
+    } <= {t.name for t in task_runs(run)}
+
     # a manual re-run: no second organization, email, segment or support request
     rerun = start(customer)
     assert waiting_gate(rerun, timeout=120) == "mapping-table-1"
@@ -188,7 +215,6 @@ def test_without_a_setup_links_endpoint_the_csm_pastes_a_dashboard_link(
             api_integration,
             f"api-{uuid.uuid4().hex[:8]}",
             customer=customer,
-            wait=WaitSettings(poll_seconds=0.2),
         )
         assert "paste a link created in the WorkOS dashboard" in form_description(run.flow_run_id)
         answer(run.flow_run_id, "workos-organization", decision="approve", **CSM)

@@ -8,21 +8,18 @@ from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterDeploymentId
 from prefect.deployments import run_deployment
 
-from flows.approvals import WaitSettings
-from tests.conftest import make_customer, wait_until
+from tests.conftest import make_customer, set_wait_settings, wait_until
 from tests.gates import answer, read_run, waiting_gate
 
 
 def test_a_deployment_run_suspends_at_the_gate_and_sends_once_after_resume(served, smtp_block, smtp_server):
     customer = make_customer(platform="BambooHR")
-    wait = WaitSettings(poll_seconds=0.5)
     run = run_deployment(
-        "setup-guides/setup-guides",
-        parameters={"customer": customer.model_dump(), "wait": wait.model_dump()},
-        timeout=0,
+        "setup-guides/setup-guides", parameters={"customer": customer.model_dump()}, timeout=0
     )
 
     assert waiting_gate(run.id, timeout=90) == "setup-guides-email"
+    assert read_run(run.id).name == "Acme Corp · setup-guides"
     state = read_run(run.id).state
     assert state.name == "Suspended", "a deployment run must not hold a worker while it waits"
     assert smtp_server.handler.messages() == []
@@ -55,16 +52,17 @@ def test_suspended_runs_get_reminders_from_the_sweeper_once_per_interval(
     from flows.reminders import approval_reminders
 
     customer = make_customer()
-    wait = WaitSettings(poll_seconds=0.5, remind_after_hours=8 / 3600)  # every 8 s
     run = run_deployment(
-        "setup-guides/setup-guides",
-        parameters={"customer": customer.model_dump(), "wait": wait.model_dump()},
-        timeout=0,
+        "setup-guides/setup-guides", parameters={"customer": customer.model_dump()}, timeout=0
     )
     assert waiting_gate(run.id, timeout=90) == "setup-guides-email"
-    time.sleep(8.5)
-    assert approval_reminders() >= 1
-    assert approval_reminders() == 0  # not due again yet
+    set_wait_settings(poll_seconds=0.2, remind_after_hours=8 / 3600)  # every 8 s
+    try:
+        time.sleep(8.5)
+        assert approval_reminders() >= 1
+        assert approval_reminders() == 0  # not due again yet
+    finally:
+        set_wait_settings(poll_seconds=0.2, remind_after_hours=1)
 
     dm = slack.messages("dm-" + slack.users["casey@10kc.example"].lower())
     assert any("Still waiting" in m["text"] and str(run.id) in m["text"] for m in dm)

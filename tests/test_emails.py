@@ -14,7 +14,7 @@ from tests.conftest import make_customer
 HELP = "https://help.example.test"
 CATALOGUE = load_catalogue()
 RUNBOOK_PLATFORMS = [
-    "Access People HR", "Entra ID", "BambooHR", "Breath HR", "Cezanne HR", "CyberArk", "Fourth",
+    "Access People HR", "Entra ID", "BambooHR", "Breathe HR", "Cezanne HR", "CyberArk", "Fourth",
     "Google Workspace", "Hibob", "JumpCloud", "Okta", "OneLogin", "PingFederate", "Rippling", "Workday",
 ]  # fmt: skip
 ALIASES = {
@@ -27,7 +27,7 @@ ALIASES = {
     "one login": "OneLogin",
     "Ping Federate": "PingFederate",
     "  WORKDAY ": "Workday",
-    "Breathe HR": "Breath HR",
+    "Breath HR": "Breathe HR",
     "Jump-Cloud": "JumpCloud",
 }
 

@@ -6,17 +6,15 @@ import uuid
 
 from prefect.client.orchestration import get_client
 
-from flows.approvals import WaitSettings
 from flows.setup_guides import setup_guides
 from tests.conftest import make_customer, wait_until
 from tests.gates import FlowInThread, answer, form_description, waiting_gate
 
-FAST = WaitSettings(poll_seconds=0.2, remind_after_hours=1)
 CSM = {"approver": "Casey Success"}
 
 
-def start(customer, wait=FAST) -> FlowInThread:
-    return FlowInThread(setup_guides, f"setup-guides-{uuid.uuid4().hex[:8]}", customer=customer, wait=wait)
+def start(customer) -> FlowInThread:
+    return FlowInThread(setup_guides, f"setup-guides-{uuid.uuid4().hex[:8]}", customer=customer)
 
 
 def artifacts_of(flow_run_id, prefix: str) -> list:
@@ -78,7 +76,7 @@ def test_an_edited_body_is_what_the_customer_receives(smtp_block, smtp_server):
     customer = make_customer(platform="Workday", contact_first_name="Sam")
     run = start(customer)
     edited = "Hello Sam,\n\nHere is [the Workday guide](https://help.example.test/workday).\n\nCasey\n"
-    answer(run.flow_run_id, "setup-guides-email", decision="approve", edited_body=edited, **CSM)
+    answer(run.flow_run_id, "setup-guides-email", decision="approve", body=edited, **CSM)
     answer(run.flow_run_id, "customer-choice", option="not yet", answered_by="Casey Success")
     assert run.result().is_completed()
     [message] = smtp_server.handler.messages()
@@ -89,9 +87,9 @@ def test_an_edited_body_is_what_the_customer_receives(smtp_block, smtp_server):
     assert '<a href="https://help.example.test/workday">the Workday guide</a>' in html
 
 
-def test_a_long_wait_sends_reminders_and_keeps_waiting(smtp_block, smtp_server):
+def test_a_long_wait_sends_reminders_and_keeps_waiting(smtp_block, smtp_server, reminders_every_second):
     customer = make_customer()
-    run = start(customer, wait=WaitSettings(poll_seconds=0.2, remind_after_hours=1 / 3600))  # 1 s
+    run = start(customer)
     wait_until(lambda: len(artifacts_of(run.flow_run_id, "reminder-")) >= 1, timeout=30, what="a reminder")
     reminder = artifacts_of(run.flow_run_id, "reminder-")[0]
     assert "Still waiting" in reminder["data"] and str(run.flow_run_id) in reminder["data"]
@@ -101,9 +99,11 @@ def test_a_long_wait_sends_reminders_and_keeps_waiting(smtp_block, smtp_server):
     assert len(smtp_server.handler.messages()) == 1
 
 
-def test_the_csm_is_told_in_slack_when_a_run_waits_and_reminded(smtp_block, smtp_server, slack_block, slack):
+def test_the_csm_is_told_in_slack_when_a_run_waits_and_reminded(
+    smtp_block, smtp_server, slack_block, slack, reminders_every_second
+):
     customer = make_customer()
-    run = start(customer, wait=WaitSettings(poll_seconds=0.2, remind_after_hours=1 / 3600))
+    run = start(customer)
     wait_until(
         lambda: len(slack.messages("dm-" + slack.users["casey@10kc.example"].lower())) >= 2,
         timeout=30,
@@ -121,7 +121,7 @@ def test_a_missing_smtp_block_is_a_clear_error(prefect_api):
     from tests.conftest import delete_block
 
     delete_block(SmtpServer, "default")
-    state = setup_guides(customer=make_customer(), wait=FAST, return_state=True)
+    state = setup_guides(customer=make_customer(), return_state=True)
     assert state.is_failed()
     assert "No SMTP Server block named 'default'" in state.message
 
@@ -142,3 +142,72 @@ def test_an_unusable_answer_is_asked_again_instead_of_failing_the_run(smtp_block
     state = run.result()
     assert state.is_cancelled() and "duplicate request" in state.message
     assert smtp_server.handler.messages() == []
+
+
+def test_the_csm_corrects_subject_and_cc_and_the_sent_email_carries_them(smtp_block, smtp_server):
+    customer = make_customer(platform="Okta")
+    run = start(customer)
+    answer(
+        run.flow_run_id,
+        "setup-guides-email",
+        decision="approve",
+        subject="Okta and 10KC: your two options",
+        cc="hris-team@10kc.example; lee.it@partner.example",
+        **CSM,
+    )
+    answer(run.flow_run_id, "customer-choice", option="not yet", answered_by="Casey Success")
+    assert run.result().is_completed()
+    [message] = smtp_server.handler.messages()
+    assert message["Subject"] == "Okta and 10KC: your two options"
+    assert message["Cc"] == "hris-team@10kc.example, lee.it@partner.example"
+    assert message["To"] == customer.contact_email
+    [decision] = [
+        a for a in artifacts_of(run.flow_run_id, "decision-") if a["key"].endswith("setup-guides-email")
+    ]
+    assert "Corrected before sending: subject, Cc." in decision["data"]
+
+
+def test_an_invalid_correction_is_named_and_asked_again(smtp_block, smtp_server):
+    customer = make_customer()
+    run = start(customer)
+    answer(run.flow_run_id, "setup-guides-email", decision="approve", to="dana at acme", **CSM)
+    assert waiting_gate(run.flow_run_id) == "setup-guides-email-again-1"
+    assert "'dana at acme' in To is not an email address" in form_description(run.flow_run_id)
+    answer(run.flow_run_id, "setup-guides-email-again-1", decision="approve", subject="Two\nlines", **CSM)
+    assert waiting_gate(run.flow_run_id) == "setup-guides-email-again-2"
+    assert "subject: the subject must be one line" in form_description(run.flow_run_id)
+    answer(run.flow_run_id, "setup-guides-email-again-2", decision="reject", reason="test over", **CSM)
+    assert run.result().is_cancelled() and smtp_server.handler.messages() == []
+
+
+def test_the_form_says_why_template_2_and_that_links_are_placeholders(smtp_block, smtp_server):
+    customer = make_customer(platform="Oracle HCM")
+    run = start(customer)
+    description = form_description(run.flow_run_id)
+    assert (
+        "Template 2 (other platforms) was chosen because “Oracle HCM” is not one of the 15 platforms"
+        in description
+    )
+    assert "point at a placeholder host, not the real Help Center: https://help.10kc.example/" in description
+    answer(run.flow_run_id, "setup-guides-email", decision="reject", reason="test over", **CSM)
+    assert run.result().is_cancelled()
+
+
+def test_the_help_center_variable_replaces_the_placeholders(smtp_block, smtp_server):
+    from prefect.variables import Variable
+
+    Variable.set(
+        "help_center",
+        {"base_url": "https://help.10kc.com", "guides": {"Breath HR": "/articles/4711-breathe"}},
+        overwrite=True,
+    )
+    try:
+        run = start(make_customer(platform="breathe hr"))
+        description = form_description(run.flow_run_id)
+        assert "[this guide](https://help.10kc.com/articles/4711-breathe)" in description
+        assert "Connecting Breathe HR to 10KC" in description
+        assert "placeholder" not in description
+        answer(run.flow_run_id, "setup-guides-email", decision="reject", reason="test over", **CSM)
+        assert run.result().is_cancelled()
+    finally:
+        Variable.unset("help_center")

@@ -1,0 +1,231 @@
+"""A CSM's day in the real Prefect UI, in a real browser (Debian's chromium driven by Playwright).
+
+The session's test server serves the API only (prefect_test_harness turns the UI off), so this
+module serves the UI's own static app (`tests/ui_server.py`) pointing at that API. The test starts
+setup-guides from Deployments > Run > Custom run, answers the email gate and the choice gate in the
+Resume dialog, then the first gate of the api-integration run that setup-guides started.
+
+Screenshots go to the test's temp dir; with HRIS_UPDATE_SCREENSHOTS=1 they replace the ones in docs/.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import free_port, make_customer, wait_until
+from tests.gates import read_run, wait_for_gate
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+DOCS = Path(__file__).resolve().parent.parent / "docs"
+pytestmark = pytest.mark.skipif(
+    not os.path.exists(CHROMIUM),
+    reason="no chromium installed (apt-get install chromium): the real-browser test needs it",
+)
+
+
+@pytest.fixture(scope="module")
+def prefect_ui(prefect_api, tmp_path_factory):
+    """The Prefect UI on a free loopback port, talking to the session's test server."""
+    port = free_port()
+    log = (tmp_path_factory.mktemp("ui") / "ui.log").open("w")
+    env = dict(os.environ, PREFECT_UI_API_URL=prefect_api, PREFECT_UI_ENABLED="true")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "tests.ui_server:app", "--host", "127.0.0.1", "--port", str(port)],
+        cwd=Path(__file__).resolve().parent.parent,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+
+    def serving():
+        try:
+            return httpx.get(f"{url}/ui-settings", trust_env=False).status_code == 200
+        except httpx.HTTPError:
+            assert process.poll() is None, "the UI server exited; see its log"
+            return False
+
+    try:
+        wait_until(serving, timeout=90, what="the Prefect UI")
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+        log.close()
+
+
+@pytest.fixture
+def page(prefect_ui, tmp_path):
+    """A chromium page on the UI; what it last showed is kept as last-page.png for a failing test."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1280, "height": 1000}, base_url=prefect_ui)
+        page.set_default_timeout(60_000)  # Playwright waits for each element up to this long
+        try:
+            yield page
+        finally:
+            page.screenshot(path=tmp_path / "last-page.png")
+            browser.close()
+
+
+def screenshot(page, tmp_path: Path, name: str) -> None:
+    path = tmp_path / name
+    page.screenshot(path=path)
+    if os.environ.get("HRIS_UPDATE_SCREENSHOTS") == "1":
+        shutil.copy(path, DOCS / name)
+
+
+def form_field(scope, label: str):
+    """The schema-form property titled `label` (the UI does not tie its labels to the inputs)."""
+    return scope.locator(
+        "xpath=.//div[contains(concat(' ', @class, ' '), ' schema-form-property ')]"
+        "[./div[contains(@class, 'p-label__header')]"
+        "//span[contains(@class, 'schema-form-property__label')]"
+        f"[normalize-space()='{label}' or normalize-space()='{label} (Optional)']]"
+    ).first
+
+
+def fill(scope, label: str, value: str) -> None:
+    form_field(scope, label).locator("textarea, input").first.fill(value)
+
+
+def choose(scope, label: str, option: str) -> None:
+    from playwright.sync_api import expect
+
+    control = form_field(scope, label).locator(".p-select-button__control")
+    control.press("ArrowDown")  # opens the list, as the keyboard does (a click only focuses it here)
+    listbox = scope.page.get_by_role("listbox")
+    listbox.locator(".p-select-option").filter(has=scope.page.get_by_text(option, exact=True)).first.click()
+    expect(control).to_contain_text(option)
+
+
+def wait_at_gate(flow_run_id, gate: str) -> None:
+    """Wait until the run waits at `gate`, from a thread: Prefect's sync helpers would see Playwright's loop."""
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(wait_for_gate, flow_run_id, gate, 120).result()
+
+
+def resume_dialog(page, flow_run_id, gate: str):
+    """Open the run's page once it waits at `gate` and open its Resume dialog."""
+    from playwright.sync_api import expect
+
+    wait_at_gate(flow_run_id, gate)
+    page.goto(f"/runs/flow-run/{flow_run_id}")
+    page.get_by_role("button", name="Resume", exact=True).click()
+    dialog = page.locator(".p-modal")
+    expect(dialog.get_by_text("Resume Flow Run")).to_be_visible()
+    return dialog
+
+
+def runs_of(deployment: str, customer) -> list:
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterDeploymentId
+
+    with get_client(sync_client=True) as client:
+        deployment_id = client.read_deployment_by_name(f"{deployment}/{deployment}").id
+        runs = client.read_flow_runs(
+            flow_run_filter=FlowRunFilter(deployment_id=FlowRunFilterDeploymentId(any_=[deployment_id]))
+        )
+    return [r for r in runs if r.parameters["customer"]["email_domains"] == customer.email_domains]
+
+
+@pytest.mark.timeout(600)  # the session's server and served flows may start inside this test
+def test_a_csm_runs_setup_guides_and_answers_its_gates_in_the_prefect_ui(
+    tmp_path, served, smtp_block, smtp_server, slack_block, slack, workos_block, workos, page
+):  # `page` last: Playwright's event loop must not be running while the blocks are saved
+    from playwright.sync_api import expect
+
+    customer = make_customer(company_name="Globex Holdings", platform="Okta", contact_first_name="Hank")
+    customer = customer.model_copy(update={"contact_email": f"hank.scorpio@{customer.email_domains[0]}"})
+
+    # Deployments > setup-guides > Run > Custom run, the customer form filled in as a person does
+    page.goto("/deployments")
+    page.locator("a[href*='/deployments/deployment/']", has_text="setup-guides").first.click()
+    page.get_by_role("button", name="Run", exact=True).click()
+    page.get_by_text("Custom run").click()
+    fill(page, "Company name", customer.company_name)
+    fill(page, "Contact first name", customer.contact_first_name)
+    fill(page, "Contact email", customer.contact_email)
+    fill(page, "HRIS platform", customer.platform)
+    domains = form_field(page, "Email domains")
+    domains.get_by_role("button", name="Add item").click()
+    domains.locator("textarea, input").first.fill(customer.email_domains[0])
+    fill(page, "Tenant URL", customer.tenant_url)
+    fill(page, "Hub URL", customer.hub_url)
+    for role, person in (("CSM", customer.csm), ("Implementation manager", customer.implementation_manager)):
+        fill(form_field(page, role), "Name", person.name)
+        fill(form_field(page, role), "Email", person.email)
+    fill(page, "Slack account channel", customer.slack_channel)
+    form_field(page, "Company name").scroll_into_view_if_needed()
+    screenshot(page, tmp_path, "ui-custom-run-form.png")
+    page.get_by_role("button", name="Submit", exact=True).click()
+    expect(page).to_have_url(re.compile(r"/runs/flow-run/|/deployments/deployment/[^/]+$"))
+
+    [run] = wait_until(lambda: runs_of("setup-guides", customer), timeout=60, what="the setup-guides run")
+    assert wait_until(
+        lambda: read_run(run.id).name == "Globex Holdings · setup-guides", what="the run's name"
+    )
+
+    # the email gate: the email to approve is in the dialog; the CSM corrects the subject and approves
+    dialog = resume_dialog(page, run.id, "setup-guides-email")
+    expect(
+        dialog.get_by_text("Send “Connecting Okta to 10KC: your two options” to Globex Holdings")
+    ).to_be_visible()
+    expect(dialog.get_by_text("point at a placeholder host")).to_be_visible()
+    choose(dialog, "Decision", "approve")
+    fill(dialog, "Your name", "Casey Success")
+    fill(dialog, "Subject", "Globex and Okta: your two options")
+    screenshot(page, tmp_path, "ui-resume-email-gate.png")
+    dialog.get_by_role("button", name="Submit", exact=True).click()
+
+    [message] = wait_until(smtp_server.handler.messages, timeout=120, what="the setup guides email")
+    assert message["Subject"] == "Globex and Okta: your two options"
+    assert message["To"] == customer.contact_email
+
+    # the choice gate: the customer chose the API
+    dialog = resume_dialog(page, run.id, "customer-choice")
+    choose(dialog, "Option chosen", "api")
+    fill(dialog, "Your name", "Casey Success")
+    dialog.get_by_role("button", name="Submit", exact=True).click()
+
+    [api_run] = wait_until(lambda: runs_of("api-integration", customer), timeout=120, what="api-integration")
+    try:
+        # api-integration's first gate, answered the same way: the WorkOS organization is created
+        dialog = resume_dialog(page, api_run.id, "workos-organization")
+        expect(dialog.get_by_text("Create (or find) Globex Holdings's WorkOS organization")).to_be_visible()
+        choose(dialog, "Decision", "approve")
+        fill(dialog, "Your name", "Casey Success")
+        dialog.get_by_role("button", name="Submit", exact=True).click()
+        wait_at_gate(api_run.id, "api-implementation-email")
+        [organization] = workos.organizations.values()
+        assert organization["name"] == "Globex Holdings"
+        assert read_run(api_run.id).name == "Globex Holdings · api-integration"
+        final = wait_until(lambda: (s := read_run(run.id).state).is_final() and s, timeout=60, what="run end")
+        assert final.is_completed(), final.message
+    finally:
+        from prefect.client.orchestration import get_client
+        from prefect.states import Cancelled
+
+        with get_client(sync_client=True) as client:
+            client.set_flow_run_state(api_run.id, Cancelled(message="browser test over"), force=True)
