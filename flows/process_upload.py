@@ -16,7 +16,6 @@ from pathlib import Path
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_table_artifact
 from prefect.client.orchestration import get_client
-from prefect.flow_runs import resume_flow_run
 from prefect.input import RunInput
 from prefect.states import Cancelled, Failed
 from pydantic import BaseModel, Field
@@ -31,6 +30,8 @@ from flows.approvals import (
     current_run_id,
     request_approval,
     run_link,
+    send_signal,
+    wait_settings,
 )
 from flows.upload_queue import QUEUED, older_uploads, resume_next_upload
 from tasks.customer import key_in_alphabet
@@ -38,6 +39,7 @@ from tasks.files import DELETIONS, INVITES, REJECTED, UPDATES, generate_files_ta
 from tasks.files_dir import files_dir
 from tasks.mapping import read_mapping
 from tasks.member_exports import MemberExportReceived, member_export_link
+from tasks.naming import run_name, step_run_name
 from tasks.once import already_done, once_key, once_policy
 from tasks.registry import Registration, register, registration
 from tasks.sftp import UnsafeName, archive, download, inbox_path, original_name, refuse, safe_file_name
@@ -70,6 +72,19 @@ class Received(BaseModel):
     size: int
 
 
+class ProductionUpload(BaseModel):
+    """What the waiting sftp-integration run hears once the first production upload is decided."""
+
+    upload: str = Field(description="The production file's name")
+    outcome: str = Field(description="What the CSM decided at step 9, in words")
+    invites: int = 0
+    updates: int = 0
+    deletions: int = 0
+    deactivations: int = 0
+    reactivations: int = 0
+    rejected_rows: int = 0
+
+
 class GoAhead(RunInput):
     """Sent by the run of the older upload when it is done (or by the watcher); not for people."""
 
@@ -99,7 +114,12 @@ def review_files(out_dir: Path, summary: dict) -> list[Path]:
     return paths + ([out_dir / REJECTED] if summary["rejected_rows"] else [])
 
 
-@task(name="share-files", cache_policy=once_policy(), persist_result=True)
+@task(
+    name="share-files",
+    task_run_name=step_run_name("share-files"),
+    cache_policy=once_policy(),
+    persist_result=True,
+)
 def share_files(
     slack: SlackWorkspace, channel: str, text: str, paths: list[Path], once_key: str
 ) -> SharedFiles:
@@ -139,7 +159,12 @@ def production_text(reg: Registration, upload: str, summary: dict) -> str:
     )
 
 
-@task(name="receive-upload", cache_policy=once_policy(), persist_result=True)
+@task(
+    name="receive-upload",
+    task_run_name=step_run_name("receive-upload"),
+    cache_policy=once_policy(),
+    persist_result=True,
+)
 def receive_upload(reg: Registration, upload: str, local: Path, once_key: str) -> Received:
     """Download the claimed upload and fingerprint its bytes, once per claim."""
     fetch_claimed(reg, upload, local)
@@ -159,13 +184,23 @@ def fetch_claimed(reg: Registration, upload: str, local: Path) -> Path:
     return local
 
 
-@task(name="first-claim-of-content", cache_policy=once_policy(), persist_result=True)
+@task(
+    name="first-claim-of-content",
+    task_run_name=step_run_name("first-claim-of-content"),
+    cache_policy=once_policy(),
+    persist_result=True,
+)
 def first_claim_of_content(upload: str, once_key: str) -> str:
     """The first claim with these bytes: later claims of the same bytes get this answer back."""
     return upload
 
 
-@task(name="generate-upload-files", cache_policy=once_policy(), persist_result=True)
+@task(
+    name="generate-upload-files",
+    task_run_name=step_run_name("generate-upload-files"),
+    cache_policy=once_policy(),
+    persist_result=True,
+)
 def generate_upload_files(
     reg: Registration, local: Path, members: Path | None, out_dir: Path, once_key: str
 ) -> dict:
@@ -174,7 +209,12 @@ def generate_upload_files(
         return generate_for(reg, local, out_dir, Path(tmp), members)
 
 
-@task(name="apply-files-to-hub", cache_policy=once_policy(), persist_result=True)
+@task(
+    name="apply-files-to-hub",
+    task_run_name=step_run_name("apply-files-to-hub"),
+    cache_policy=once_policy(),
+    persist_result=True,
+)
 def apply_files(hub: TenKCHub, hub_url: str, folder: str, once_key: str) -> dict:
     """SFTP step 9 through the hub API: invites, updates, then removals, once per upload."""
     client = hub.get_client(hub_url)
@@ -186,7 +226,12 @@ def apply_files(hub: TenKCHub, hub_url: str, folder: str, once_key: str) -> dict
     }
 
 
-@task(name="report-duplicate", cache_policy=once_policy(), persist_result=True)
+@task(
+    name="report-duplicate",
+    task_run_name=step_run_name("report-duplicate"),
+    cache_policy=once_policy(),
+    persist_result=True,
+)
 def report_duplicate(slack: SlackWorkspace, text: str, once_key: str) -> str:
     """One notice in #monitoring-hris-files per duplicate claim."""
     return Slack(slack).post(slack.monitoring_channel, text).ts
@@ -257,7 +302,12 @@ def current_members(reg: Registration, upload: str, wait: WaitSettings) -> Path 
     raise AssertionError("unreachable")
 
 
-@task(name="record-upload-decision", cache_policy=once_policy(), persist_result=True)
+@task(
+    name="record-upload-decision",
+    task_run_name=step_run_name("record-upload-decision"),
+    cache_policy=once_policy(),
+    persist_result=True,
+)
 def remember_outcome(outcome: str, once_key: str) -> str:
     """Step 9's outcome for one upload, kept so a re-run of the upload never asks again."""
     return outcome
@@ -313,10 +363,10 @@ def _resume_onboarding_run(reg: Registration, upload: str, summary: dict | None,
         return
     with get_client(sync_client=True) as client:
         run = client.read_flow_run(current.waiting_run_id)
-    details = run.state.state_details if run.state else None
-    if run.state and run.state.is_paused() and details and details.pause_key == "production-upload":
+    if run.state and not run.state.is_final():
         counts = {k: (summary or {}).get(k, 0) for k in COUNTS}
-        resume_flow_run(run.id, run_input={"upload": original_name(upload), "outcome": outcome, **counts})
+        value = ProductionUpload(upload=original_name(upload), outcome=outcome, **counts)
+        send_signal(run.id, "production-upload", value)
         get_run_logger().info("Resumed the waiting sftp-integration run %s", run.id)
     register(current.model_copy(update={"waiting_run_id": None, "mode": "production"}))
 
@@ -333,10 +383,10 @@ def _finish(reg: Registration, upload: str, summary: dict | None, outcome: str, 
         get_run_logger().info("Started the next queued upload of %s", reg.customer.key)
 
 
-@flow(name="process-upload")
-def process_upload(customer_key: str, upload: str, wait: WaitSettings | None = None) -> dict:
+@flow(name="process-upload", flow_run_name=run_name("process-upload"))
+def process_upload(customer_key: str, upload: str) -> dict:
     """Steps 8 and 9 for one claimed upload: compare with the hub's members, share, apply."""
-    wait = wait or WaitSettings()
+    wait = wait_settings()
     try:
         safe_file_name(upload, "upload")
     except UnsafeName as exc:

@@ -11,14 +11,16 @@ from pydantic import BaseModel, Field, field_validator
 
 from blocks import SftpServer, SlackWorkspace, SmtpServer, load_block
 from flows.approvals import (
-    WaitSettings,
     ask,
     current_run_id,
     ends_on_rejection,
     record,
     run_link,
+    wait_for_signal,
+    wait_settings,
 )
 from flows.process_upload import (
+    ProductionUpload,
     current_members,
     generate_for,
     review_files,
@@ -29,7 +31,7 @@ from flows.progress import Progress
 from flows.steps import (
     check_mapping_table,
     csm_notice,
-    help_center_url,
+    help_center_catalogue,
     send_reviewed_email,
     update_hub_segments,
 )
@@ -37,8 +39,8 @@ from tasks.customer import Customer
 from tasks.emails import draft_sftp_implementation_email, draft_sftp_review_email
 from tasks.files import DELETIONS, INVITES, UPDATES
 from tasks.files_dir import files_dir
+from tasks.naming import run_name, step_run_name
 from tasks.once import once_key, once_policy
-from tasks.platforms import load_catalogue
 from tasks.registry import Registration, register
 from tasks.sftp import archive, claim, download, inbox_path, safe_file_name
 from tasks.support import post_support_request, sftp_support_request
@@ -86,19 +88,6 @@ class CustomerConfirmed(RunInput):
     notes: str = Field(default="", description="What the customer said")
 
 
-class ProductionUpload(RunInput):
-    """Filled in by process-upload once the first production upload is decided (SFTP steps 7–9)."""
-
-    upload: str = Field(description="The production file's name")
-    outcome: str = Field(description="What the CSM decided at step 9, in words")
-    invites: int = 0
-    updates: int = 0
-    deletions: int = 0
-    deactivations: int = 0
-    reactivations: int = 0
-    rejected_rows: int = 0
-
-
 class SampleFiles(BaseModel):
     """Where the files from the sample are, and their counts (for the review email)."""
 
@@ -106,7 +95,12 @@ class SampleFiles(BaseModel):
     summary: dict
 
 
-@task(name="files-from-sample", cache_policy=once_policy(), persist_result=True)
+@task(
+    name="files-from-sample",
+    task_run_name=step_run_name("files-from-sample"),
+    cache_policy=once_policy(),
+    persist_result=True,
+)
 def files_from_sample(
     reg: Registration, sample_copy: str, members: Path | None, once_key: str
 ) -> SampleFiles:
@@ -121,7 +115,12 @@ def files_from_sample(
     return SampleFiles(out_dir=str(out_dir), summary=summary)
 
 
-@task(name="fetch-sample", cache_policy=once_policy(), persist_result=True)
+@task(
+    name="fetch-sample",
+    task_run_name=step_run_name("fetch-sample"),
+    cache_policy=once_policy(),
+    persist_result=True,
+)
 def fetch_sample(reg: Registration, sample: str, once_key: str) -> str:
     """Download the sample CSV (kept with the customer's files for the support request), then archive
     it on the server so the watcher never takes it for a production upload."""
@@ -137,7 +136,12 @@ def fetch_sample(reg: Registration, sample: str, once_key: str) -> str:
     return str(target)
 
 
-@task(name="register-for-watching", cache_policy=once_policy(), persist_result=True)
+@task(
+    name="register-for-watching",
+    task_run_name=step_run_name("register-for-watching"),
+    cache_policy=once_policy(),
+    persist_result=True,
+)
 def register_once(reg: Registration, once_key: str) -> str:
     """Register once per run: a resumed run re-executes from the top and must not turn a customer
     already in production back into onboarding (uploads would go to the account channel)."""
@@ -145,7 +149,12 @@ def register_once(reg: Registration, once_key: str) -> str:
     return reg.mode
 
 
-@task(name="start-production-watch", cache_policy=once_policy(), persist_result=True)
+@task(
+    name="start-production-watch",
+    task_run_name=step_run_name("start-production-watch"),
+    cache_policy=once_policy(),
+    persist_result=True,
+)
 def _watch_started(once_key: str) -> datetime:
     return datetime.now(UTC)
 
@@ -155,14 +164,15 @@ def registered_at(customer_key: str) -> datetime:
     return _watch_started(once_key(customer_key, "production-watch-started"))
 
 
-@flow(name="sftp-integration")
+@flow(name="sftp-integration", flow_run_name=run_name("sftp-integration"))
 @ends_on_rejection
-def sftp_integration(customer: Customer, wait: WaitSettings | None = None) -> dict:
+def sftp_integration(customer: Customer) -> dict:
     """From the implementation email to the CSM applying the production files, each side effect once."""
-    wait = wait or WaitSettings()
+    wait = wait_settings()
     progress = Progress("sftp-integration", customer.company_name, customer.key, STEPS)
     smtp, slack = load_block(SmtpServer), load_block(SlackWorkspace)
-    catalogue, help_url = load_catalogue(), help_center_url()
+    catalogue = help_center_catalogue()
+    help_url = catalogue.help_center_url
     notify = csm_notice(customer)
 
     # 1. implementation email, then the customer's answers
@@ -272,7 +282,7 @@ def sftp_integration(customer: Customer, wait: WaitSettings | None = None) -> di
     )
     register_once(production_reg, once_key(current_run_id(), "register-production"))
     progress.mark(7, "waiting", "the customer uploads the production CSV")
-    production = ask(
+    production = wait_for_signal(
         ProductionUpload,
         key="production-upload",
         title=f"Waiting for {customer.company_name}'s production upload",
@@ -281,7 +291,6 @@ def sftp_integration(customer: Customer, wait: WaitSettings | None = None) -> di
             "is shared and the CSM has decided on applying it. Nothing to do here unless the customer "
             "needs a nudge."
         ),
-        wait=wait,
         notify=notify,
     )
     progress.mark(7, "done", f"`{production.upload}`")
@@ -291,4 +300,4 @@ def sftp_integration(customer: Customer, wait: WaitSettings | None = None) -> di
         f"{production.invites} invites, {production.updates} updates, {production.deletions} deletions",
     )
     progress.mark(9, "done", production.outcome)
-    return {"production_upload": production.upload, "applied": production.outcome, "segments": segments}
+    return {"production_upload": production.upload, "applied": production.outcome, "segments": str(segments)}

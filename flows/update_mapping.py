@@ -9,10 +9,11 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
-from flows.approvals import WaitSettings, artifact_key, ends_on_rejection
+from flows.approvals import artifact_key, ends_on_rejection, wait_settings
 from flows.progress import Progress
 from flows.steps import check_mapping_table, update_hub_segments
 from tasks.customer import Customer, key_in_alphabet
+from tasks.naming import run_name
 from tasks.registry import register, registration
 
 STEPS = [
@@ -40,17 +41,16 @@ def use_for_uploads(customer: Customer, link: str) -> str:
     return "later SFTP uploads use this table"
 
 
-@flow(name="update-mapping")
+@flow(name="update-mapping", flow_run_name=run_name("update-mapping"))
 @ends_on_rejection
-def update_mapping(customer: Customer, sheet_link: str, wait: WaitSettings | None = None) -> dict:
+def update_mapping(customer: Customer, sheet_link: str) -> dict:
     """Check the new table, add what is missing in the hub after approval, then use it for uploads.
 
     Args:
         customer: The customer whose data mapping table changed.
         sheet_link: The new data mapping table (Google Sheets link, shared with the service account).
-        wait: How a waiting run checks for answers and reminds people.
     """
-    wait = wait or WaitSettings()
+    wait = wait_settings()
     progress = Progress("update-mapping", customer.company_name, customer.key, STEPS)
 
     progress.mark(1, "working")

@@ -34,7 +34,11 @@ APPROVE, REJECT = "gate-approve", "gate-reject"
 REJECT_VIEW = "gate-reject-reason"
 MAX_AGE_SECONDS = 300  # Slack's advice, and SignatureVerifier's check
 # Forms a button can answer: button labels, and the run input a click gives.
-BUTTONS = {"Approval": ("Approve", "Reject"), "IntegrationOn": ("It is turned on", None)}
+BUTTONS = {
+    "Approval": ("Approve", "Reject"),
+    "EmailReview": ("Approve", "Reject"),
+    "IntegrationOn": ("It is turned on", None),
+}
 
 
 def gate_blocks(text: str, flow_run_id: str, gate_key: str, form: str) -> list[dict] | None:

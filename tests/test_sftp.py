@@ -9,7 +9,6 @@ import paramiko
 import pytest
 
 from blocks import SftpServer
-from flows.approvals import WaitSettings
 from flows.process_upload import process_upload
 from flows.sftp_watch import sftp_watch
 from tasks.registry import Registration, register
@@ -25,7 +24,6 @@ MEMBERS = "Email,First Name,Last Name,Status,Department\nann@acme.example,Ann,Le
 # The tests that talk to a server run against both SFTP servers the project can use.
 both_servers = pytest.mark.parametrize("sftp_server", ["openssh", "asyncssh"], indirect=True)
 
-FAST = WaitSettings(poll_seconds=0.2)
 UPLOAD = "Email,First Name,Last Name,Employee Status,Department\nann@acme.example,Ann,Lee,active,Engineering\nnew@acme.example,New,Hire,active,Sales\n"
 
 
@@ -101,7 +99,7 @@ def test_a_processed_upload_is_shared_applied_then_archived_and_never_processed_
     claimed = only_claim(inbox)
 
     run = FlowInThread(
-        process_upload, f"upload-{uuid.uuid4().hex[:8]}", customer_key=customer.key, upload=claimed, wait=FAST
+        process_upload, f"upload-{uuid.uuid4().hex[:8]}", customer_key=customer.key, upload=claimed
     )
     answer(run.flow_run_id, "apply-files", decision="approve", approver="Casey")
     result = run.result().result()
@@ -216,7 +214,6 @@ def test_a_mass_deletion_waits_for_a_person_and_a_rejection_shares_nothing(
         f"upload-{uuid.uuid4().hex[:8]}",
         customer_key=customer.key,
         upload="staff.csv",
-        wait=FAST,
     )
     answer(run.flow_run_id, "mass-deletion", decision="reject", reason="export was cut off", approver="Casey")
     assert run.result().is_cancelled()

@@ -6,7 +6,6 @@ from __future__ import annotations
 import pytest
 from prefect.deployments import run_deployment
 
-from flows.approvals import WaitSettings
 from flows.sftp_watch import sftp_watch
 from tasks.registry import registration
 from tasks.sftp import original_name
@@ -63,7 +62,6 @@ def test_sftp_onboarding_then_weekly_production_uploads(
         "sftp-integration/sftp-integration",
         parameters={
             "customer": customer.model_dump(mode="json"),
-            "wait": WaitSettings(poll_seconds=0.5).model_dump(),
         },
         timeout=0,
     ).id
@@ -118,7 +116,7 @@ def test_sftp_onboarding_then_weekly_production_uploads(
 
     # 5-6. segments, then the production request
     answer(run, "segments-plan", decision="approve", **CSM)
-    assert waiting_gate(run, timeout=120) == "production-upload"
+    assert waiting_gate(run, timeout=300) == "production-upload-0"
     assert [s["name"] for s in hub.hub(customer.hub_url).segments] == ["Department"]
     requests = [m for m in slack.messages("product-support") if "HRIS integration (SFTP)" in m["text"]]
     assert len(requests) == 2 and "please activate production processing" in requests[1]["text"]

@@ -133,7 +133,6 @@ def test_without_a_hub_api_the_csm_hands_over_a_fresh_member_export_through_the_
     import httpx
 
     from blocks import WebApp
-    from flows.approvals import WaitSettings
     from flows.process_upload import process_upload
     from tasks.member_exports import routes
     from tasks.sftp import claim_name
@@ -155,7 +154,6 @@ def test_without_a_hub_api_the_csm_hands_over_a_fresh_member_export_through_the_
             f"upload-{uuid.uuid4().hex[:8]}",
             customer_key=reg.customer.key,
             upload=claimed,
-            wait=WaitSettings(poll_seconds=0.2),
         )
         wait_for_gate(run.flow_run_id, "member-export")
         link = re.search(r"(http://127\.0\.0\.1:\d+/\S+)", form_description(run.flow_run_id)).group(1)

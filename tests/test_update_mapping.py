@@ -7,7 +7,6 @@ from datetime import UTC, datetime
 
 from prefect.deployments import run_deployment
 
-from flows.approvals import WaitSettings
 from tasks.registry import Registration, register, registration
 from tests.conftest import make_customer, wait_until
 from tests.gates import answer, form_description, read_run, waiting_gate
@@ -33,7 +32,6 @@ def start(customer, link: str):
     parameters = {
         "customer": customer.model_dump(mode="json"),
         "sheet_link": link,
-        "wait": WaitSettings(poll_seconds=0.5).model_dump(),
     }
     return run_deployment("update-mapping/update-mapping", parameters=parameters, timeout=0).id
 
