@@ -30,7 +30,7 @@ from blocks import BlockNotConfigured, SftpServer, SlackWorkspace, load_block, o
 from flows.approvals import run_link
 from flows.upload_queue import is_queued, resume_next_upload, upload_runs
 from tasks.once import once_key, once_policy
-from tasks.registry import Registration, Seen, note_seen, registrations, seen
+from tasks.registry import UPLOAD_PERIODS, Registration, Seen, missed_periods, note_seen, registrations, seen
 from tasks.sftp import (
     ClaimUnclear,
     claim,
@@ -46,8 +46,6 @@ from tasks.slack import Slack
 from tasks.templating import render
 
 MAX_DISPATCHES = 3
-PERIODS = {"weekly": timedelta(days=7), "monthly": timedelta(days=31)}
-GRACE = timedelta(days=1)
 
 
 def _poll_server(block_name: str, customers: list[Registration], settle_seconds: float) -> list[dict]:
@@ -182,14 +180,13 @@ def overdue_alerts(customers: list[Registration], slack: Slack | None, channel: 
     """Alert #monitoring-hris-files and the CSM once for each upload period a customer has missed."""
     sent = 0
     for reg in customers:
-        period = PERIODS.get(reg.upload_frequency or "")
-        if period is None or reg.mode != "production" or not reg.watching:
+        if reg.upload_frequency not in UPLOAD_PERIODS or reg.mode != "production" or not reg.watching:
             continue
         state = seen(reg.customer.key)
         since = state.last_upload_at or reg.registered_at
         if since is None:
             continue
-        missed = int((now - since - GRACE) / period) if now - since - GRACE >= period else 0
+        missed = missed_periods(since, reg.upload_frequency, now)
         if missed <= state.overdue_alerts:
             continue
         text = render(

@@ -7,7 +7,7 @@ process-upload need; member data never goes in.
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Literal
 
 from prefect.client.orchestration import get_client
@@ -18,6 +18,8 @@ from tasks.customer import Customer, key_in_alphabet
 
 PREFIX = "sftp_watch_"
 MAX_CHARS = 5000
+UPLOAD_PERIODS = {"weekly": timedelta(days=7), "monthly": timedelta(days=31)}
+GRACE = timedelta(days=1)  # an upload is overdue one day after its period ends
 
 
 def variable_for(prefix: str, customer_key: str) -> str:
@@ -49,6 +51,15 @@ class Registration(BaseModel):
     @property
     def variable_name(self) -> str:
         return variable_for(PREFIX, self.customer.key)
+
+
+def missed_periods(since: datetime, frequency: str | None, now: datetime) -> int:
+    """Upload periods missed since `since` (the last upload, or the start of watching), after GRACE;
+    what sftp-watch alerts once each and the status board flags."""
+    period = UPLOAD_PERIODS.get(frequency or "")
+    if period is None:
+        return 0
+    return max(0, (now - since - GRACE) // period)
 
 
 def register(registration: Registration) -> None:
