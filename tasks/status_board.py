@@ -22,8 +22,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse
 from starlette.routing import Route
 
-from flows.sftp_watch import GRACE, PERIODS
-from tasks.registry import SEEN_PREFIX, Seen, registrations
+from tasks.registry import SEEN_PREFIX, UPLOAD_PERIODS, Seen, missed_periods, registrations
 
 RUNBOOK_FLOWS = ("setup-guides", "api-integration", "sftp-integration", "process-upload")
 PATHS = {"api-integration": "API", "sftp-integration": "SFTP", "process-upload": "SFTP"}
@@ -37,8 +36,10 @@ WAITING_ON = {
     "production-upload": "customer",
 }
 NEEDS_A_PERSON = ("CSM", "engineering")
+FINAL = ("COMPLETED", "FAILED", "CRASHED", "CANCELLED")
 PAGE = 200
-PARALLEL_READS = 4
+NEWEST_FINISHED = PAGE  # finished runs read besides each customer's latest (by its artifacts)
+FAILED_WINDOW = timedelta(days=30)  # a failed run older than this, and in no artifact, drops off
 
 
 @dataclass
@@ -84,8 +85,9 @@ def build_board(now: datetime | None = None) -> list[Row]:
     """Every customer with a runbook run or an SFTP registration, what needs a person first."""
     now = now or datetime.now(UTC)
     with ThreadPoolExecutor(4) as pool:
-        reads = [pool.submit(read) for read in (_runs, _progress, registrations, _seen)]
-        runs, progress, found, seen = (read.result() for read in reads)
+        reads = [pool.submit(read) for read in (_latest_artifacts, _runs, registrations, _seen)]
+        (progress, latest_run_ids), (flows, runs), found, seen = (read.result() for read in reads)
+    runs = _with_latest(runs, latest_run_ids, flows)
     regs = {reg.customer.key: reg for reg in found}
     by_customer: dict[str, list[dict]] = {}
     people: dict[str, dict] = {}
@@ -137,58 +139,99 @@ def _row(
         row.flags.append("mass-deletion hold")
     if reg is not None:
         row.last_upload = seen.last_upload_at if seen else None
-        period = PERIODS.get(reg.upload_frequency or "")
+        period = UPLOAD_PERIODS.get(reg.upload_frequency or "")
         since = row.last_upload or reg.registered_at
         if period and since and reg.mode == "production" and reg.watching:
             row.next_upload = since + period
-            if now - row.next_upload >= GRACE:  # as sftp-watch's overdue alert counts it
+            if missed_periods(since, reg.upload_frequency, now):  # as sftp-watch's overdue alert counts
                 row.flags.append("upload overdue")
                 if row.waiting_on == "nobody":
                     row.waiting_on, row.since = "customer", row.next_upload
     return row
 
 
-def _runs() -> list[dict]:
-    """The runbook's flow runs, newest first, as the API returns them (parameters hold no member data).
+def _runs() -> tuple[dict[str, str], list[dict]]:
+    """The runbook's flows (name by id) and the runs that can be a customer's current one, newest
+    first: every unfinished run, the newest finished ones, the failures of the last FAILED_WINDOW.
 
-    Pages are read in parallel: at 5,000 runs the board is mostly waiting on the API.
+    Never the whole history: each customer's latest api-/sftp-integration and process-upload run
+    comes from its artifacts (`_with_latest`), so a customer idle for a while keeps its row.
     """
+    since = (datetime.now(UTC) - FAILED_WINDOW).isoformat()
     with get_client(sync_client=True) as client:
         flows = client.request(
             "POST", "/flows/filter", json={"flows": {"name": {"any_": list(RUNBOOK_FLOWS)}}}
         ).json()
         names = {f["id"]: f["name"] for f in flows}
         if not names:
-            return []
-        which = {"flows": {"id": {"any_": list(names)}}}
-        count = client.request("POST", "/flow_runs/count", json=which).json()
-
-    def page(offset: int) -> list[dict]:
-        with get_client(sync_client=True) as own:
-            body = which | {"sort": "EXPECTED_START_TIME_DESC", "limit": PAGE, "offset": offset}
-            return own.request("POST", "/flow_runs/filter", json=body).json()
-
-    with ThreadPoolExecutor(PARALLEL_READS) as pool:
-        runs = [run for found in pool.map(page, range(0, count, PAGE)) for run in found]
-    for run in runs:
-        run["flow"] = names[run["flow_id"]]
-    return runs
+            return names, []
+        runbook = {"flows": {"id": {"any_": list(names)}}}
+        unfinished = {"state": {"type": {"not_any_": list(FINAL)}}}
+        finished = {"state": {"type": {"any_": list(FINAL)}}}
+        failed = {"state": {"type": {"any_": ["FAILED", "CRASHED"]}}, "end_time": {"after_": since}}
+        runs = (
+            _flow_runs(client, runbook | {"flow_runs": unfinished})
+            + _flow_runs(client, runbook | {"flow_runs": finished}, limit=NEWEST_FINISHED)
+            + _flow_runs(client, runbook | {"flow_runs": failed})
+        )
+    return names, _newest_first(runs, names)
 
 
-def _progress() -> dict[str, str]:
-    """The latest progress table of every customer and flow, by artifact key."""
-    found, offset = {}, 0
+def _with_latest(runs: list[dict], run_ids: set[str], flows: dict[str, str]) -> list[dict]:
+    """`runs` plus the runs the latest artifacts point at that they lack (customers idle for a while)."""
+    missing = sorted(run_ids - {run["id"] for run in runs})
+    found = []
+    if missing:
+        with get_client(sync_client=True) as client:
+            for start in range(0, len(missing), PAGE):
+                ids = {"flow_runs": {"id": {"any_": missing[start : start + PAGE]}}}
+                found += _flow_runs(client, {"flows": {"id": {"any_": list(flows)}}} | ids)
+    return _newest_first(runs + found, flows)
+
+
+def _flow_runs(client, which: dict, limit: int | None = None) -> list[dict]:
+    """The flow runs a filter matches, newest first, PAGE per call, at most `limit`."""
+    found: list[dict] = []
+    while limit is None or len(found) < limit:
+        size = PAGE if limit is None else min(PAGE, limit - len(found))
+        body = which | {"sort": "EXPECTED_START_TIME_DESC", "limit": size, "offset": len(found)}
+        page = client.request("POST", "/flow_runs/filter", json=body).json()
+        found += page
+        if len(page) < size:
+            break
+    return found
+
+
+def _newest_first(runs: list[dict], flows: dict[str, str]) -> list[dict]:
+    """Each run once, named by its flow, newest first (as one read of every run would list them)."""
+    unique = {run["id"]: run | {"flow": flows[run["flow_id"]]} for run in runs}
+    return sorted(unique.values(), key=lambda run: run.get("expected_start_time") or "", reverse=True)
+
+
+def _latest_artifacts() -> tuple[dict[str, str], set[str]]:
+    """The latest progress table of every customer and flow (by artifact key), and the runs that wrote
+    them or the latest upload summary: each customer's latest integration and upload run."""
+    progress, run_ids = {}, set()
     with get_client(sync_client=True) as client:
-        while True:
-            page = client.request(
-                "POST",
-                "/artifacts/latest/filter",
-                json={"artifacts": {"key": {"like_": "progress-"}}, "limit": PAGE, "offset": offset},
-            ).json()
-            found.update({a["key"]: a.get("data") or "" for a in page if a["key"].startswith("progress-")})
-            if len(page) < PAGE:
-                return found
-            offset += PAGE
+        for prefix in ("progress-", "upload-"):
+            offset = 0
+            while True:
+                page = client.request(
+                    "POST",
+                    "/artifacts/latest/filter",
+                    json={"artifacts": {"key": {"like_": prefix}}, "limit": PAGE, "offset": offset},
+                ).json()
+                for artifact in page:
+                    if not artifact["key"].startswith(prefix):
+                        continue
+                    if prefix == "progress-":
+                        progress[artifact["key"]] = artifact.get("data") or ""
+                    if artifact.get("flow_run_id"):
+                        run_ids.add(str(artifact["flow_run_id"]))
+                if len(page) < PAGE:
+                    break
+                offset += PAGE
+    return progress, run_ids
 
 
 def _seen() -> dict[str, Seen]:
@@ -236,7 +279,7 @@ def _step(markdown: str | None, flow: str, gate: str) -> str:
 
 
 def _is_final(run: dict) -> bool:
-    return (run.get("state") or {}).get("type") in ("COMPLETED", "FAILED", "CRASHED", "CANCELLED")
+    return (run.get("state") or {}).get("type") in FINAL
 
 
 def _is_paused_at(run: dict, gate: str) -> bool:
