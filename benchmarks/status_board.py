@@ -3,6 +3,8 @@ load the /board page of the web app (all customers, and filtered by one CSM).
 
     .venv/bin/python -m benchmarks.status_board                 # 500 customers, 10 runs each
     .venv/bin/python -m benchmarks.status_board --customers 50  # smaller
+    git show main:tasks/status_board.py > /tmp/old_board.py   # before/after on the same data:
+    .venv/bin/python -m benchmarks.status_board --baseline /tmp/old_board.py
 
 Also `seed_run` / `seed_customer`: how the test of the board and this benchmark put runs in states.
 """
@@ -10,11 +12,14 @@ Also `seed_run` / `seed_customer`: how the test of the board and this benchmark 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import statistics
+import sys
 import tempfile
 import time
+from datetime import UTC, datetime
 
 from prefect.exceptions import PrefectHTTPStatusError
 
@@ -109,6 +114,15 @@ def seed_customer(client, flows: dict[str, str], i: int, runs: int) -> None:
     seed_progress(client, run_id, flow, customer, done=i % 6, note="waiting for someone")
 
 
+def _load(path: str):
+    """A module from a file (an older tasks/status_board.py to compare with)."""
+    spec = importlib.util.spec_from_file_location("baseline_status_board", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -116,6 +130,11 @@ def main() -> int:
     parser.add_argument("--customers", type=int, default=500)
     parser.add_argument("--runs-per-customer", type=int, default=10)
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument(
+        "--baseline",
+        help="another version of tasks/status_board.py: its build_board() is timed on the same data, "
+        "alternating with this one's, and its rows compared with this one's",
+    )
     args = parser.parse_args()
 
     home = tempfile.mkdtemp(prefix="bench-board-")
@@ -144,12 +163,23 @@ def main() -> int:
         seeded = time.perf_counter() - started
         total_runs = args.customers * args.runs_per_customer
 
-        builds = []
+        baseline = _load(args.baseline).build_board if args.baseline else None
+        builds, baseline_builds, same_rows = [], [], None
         for _ in range(args.repeat):
             t0 = time.perf_counter()
             rows = build_board()
             builds.append(time.perf_counter() - t0)
+            if baseline:
+                t0 = time.perf_counter()
+                baseline_rows = baseline()
+                baseline_builds.append(time.perf_counter() - t0)
         assert len(rows) == args.customers, len(rows)
+        if baseline:
+            now = datetime.now(UTC)
+            same_rows = [r.as_table_row() for r in build_board(now)] == [
+                r.as_table_row() for r in baseline(now)
+            ]
+            assert len(baseline_rows) == args.customers, len(baseline_rows)
 
         cold_server = ServerThread(Starlette(routes=routes(fresh_seconds=0)))  # built on every load
         warm_server = ServerThread(Starlette(routes=routes()))  # reused for 30 s
@@ -174,9 +204,19 @@ def main() -> int:
             "seed_seconds": round(seeded, 1),
             "build_median_s": round(statistics.median(builds), 3),
             "build_max_s": round(max(builds), 3),
+            **(
+                {
+                    "baseline_build_median_s": round(statistics.median(baseline_builds), 3),
+                    "baseline_build_max_s": round(max(baseline_builds), 3),
+                    "same_rows_as_baseline": same_rows,
+                }
+                if baseline
+                else {}
+            ),
             "page_median_s": round(statistics.median(loads), 3),
             "page_filtered_warm_median_s": round(statistics.median(filtered), 3),
             "page_kib": round(len(page.content) / 1024),
+            "load_average": [round(x, 1) for x in os.getloadavg()],
         }
     print(json.dumps(result, indent=2))
     return 0

@@ -153,3 +153,29 @@ def test_the_status_board_flow_publishes_the_table_artifact(customers):
     assert flags["B"] == flags["A"] == flags["C"] == ["waiting past reminder"]
     assert flags["D"] == [] and flags["E"] == ["run failed"]
     assert flags["F"] == ["waiting past reminder", "mass-deletion hold", "upload overdue"]
+
+
+def test_a_customer_idle_for_a_while_keeps_its_row_through_its_progress_artifact(prefect_api, monkeypatch):
+    """The board reads only the newest finished runs; an older customer's latest run comes from the
+    progress artifact it wrote, so it still shows where that customer stands."""
+    import tasks.status_board as board
+
+    csm = f"idle-{uuid.uuid4().hex[:6]}@10kc.example"
+    n = uuid.uuid4().int % 10**8
+    idle, busy = customer_form(n, csm=csm, company="Idle"), customer_form(n + 1, csm=csm, company="Busy")
+    with get_client(sync_client=True) as client:
+        flows = flow_ids(client)
+        old = seed_run(client, flows, "api-integration", {"customer": idle}, "COMPLETED")
+        seed_progress(client, old, "api-integration", idle, done=6)
+        for _ in range(2):  # newer finished runs of another customer push it out of the newest read
+            seed_run(client, flows, "setup-guides", {"customer": busy}, "COMPLETED")
+    monkeypatch.setattr(board, "NEWEST_FINISHED", 1)
+
+    rows = {row.company: row for row in board.build_board() if row.csm == csm}
+    assert (rows["Idle"].path, rows["Idle"].step, rows["Idle"].waiting_on) == (
+        "API",
+        "api-integration: all steps done",
+        "nobody",
+    )
+    assert rows["Idle"].run_url.endswith(f"/runs/flow-run/{old}")
+    assert (rows["Busy"].path, rows["Busy"].step) == ("not chosen", "setup-guides")
