@@ -82,7 +82,9 @@ def seed_run(
 
 
 def seed_progress(client, flow_run_id: str, flow: str, customer: dict, done: int, note: str = "") -> None:
-    key = "-".join(["progress", flow, customer["email_domains"][0].replace(".", "-")])
+    from tasks.customer import key_in_alphabet
+
+    key = f"progress-{flow}-{key_in_alphabet(customer['email_domains'][0], '-')}"  # as flows/progress.py
     client.request(
         "POST",
         "/artifacts/",

@@ -22,7 +22,8 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse
 from starlette.routing import Route
 
-from tasks.registry import SEEN_PREFIX, UPLOAD_PERIODS, Seen, missed_periods, registrations
+from tasks.customer import check_domain, key_in_alphabet
+from tasks.registry import SEEN_PREFIX, UPLOAD_PERIODS, Seen, missed_periods, registrations, variable_for
 
 RUNBOOK_FLOWS = ("setup-guides", "api-integration", "sftp-integration", "process-upload")
 PATHS = {"api-integration": "API", "sftp-integration": "SFTP", "process-upload": "SFTP"}
@@ -101,7 +102,15 @@ def build_board(now: datetime | None = None) -> list[Row]:
     for key, reg in regs.items():
         people.setdefault(key, reg.customer.model_dump(mode="json"))
     rows = [
-        _row(key, customer, by_customer.get(key, []), progress, regs.get(key), seen.get(key), now)
+        _row(
+            key,
+            customer,
+            by_customer.get(key, []),
+            progress,
+            regs.get(key),
+            seen.get(variable_for(SEEN_PREFIX, key)),
+            now,
+        )
         for key, customer in people.items()
     ]
     return sorted(rows, key=Row.sort_key)
@@ -126,7 +135,9 @@ def _row(
         gate = (state.get("state_details") or {}).get("pause_key") or ""
         row.run_url = _run_url(current["id"])
         row.since = _parse(state.get("timestamp"))
-        row.step = _step(progress.get(f"progress-{current['flow']}-{key}"), current["flow"], gate)
+        # the key flows/progress.py gives the artifact (artifact_key of these parts)
+        artifact = f"progress-{current['flow']}-{key_in_alphabet(key, '-')}"
+        row.step = _step(progress.get(artifact), current["flow"], gate)
         if kind == "PAUSED":
             row.waiting_on = WAITING_ON.get(re.sub(r"(-again)?-\d+$", "", gate), "CSM")
             remind = ((current["parameters"].get("wait") or {}).get("remind_after_hours")) or 24
@@ -235,7 +246,7 @@ def _latest_artifacts() -> tuple[dict[str, str], set[str]]:
 
 
 def _seen() -> dict[str, Seen]:
-    """What sftp-watch last saw of each customer (last upload), by customer key."""
+    """What sftp-watch last saw of each customer (last upload), by Variable name (`variable_for`)."""
     found, offset = {}, 0
     with get_client(sync_client=True) as client:
         while True:
@@ -246,19 +257,22 @@ def _seen() -> dict[str, Seen]:
             ).json()
             for variable in page:
                 if variable["name"].startswith(SEEN_PREFIX):
-                    key = variable["name"].removeprefix(SEEN_PREFIX).replace("_", "-")
-                    found[key] = Seen.model_validate(variable["value"])
+                    found[variable["name"]] = Seen.model_validate(variable["value"])
             if len(page) < PAGE:
                 return found
             offset += PAGE
 
 
 def _customer_key(run: dict) -> str | None:
+    """The run's `Customer.key` (its primary domain, as the Customer model cleans it); None if it has none."""
     parameters = run.get("parameters") or {}
     if parameters.get("customer_key"):
         return parameters["customer_key"]
     domains = (parameters.get("customer") or {}).get("email_domains") or []
-    return re.sub(r"[^a-z0-9]+", "-", domains[0].strip().lower()).strip("-") if domains else None
+    try:
+        return check_domain(domains[0]) if domains else None
+    except ValueError:  # a run whose customer never validated: no row of its own
+        return None
 
 
 def _step(markdown: str | None, flow: str, gate: str) -> str:
