@@ -317,11 +317,9 @@ def run_setup_guides(count: int, timeout: float = 600) -> tuple[list, LoadResult
     from prefect.flow_runs import resume_flow_run
     from prefect.input.actions import read_flow_run_input
 
-    from flows.approvals import WaitSettings
 
     tag = uuid.uuid4().hex[:6]
     customers = [customer(n, tag) for n in range(count)]
-    wait = WaitSettings(poll_seconds=0.5).model_dump()
     started = time.monotonic()
     ids, failed_starts, errors = [], 0, []
     for c in customers:
@@ -329,7 +327,7 @@ def run_setup_guides(count: int, timeout: float = 600) -> tuple[list, LoadResult
             try:
                 run = run_deployment(
                     "setup-guides/setup-guides",
-                    parameters={"customer": c.model_dump(), "wait": wait},
+                    parameters={"customer": c.model_dump()},
                     timeout=0,
                 )
             except Exception as exc:

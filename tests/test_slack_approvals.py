@@ -74,7 +74,7 @@ def ephemeral_for(slack, email: str, count: int = 1) -> list[str]:
 
 
 def start(customer) -> FlowInThread:
-    return FlowInThread(setup_guides, f"slack-gate-{uuid.uuid4().hex[:8]}", customer=customer, wait=FAST)
+    return FlowInThread(setup_guides, f"slack-gate-{uuid.uuid4().hex[:8]}", customer=customer)
 
 
 def test_approve_in_slack_resumes_the_suspended_run_with_the_verified_approver(
@@ -83,7 +83,7 @@ def test_approve_in_slack_resumes_the_suspended_run_with_the_verified_approver(
     customer = make_customer()
     run = run_deployment(
         "setup-guides/setup-guides",
-        parameters={"customer": customer.model_dump(mode="json"), "wait": FAST.model_dump()},
+        parameters={"customer": customer.model_dump(mode="json")},
         timeout=0,
     )
     assert waiting_gate(run.id, timeout=120) == GATE

@@ -17,7 +17,6 @@ from prefect.deployments import run_deployment
 from prefect.settings import PREFECT_API_URL, temporary_settings
 
 from blocks import SmtpServer
-from flows.approvals import WaitSettings
 from tests.conftest import free_port, make_customer, wait_until
 from tests.gates import answer, read_run, waiting_gate
 
@@ -116,7 +115,7 @@ def test_a_run_suspended_at_a_gate_survives_a_server_restart_and_sends_once(stac
     customer = make_customer(platform="BambooHR")
     run = run_deployment(
         "setup-guides/setup-guides",
-        parameters={"customer": customer.model_dump(), "wait": WaitSettings(poll_seconds=0.5).model_dump()},
+        parameters={"customer": customer.model_dump()},
         timeout=0,
     )
     assert waiting_gate(run.id, timeout=120) == "setup-guides-email"
