@@ -116,7 +116,14 @@ def test_sftp_onboarding_then_weekly_production_uploads(
 
     # 5-6. segments, then the production request
     answer(run, "segments-plan", decision="approve", **CSM)
-    assert waiting_gate(run, timeout=300) == "production-upload-0"
+    wait_until(
+        lambda: (
+            (s := read_run(run).state).is_paused()
+            and (s.state_details.pause_key or "").startswith("production-upload")
+        ),
+        timeout=300,
+        what="the run to wait (no form) for the production upload",
+    )
     assert [s["name"] for s in hub.hub(customer.hub_url).segments] == ["Department"]
     requests = [m for m in slack.messages("product-support") if "HRIS integration (SFTP)" in m["text"]]
     assert len(requests) == 2 and "please activate production processing" in requests[1]["text"]

@@ -50,11 +50,6 @@ def test_a_failed_send_is_retried_and_the_email_arrives_once(smtp, smtp_server, 
     assert message["Message-ID"] == sent.message_id
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Message-ID has a random part (make_msgid), so a resend after a lost reply is not deduplicated "
-    "by mail clients; issue 10 'Repeatable sends' (the emails helper derives it from customer + step)",
-)
 def test_a_reply_lost_after_the_server_kept_the_email_is_resent_under_the_same_message_id(smtp, smtp_server):
     sink = smtp_server.handler
     sink.inject("lost_answer")
