@@ -275,7 +275,14 @@ def test_check_mapping_of_an_unreadable_file_is_one_line_and_exit_2(tmp_path, na
     assert done.stderr.startswith(f"error: {problem}") and done.stderr.count("\n") == 1
 
 
-def test_check_mapping_reads_a_sheet_link_with_the_default_block(sheets, sheets_block, capsys):
+@pytest.fixture
+def api_in_env(prefect_api, monkeypatch):
+    """PREFECT_API_URL in the environment, as in a shell: without it the in-process CLI would point
+    this test process (and every subprocess a later test starts) at the local stack's PREFECT_HOME."""
+    monkeypatch.setenv("PREFECT_API_URL", prefect_api)
+
+
+def test_check_mapping_reads_a_sheet_link_with_the_default_block(sheets, sheets_block, capsys, api_in_env):
     from flows.cli import main
 
     sheets.add_spreadsheet(KEY, {"Data Mapping": BLANK_VISIBILITY}, [sheets_block.client_email])
@@ -289,7 +296,9 @@ def test_check_mapping_reads_a_sheet_link_with_the_default_block(sheets, sheets_
     assert "No problems found." in capsys.readouterr().out
 
 
-def test_check_mapping_of_a_sheet_says_what_is_missing_in_one_line(sheets, sheets_credentials, capsys):
+def test_check_mapping_of_a_sheet_says_what_is_missing_in_one_line(
+    sheets, sheets_credentials, capsys, api_in_env
+):
     from flows.cli import main
 
     sheets_credentials.save("default", overwrite=True)
