@@ -247,7 +247,7 @@ def test_up_runs_the_runbook_end_to_end_and_can_be_started_again(stack_env, tmp_
     with pytest.raises(httpx.ConnectError):
         _api(stack_env, "GET", "/health")
 
-    again = TerminalStack(stack_env)  # a second `make up`, in a terminal, reuses the saved state
+    again = Stack(stack_env)  # a second `make up` reuses the saved state
     try:
         again.wait_for("hris-runbook is up.")
         names = sorted(d["name"] for d in _api(stack_env, "POST", "/deployments/filter", json={}).json())
