@@ -317,7 +317,6 @@ def run_setup_guides(count: int, timeout: float = 600) -> tuple[list, LoadResult
     from prefect.flow_runs import resume_flow_run
     from prefect.input.actions import read_flow_run_input
 
-
     tag = uuid.uuid4().hex[:6]
     customers = [customer(n, tag) for n in range(count)]
     started = time.monotonic()
