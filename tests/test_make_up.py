@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import pty
 import queue
 import re
 import signal
@@ -75,53 +74,6 @@ class Stack:
         status = self.process.wait(timeout=300)
         self._drain()
         return status
-
-
-class TerminalStack(Stack):
-    """`make up` in a pseudo-terminal, stopped by typing Ctrl-C, as a person does."""
-
-    def __init__(self, env: dict[str, str]):
-        self.lines = queue.Queue()
-        self.output = []
-        pid, self.fd = pty.fork()
-        if pid == 0:  # the child: make, in the terminal's foreground process group
-            os.chdir(ROOT)
-            os.execvpe("make", ["make", "up"], env)
-        self.pid, self.status = pid, None
-        self.reader = threading.Thread(target=self._read, daemon=True)
-        self.reader.start()
-
-    def alive(self) -> bool:
-        if self.status is None:
-            done, status = os.waitpid(self.pid, os.WNOHANG)
-            self.status = os.waitstatus_to_exitcode(status) if done else None
-        return self.status is None
-
-    def _read(self):
-        pending = b""
-        while True:
-            try:
-                data = os.read(self.fd, 4096)
-            except OSError:
-                data = b""
-            if not data:
-                self.lines.put(pending.decode(errors="replace"))
-                return
-            pending += data
-            *complete, pending = pending.split(b"\n")
-            for line in complete:
-                self.lines.put(line.decode(errors="replace") + "\n")
-
-    def stop(self) -> int:
-        os.write(self.fd, b"\x03")  # Ctrl-C: the terminal interrupts its foreground process group
-        try:
-            wait_until(lambda: not self.alive(), timeout=300, what="make up to stop")  # a hang guard only
-        finally:
-            if self.alive():
-                os.kill(self.pid, signal.SIGKILL)
-            self._drain()
-            os.close(self.fd)
-        return self.status
 
 
 def _all_gone(pids: list[int]) -> bool:
