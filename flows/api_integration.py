@@ -2,7 +2,7 @@
 
 from typing import Literal
 
-from prefect import flow, get_run_logger, task
+from prefect import flow, get_run_logger
 from prefect.input import RunInput
 from pydantic import Field, field_validator
 
@@ -25,8 +25,8 @@ from flows.steps import (
 )
 from tasks.customer import Customer, check_url
 from tasks.emails import draft_api_final_summary, draft_api_implementation_email
-from tasks.naming import run_name, step_run_name
-from tasks.once import once_key, once_policy
+from tasks.naming import run_name
+from tasks.once import once_key, once_task
 from tasks.setup_links import make_setup_link
 from tasks.support import api_support_request, post_support_request
 from tasks.workos import WorkOSOrganization, ensure_organization_task, external_id_for, find_organization
@@ -74,12 +74,7 @@ class SummaryCadence(RunInput):
     answered_by: str = Field(min_length=1, title="Your name", description="Recorded with the answer")
 
 
-@task(
-    name="make-setup-link",
-    task_run_name=step_run_name("make-setup-link"),
-    cache_policy=once_policy(),
-    persist_result=True,
-)
+@once_task("make-setup-link")
 def long_lived_setup_link(workos: WorkOSCredentials, organization_id: str, once_key: str) -> str:
     """A signed link to our setup-links endpoint; made once per customer so every email shows the same."""
     return make_setup_link(

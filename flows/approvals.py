@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from typing import Any, Literal, TypeVar
 from uuid import UUID
 
-from prefect import get_run_logger, task
+from prefect import get_run_logger
 from prefect.artifacts import create_markdown_artifact
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.actions import ArtifactCreate
@@ -32,27 +32,11 @@ from prefect.variables import Variable
 from pydantic import BaseModel, Field, ValidationError, model_validator
 
 from tasks.customer import describe_validation_error
-from tasks.naming import step_run_name
-from tasks.once import once_key, once_policy
+from tasks.once import once_key, once_task
 from tasks.templating import render
+from tasks.wait import WAIT_SETTINGS_VARIABLE, WaitSettings
 
 F = TypeVar("F", bound=RunInput)
-
-
-class WaitSettings(BaseModel):
-    """How a waiting run checks for an answer and how often it reminds people."""
-
-    poll_seconds: float = Field(
-        default=10, gt=0, description="How often an in-process pause looks for an answer"
-    )
-    remind_after_hours: float = Field(
-        default=24,
-        gt=0,
-        description="Send a reminder after this long without an answer, and again after each interval",
-    )
-
-
-WAIT_SETTINGS_VARIABLE = "hris_wait_settings"
 
 
 def wait_settings(given: WaitSettings | dict | None = None) -> WaitSettings:
@@ -280,12 +264,7 @@ def ask(
     raise AssertionError("unreachable")
 
 
-@task(
-    name="record-decision",
-    task_run_name=step_run_name("record-decision"),
-    cache_policy=once_policy(),
-    persist_result=True,
-)
+@once_task("record-decision")
 def record_decision(once_key: str, title: str, who: str, decision: str, details: str = "") -> str:
     """Keep who decided what and when, once per gate and run, as a markdown artifact."""
     when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")

@@ -13,7 +13,7 @@ import hashlib
 import tempfile
 from pathlib import Path
 
-from prefect import flow, get_run_logger, task
+from prefect import flow, get_run_logger
 from prefect.artifacts import create_table_artifact
 from prefect.client.orchestration import get_client
 from prefect.input import RunInput
@@ -39,8 +39,8 @@ from tasks.files import DELETIONS, INVITES, REJECTED, UPDATES, generate_files_ta
 from tasks.files_dir import files_dir
 from tasks.mapping import read_mapping
 from tasks.member_exports import MemberExportReceived, member_export_link
-from tasks.naming import run_name, step_run_name
-from tasks.once import already_done, once_key, once_policy
+from tasks.naming import run_name
+from tasks.once import already_done, once_key, once_task
 from tasks.registry import Registration, register, registration
 from tasks.sftp import UnsafeName, archive, download, inbox_path, original_name, refuse, safe_file_name
 from tasks.slack import Slack
@@ -114,12 +114,7 @@ def review_files(out_dir: Path, summary: dict) -> list[Path]:
     return paths + ([out_dir / REJECTED] if summary["rejected_rows"] else [])
 
 
-@task(
-    name="share-files",
-    task_run_name=step_run_name("share-files"),
-    cache_policy=once_policy(),
-    persist_result=True,
-)
+@once_task("share-files")
 def share_files(
     slack: SlackWorkspace, channel: str, text: str, paths: list[Path], once_key: str
 ) -> SharedFiles:
@@ -159,12 +154,7 @@ def production_text(reg: Registration, upload: str, summary: dict) -> str:
     )
 
 
-@task(
-    name="receive-upload",
-    task_run_name=step_run_name("receive-upload"),
-    cache_policy=once_policy(),
-    persist_result=True,
-)
+@once_task("receive-upload")
 def receive_upload(reg: Registration, upload: str, local: Path, once_key: str) -> Received:
     """Download the claimed upload and fingerprint its bytes, once per claim."""
     fetch_claimed(reg, upload, local)
@@ -184,23 +174,13 @@ def fetch_claimed(reg: Registration, upload: str, local: Path) -> Path:
     return local
 
 
-@task(
-    name="first-claim-of-content",
-    task_run_name=step_run_name("first-claim-of-content"),
-    cache_policy=once_policy(),
-    persist_result=True,
-)
+@once_task("first-claim-of-content")
 def first_claim_of_content(upload: str, once_key: str) -> str:
     """The first claim with these bytes: later claims of the same bytes get this answer back."""
     return upload
 
 
-@task(
-    name="generate-upload-files",
-    task_run_name=step_run_name("generate-upload-files"),
-    cache_policy=once_policy(),
-    persist_result=True,
-)
+@once_task("generate-upload-files")
 def generate_upload_files(
     reg: Registration, local: Path, members: Path | None, out_dir: Path, once_key: str
 ) -> dict:
@@ -209,12 +189,7 @@ def generate_upload_files(
         return generate_for(reg, local, out_dir, Path(tmp), members)
 
 
-@task(
-    name="apply-files-to-hub",
-    task_run_name=step_run_name("apply-files-to-hub"),
-    cache_policy=once_policy(),
-    persist_result=True,
-)
+@once_task("apply-files-to-hub")
 def apply_files(hub: TenKCHub, hub_url: str, folder: str, once_key: str) -> dict:
     """SFTP step 9 through the hub API: invites, updates, then removals, once per upload."""
     client = hub.get_client(hub_url)
@@ -226,12 +201,7 @@ def apply_files(hub: TenKCHub, hub_url: str, folder: str, once_key: str) -> dict
     }
 
 
-@task(
-    name="report-duplicate",
-    task_run_name=step_run_name("report-duplicate"),
-    cache_policy=once_policy(),
-    persist_result=True,
-)
+@once_task("report-duplicate")
 def report_duplicate(slack: SlackWorkspace, text: str, once_key: str) -> str:
     """One notice in #monitoring-hris-files per duplicate claim."""
     return Slack(slack).post(slack.monitoring_channel, text).ts
@@ -302,12 +272,7 @@ def current_members(reg: Registration, upload: str, wait: WaitSettings) -> Path 
     raise AssertionError("unreachable")
 
 
-@task(
-    name="record-upload-decision",
-    task_run_name=step_run_name("record-upload-decision"),
-    cache_policy=once_policy(),
-    persist_result=True,
-)
+@once_task("record-upload-decision")
 def remember_outcome(outcome: str, once_key: str) -> str:
     """Step 9's outcome for one upload, kept so a re-run of the upload never asks again."""
     return outcome

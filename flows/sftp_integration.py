@@ -5,7 +5,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
 
-from prefect import flow, task
+from prefect import flow
 from prefect.input import RunInput
 from pydantic import BaseModel, Field, field_validator
 
@@ -39,8 +39,8 @@ from tasks.customer import Customer
 from tasks.emails import draft_sftp_implementation_email, draft_sftp_review_email
 from tasks.files import DELETIONS, INVITES, UPDATES
 from tasks.files_dir import files_dir
-from tasks.naming import run_name, step_run_name
-from tasks.once import once_key, once_policy
+from tasks.naming import run_name
+from tasks.once import once_key, once_task
 from tasks.registry import Registration, register
 from tasks.sftp import archive, claim, download, inbox_path, safe_file_name
 from tasks.support import post_support_request, sftp_support_request
@@ -95,12 +95,7 @@ class SampleFiles(BaseModel):
     summary: dict
 
 
-@task(
-    name="files-from-sample",
-    task_run_name=step_run_name("files-from-sample"),
-    cache_policy=once_policy(),
-    persist_result=True,
-)
+@once_task("files-from-sample")
 def files_from_sample(
     reg: Registration, sample_copy: str, members: Path | None, once_key: str
 ) -> SampleFiles:
@@ -115,12 +110,7 @@ def files_from_sample(
     return SampleFiles(out_dir=str(out_dir), summary=summary)
 
 
-@task(
-    name="fetch-sample",
-    task_run_name=step_run_name("fetch-sample"),
-    cache_policy=once_policy(),
-    persist_result=True,
-)
+@once_task("fetch-sample")
 def fetch_sample(reg: Registration, sample: str, once_key: str) -> str:
     """Download the sample CSV (kept with the customer's files for the support request), then archive
     it on the server so the watcher never takes it for a production upload."""
@@ -136,12 +126,7 @@ def fetch_sample(reg: Registration, sample: str, once_key: str) -> str:
     return str(target)
 
 
-@task(
-    name="register-for-watching",
-    task_run_name=step_run_name("register-for-watching"),
-    cache_policy=once_policy(),
-    persist_result=True,
-)
+@once_task("register-for-watching")
 def register_once(reg: Registration, once_key: str) -> str:
     """Register once per run: a resumed run re-executes from the top and must not turn a customer
     already in production back into onboarding (uploads would go to the account channel)."""
@@ -149,12 +134,7 @@ def register_once(reg: Registration, once_key: str) -> str:
     return reg.mode
 
 
-@task(
-    name="start-production-watch",
-    task_run_name=step_run_name("start-production-watch"),
-    cache_policy=once_policy(),
-    persist_result=True,
-)
+@once_task("start-production-watch")
 def _watch_started(once_key: str) -> datetime:
     return datetime.now(UTC)
 

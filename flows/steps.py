@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 import re
 
-from prefect import get_run_logger, task
+from prefect import get_run_logger
 from prefect.artifacts import create_markdown_artifact
 from prefect.client.orchestration import get_client
 from prefect.deployments import run_deployment
@@ -31,8 +31,7 @@ from tasks.customer import Customer, check_email, key_in_alphabet
 from tasks.emails import EmailDraft, SentEmail, send_email
 from tasks.hub import HubClient
 from tasks.mapping import MappingTable, read_and_check_mapping
-from tasks.naming import step_run_name
-from tasks.once import already_done, once_key, once_policy
+from tasks.once import already_done, once_key, once_task
 from tasks.platforms import Catalogue, load_catalogue, with_overrides
 from tasks.segments import apply_plan, checklist, plan_segments, plan_segments_task
 
@@ -234,12 +233,7 @@ class SegmentsOutcome(BaseModel):
         return f"{self.segments_created} segment(s) created, {self.options_added} option(s) added"
 
 
-@task(
-    name="apply-segments",
-    task_run_name=step_run_name("apply-segments"),
-    cache_policy=once_policy(),
-    persist_result=True,
-)
+@once_task("apply-segments")
 def apply_segments_once(client: HubClient, table: MappingTable, once_key: str) -> SegmentsOutcome:
     """Apply once per run: a resumed run that re-executes reports what the first apply did."""
     result = apply_plan(client, plan_segments(table, client.list_segments()))
@@ -291,12 +285,7 @@ def update_hub_segments(
     return outcome
 
 
-@task(
-    name="start-flow",
-    task_run_name=step_run_name("start-flow"),
-    cache_policy=once_policy(),
-    persist_result=True,
-)
+@once_task("start-flow")
 def _start_deployment(name: str, parameters: dict, once_key: str) -> str:
     run = run_deployment(name, parameters=parameters, timeout=0, as_subflow=False)
     get_run_logger().info("Started %s: %s", name, run_link(run.id))

@@ -17,13 +17,12 @@ from email.utils import formatdate
 from pathlib import Path
 
 from markdown_it import MarkdownIt
-from prefect import get_run_logger, task
+from prefect import get_run_logger
 from pydantic import BaseModel, Field
 
 from blocks.smtp import SmtpServer
 from tasks.customer import Customer
-from tasks.naming import step_run_name
-from tasks.once import once_policy
+from tasks.once import once_task
 from tasks.platforms import Catalogue, placeholder_links
 from tasks.templating import TemplateError, render
 
@@ -212,11 +211,8 @@ def _is_transient(task, task_run, state) -> bool:
     return False
 
 
-@task(
-    name="send-email",
-    task_run_name=step_run_name("send-email"),
-    cache_policy=once_policy(),
-    persist_result=True,
+@once_task(
+    "send-email",
     retries=3,
     retry_delay_seconds=[5, 30, 120],
     retry_condition_fn=_is_transient,

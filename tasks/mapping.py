@@ -352,11 +352,8 @@ def __getattr__(name: str):
     """`read_and_check_mapping` (a Prefect task) is made on first use, so the file engine and the CLI
     read mapping tables without importing Prefect (about a second)."""
     if name == "read_and_check_mapping":
-        from prefect import task
+        from tasks.once import once_task
 
-        from tasks.once import once_policy
-
-        made = task(name="read-mapping-table", cache_policy=once_policy(), persist_result=True)
-        globals()[name] = made(_read_and_check_mapping)
+        globals()[name] = once_task("read-mapping-table")(_read_and_check_mapping)
         return globals()[name]
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

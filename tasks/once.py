@@ -20,17 +20,21 @@ import os
 import re
 import socket
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import anyio
+from prefect import Task, task
 from prefect.cache_policies import CacheKeyFnPolicy
 from prefect.locking.filesystem import FileSystemLockManager
 from prefect.locking.protocol import LockManager
 from prefect.results import ResultStore, get_result_store
 from prefect.settings import PREFECT_HOME
 from prefect.transactions import IsolationLevel
+
+from tasks.naming import step_run_name
 
 DEFAULT_HOLD_SECONDS = 600
 WAIT_LOG_SECONDS = 30  # a wait longer than this is logged, with who holds the lock
@@ -261,6 +265,18 @@ def once_policy() -> CacheKeyFnPolicy:
     """Cache on the task's `once_key` parameter, serialised by an expiring lock."""
     return CacheKeyFnPolicy(cache_key_fn=_key_from_parameters).configure(
         isolation_level=IsolationLevel.SERIALIZABLE, lock_manager=lock_manager()
+    )
+
+
+def once_task(name: str, **options: Any) -> Callable[[Callable], Task]:
+    """A Prefect task that acts once per its `once_key` parameter and keeps the result, named
+    "<name> · Company · step" on the Runs page; `options` are other `@task` options (retries…)."""
+    return task(
+        name=name,
+        task_run_name=step_run_name(name),
+        cache_policy=once_policy(),
+        persist_result=True,
+        **options,
     )
 
 

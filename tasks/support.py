@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from prefect import get_run_logger, task
+from prefect import get_run_logger
 from pydantic import BaseModel
 
 from blocks.slack import SlackWorkspace
 from tasks.customer import Customer
-from tasks.naming import step_run_name
-from tasks.once import once_policy
+from tasks.once import once_task
 from tasks.slack import Slack
 from tasks.templating import render
 
@@ -73,11 +72,8 @@ def post_request(slack: SlackWorkspace, text: str, attachment: Path | None = Non
     )
 
 
-@task(
-    name="post-support-request",
-    task_run_name=step_run_name("post-support-request"),
-    cache_policy=once_policy(),
-    persist_result=True,
+@once_task(
+    "post-support-request",
     retries=2,
     retry_delay_seconds=10,
 )
