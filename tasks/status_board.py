@@ -17,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 
 from prefect.client.orchestration import get_client
 from prefect.settings import PREFECT_UI_URL
+from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
@@ -24,6 +25,7 @@ from starlette.routing import Route
 
 from tasks.customer import check_domain, key_in_alphabet
 from tasks.registry import SEEN_PREFIX, UPLOAD_PERIODS, Seen, missed_periods, registrations, variable_for
+from tasks.wait import WAIT_SETTINGS_VARIABLE, WaitSettings
 
 RUNBOOK_FLOWS = ("setup-guides", "api-integration", "sftp-integration", "process-upload")
 PATHS = {"api-integration": "API", "sftp-integration": "SFTP", "process-upload": "SFTP"}
@@ -86,8 +88,10 @@ def build_board(now: datetime | None = None) -> list[Row]:
     """Every customer with a runbook run or an SFTP registration, what needs a person first."""
     now = now or datetime.now(UTC)
     with ThreadPoolExecutor(4) as pool:
-        reads = [pool.submit(read) for read in (_latest_artifacts, _runs, registrations, _seen)]
-        (progress, latest_run_ids), (flows, runs), found, seen = (read.result() for read in reads)
+        reads = [
+            pool.submit(read) for read in (_latest_artifacts, _runs, registrations, _seen, _remind_after)
+        ]
+        (progress, latest_run_ids), (flows, runs), found, seen, remind_after = (r.result() for r in reads)
     runs = _with_latest(runs, latest_run_ids, flows)
     regs = {reg.customer.key: reg for reg in found}
     by_customer: dict[str, list[dict]] = {}
@@ -109,6 +113,7 @@ def build_board(now: datetime | None = None) -> list[Row]:
             progress,
             regs.get(key),
             seen.get(variable_for(SEEN_PREFIX, key)),
+            remind_after,
             now,
         )
         for key, customer in people.items()
@@ -123,6 +128,7 @@ def _row(
     progress: dict[str, str],
     reg,
     seen: Seen | None,
+    remind_after: timedelta,
     now: datetime,
 ) -> Row:
     row = Row(customer.get("company_name") or key, key, (customer.get("csm") or {}).get("email", ""))
@@ -140,8 +146,8 @@ def _row(
         row.step = _step(progress.get(artifact), current["flow"], gate)
         if kind == "PAUSED":
             row.waiting_on = WAITING_ON.get(re.sub(r"(-again)?-\d+$", "", gate), "CSM")
-            remind = ((current["parameters"].get("wait") or {}).get("remind_after_hours")) or 24
-            if row.since and now - row.since > timedelta(hours=remind):
+            given = (current["parameters"].get("wait") or {}).get("remind_after_hours")  # older runs
+            if row.since and now - row.since > (timedelta(hours=given) if given else remind_after):
                 row.flags.append("waiting past reminder")
         elif kind in ("FAILED", "CRASHED"):
             row.waiting_on = "engineering"
@@ -243,6 +249,17 @@ def _latest_artifacts() -> tuple[dict[str, str], set[str]]:
                     break
                 offset += PAGE
     return progress, run_ids
+
+
+def _remind_after() -> timedelta:
+    """When the gates remind (the `hris_wait_settings` Variable, defaults if unset or invalid)."""
+    with get_client(sync_client=True) as client:
+        variable = client.read_variable_by_name(WAIT_SETTINGS_VARIABLE)
+    try:
+        settings = WaitSettings.model_validate(variable.value if variable and variable.value else {})
+    except ValidationError:
+        settings = WaitSettings()  # the gates log this and use the defaults too
+    return timedelta(hours=settings.remind_after_hours)
 
 
 def _seen() -> dict[str, Seen]:

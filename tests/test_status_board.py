@@ -4,7 +4,6 @@ row per customer, what needs a person first, filtered by CSM."""
 from __future__ import annotations
 
 import json
-import shutil
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -12,19 +11,7 @@ import pytest
 from prefect.client.orchestration import get_client
 
 from benchmarks.status_board import customer_form, flow_ids, seed_progress, seed_run
-from tests.conftest import ServerThread
-
-CHROMIUM = "/usr/bin/chromium"
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
+from tests.conftest import ServerThread, set_wait_settings
 
 
 @pytest.fixture
@@ -40,7 +27,7 @@ def customers(prefect_api, clean_registrations):
     forms["G"] = customer_form(n + 7, csm=other, company="G")
 
     def params(name):
-        return {"customer": forms[name], "wait": {"remind_after_hours": 24}}
+        return {"customer": forms[name]}
 
     with get_client(sync_client=True) as client:
         flows = flow_ids(client)
@@ -75,40 +62,34 @@ def customers(prefect_api, clean_registrations):
     return {"csm": csm, "other": other, "b": b}
 
 
-def test_the_board_lists_what_needs_a_person_first_and_filters_by_csm(customers):
-    if not shutil.which(CHROMIUM):
-        pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium); no browser is downloaded")
-    from playwright.sync_api import sync_playwright
+def test_the_board_lists_what_needs_a_person_first_and_filters_by_csm(customers, browser):
     from starlette.applications import Starlette
 
     from tasks.status_board import routes
 
     server = ServerThread(Starlette(routes=routes()))
     try:
-        with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
-            page = browser.new_page()
-            page.goto(f"{server.url}/board")
-            page.select_option("select[name=csm]", customers["csm"])  # submits the filter
-            page.wait_for_url("**/board?csm=*")
-            rows = page.locator("#board tbody tr")
-            table = [
-                {
-                    column: rows.nth(i).locator(f"td.{column}").inner_text()
-                    for column in (
-                        "customer",
-                        "path",
-                        "step",
-                        "waiting-on",
-                        "flags",
-                        "last-upload",
-                        "next-upload-expected",
-                    )
-                }
-                for i in range(rows.count())
-            ]
-            run_link = rows.nth(0).locator("td.run a").get_attribute("href")
-            browser.close()
+        page = browser.new_page()
+        page.goto(f"{server.url}/board")
+        page.select_option("select[name=csm]", customers["csm"])  # submits the filter
+        page.wait_for_url("**/board?csm=*")
+        rows = page.locator("#board tbody tr")
+        table = [
+            {
+                column: rows.nth(i).locator(f"td.{column}").inner_text()
+                for column in (
+                    "customer",
+                    "path",
+                    "step",
+                    "waiting-on",
+                    "flags",
+                    "last-upload",
+                    "next-upload-expected",
+                )
+            }
+            for i in range(rows.count())
+        ]
+        run_link = rows.nth(0).locator("td.run a").get_attribute("href")
     finally:
         server.stop()
 
@@ -147,9 +128,15 @@ def test_the_status_board_flow_publishes_the_table_artifact(customers):
     mine = [row["customer"] for row in table if row["CSM"] == customers["csm"]]
     assert mine == ["B", "A", "E", "F", "C", "D"]
 
-    # A day later the gates still waiting are past their reminder, and flagged.
-    later = build_board(now=datetime.now(UTC) + timedelta(hours=25))
-    flags = {row.company: row.flags for row in later if row.csm == customers["csm"]}
+    # Gates still waiting past the reminder interval an operator set (`hris_wait_settings`) are flagged.
+    set_wait_settings(poll_seconds=0.2, remind_after_hours=48)
+    try:
+        day, days = (build_board(now=datetime.now(UTC) + timedelta(hours=h)) for h in (25, 49))
+    finally:
+        set_wait_settings(poll_seconds=0.2, remind_after_hours=1)
+    flags = {row.company: row.flags for row in day if row.csm == customers["csm"]}
+    assert flags["B"] == flags["A"] == flags["C"] == []  # a day is not yet past 48 hours
+    flags = {row.company: row.flags for row in days if row.csm == customers["csm"]}
     assert flags["B"] == flags["A"] == flags["C"] == ["waiting past reminder"]
     assert flags["D"] == [] and flags["E"] == ["run failed"]
     assert flags["F"] == ["waiting past reminder", "mass-deletion hold", "upload overdue"]
