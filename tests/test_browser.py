@@ -21,20 +21,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import free_port, make_customer, wait_until
+from tests.conftest import CHROMIUM, free_port, make_customer, wait_until
 from tests.gates import read_run, wait_for_gate
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 pytestmark = pytest.mark.skipif(
     not os.path.exists(CHROMIUM),
@@ -74,19 +63,14 @@ def prefect_ui(prefect_api, tmp_path_factory):
 
 
 @pytest.fixture
-def page(prefect_ui, tmp_path):
+def page(prefect_ui, browser, tmp_path):
     """A chromium page on the UI; what it last showed is kept as last-page.png for a failing test."""
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1280, "height": 1000}, base_url=prefect_ui)
-        page.set_default_timeout(60_000)  # Playwright waits for each element up to this long
-        try:
-            yield page
-        finally:
-            page.screenshot(path=tmp_path / "last-page.png")
-            browser.close()
+    page = browser.new_page(viewport={"width": 1280, "height": 1000}, base_url=prefect_ui)
+    page.set_default_timeout(60_000)  # Playwright waits for each element up to this long
+    try:
+        yield page
+    finally:
+        page.screenshot(path=tmp_path / "last-page.png")
 
 
 def screenshot(page, tmp_path: Path, name: str) -> None:
@@ -182,7 +166,7 @@ def test_a_csm_runs_setup_guides_and_answers_its_gates_in_the_prefect_ui(
     page.get_by_role("button", name="Submit", exact=True).click()
     expect(page).to_have_url(re.compile(r"/runs/flow-run/|/deployments/deployment/[^/]+$"))
 
-    [run] = wait_until(lambda: runs_of("setup-guides", customer), timeout=60, what="the setup-guides run")
+    [run] = wait_until(lambda: runs_of("setup-guides", customer), timeout=180, what="the setup-guides run")
     assert wait_until(
         lambda: read_run(run.id).name == "Globex Holdings · setup-guides", what="the run's name"
     )
@@ -221,7 +205,7 @@ def test_a_csm_runs_setup_guides_and_answers_its_gates_in_the_prefect_ui(
         [organization] = workos.organizations.values()
         assert organization["name"] == "Globex Holdings"
         assert read_run(api_run.id).name == "Globex Holdings · api-integration"
-        final = wait_until(lambda: (s := read_run(run.id).state).is_final() and s, timeout=60, what="run end")
+        final = wait_until(lambda: (s := read_run(run.id).state).is_final() and s, timeout=180, what="run end")
         assert final.is_completed(), final.message
     finally:
         from prefect.client.orchestration import get_client
