@@ -228,17 +228,22 @@ def api(api_url: str):
 
 
 def _deploy() -> None:
-    """The process pool and setup-guides on it, run from this checkout."""
+    """The process pool, and setup-guides and the api-integration it starts on it, from this checkout."""
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.actions import WorkPoolCreate
 
+    from flows.api_integration import api_integration
     from flows.setup_guides import setup_guides
 
     with get_client(sync_client=True) as client:
         client.create_work_pool(WorkPoolCreate(name=POOL, type="process"), overwrite=True)
-    setup_guides.from_source(str(ROOT), "flows/setup_guides.py:setup_guides").deploy(
-        name="setup-guides", work_pool_name=POOL, print_next_steps=False, build=False, push=False
-    )
+    for flow, source in [
+        (setup_guides, "flows/setup_guides.py:setup_guides"),
+        (api_integration, "flows/api_integration.py:api_integration"),
+    ]:
+        flow.from_source(str(ROOT), source).deploy(
+            name=flow.name, work_pool_name=POOL, print_next_steps=False, build=False, push=False
+        )
 
 
 def save_smtp_block(smtp_port: int) -> None:
@@ -251,6 +256,19 @@ def save_smtp_block(smtp_port: int) -> None:
         security="none",
         from_address="10KC Customer Success <cs@10kc.example>",
         default_cc=[],
+    ).save("default", overwrite=True)
+
+
+def save_api_integration_blocks(slack_url: str, workos_url: str) -> None:
+    """The Slack and WorkOS blocks api-integration loads, pointing at their stand-ins."""
+    from blocks import SlackWorkspace, WorkOSCredentials
+
+    SlackWorkspace(bot_token="xoxb-sandbox", base_url=f"{slack_url}/api/").save("default", overwrite=True)
+    WorkOSCredentials(
+        api_key="sk_test_sandbox",
+        base_url=workos_url,
+        setup_links_url="http://127.0.0.1:8765",  # links are signed, not opened, in a load run
+        setup_links_secret="scale-secret-0123456789-abcdefghijklmnop",
     ).save("default", overwrite=True)
 
 
@@ -273,10 +291,15 @@ def customer(number: int, run_tag: str):
     )
 
 
-ANSWERS = {
-    "setup-guides-email": {"decision": "approve", "approver": "Casey Success"},
-    "customer-choice": {"option": "not yet", "answered_by": "Casey Success"},
-}
+APPROVE = {"decision": "approve", "approver": "Casey Success"}
+
+
+def setup_guides_answers(choice: str = "not yet") -> dict[str, dict]:
+    """The setup-guides gates answered as a CSM does: approve the email, record the customer's choice."""
+    return {
+        "setup-guides-email": APPROVE,
+        "customer-choice": {"option": choice, "answered_by": "Casey Success"},
+    }
 
 
 @dataclass
@@ -306,16 +329,12 @@ class LoadResult:
         return statistics.median(self.resume_to_next) if self.resume_to_next else float("nan")
 
 
-def run_setup_guides(count: int, timeout: float = 600) -> tuple[list, LoadResult]:
+def run_setup_guides(count: int, timeout: float = 600, choice: str = "not yet") -> tuple[list, LoadResult]:
     """Start `count` setup-guides runs at once and answer each gate as soon as its form is there.
 
     Returns the customers and what happened; call inside `api(...)`.
     """
-    from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
     from prefect.deployments import run_deployment
-    from prefect.flow_runs import resume_flow_run
-    from prefect.input.actions import read_flow_run_input
 
     tag = uuid.uuid4().hex[:6]
     customers = [customer(n, tag) for n in range(count)]
@@ -335,15 +354,42 @@ def run_setup_guides(count: int, timeout: float = 600) -> tuple[list, LoadResult
                 continue
             ids.append(run.id)
             break
+    result = answer_gates(ids, setup_guides_answers(choice), timeout=timeout, started=started)
+    result.failed_starts, result.errors = failed_starts, errors + result.errors
+    return customers, result
+
+
+def runs_of(flow_name: str, customers: list) -> list:
+    """The ids of `flow_name`'s runs for these customers (started by their flows, not by us)."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowFilter, FlowFilterName
+
+    domains = {c.email_domains[0] for c in customers}
+    with get_client(sync_client=True) as client:
+        runs = client.read_flow_runs(flow_filter=FlowFilter(name=FlowFilterName(any_=[flow_name])))
+    return [run.id for run in runs if run.parameters["customer"]["email_domains"][0] in domains]
+
+
+def answer_gates(
+    ids: list, answers: dict[str, dict], timeout: float, stop_at: str = "", started: float | None = None
+) -> LoadResult:
+    """Answer each run's gates (by pause-key prefix) as soon as its form is saved, until every run
+    has ended or waits at `stop_at`; a run at any other gate is an error."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+    from prefect.flow_runs import resume_flow_run
+    from prefect.input.actions import read_flow_run_input
+
+    started = started or time.monotonic()
     resumed_at: dict = {}  # run id -> (gate answered, when)
     answered: set = set()  # (run id, pause key) already resumed
     latencies: list[float] = []
-    failed_resumes = 0
+    failed_resumes, errors = 0, []
     final: dict = {}
     with get_client(sync_client=True) as client:
         while len(final) < len(ids) and time.monotonic() - started < timeout:
             runs = client.read_flow_runs(
-                flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=ids)), limit=count
+                flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=ids)), limit=len(ids)
             )
             now = time.monotonic()
             for run in runs:
@@ -360,18 +406,21 @@ def run_setup_guides(count: int, timeout: float = 600) -> tuple[list, LoadResult
                     if not state.is_completed():
                         errors.append(f"{run.name}: {state.type.value}: {state.message}")
                     continue
+                if stop_at and pause_key and pause_key.startswith(stop_at):
+                    final[run.id] = f"WAITING AT {stop_at}"
+                    continue
                 if not pause_key or (run.id, pause_key) in answered:
                     continue
                 keyset = state.state_details.run_input_keyset
                 if not keyset or read_flow_run_input(keyset["schema"], flow_run_id=run.id) is None:
                     continue  # resume_flow_run would race the schema write
-                gate = next((g for g in ANSWERS if pause_key.startswith(g)), None)
+                gate = next((g for g in answers if pause_key.startswith(g)), None)
                 if gate is None:
                     errors.append(f"{run.name}: unexpected gate {pause_key}")
                     final[run.id] = "UNEXPECTED-GATE"
                     continue
                 try:
-                    resume_flow_run(run.id, run_input=ANSWERS[gate])
+                    resume_flow_run(run.id, run_input=answers[gate])
                 except Exception as exc:  # a CSM would click Resume again: so do we, next round
                     failed_resumes += 1
                     errors.append(f"{run.name}: resume at {gate} failed: {type(exc).__name__}: {exc}")
@@ -381,13 +430,6 @@ def run_setup_guides(count: int, timeout: float = 600) -> tuple[list, LoadResult
             time.sleep(0.2)
     for run_id in set(ids) - set(final):
         final[run_id] = "UNFINISHED"
-    result = LoadResult(
-        count,
-        Counter(final.values()),
-        failed_starts,
-        failed_resumes,
-        latencies,
-        time.monotonic() - started,
-        errors,
+    return LoadResult(
+        len(ids), Counter(final.values()), 0, failed_resumes, latencies, time.monotonic() - started, errors
     )
-    return customers, result

@@ -32,22 +32,43 @@ def stack():
 
 
 @pytest.fixture(scope="module")
-def load(stack, tmp_path_factory):
+def stand_ins(tmp_path_factory):
+    """SMTP, Slack and WorkOS stand-ins: what the 30 customers' runs send and create."""
+    from sandbox.slack import SlackStandIn
     from sandbox.smtp import start_smtp
+    from sandbox.workos import WorkOSStandIn
 
     smtp = start_smtp(tmp_path_factory.mktemp("scale-mail"), scale.free_port())
+    slack, workos = SlackStandIn().start(), WorkOSStandIn().start()
+    for channel in ("am-load", "product-support", "monitoring-hris-files"):
+        slack.add_channel(channel)
+    slack.add_user("casey@10kc.example")
     try:
-        with scale.api(stack.api_url):
-            scale.save_smtp_block(smtp.port)
-            customers, result = scale.run_setup_guides(CUSTOMERS, timeout=900)
-        yield customers, result, smtp.handler.messages()
+        yield smtp, slack, workos
     finally:
-        smtp.stop()
+        for stand_in in (smtp, slack, workos):
+            stand_in.stop()
 
 
-@pytest.mark.timeout(1200)  # starting the stack and 30 runs of three executions each (the first test pays)
+@pytest.fixture(scope="module")
+def load(stack, stand_ins):
+    """30 setup-guides runs at once, every customer choosing the API path; then each api-integration
+    run they started is approved at its WorkOS gate and runs on to its email gate."""
+    smtp, slack, workos = stand_ins
+    with scale.api(stack.api_url):
+        scale.save_smtp_block(smtp.port)
+        scale.save_api_integration_blocks(slack.url, workos.url)
+        customers, result = scale.run_setup_guides(CUSTOMERS, timeout=900, choice="api")
+        api_runs = scale.runs_of("api-integration", customers)
+        organizations = scale.answer_gates(
+            api_runs, {"workos-organization": scale.APPROVE}, timeout=900, stop_at="api-implementation-email"
+        )
+    return customers, result, smtp.handler.messages(), organizations, list(workos.organizations.values())
+
+
+@pytest.mark.timeout(1800)  # the stack, then 30 customers through setup-guides and into api-integration
 def test_thirty_customers_on_two_workers_each_get_exactly_one_email(stack, load):
-    customers, result, messages = load
+    customers, result, messages, _, _ = load
     assert result.errors == []
     assert result.completed == CUSTOMERS, result.final
     assert result.failed_starts == 0 and result.failed_resumes == 0
@@ -55,6 +76,15 @@ def test_thirty_customers_on_two_workers_each_get_exactly_one_email(stack, load)
     received = Counter(m["To"] for m in messages)
     assert received == Counter({c.contact_email: 1 for c in customers})
     assert all("Connecting Workday to 10KC" in m["Subject"] for m in messages)
+
+
+def test_each_customer_gets_exactly_one_workos_organization(load):
+    customers, _, _, api, organizations = load
+    assert api.errors == [] and api.failed_resumes == 0
+    assert api.final == Counter({"WAITING AT api-implementation-email": CUSTOMERS})  # all went on past it
+    domains = Counter(domain["domain"] for org in organizations for domain in org["domains"])
+    assert domains == Counter({c.email_domains[0]: 1 for c in customers})
+    assert len(organizations) == CUSTOMERS
 
 
 def test_both_workers_ran_flows_and_nothing_hit_a_locked_database(stack, load):
@@ -68,7 +98,7 @@ def test_both_workers_ran_flows_and_nothing_hit_a_locked_database(stack, load):
 def test_once_records_are_on_shared_storage_and_locks_in_redis(stack, load):
     import redis
 
-    customers, _, _ = load
+    customers, *_ = load
     for customer in customers:
         assert (stack.storage / once_key(customer.key, "setup-guides-email")).exists(), customer.key
     commands = redis.Redis.from_url(stack.redis_url).info("commandstats")
