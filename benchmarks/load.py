@@ -40,12 +40,13 @@ def measure(
                 scale.save_smtp_block(smtp.port)
                 for n in sizes:
                     before = len(smtp.handler.messages())
-                    customers, result = scale.run_setup_guides(n, timeout=max(900, 20 * n))
+                    customers, result = scale.run_setup_guides(n, timeout=max(1200, 40 * n))
                     emails = len(smtp.handler.messages()) - before
                     row = {
                         "backend": backend,
                         "runs": n,
                         "completed": result.completed,
+                        "unfinished": result.final.get("UNFINISHED", 0),  # still going at the timeout
                         "failed_starts": result.failed_starts,
                         "failed_resumes": result.failed_resumes,
                         "emails": emails,
