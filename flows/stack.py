@@ -201,6 +201,9 @@ def up() -> int:
         _give_back_terminal(taken)
 
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    # Ctrl-C stops the stack even when `up` was started with SIGINT ignored (a script's background
+    # job, nohup): Python would otherwise keep that and never raise KeyboardInterrupt.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     taken = _take_terminal()
     try:
         if _healthy(api_url):

@@ -24,7 +24,10 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 class Stack:
-    """`hris-runbook up` with its output in a pipe, stopped by SIGINT to it alone."""
+    """`hris-runbook up` with its output in a pipe, stopped by SIGINT to it alone.
+
+    Started with SIGINT ignored, as a script's background job (`make up &`, nohup) starts it: `up`
+    must still stop on SIGINT (Python keeps an inherited "ignore" unless told otherwise)."""
 
     def __init__(self, env: dict[str, str]):
         self.lines: queue.Queue[str] = queue.Queue()
@@ -36,6 +39,7 @@ class Stack:
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
         )
         self.reader = threading.Thread(target=self._read, daemon=True)
         self.reader.start()
