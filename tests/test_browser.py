@@ -205,7 +205,9 @@ def test_a_csm_runs_setup_guides_and_answers_its_gates_in_the_prefect_ui(
         [organization] = workos.organizations.values()
         assert organization["name"] == "Globex Holdings"
         assert read_run(api_run.id).name == "Globex Holdings · api-integration"
-        final = wait_until(lambda: (s := read_run(run.id).state).is_final() and s, timeout=180, what="run end")
+        final = wait_until(
+            lambda: (s := read_run(run.id).state).is_final() and s, timeout=180, what="run end"
+        )
         assert final.is_completed(), final.message
     finally:
         from prefect.client.orchestration import get_client
