@@ -87,10 +87,9 @@ class Row:
 def build_board(now: datetime | None = None) -> list[Row]:
     """Every customer with a runbook run or an SFTP registration, what needs a person first."""
     now = now or datetime.now(UTC)
-    with ThreadPoolExecutor(4) as pool:
-        reads = [
-            pool.submit(read) for read in (_latest_artifacts, _runs, registrations, _seen, _remind_after)
-        ]
+    sources = (_latest_artifacts, _runs, registrations, _seen, _remind_after)
+    with ThreadPoolExecutor(len(sources)) as pool:
+        reads = [pool.submit(read) for read in sources]
         (progress, latest_run_ids), (flows, runs), found, seen, remind_after = (r.result() for r in reads)
     runs = _with_latest(runs, latest_run_ids, flows)
     regs = {reg.customer.key: reg for reg in found}
