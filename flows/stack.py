@@ -136,9 +136,10 @@ def configure_environment() -> dict[str, str]:
     return settings
 
 
-def _healthy(api_url: str) -> bool:
+def healthy(base_url: str) -> bool:
+    """`<base_url>/health` answers 200: a Prefect API, or one of our web servers."""
     try:
-        with urllib.request.urlopen(f"{api_url}/health", timeout=2) as response:
+        with urllib.request.urlopen(f"{base_url}/health", timeout=2) as response:
             return response.status == 200
     except OSError:
         return False
@@ -206,12 +207,12 @@ def up() -> int:
     signal.signal(signal.SIGINT, signal.default_int_handler)
     taken = _take_terminal()
     try:
-        if _healthy(api_url):
+        if healthy(api_url):
             print(f"  Prefect server already running at {ui_url}; reusing it", flush=True)
         else:
             start("prefect-server", _bin("prefect"), "server", "start")
             deadline = time.monotonic() + 180
-            while not _healthy(api_url):
+            while not healthy(api_url):
                 if time.monotonic() > deadline or children[-1].poll() is not None:
                     print(f"Prefect server did not start; see {logs / 'prefect-server.log'}", file=sys.stderr)
                     return 1

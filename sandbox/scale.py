@@ -18,7 +18,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 import uuid
 from collections import Counter
 from contextlib import contextmanager
@@ -132,14 +131,6 @@ def _stop(process: subprocess.Popen) -> None:
             process.wait(10)
 
 
-def _healthy(api_url: str) -> bool:
-    try:
-        with urllib.request.urlopen(f"{api_url}/health", timeout=2) as response:
-            return response.status == 200
-    except OSError:
-        return False
-
-
 def _prefect() -> str:
     return str(Path(sys.executable).parent / "prefect")
 
@@ -165,7 +156,7 @@ def prefect_stack(database_url: str | None, redis_url: str | None, workers: int 
     Each worker has its own PREFECT_HOME (its own machine, as far as files go); result storage is
     one shared path, and once-locks are in Redis when `redis_url` is given.
     """
-    from flows.stack import database_settings
+    from flows.stack import database_settings, healthy
 
     base = Path(tempfile.mkdtemp(prefix="hris-scale-"))
     logs, storage, port = base / "logs", base / "shared-results", free_port()
@@ -202,7 +193,7 @@ def prefect_stack(database_url: str | None, redis_url: str | None, workers: int 
             [_prefect(), "server", "start", "--host", "127.0.0.1", "--port", str(port), "--no-ui"],
             database_settings(database_url) | {"PREFECT_SERVER_API_PORT": str(port)},
         )
-        _wait(lambda: _healthy(api_url), 240, "Prefect server", server, logs / "server.log")
+        _wait(lambda: healthy(api_url), 240, "Prefect server", server, logs / "server.log")
         with api(api_url):
             _deploy()
         for number in range(1, workers + 1):

@@ -17,7 +17,7 @@ import httpx
 import pytest
 import yaml
 
-from flows.stack import Children
+from flows.stack import Children, healthy
 from tests.conftest import free_port, make_customer, wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -203,15 +203,8 @@ def _wait_for_every_child(env) -> None:
         return any(worker["status"] == "ONLINE" for worker in workers)
 
     wait_until(worker_online, timeout=120, what="the worker to poll the pool")
-    links = f"http://127.0.0.1:{env['HRIS_SETUP_LINKS_PORT']}/health"
-    wait_until(lambda: _healthy(links), timeout=60, what="the setup-links server")
-
-
-def _healthy(url: str) -> bool:
-    try:
-        return httpx.get(url, trust_env=False, timeout=5).status_code == 200
-    except httpx.HTTPError:
-        return False
+    links = f"http://127.0.0.1:{env['HRIS_SETUP_LINKS_PORT']}"
+    wait_until(lambda: healthy(links), timeout=60, what="the setup-links server")
 
 
 @pytest.mark.timeout(900)  # two whole stacks on 2 shared cores; every wait inside is on an event
