@@ -60,10 +60,10 @@ def load(stack, stand_ins):
         scale.save_api_integration_blocks(slack.url, workos.url)
         customers, result = scale.run_setup_guides(CUSTOMERS, timeout=900, choice="api")
         api_runs = scale.runs_of("api-integration", customers)
-        organizations = scale.answer_gates(
+        api = scale.answer_gates(
             api_runs, {"workos-organization": scale.APPROVE}, timeout=900, stop_at="api-implementation-email"
         )
-    return customers, result, smtp.handler.messages(), organizations, list(workos.organizations.values())
+    return customers, result, smtp.handler.messages(), api, list(workos.organizations.values())
 
 
 @pytest.mark.timeout(1800)  # the stack, then 30 customers through setup-guides and into api-integration
