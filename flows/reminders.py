@@ -40,6 +40,7 @@ def approval_reminders() -> int:
     logger = get_run_logger()
     now = datetime.now(UTC)
     sent = 0
+    configured = wait_settings()  # the `hris_wait_settings` Variable, read once per tick
     with get_client(sync_client=True) as client:
         paused = client.read_flow_runs(
             flow_run_filter=FlowRunFilter(
@@ -50,7 +51,8 @@ def approval_reminders() -> int:
             if run.deployment_id is None or run.state is None:
                 continue  # an in-process pause reminds on its own
             details = run.state.state_details
-            wait = wait_settings(run.parameters.get("wait"))  # a run started before `wait` left the form
+            given = run.parameters.get("wait")  # a run started before `wait` left the form
+            wait = wait_settings(given) if given else configured
             waited_hours = (now - run.state.timestamp).total_seconds() / 3600
             due = int(waited_hours // wait.remind_after_hours)
             key = artifact_key("reminder", details.pause_key or "")
