@@ -41,6 +41,7 @@ from tasks.mapping import read_mapping
 from tasks.member_exports import MemberExportReceived, member_export_link
 from tasks.naming import run_name
 from tasks.once import already_done, once_key, once_task
+from tasks.records import Received, SharedFiles
 from tasks.registry import Registration, register, registration
 from tasks.sftp import UnsafeName, archive, download, inbox_path, original_name, refuse, safe_file_name
 from tasks.slack import Slack
@@ -57,19 +58,6 @@ HUB_PATHS = {
 
 class FilesPurged(Exception):
     """Step 9 came after purge-old-files deleted the upload's files: the run fails with this line."""
-
-
-class SharedFiles(BaseModel):
-    channel: str
-    files: list[str]
-    message_ts: str
-
-
-class Received(BaseModel):
-    """What identifies an upload besides its claim: the SHA-256 and size of its bytes."""
-
-    sha256: str
-    size: int
 
 
 class ProductionUpload(BaseModel):

@@ -7,7 +7,7 @@ from typing import Literal
 
 from prefect import flow
 from prefect.input import RunInput
-from pydantic import BaseModel, Field, field_validator
+from pydantic import Field, field_validator
 
 from blocks import SftpServer, SlackWorkspace, SmtpServer, load_block
 from flows.approvals import (
@@ -41,6 +41,7 @@ from tasks.files import DELETIONS, INVITES, UPDATES
 from tasks.files_dir import files_dir
 from tasks.naming import run_name
 from tasks.once import once_key, once_task
+from tasks.records import SampleFiles
 from tasks.registry import Registration, register
 from tasks.sftp import archive, claim, download, inbox_path, safe_file_name
 from tasks.support import post_support_request, sftp_support_request
@@ -86,13 +87,6 @@ class CustomerConfirmed(RunInput):
 
     confirmed_by: str = Field(min_length=1, description="Your name")
     notes: str = Field(default="", description="What the customer said")
-
-
-class SampleFiles(BaseModel):
-    """Where the files from the sample are, and their counts (for the review email)."""
-
-    out_dir: str
-    summary: dict
 
 
 @once_task("files-from-sample")

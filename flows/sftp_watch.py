@@ -18,7 +18,7 @@ from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
-from prefect import flow, get_run_logger, task
+from prefect import flow, get_run_logger
 from prefect.artifacts import create_table_artifact
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.objects import FlowRun
@@ -29,7 +29,7 @@ from prefect.states import Crashed
 from blocks import BlockNotConfigured, SftpServer, SlackWorkspace, load_block, optional_block
 from flows.approvals import run_link
 from flows.upload_queue import is_queued, resume_next_upload, upload_runs
-from tasks.once import once_key, once_policy
+from tasks.once import once_key, once_task
 from tasks.registry import UPLOAD_PERIODS, Registration, Seen, missed_periods, note_seen, registrations, seen
 from tasks.sftp import (
     ClaimUnclear,
@@ -125,7 +125,7 @@ def _logger():
         return logging.getLogger(__name__)
 
 
-@task(name="alert-once", cache_policy=once_policy(), persist_result=True)
+@once_task("alert-once")
 def alert_once(slack: Slack | None, channel: str, text: str, once_key: str) -> bool:
     """An alert that must go out once however many ticks see its cause; retried next tick if Slack fails."""
     if slack is None:

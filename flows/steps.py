@@ -12,7 +12,7 @@ from prefect.deployments import run_deployment
 from prefect.exceptions import ObjectNotFound
 from prefect.input import RunInput
 from prefect.variables import Variable
-from pydantic import BaseModel, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from blocks import GoogleSheetsCredentials, SmtpServer, TenKCHub, load_block, optional_block
 from flows.approvals import (
@@ -33,6 +33,7 @@ from tasks.hub import HubClient
 from tasks.mapping import MappingTable, read_and_check_mapping
 from tasks.once import already_done, once_key, once_task
 from tasks.platforms import Catalogue, load_catalogue, with_overrides
+from tasks.records import SegmentsOutcome
 from tasks.segments import apply_plan, checklist, plan_segments, plan_segments_task
 
 HELP_CENTER_VARIABLE = "help_center"
@@ -217,20 +218,6 @@ def check_mapping_table(
             f"it is fixed:\n\n{problem}\n\n---\n\n"
         )
     raise AssertionError("unreachable")
-
-
-class SegmentsOutcome(BaseModel):
-    """What the segment step did, in words for progress tables and run results."""
-
-    mode: str = Field(description="api (through the hub API) or checklist (the CSM did it by hand)")
-    segments_created: int = 0
-    options_added: int = 0
-    segments_checked: int = 0
-
-    def __str__(self) -> str:
-        if self.mode == "checklist":
-            return f"{self.segments_checked} segment(s) updated by the CSM from the checklist"
-        return f"{self.segments_created} segment(s) created, {self.options_added} option(s) added"
 
 
 @once_task("apply-segments")

@@ -24,6 +24,7 @@ from blocks.smtp import SmtpServer
 from tasks.customer import Customer
 from tasks.once import once_task
 from tasks.platforms import Catalogue, placeholder_links
+from tasks.records import SentEmail
 from tasks.templating import TemplateError, render
 
 
@@ -80,16 +81,6 @@ class EmailDraft(BaseModel):
 
 class EmailRefused(RuntimeError):
     """The mail server refused an email for good (a 5xx reply): retrying would not help."""
-
-
-class SentEmail(BaseModel):
-    """What was sent, kept as the once-only record of a runbook step's email."""
-
-    message_id: str
-    to: list[str]
-    cc: list[str]
-    subject: str
-    sent_at: datetime
 
 
 def render_email(

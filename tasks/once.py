@@ -1,8 +1,9 @@
 """Side effects that must happen once per customer and runbook step, however often a run repeats.
 
-A task built with `once_policy()` stores its result under a stable key in Prefect's result
-storage; a retry, a resumed (re-executed) flow or a manual re-run finds the stored result and
-returns it instead of acting again. A lock makes two runs at the same moment wait for each other.
+A task built with `once_task()` stores its result under a stable key in Prefect's result storage,
+as a plain JSON record (tasks/records.py); a retry, a resumed (re-executed) flow or a manual re-run
+finds the stored result and returns it instead of acting again. A lock makes two runs at the same
+moment wait for each other. Records that Prefect pickled before (key without `.json`) still count.
 
 Locks expire (`HRIS_LOCK_HOLD_SECONDS`, default 600 s: far longer than the slowest once-step, a
 Slack file share or a hub upload of about a minute), so a worker killed inside a step cannot
@@ -14,6 +15,8 @@ what to do. On one machine the locks are files under PREFECT_HOME; with several 
 
 from __future__ import annotations
 
+import functools
+import inspect
 import json
 import logging
 import os
@@ -28,13 +31,17 @@ from typing import Any
 import anyio
 from prefect import Task, task
 from prefect.cache_policies import CacheKeyFnPolicy
+from prefect.filesystems import WritableFileSystem
 from prefect.locking.filesystem import FileSystemLockManager
 from prefect.locking.protocol import LockManager
-from prefect.results import ResultStore, get_result_store
+from prefect.results import get_default_result_storage, get_result_store
+from prefect.serializers import Serializer
 from prefect.settings import PREFECT_HOME
 from prefect.transactions import IsolationLevel
+from pydantic import Field
 
 from tasks.naming import step_run_name
+from tasks.records import RecordError, dump_record, load_record, read_legacy_pickle
 
 DEFAULT_HOLD_SECONDS = 600
 WAIT_LOG_SECONDS = 30  # a wait longer than this is logged, with who holds the lock
@@ -52,8 +59,29 @@ def once_key(customer_key: str, step: str) -> str:
     return re.sub(r"[^a-zA-Z0-9_.-]+", "-", raw)
 
 
+def record_key(once_key: str) -> str:
+    """Where a once-step's JSON record is stored; the bare once-key held Prefect's older pickles."""
+    return f"{once_key}.json"
+
+
 def _key_from_parameters(context: Any, parameters: dict[str, Any]) -> str:
-    return parameters["once_key"]
+    return record_key(parameters["once_key"])
+
+
+class OnceRecordUnreadable(RuntimeError):
+    """A stored once-record exists but cannot be read: the step is not run again blindly."""
+
+
+class OnceRecordSerializer(Serializer):
+    """Prefect's side of tasks/records.py: once-results stored as versioned JSON, never pickles."""
+
+    type: str = Field(default="hris-once-record", frozen=True)
+
+    def dumps(self, obj: Any) -> bytes:
+        return dump_record(obj)
+
+    def loads(self, blob: bytes) -> Any:
+        return load_record(blob)
 
 
 def lock_timeouts() -> tuple[float, float]:
@@ -117,6 +145,13 @@ class ExpiringFileLocks(FileSystemLockManager):
             super().release_lock(key, holder)
         except ValueError:  # the step outlived its lock: the work is done, say so, don't fail it
             _log_outlived(key, self.hold_seconds)
+
+    def _lock_path_for_key(self, key: str) -> Path:
+        # Prefect's `with_suffix(".lock")` cuts a key at its last dot: every step of acme.com and
+        # acme.io shared "once--acme.lock". One file per key.
+        if (info := self._locks.get(key)) is not None:
+            return info["path"]
+        return self.lock_files_directory / f"{key}.lock"
 
     def _get_lock_info(self, key: str, use_cache: bool = True):
         try:
@@ -271,19 +306,64 @@ def once_policy() -> CacheKeyFnPolicy:
 def once_task(name: str, **options: Any) -> Callable[[Callable], Task]:
     """A Prefect task that acts once per its `once_key` parameter and keeps the result, named
     "<name> · Company · step" on the Runs page; `options` are other `@task` options (retries…)."""
-    return task(
-        name=name,
-        task_run_name=step_run_name(name),
-        cache_policy=once_policy(),
-        persist_result=True,
-        **options,
-    )
+
+    def decorate(fn: Callable) -> Task:
+        @functools.wraps(fn)
+        def act_unless_recorded_before(*args: Any, **kwargs: Any) -> Any:
+            # Prefect found no JSON record; a record pickled by older code still means "done".
+            bound = inspect.signature(fn).bind(*args, **kwargs)
+            legacy = _legacy_record(bound.arguments["once_key"])
+            return legacy if legacy is not None else fn(*args, **kwargs)
+
+        return task(
+            name=name,
+            task_run_name=step_run_name(name),
+            cache_policy=once_policy(),
+            persist_result=True,
+            result_serializer=OnceRecordSerializer(),
+            **options,
+        )(act_unless_recorded_before)
+
+    return decorate
+
+
+def _storage() -> WritableFileSystem:
+    """The result storage once-records live in: this run's, else Prefect's default."""
+    return get_result_store().result_storage or get_default_result_storage(_sync=True)
+
+
+def _stored_bytes(key: str) -> bytes | None:
+    """What the result storage holds under `key`, or None when nothing is stored there."""
+    try:
+        # `_sync=True`: Prefect's storage blocks answer synchronously even inside an event loop.
+        return _storage().read_path(key, _sync=True)
+    except (FileNotFoundError, ValueError):  # LocalFileSystem: "Path … does not exist"
+        return None
+
+
+def _legacy_record(key: str) -> Any | None:
+    """The value of a record Prefect pickled under the bare once-key (code before 2026-12), or None."""
+    stored = _stored_bytes(key)
+    if stored is None:
+        return None
+    try:
+        return read_legacy_pickle(stored)
+    except RecordError as exc:
+        raise OnceRecordUnreadable(
+            f"once-step {key}: a record from an older version is stored but cannot be read ({exc}); "
+            "the step is not repeated. Check or remove that file in the result storage, then retry."
+        ) from None
 
 
 def already_done(key: str) -> Any | None:
     """The stored result of a once-only step, or None if it has not happened yet."""
-    # The flow's own store keeps metadata apart (NullFileSystem in a flow run); task results don't.
-    store = ResultStore(result_storage=get_result_store().result_storage)
-    if not store.exists(key):
-        return None
-    return store.read(key).result
+    stored = _stored_bytes(record_key(key))
+    if stored is None:
+        return _legacy_record(key)
+    try:
+        return load_record(json.loads(stored)["result"].encode())
+    except (RecordError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise OnceRecordUnreadable(
+            f"once-step {key}: its stored record cannot be read ({exc}); the step is not repeated. "
+            "Check that file in the result storage, then retry."
+        ) from None

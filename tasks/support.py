@@ -5,11 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from prefect import get_run_logger
-from pydantic import BaseModel
 
 from blocks.slack import SlackWorkspace
 from tasks.customer import Customer
 from tasks.once import once_task
+from tasks.records import SupportRequest
 from tasks.slack import Slack
 from tasks.templating import render
 
@@ -19,15 +19,6 @@ API_FEATURES = [
     "profile deletions",
     "profile deactivations",
 ]
-
-
-class SupportRequest(BaseModel):
-    """Where a support request was posted; kept as the once-only record of the step."""
-
-    channel: str
-    ts: str
-    permalink: str | None
-    attachment_file_id: str | None = None
 
 
 def api_support_request(customer: Customer, workos_org_url: str, mapping_url: str, run_url: str) -> str:

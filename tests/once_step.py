@@ -10,12 +10,12 @@ import sys
 import time
 from pathlib import Path
 
-from prefect import flow, task
+from prefect import flow
 
-from tasks.once import once_policy
+from tasks.once import once_task
 
 
-@task(cache_policy=once_policy(), persist_result=True)
+@once_task("send-once")
 def send_once(once_key: str, out_dir: str, block: bool) -> str:
     out = Path(out_dir)
     with (out / "started").open("a") as started:

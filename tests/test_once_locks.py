@@ -45,7 +45,9 @@ def lines(path: Path) -> int:
 def lock_file(key: str) -> Path:
     from prefect.settings import PREFECT_HOME
 
-    return PREFECT_HOME.value() / "locks" / f"{key}.lock"
+    from tasks.once import record_key
+
+    return PREFECT_HOME.value() / "locks" / f"{record_key(key)}.lock"
 
 
 @pytest.fixture
@@ -97,7 +99,7 @@ def test_a_step_locked_by_a_live_run_fails_after_the_acquire_timeout_naming_the_
         holder.kill()
         holder.wait(10)
     assert code == 1
-    assert f"once-step {key} is still locked after 1s by run" in output
+    assert f"once-step {key}.json is still locked after 1s by run" in output
     assert f"(process {holder.pid} on " in output
     assert "If that run is still working, let it finish" in output
     assert lines(tmp_path / "sent") == 0 and lines(tmp_path / "started") == 1
@@ -126,3 +128,13 @@ def test_a_step_that_outlives_its_lock_is_not_failed_when_it_releases_it(tmp_pat
     locks.release_lock("once--slow--step", holder="run-1")  # the slow step ends: logged, not raised
     assert "took longer than its lock (HRIS_LOCK_HOLD_SECONDS=0)" in caplog.text
     assert locks.is_lock_holder("once--slow--step", "run-2")
+
+
+def test_steps_of_customers_whose_domains_share_a_stem_never_share_a_lock(tmp_path):
+    """Prefect's lock path cut keys at their last dot: acme.com's and acme.io's steps waited for each other."""
+    from tasks.once import ExpiringFileLocks
+
+    locks = ExpiringFileLocks(tmp_path, hold_seconds=60, acquire_seconds=1)
+    assert locks.acquire_lock("once--acme.com--setup-guides-email.json", holder="run-1")
+    assert locks.acquire_lock("once--acme.io--api-support-request.json", holder="run-2")
+    assert len(list(tmp_path.glob("*.lock"))) == 2

@@ -1,9 +1,11 @@
 """Write one once-record per once-only step, as the code of this checkout stores them.
 
-`python -m tests.once_records.write_records FOLDER` writes each record under the key
-`once--records.example--<step>` (Prefect's result storage layout) and `expected.json`, the JSON
-form of every value. The folders beside this file were written this way by older code; the
-compatibility test reads them with today's code.
+`python -m tests.once_records.write_records FOLDER` writes each record where a once-task stores
+it for the once-key `once--records.example--<step>` (Prefect's result storage layout), and
+`expected.json`, the JSON form of every value. The folders beside this file were written this way
+by older code (`pickle-3218f86` by this script at 3218f86, when Prefect pickled the records); the
+compatibility test reads them all with today's code. After changing a record class, write a new
+folder (`json-v1-<commit>`) and keep the old ones.
 """
 
 from __future__ import annotations
@@ -16,19 +18,16 @@ from pathlib import Path
 
 def record_values() -> dict:
     """The value each once-step returns, one realistic example each (no member names or emails)."""
-    from flows.process_upload import Received, SharedFiles
-    from flows.sftp_integration import SampleFiles
-    from flows.steps import SegmentsOutcome
-    from tasks.emails import SentEmail
-    from tasks.mapping import (
-        Finding,
-        MappedField,
-        MappedValue,
+    from tasks.mapping import Finding, MappedField, MappedValue, MappingTable, ValidationReport
+    from tasks.records import (
         MappingCheck,
-        MappingTable,
-        ValidationReport,
+        Received,
+        SampleFiles,
+        SegmentsOutcome,
+        SentEmail,
+        SharedFiles,
+        SupportRequest,
     )
-    from tasks.support import SupportRequest
 
     summary = {
         "invites": 6,
@@ -86,7 +85,9 @@ def record_values() -> dict:
         "apply-segments": SegmentsOutcome(mode="api", segments_created=2, options_added=5),
         "start-flow": "6f1c2d3e-4b5a-4c6d-8e7f-8091a2b3c4d5",
         "record-decision": "### Send the email\n\n| who | when | decision |\n|---|---|---|\n| Ana | 2026-11-30 14:05 UTC | approve |\n",
-        "files-from-sample": SampleFiles(out_dir="/srv/hris/files/records.example/sample-staff", summary=summary),
+        "files-from-sample": SampleFiles(
+            out_dir="/srv/hris/files/records.example/sample-staff", summary=summary
+        ),
         "fetch-sample": "/srv/hris/files/records.example/sample-staff.csv",
         "register-for-watching": "onboarding",
         "start-production-watch": datetime(2026, 12, 1, 9, 0, tzinfo=UTC),
@@ -118,12 +119,14 @@ def main(folder: str) -> None:
     from prefect.filesystems import LocalFileSystem
     from prefect.results import ResultStore
 
+    from tasks.once import OnceRecordSerializer, record_key
+
     target = Path(folder)
     target.mkdir(parents=True, exist_ok=True)
-    store = ResultStore(result_storage=LocalFileSystem(basepath=str(target)))
+    store = ResultStore(result_storage=LocalFileSystem(basepath=str(target)), serializer=OnceRecordSerializer())
     values = record_values()
     for step, value in values.items():
-        store.write(key=f"once--records.example--{step}", obj=value)
+        store.write(key=record_key(f"once--records.example--{step}"), obj=value)
     expected = {step: to_json(value) for step, value in values.items()}
     (target / "expected.json").write_text(json.dumps(expected, indent=2, sort_keys=True) + "\n")
 
