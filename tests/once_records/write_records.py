@@ -123,7 +123,9 @@ def main(folder: str) -> None:
 
     target = Path(folder)
     target.mkdir(parents=True, exist_ok=True)
-    store = ResultStore(result_storage=LocalFileSystem(basepath=str(target)), serializer=OnceRecordSerializer())
+    store = ResultStore(
+        result_storage=LocalFileSystem(basepath=str(target)), serializer=OnceRecordSerializer()
+    )
     values = record_values()
     for step, value in values.items():
         store.write(key=record_key(f"once--records.example--{step}"), obj=value)
