@@ -23,7 +23,17 @@ from datetime import UTC, datetime
 
 from prefect.exceptions import PrefectHTTPStatusError
 
-FLOWS = ("setup-guides", "api-integration", "sftp-integration", "process-upload")
+from tasks.contracts import (
+    API_INTEGRATION,
+    INTEGRATION_ON,
+    PRODUCTION_UPLOAD,
+    RUNBOOK_FLOWS,
+    SETUP_GUIDES,
+    SFTP_INTEGRATION,
+    progress_artifact,
+)
+
+FLOWS = RUNBOOK_FLOWS
 STEPS = ["first step", "second step", "third step", "fourth step", "fifth step", "sixth step"]
 
 
@@ -82,9 +92,8 @@ def seed_run(
 
 
 def seed_progress(client, flow_run_id: str, flow: str, customer: dict, done: int, note: str = "") -> None:
-    from tasks.customer import key_in_alphabet
 
-    key = f"progress-{flow}-{key_in_alphabet(customer['email_domains'][0], '-')}"  # as flows/progress.py
+    key = progress_artifact(flow, customer["email_domains"][0])
     client.request(
         "POST",
         "/artifacts/",
@@ -102,13 +111,13 @@ def seed_customer(client, flows: dict[str, str], i: int, runs: int) -> None:
     customer = customer_form(i, csm=f"csm{i % 10}@10kc.example")
     parameters = {"customer": customer, "wait": {"remind_after_hours": 24}}
     for _ in range(runs - 1):
-        seed_run(client, flows, "setup-guides", parameters, "COMPLETED")
+        seed_run(client, flows, SETUP_GUIDES, parameters, "COMPLETED")
     kind = i % 5
-    flow = "sftp-integration" if kind in (2, 3) else "api-integration"
+    flow = SFTP_INTEGRATION if kind in (2, 3) else API_INTEGRATION
     state, gate = [
-        ("PAUSED", "integration-on"),
+        ("PAUSED", INTEGRATION_ON),
         ("PAUSED", "api-implementation-email"),
-        ("PAUSED", "production-upload"),
+        ("PAUSED", PRODUCTION_UPLOAD),
         ("FAILED", ""),
         ("COMPLETED", ""),
     ][kind]

@@ -1,6 +1,6 @@
 """Runbook "API-based implementation (WorkOS)", steps 1–6, with a person approving at each gate."""
 
-from typing import Literal
+from typing import ClassVar, Literal
 
 from prefect import flow, get_run_logger
 from prefect.input import RunInput
@@ -22,6 +22,14 @@ from flows.steps import (
     help_center_catalogue,
     send_reviewed_email,
     update_hub_segments,
+)
+from tasks.contracts import (
+    API_INTEGRATION,
+    INTEGRATION_ON,
+    INTEGRATION_ON_FORM,
+    SUMMARY_CADENCE,
+    WORKOS_ORGANIZATION,
+    WORKOS_SETUP_LINK,
 )
 from tasks.customer import Customer, check_url
 from tasks.emails import draft_api_final_summary, draft_api_implementation_email
@@ -58,6 +66,8 @@ class DashboardSetupLink(RunInput):
 
 class IntegrationOn(RunInput):
     """Engineering confirms the integration is turned on (runbook step 5)."""
+
+    slack_form: ClassVar[str] = INTEGRATION_ON_FORM  # the "It is turned on" button answers it
 
     confirmed_by: str = Field(
         min_length=1, title="Your name", description="Engineering: recorded with the answer"
@@ -98,7 +108,7 @@ def workos_step(customer: Customer, workos: WorkOSCredentials) -> tuple[WorkOSOr
         get_run_logger().info("WorkOS organization %s already exists; not asking again", existing.id)
     else:
         request_approval(
-            key="workos-organization",
+            key=WORKOS_ORGANIZATION,
             title=f"Create (or find) {customer.company_name}'s WorkOS organization",
             what=(
                 f"- **Environment:** {workos.environment}\n- **Name:** {customer.company_name}\n"
@@ -116,7 +126,7 @@ def workos_step(customer: Customer, workos: WorkOSCredentials) -> tuple[WorkOSOr
         )
     pasted = ask(
         DashboardSetupLink,
-        key="workos-setup-link",
+        key=WORKOS_SETUP_LINK,
         title=f"Paste {customer.company_name}'s Directory Sync setup link",
         description=(
             f"Open the organization in the WorkOS dashboard ({organization.page_url}), go to the setup link "
@@ -127,11 +137,11 @@ def workos_step(customer: Customer, workos: WorkOSCredentials) -> tuple[WorkOSOr
     return organization, pasted.setup_link
 
 
-@flow(name="api-integration", flow_run_name=run_name("api-integration"))
+@flow(name=API_INTEGRATION, flow_run_name=run_name(API_INTEGRATION))
 @ends_on_rejection
 def api_integration(customer: Customer) -> dict:
     """From the WorkOS organization to the final summary email, each side effect once per customer."""
-    progress = Progress("api-integration", customer.company_name, customer.key, STEPS)
+    progress = Progress(API_INTEGRATION, customer.company_name, customer.key, STEPS)
     smtp = load_block(SmtpServer)
     slack = load_block(SlackWorkspace)
     workos = load_block(WorkOSCredentials)
@@ -165,18 +175,18 @@ def api_integration(customer: Customer) -> dict:
     progress.mark(5, "waiting", "engineering (usually 1–2 business days)")
     on = ask(
         IntegrationOn,
-        key="integration-on",
+        key=INTEGRATION_ON,
         title=f"Engineering: is {customer.company_name}'s HRIS integration turned on?",
         description=f"Support request: {request.permalink}. Resume when the integration is on.",
         notify=Notify(channel=slack.product_support_channel),
     )
-    record("integration-on", "Integration turned on", on.confirmed_by, "on", on.notes)
+    record(INTEGRATION_ON, "Integration turned on", on.confirmed_by, "on", on.notes)
     progress.mark(5, "done", f"confirmed by {on.confirmed_by}")
 
     progress.mark(6, "waiting", "CSM confirms the cadence and reviews the email")
     cadence = ask(
         SummaryCadence,
-        key="summary-cadence",
+        key=SUMMARY_CADENCE,
         title=f"Mapping-table update cadence agreed with {customer.company_name}",
         description="The final summary email states how often the customer sends updated values.",
         notify=csm_notice(customer),

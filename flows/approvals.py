@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import functools
 import itertools
-import re
 import time
 from datetime import UTC, datetime
-from typing import Any, Literal, TypeVar
+from typing import Any, ClassVar, Literal, TypeVar
 from uuid import UUID
 
 from prefect import get_run_logger
@@ -24,13 +23,13 @@ from prefect.exceptions import NotPausedError
 from prefect.flow_runs import suspend_flow_run
 from prefect.input import RunInput
 from prefect.input.actions import create_flow_run_input, read_flow_run_input
-from prefect.input.run_input import keyset_from_base_key
 from prefect.settings import PREFECT_UI_URL
 from prefect.states import Cancelled, Paused
 from prefect.utilities.engine import propose_state_sync
 from prefect.variables import Variable
 from pydantic import BaseModel, Field, ValidationError, model_validator
 
+from tasks.contracts import APPROVAL_FORM, answer_keyset, artifact_key, asked_again
 from tasks.customer import describe_validation_error
 from tasks.once import once_key, once_task
 from tasks.templating import render
@@ -70,7 +69,8 @@ class Notify(BaseModel):
 def _notify(notify: Notify | None, text: str, gate: tuple[str, str] | None = None) -> None:
     """Best effort: a Slack problem is logged, never fails the gate (the UI still shows the form).
 
-    `gate` (gate key, form name) adds Slack buttons that answer it, when the Slack app can receive clicks.
+    `gate` (gate key, the form's `slack_form`) adds Slack buttons that answer it, when the Slack app
+    can receive clicks.
     """
     logger = get_run_logger()
     if notify is None or not (notify.email or notify.channel):
@@ -97,6 +97,8 @@ def _notify(notify: Notify | None, text: str, gate: tuple[str, str] | None = Non
 class Approval(RunInput):
     """Approve or reject what the form shows."""
 
+    slack_form: ClassVar[str] = APPROVAL_FORM  # a Slack button can answer it
+
     decision: Literal["approve", "reject"] = Field(
         title="Decision", description="approve to go ahead, reject to stop the run"
     )
@@ -120,11 +122,6 @@ class Rejected(Exception):
     def __init__(self, gate: str, approver: str, reason: str):
         super().__init__(f"{gate} rejected by {approver}: {reason}")
         self.gate, self.approver, self.reason = gate, approver, reason
-
-
-def artifact_key(*parts: str) -> str:
-    """Artifact keys allow lowercase letters, digits and dashes only."""
-    return re.sub(r"[^a-z0-9-]+", "-", "-".join(parts).lower()).strip("-")[:200]
 
 
 def current_run_id() -> str:
@@ -182,7 +179,7 @@ def _pause_in_process(form: type[F], key: str, title: str, wait: WaitSettings, n
     """Pause without an expiry (an expired pause fails the run) and poll, reminding as we go."""
     context = FlowRunContext.get()
     proposed = Paused(pause_key=key)
-    keyset = keyset_from_base_key(f"paused-{key}")
+    keyset = answer_keyset(key, suspended=False)
     proposed.state_details.run_input_keyset = keyset
     with get_client(sync_client=True) as client:
         state = propose_state_sync(client=client, state=proposed, flow_run_id=context.flow_run.id)
@@ -219,12 +216,13 @@ def _ask_once(
     # fields left as shown (e.g. an email's subject) are not in a resumed answer: the same initial
     # data fills them in when a re-executed run reads the answer back
     with_form = form.with_initial_data(description=markdown, **(initial or {}))
-    answered = _answer_already_given(with_form, keyset_from_base_key(f"{mode}-{key}"))
+    answered = _answer_already_given(with_form, answer_keyset(key, suspended=mode == "suspended"))
     if answered is not None:
         return answered
     create_markdown_artifact(key=artifact_key("waiting", key), markdown=markdown, description=title)
     get_run_logger().info("Waiting for a person: %s (%s)", title, run_link())
-    _notify(notify, render("slack/waiting.md.j2", title=title, run_url=run_link()), (key, form.__name__))
+    buttons = (key, form.slack_form) if hasattr(form, "slack_form") else None
+    _notify(notify, render("slack/waiting.md.j2", title=title, run_url=run_link()), buttons)
     if mode == "suspended":
         return suspend_flow_run(wait_for_input=with_form, key=key, timeout=None)
     return _pause_in_process(with_form, key, title, wait, notify)
@@ -257,7 +255,7 @@ def ask(
                 f"**The last answer could not be used** ({describe_validation_error(exc)}). "
                 "Please answer again.\n\n"
             )
-            attempt_key = f"{key}-again-{attempt}"
+            attempt_key = asked_again(key, attempt)
             get_run_logger().warning(
                 "%s: answer not usable, asking again (%s)", title, describe_validation_error(exc)
             )

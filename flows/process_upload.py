@@ -25,7 +25,6 @@ from flows.approvals import (
     Notify,
     Rejected,
     WaitSettings,
-    artifact_key,
     ask,
     current_run_id,
     request_approval,
@@ -33,8 +32,21 @@ from flows.approvals import (
     send_signal,
     wait_settings,
 )
-from flows.upload_queue import QUEUED, older_uploads, resume_next_upload
-from tasks.customer import key_in_alphabet
+from flows.upload_queue import older_uploads, resume_next_upload
+from tasks.contracts import (
+    APPLY_FILES,
+    ARCHIVE,
+    MASS_DELETION,
+    MEMBER_EXPORT,
+    PROCESS_UPLOAD,
+    PROCESSING,
+    PRODUCTION_UPLOAD,
+    QUEUED,
+    REFUSED,
+    inbox_folder,
+    numbered,
+    upload_artifact,
+)
 from tasks.files import DELETIONS, INVITES, REJECTED, UPDATES, generate_files_task
 from tasks.files_dir import files_dir
 from tasks.mapping import read_mapping
@@ -157,8 +169,9 @@ def fetch_claimed(reg: Registration, upload: str, local: Path) -> Path:
     """processing/<upload> from the customer's inbox to `local`."""
     server = load_block(SftpServer, reg.sftp_block)
     local.parent.mkdir(parents=True, exist_ok=True)
+    inbox = inbox_path(server.inbox_root, reg.customer.key)
     with server.get_client() as sftp:
-        download(sftp, f"{inbox_path(server.inbox_root, reg.customer.key)}/processing/{upload}", local)
+        download(sftp, inbox_folder(inbox, PROCESSING, upload), local)
     return local
 
 
@@ -221,7 +234,7 @@ def wait_for_older_uploads(reg: Registration, upload: str, wait: WaitSettings) -
             return
         ask(
             GoAhead,
-            key=f"{QUEUED}-{turn}",
+            key=numbered(QUEUED, turn),
             title=f"{reg.customer.company_name}: `{original_name(upload)}` waits for an older upload",
             description=(
                 f"{len(older)} older upload(s) of this customer are still being handled "
@@ -243,7 +256,7 @@ def current_members(reg: Registration, upload: str, wait: WaitSettings) -> Path 
     for attempt in range(1, 10_000):
         answer = ask(
             MemberExportReceived,
-            key="member-export" if attempt == 1 else f"member-export-{attempt}",
+            key=MEMBER_EXPORT if attempt == 1 else numbered(MEMBER_EXPORT, attempt),
             title=f"Upload {reg.customer.company_name}'s current member export",
             description=(
                 f"{problem}To compare `{original_name(upload)}` with the hub as it is today, export the "
@@ -285,7 +298,7 @@ def _apply(reg: Registration, upload: str, out_dir: Path, received: Received, su
     )
     if hub is None:
         request_approval(
-            key="apply-files",
+            key=APPLY_FILES,
             title=f"Upload {customer.company_name}'s files in the hub, then approve here",
             what=checklist(out_dir, customer.hub_url) + f"\n{counts}.\n",
             wait=wait,
@@ -293,7 +306,7 @@ def _apply(reg: Registration, upload: str, out_dir: Path, received: Received, su
         )
         return "applied by hand in the hub (checklist)"
     request_approval(
-        key="apply-files",
+        key=APPLY_FILES,
         title=f"Apply {customer.company_name}'s files through the hub API?",
         what=f"{counts}.",
         wait=wait,
@@ -319,24 +332,24 @@ def _resume_onboarding_run(reg: Registration, upload: str, summary: dict | None,
     if run.state and not run.state.is_final():
         counts = {k: (summary or {}).get(k, 0) for k in COUNTS}
         value = ProductionUpload(upload=original_name(upload), outcome=outcome, **counts)
-        send_signal(run.id, "production-upload", value)
+        send_signal(run.id, PRODUCTION_UPLOAD, value)
         get_run_logger().info("Resumed the waiting sftp-integration run %s", run.id)
     register(current.model_copy(update={"waiting_run_id": None, "mode": "production"}))
 
 
-def _finish(reg: Registration, upload: str, summary: dict | None, outcome: str, to: str = "archive") -> None:
+def _finish(reg: Registration, upload: str, summary: dict | None, outcome: str, to: str = ARCHIVE) -> None:
     """The upload is decided: move it out of processing/, tell the onboarding run, let the next go."""
     server = load_block(SftpServer, reg.sftp_block)
     inbox = inbox_path(server.inbox_root, reg.customer.key)
     with server.get_client() as sftp:
-        moved = archive(sftp, inbox, upload) if to == "archive" else refuse(sftp, inbox, upload, "processing")
+        moved = archive(sftp, inbox, upload) if to == ARCHIVE else refuse(sftp, inbox, upload, PROCESSING)
     get_run_logger().info("Upload %s: %s; moved to %s", upload, outcome, moved or "(already moved)")
     _resume_onboarding_run(reg, upload, summary, outcome)
     if resume_next_upload(reg.customer.key, current_run_id()):
         get_run_logger().info("Started the next queued upload of %s", reg.customer.key)
 
 
-@flow(name="process-upload", flow_run_name=run_name("process-upload"))
+@flow(name=PROCESS_UPLOAD, flow_run_name=run_name(PROCESS_UPLOAD))
 def process_upload(customer_key: str, upload: str) -> dict:
     """Steps 8 and 9 for one claimed upload: compare with the hub's members, share, apply."""
     wait = wait_settings()
@@ -385,16 +398,16 @@ def process_upload(customer_key: str, upload: str) -> dict:
                     "slack/upload_unreadable.md.j2", upload=name, company=customer.company_name, problem=exc
                 ),
             )
-            _finish(reg, upload, None, f"refused: {exc}", to="refused")
+            _finish(reg, upload, None, f"refused: {exc}", to=REFUSED)
             return Failed(message=str(exc))
         finally:
             incoming.unlink(missing_ok=True)
 
         guard = summary["deletion_guard"]
         if guard["tripped"]:
-            stage = "mass-deletion"
+            stage = MASS_DELETION
             request_approval(
-                key="mass-deletion",
+                key=MASS_DELETION,
                 title=(
                     f"{customer.company_name}: {guard['deletions']} of {guard['members']} members "
                     "would be deleted"
@@ -425,7 +438,7 @@ def process_upload(customer_key: str, upload: str) -> dict:
             once_key(customer_key, f"shared-{upload}-{received.sha256[:16]}"),
         )
         create_table_artifact(
-            key=artifact_key("upload", key_in_alphabet(customer_key, "-")),
+            key=upload_artifact(customer_key),
             table=[
                 {
                     "upload": name,
@@ -445,7 +458,7 @@ def process_upload(customer_key: str, upload: str) -> dict:
         get_run_logger().warning("Stopping: %s", rejected)
         # A refused mass deletion leaves the upload in refused/ (nothing was shared); a refused apply
         # is a decision on a shared upload, archived like any other.
-        to = "refused" if stage == "mass-deletion" else "archive"
+        to = REFUSED if stage == MASS_DELETION else ARCHIVE
         _finish(reg, upload, None, f"rejected by {rejected.approver}: {rejected.reason}", to=to)
         return Cancelled(message=str(rejected))
     _finish(reg, upload, summary, outcome)

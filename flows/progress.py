@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from prefect.artifacts import create_markdown_artifact
 
-from flows.approvals import artifact_key
-from tasks.customer import key_in_alphabet
+from tasks.contracts import progress_artifact
 
 ICONS = {
     "done": "✅ done",
@@ -20,7 +19,7 @@ class Progress:
     """Publish the step table whenever a step changes, so a CSM sees where every customer stands."""
 
     def __init__(self, flow_name: str, company: str, customer_key: str, steps: list[str]):
-        self.key = artifact_key("progress", flow_name, key_in_alphabet(customer_key, "-"))
+        self.key = progress_artifact(flow_name, customer_key)
         self.title = f"{company}: {flow_name}"
         self.steps = steps
         self.status = ["next"] * len(steps)

@@ -17,7 +17,8 @@ from prefect.client.schemas.filters import (
 from prefect.client.schemas.objects import StateType
 from prefect.input.actions import read_flow_run_input
 
-from flows.approvals import Notify, artifact_key, send_reminder, wait_settings
+from flows.approvals import Notify, send_reminder, wait_settings
+from tasks.contracts import artifact_key
 
 
 def _title(flow_run_id, keyset: dict | None) -> str:

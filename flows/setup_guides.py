@@ -9,6 +9,7 @@ from pydantic import Field
 from blocks import SmtpServer, load_block
 from flows.approvals import ask, ends_on_rejection, record
 from flows.steps import csm_notice, help_center_catalogue, send_reviewed_email, start_next_flow
+from tasks.contracts import CUSTOMER_CHOICE, SETUP_GUIDES
 from tasks.customer import Customer
 from tasks.emails import draft_setup_guides_email
 from tasks.naming import run_name
@@ -25,7 +26,7 @@ class CustomerChoice(RunInput):
     notes: str = Field(default="", title="Notes", description="Anything the customer said worth keeping")
 
 
-@flow(name="setup-guides", flow_run_name=run_name("setup-guides"))
+@flow(name=SETUP_GUIDES, flow_run_name=run_name(SETUP_GUIDES))
 @ends_on_rejection
 def setup_guides(customer: Customer) -> dict[str, str]:
     """Send Template 1 (listed platform, with its guide) or Template 2, record the choice, and start
@@ -37,7 +38,7 @@ def setup_guides(customer: Customer) -> dict[str, str]:
 
     choice = ask(
         CustomerChoice,
-        key="customer-choice",
+        key=CUSTOMER_CHOICE,
         title=f"Which option did {customer.company_name} choose?",
         description=(
             f"The setup guides email went to {customer.contact_email} ({sent.sent_at:%Y-%m-%d %H:%M} UTC). "
@@ -45,7 +46,7 @@ def setup_guides(customer: Customer) -> dict[str, str]:
         ),
         notify=csm_notice(customer),
     )
-    record("customer-choice", "Customer's choice", choice.answered_by, choice.option, choice.notes)
+    record(CUSTOMER_CHOICE, "Customer's choice", choice.answered_by, choice.option, choice.notes)
     started = None
     if choice.option in ("api", "sftp"):
         started = start_next_flow(f"{choice.option}-integration", customer)

@@ -35,6 +35,7 @@ from flows.steps import (
     send_reviewed_email,
     update_hub_segments,
 )
+from tasks.contracts import CUSTOMER_CONFIRMED, CUSTOMER_READY, PRODUCTION_UPLOAD, SFTP_INTEGRATION
 from tasks.customer import Customer
 from tasks.emails import draft_sftp_implementation_email, draft_sftp_review_email
 from tasks.files import DELETIONS, INVITES, UPDATES
@@ -138,12 +139,12 @@ def registered_at(customer_key: str) -> datetime:
     return _watch_started(once_key(customer_key, "production-watch-started"))
 
 
-@flow(name="sftp-integration", flow_run_name=run_name("sftp-integration"))
+@flow(name=SFTP_INTEGRATION, flow_run_name=run_name(SFTP_INTEGRATION))
 @ends_on_rejection
 def sftp_integration(customer: Customer) -> dict:
     """From the implementation email to the CSM applying the production files, each side effect once."""
     wait = wait_settings()
-    progress = Progress("sftp-integration", customer.company_name, customer.key, STEPS)
+    progress = Progress(SFTP_INTEGRATION, customer.company_name, customer.key, STEPS)
     smtp, slack = load_block(SmtpServer), load_block(SlackWorkspace)
     catalogue = help_center_catalogue()
     help_url = catalogue.help_center_url
@@ -156,7 +157,7 @@ def sftp_integration(customer: Customer) -> dict:
     progress.mark(1, "waiting", "customer: frequency, SFTP server, sample CSV")
     ready = ask(
         CustomerReady,
-        key="customer-ready",
+        key=CUSTOMER_READY,
         title=f"{customer.company_name}: upload frequency, SFTP server and sample CSV",
         description=(
             "When the customer has confirmed the upload frequency and the SFTP server, and uploaded a "
@@ -166,7 +167,7 @@ def sftp_integration(customer: Customer) -> dict:
         notify=notify,
     )
     record(
-        "customer-ready",
+        CUSTOMER_READY,
         "Customer ready",
         ready.answered_by,
         f"{ready.upload_frequency} uploads",
@@ -214,14 +215,14 @@ def sftp_integration(customer: Customer) -> dict:
     progress.mark(4, "waiting", "customer verifies the files")
     confirmed = ask(
         CustomerConfirmed,
-        key="customer-confirmed",
+        key=CUSTOMER_CONFIRMED,
         title=f"Has {customer.company_name} confirmed the three files?",
         description="Resume when the customer says the files look right.",
         wait=wait,
         notify=notify,
     )
     record(
-        "customer-confirmed",
+        CUSTOMER_CONFIRMED,
         "Customer confirmed the files",
         confirmed.confirmed_by,
         "confirmed",
@@ -258,7 +259,7 @@ def sftp_integration(customer: Customer) -> dict:
     progress.mark(7, "waiting", "the customer uploads the production CSV")
     production = wait_for_signal(
         ProductionUpload,
-        key="production-upload",
+        key=PRODUCTION_UPLOAD,
         title=f"Waiting for {customer.company_name}'s production upload",
         description=(
             "sftp-watch and process-upload resume this run by themselves once the first production CSV "

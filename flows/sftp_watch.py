@@ -12,7 +12,6 @@ inbox or Slack is reported without stopping the rest.
 from __future__ import annotations
 
 import logging
-import posixpath
 import time
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
@@ -29,6 +28,7 @@ from prefect.states import Crashed
 from blocks import BlockNotConfigured, SftpServer, SlackWorkspace, load_block, optional_block
 from flows.approvals import run_link
 from flows.upload_queue import is_queued, resume_next_upload, upload_runs
+from tasks.contracts import PROCESS_UPLOAD, PROCESSING, deployment_name, inbox_folder
 from tasks.once import once_key, once_task
 from tasks.registry import UPLOAD_PERIODS, Registration, Seen, missed_periods, note_seen, registrations, seen
 from tasks.sftp import (
@@ -63,14 +63,14 @@ def _poll_server(block_name: str, customers: list[Registration], settle_seconds:
                 inbox = inbox_path(server.inbox_root, reg.customer.key)
                 try:
                     first[reg.customer.key] = look(sftp, inbox)
-                    in_processing = _listdir(sftp, posixpath.join(inbox, "processing"))
+                    in_processing = _listdir(sftp, inbox_folder(inbox, PROCESSING))
                 except OSError as exc:
                     results.append(
                         {"customer": reg.customer.key, "error": f"inbox {inbox}: {exc.__class__.__name__}"}
                     )
                     continue
                 for name in in_processing:
-                    results.append({"customer": reg.customer.key, "processing": name, "reg": reg})
+                    results.append({"customer": reg.customer.key, PROCESSING: name, "reg": reg})
             waiting = {key: seen for key, seen in first.items() if seen}
             if waiting:
                 time.sleep(settle_seconds)
@@ -152,11 +152,11 @@ def _dispatch(reg: Registration, upload: str, attempt: int) -> str:
     """Start process-upload for one claimed upload; the idempotency key makes a repeated call of the
     same attempt return the same run."""
     run = run_deployment(
-        "process-upload/process-upload",
+        deployment_name(PROCESS_UPLOAD),
         parameters={"customer_key": reg.customer.key, "upload": upload},
         timeout=0,
         as_subflow=False,
-        idempotency_key=f"process-upload-{reg.customer.key}-{upload}-{attempt}",
+        idempotency_key=f"{PROCESS_UPLOAD}-{reg.customer.key}-{upload}-{attempt}",
     )
     return str(run.id)
 
@@ -251,10 +251,10 @@ def sftp_watch(
                     reason=result["refused"],
                 )
                 _alert(slack, alerts, text)
-            elif "processing" in result:
+            elif PROCESSING in result:
                 if not start_processing:
                     continue  # a dry tick only looks
-                upload = result.pop("processing")
+                upload = result.pop(PROCESSING)
                 result.update(_pick_up(reg, upload, live, now, stale_after_minutes, slack, alerts))
             else:
                 note_seen(reg.customer.key, Seen(last_upload_at=now, overdue_alerts=0))

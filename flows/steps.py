@@ -27,6 +27,7 @@ from flows.approvals import (
     request_approval,
     run_link,
 )
+from tasks.contracts import MAPPING_TABLE, SEGMENTS_CHECKLIST, SEGMENTS_PLAN, deployment_name, numbered
 from tasks.customer import Customer, check_email, key_in_alphabet
 from tasks.emails import EmailDraft, SentEmail, send_email
 from tasks.hub import HubClient
@@ -194,7 +195,7 @@ def check_mapping_table(
         else:
             ready = ask(
                 MappingTableReady,
-                key=f"mapping-table-{attempt}",
+                key=numbered(MAPPING_TABLE, attempt),
                 title=f"Is {customer.company_name}'s data mapping table complete?",
                 description=(
                     feedback
@@ -208,11 +209,12 @@ def check_mapping_table(
         check = read_and_check_mapping(
             credentials, sheet_link, once_key(current_run_id(), f"mapping-{attempt}")
         )
+        gate = numbered(MAPPING_TABLE, attempt)
         if check.problem is None and not check.report.errors:
-            record(f"mapping-table-{attempt}", "Data mapping table", who, "accepted", check.report.markdown())
+            record(gate, "Data mapping table", who, "accepted", check.report.markdown())
             return sheet_link, check.table
         problem = check.problem or check.report.markdown()
-        record(f"mapping-table-{attempt}", "Data mapping table", who, "needs fixes", problem)
+        record(gate, "Data mapping table", who, "needs fixes", problem)
         feedback = (
             "**The table could not be used yet.** Forward this to the customer, then answer again when "
             f"it is fixed:\n\n{problem}\n\n---\n\n"
@@ -252,7 +254,7 @@ def update_hub_segments(
         steps = checklist(plan, customer.hub_url)
         create_markdown_artifact(key=key, markdown=steps, description="Hub segments: checklist for the CSM")
         request_approval(
-            key="segments-checklist",
+            key=SEGMENTS_CHECKLIST,
             title=f"Update {customer.company_name}'s hub segments, then approve here",
             what=steps + "\nApprove once every segment and option above is in the hub.",
             wait=wait,
@@ -261,7 +263,7 @@ def update_hub_segments(
         return SegmentsOutcome(mode="checklist", segments_checked=len(plan.changes))
     create_markdown_artifact(key=key, markdown=plan.markdown(), description="Hub segments: plan")
     request_approval(
-        key="segments-plan",
+        key=SEGMENTS_PLAN,
         title=f"Apply this segment plan to {customer.company_name}'s hub?",
         what=plan.markdown(),
         wait=wait,
@@ -283,7 +285,7 @@ def start_next_flow(flow_name: str, customer: Customer, wait: WaitSettings | Non
     """Start the customer's next flow once (`<flow>/<flow>` deployment); None if it is not deployed.
 
     Timing comes from the `hris_wait_settings` Variable, so only the customer is passed on."""
-    name = f"{flow_name}/{flow_name}"
+    name = deployment_name(flow_name)
     with get_client(sync_client=True) as client:
         try:
             client.read_deployment_by_name(name)

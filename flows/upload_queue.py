@@ -21,8 +21,8 @@ from prefect.client.schemas.objects import FlowRun, StateType
 from prefect.flow_runs import resume_flow_run
 from prefect.input.actions import read_flow_run_input
 
-FLOW = "process-upload"
-QUEUED = "queued"
+from tasks.contracts import PROCESS_UPLOAD, QUEUED, gate_of
+
 NOT_FINAL = [
     StateType.SCHEDULED,
     StateType.PENDING,
@@ -41,7 +41,7 @@ def upload_runs(customer_key: str | None = None, live_only: bool = True) -> list
     with get_client(sync_client=True) as client:
         while True:
             page = client.read_flow_runs(
-                flow_filter=FlowFilter(name=FlowFilterName(any_=[FLOW])),
+                flow_filter=FlowFilter(name=FlowFilterName(any_=[PROCESS_UPLOAD])),
                 flow_run_filter=state if live_only else None,
                 offset=len(runs),
                 limit=200,
@@ -57,7 +57,7 @@ def upload_runs(customer_key: str | None = None, live_only: bool = True) -> list
 def is_queued(run: FlowRun) -> bool:
     """Waiting behind an older upload of the same customer (not at a person's gate)."""
     details = run.state.state_details if run.state else None
-    return bool(run.state and run.state.is_paused() and (details.pause_key or "").startswith(QUEUED))
+    return bool(run.state and run.state.is_paused() and gate_of(details.pause_key or "") == QUEUED)
 
 
 def older_uploads(customer_key: str, upload: str, own_run_id: str) -> list[str]:

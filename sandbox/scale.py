@@ -24,6 +24,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tasks.contracts import CUSTOMER_CHOICE, SETUP_GUIDES, deployment_name
+
 ROOT = Path(__file__).resolve().parent.parent
 POOL = "hris-scale"
 
@@ -289,7 +291,7 @@ def setup_guides_answers(choice: str = "not yet") -> dict[str, dict]:
     """The setup-guides gates answered as a CSM does: approve the email, record the customer's choice."""
     return {
         "setup-guides-email": APPROVE,
-        "customer-choice": {"option": choice, "answered_by": "Casey Success"},
+        CUSTOMER_CHOICE: {"option": choice, "answered_by": "Casey Success"},
     }
 
 
@@ -335,7 +337,7 @@ def run_setup_guides(count: int, timeout: float = 600, choice: str = "not yet") 
         for _attempt in range(5):  # a CSM whose click on Run got an error clicks again
             try:
                 run = run_deployment(
-                    "setup-guides/setup-guides",
+                    deployment_name(SETUP_GUIDES),
                     parameters={"customer": c.model_dump()},
                     timeout=0,
                 )

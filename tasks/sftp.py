@@ -16,8 +16,9 @@ from pathlib import Path
 
 import paramiko
 
+from tasks.contracts import ARCHIVE, PROCESSING, REFUSED, WORK_DIRS, inbox_folder
+
 TEMPORARY_SUFFIXES = (".part", ".tmp", ".filepart", ".partial", ".crdownload", ".upload")
-WORK_DIRS = ("processing", "archive", "refused")
 
 
 @dataclass(frozen=True)
@@ -133,7 +134,7 @@ def claim(sftp: paramiko.SFTPClient, inbox: str, name: str, claimed_as: str | No
     safe_file_name(name, "upload")
     safe_file_name(claimed_as or name, "claimed name")
     _ensure_dirs(sftp, inbox)
-    source, target = posixpath.join(inbox, name), posixpath.join(inbox, "processing", claimed_as or name)
+    source, target = posixpath.join(inbox, name), inbox_folder(inbox, PROCESSING, claimed_as or name)
     try:
         sftp.posix_rename(source, target)
         return True
@@ -204,11 +205,11 @@ def refuse(sftp: paramiko.SFTPClient, inbox: str, name: str, from_dir: str = "")
     """Move a refused upload out of the way (into refused/) so it is alerted once; an odd name (control
     characters, a leading dot) is kept there under a cleaned one."""
     _listed_name(name)
-    if from_dir not in ("", "processing"):
+    if from_dir not in ("", PROCESSING):
         raise UnsafeName(f"refuse from {from_dir!r}: only the inbox or processing/")
     _ensure_dirs(sftp, inbox)
     cleaned = _CONTROL.sub("_", name.replace("\\", "_")).lstrip(".")[-200:] or "unnamed"
-    target = posixpath.join(inbox, "refused", _stamped(cleaned))
+    target = inbox_folder(inbox, REFUSED, _stamped(cleaned))
     sftp.posix_rename(posixpath.join(inbox, from_dir, name), target)
     return target
 
@@ -216,13 +217,13 @@ def refuse(sftp: paramiko.SFTPClient, inbox: str, name: str, from_dir: str = "")
 def archive(sftp: paramiko.SFTPClient, inbox: str, name: str) -> str | None:
     """processing/<name> -> archive/<time>-<name>; None if it was archived already."""
     safe_file_name(name, "upload")
-    source = posixpath.join(inbox, "processing", name)
+    source = inbox_folder(inbox, PROCESSING, name)
     try:
         sftp.stat(source)
     except FileNotFoundError:
         return None
     _ensure_dirs(sftp, inbox)
-    target = posixpath.join(inbox, "archive", _stamped(name))
+    target = inbox_folder(inbox, ARCHIVE, _stamped(name))
     sftp.posix_rename(source, target)
     return target
 
@@ -241,7 +242,7 @@ def purge_handled(sftp: paramiko.SFTPClient, inbox: str, cutoff: datetime) -> in
     """Delete uploads in archive/ and refused/ last changed before `cutoff`; never touch the inbox
     itself or processing/ (uploads not handled yet)."""
     removed = 0
-    for folder in ("archive", "refused"):
+    for folder in (ARCHIVE, REFUSED):
         path = posixpath.join(inbox, folder)
         try:
             entries = sftp.listdir_attr(path)

@@ -20,7 +20,6 @@ from prefect.client.orchestration import get_client
 from prefect.exceptions import ObjectNotFound
 from prefect.flow_runs import NotPausedError, resume_flow_run
 from prefect.input.actions import read_flow_run_input
-from prefect.input.run_input import keyset_from_base_key
 from slack_sdk.errors import SlackApiError
 from slack_sdk.signature import SignatureVerifier
 from starlette.background import BackgroundTask
@@ -29,23 +28,18 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from blocks.slack import SlackWorkspace
+from tasks.contracts import BUTTON_LABELS, INTEGRATION_ON_FORM, answer_keysets, click_answer, slack_form_of
 
 APPROVE, REJECT = "gate-approve", "gate-reject"
 REJECT_VIEW = "gate-reject-reason"
 MAX_AGE_SECONDS = 300  # Slack's advice, and SignatureVerifier's check
-# Forms a button can answer: button labels, and the run input a click gives.
-BUTTONS = {
-    "Approval": ("Approve", "Reject"),
-    "EmailReview": ("Approve", "Reject"),
-    "IntegrationOn": ("It is turned on", None),
-}
 
 
 def gate_blocks(text: str, flow_run_id: str, gate_key: str, form: str) -> list[dict] | None:
     """The notice with buttons that answer this gate of this run; None for forms a button cannot fill."""
-    if form not in BUTTONS:
+    if slack_form_of(form) is None:
         return None
-    approve, reject = BUTTONS[form]
+    approve, reject = BUTTON_LABELS[slack_form_of(form)]
     value = json.dumps({"run": flow_run_id, "gate": gate_key, "form": form})
     buttons = [
         {"type": "button", "action_id": APPROVE, "style": "primary", "value": value, "text": _plain(approve)}
@@ -58,14 +52,6 @@ def gate_blocks(text: str, flow_run_id: str, gate_key: str, form: str) -> list[d
         {"type": "section", "text": {"type": "mrkdwn", "text": text}},
         {"type": "actions", "block_id": "gate", "elements": buttons},
     ]
-
-
-def run_input_for(form: str, who: str, decision: str, reason: str = "") -> dict:
-    """What the UI form would have received, filled in from a click."""
-    if form == "IntegrationOn":
-        return {"confirmed_by": who, "notes": "confirmed in Slack"}
-    answer = {"decision": decision, "approver": who}
-    return answer | {"reason": reason} if reason else answer
 
 
 def _plain(text: str) -> dict:
@@ -239,13 +225,14 @@ class SlackActions:
     def answer(self, click: Click, email: str, decision: str, reason: str = "") -> None:
         """Resume the run as the UI form does; Prefect accepts only the first answer to a gate."""
         who = f"{email} (verified in Slack)"
+        answer = click_answer(slack_form_of(click.form) or "", who, decision, reason)
         try:
-            resume_flow_run(click.run, run_input=run_input_for(click.form, who, decision, reason))
+            resume_flow_run(click.run, run_input=answer)
         except (NotPausedError, RuntimeError):
             raise Refused("This was already answered: nothing was changed.") from None
         when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
         done = {"approve": "✅ Approved", "reject": "❌ Rejected"}[decision]
-        if click.form == "IntegrationOn":
+        if slack_form_of(click.form) == INTEGRATION_ON_FORM:
             done = "✅ Confirmed"
         outcome = f"{done} by {email} at {when}" + (f": {reason}" if reason else "")
         try:
@@ -298,11 +285,10 @@ def allowed_approvers(parameters: dict) -> set[str]:
 
 
 def _answered(click: Click) -> bool:
-    for mode in ("suspended", "paused"):
-        key = keyset_from_base_key(f"{mode}-{click.gate}")["response"]
-        if read_flow_run_input(key, flow_run_id=click.run) is not None:
-            return True
-    return False
+    return any(
+        read_flow_run_input(keyset["response"], flow_run_id=click.run) is not None
+        for keyset in answer_keysets(click.gate)
+    )
 
 
 def _reason_view(click: Click) -> dict:

@@ -23,21 +23,24 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse
 from starlette.routing import Route
 
-from tasks.customer import check_domain, key_in_alphabet
+from tasks.contracts import (
+    API_INTEGRATION,
+    MASS_DELETION,
+    PROCESS_UPLOAD,
+    PROGRESS_ARTIFACT,
+    RUNBOOK_FLOWS,
+    SFTP_INTEGRATION,
+    UPLOAD_ARTIFACT,
+    WAITING_ON,
+    artifact_key,
+    gate_of,
+    progress_artifact,
+)
+from tasks.customer import check_domain
 from tasks.registry import SEEN_PREFIX, UPLOAD_PERIODS, Seen, missed_periods, registrations, variable_for
 from tasks.wait import WAIT_SETTINGS_VARIABLE, WaitSettings
 
-RUNBOOK_FLOWS = ("setup-guides", "api-integration", "sftp-integration", "process-upload")
-PATHS = {"api-integration": "API", "sftp-integration": "SFTP", "process-upload": "SFTP"}
-# Gates that wait on someone other than the CSM (gate key, without "-again-N" / "-N").
-WAITING_ON = {
-    "integration-on": "engineering",
-    "mapping-table": "customer",
-    "customer-choice": "customer",
-    "customer-ready": "customer",
-    "customer-confirmed": "customer",
-    "production-upload": "customer",
-}
+PATHS = {API_INTEGRATION: "API", SFTP_INTEGRATION: "SFTP", PROCESS_UPLOAD: "SFTP"}
 NEEDS_A_PERSON = ("CSM", "engineering")
 FINAL = ("COMPLETED", "FAILED", "CRASHED", "CANCELLED")
 PAGE = 200
@@ -140,18 +143,16 @@ def _row(
         gate = (state.get("state_details") or {}).get("pause_key") or ""
         row.run_url = _run_url(current["id"])
         row.since = _parse(state.get("timestamp"))
-        # the key flows/progress.py gives the artifact (artifact_key of these parts)
-        artifact = f"progress-{current['flow']}-{key_in_alphabet(key, '-')}"
-        row.step = _step(progress.get(artifact), current["flow"], gate)
+        row.step = _step(progress.get(progress_artifact(current["flow"], key)), current["flow"], gate)
         if kind == "PAUSED":
-            row.waiting_on = WAITING_ON.get(re.sub(r"(-again)?-\d+$", "", gate), "CSM")
+            row.waiting_on = WAITING_ON.get(gate_of(gate), "CSM")
             given = (current["parameters"].get("wait") or {}).get("remind_after_hours")  # older runs
             if row.since and now - row.since > (timedelta(hours=given) if given else remind_after):
                 row.flags.append("waiting past reminder")
         elif kind in ("FAILED", "CRASHED"):
             row.waiting_on = "engineering"
             row.flags.append("run failed")
-    if any(_is_paused_at(run, "mass-deletion") for run in runs):
+    if any(_is_paused_at(run, MASS_DELETION) for run in runs):
         row.flags.append("mass-deletion hold")
     if reg is not None:
         row.last_upload = seen.last_upload_at if seen else None
@@ -229,7 +230,8 @@ def _latest_artifacts() -> tuple[dict[str, str], set[str]]:
     them or the latest upload summary: each customer's latest integration and upload run."""
     progress, run_ids = {}, set()
     with get_client(sync_client=True) as client:
-        for prefix in ("progress-", "upload-"):
+        for kind in (PROGRESS_ARTIFACT, UPLOAD_ARTIFACT):
+            prefix = artifact_key(kind) + "-"
             offset = 0
             while True:
                 page = client.request(
@@ -240,7 +242,7 @@ def _latest_artifacts() -> tuple[dict[str, str], set[str]]:
                 for artifact in page:
                     if not artifact["key"].startswith(prefix):
                         continue
-                    if prefix == "progress-":
+                    if kind == PROGRESS_ARTIFACT:
                         progress[artifact["key"]] = artifact.get("data") or ""
                     if artifact.get("flow_run_id"):
                         run_ids.add(str(artifact["flow_run_id"]))
@@ -314,9 +316,11 @@ def _is_final(run: dict) -> bool:
 
 def _is_paused_at(run: dict, gate: str) -> bool:
     state = run.get("state") or {}
-    return state.get("type") == "PAUSED" and (
-        (state.get("state_details") or {}).get("pause_key") or ""
-    ).startswith(gate)
+    return (
+        state.get("type") == "PAUSED"
+        and ((state.get("state_details") or {}).get("pause_key") or "")
+        and gate_of(state["state_details"]["pause_key"]) == gate
+    )
 
 
 def _parse(value: str | None) -> datetime | None:

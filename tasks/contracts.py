@@ -1,0 +1,147 @@
+"""Every name that two parts of the project must agree on, defined once.
+
+The flows write these names into Prefect (pause keys, run inputs, artifacts, deployments) and onto
+the SFTP server; the web app (Slack buttons, the board), the watcher and the reminders read them
+back. Runs already waiting carry them, so a value here never changes without a tested migration.
+`tests/test_contracts.py` fails when one of these strings is written anywhere else.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import re
+
+from tasks.customer import key_in_alphabet
+
+# --- deployments (each deployment is named after its flow: "<flow>/<flow>") ------------------------
+SETUP_GUIDES = "setup-guides"
+API_INTEGRATION = "api-integration"
+SFTP_INTEGRATION = "sftp-integration"
+PROCESS_UPLOAD = "process-upload"
+RUNBOOK_FLOWS = (SETUP_GUIDES, API_INTEGRATION, SFTP_INTEGRATION, PROCESS_UPLOAD)
+
+
+def deployment_name(flow: str) -> str:
+    """The deployment prefect.yaml gives a flow."""
+    return f"{flow}/{flow}"
+
+
+# --- gates: the pause keys a run waits under ---------------------------------------------------------
+CUSTOMER_CHOICE = "customer-choice"
+WORKOS_ORGANIZATION = "workos-organization"
+WORKOS_SETUP_LINK = "workos-setup-link"
+MAPPING_TABLE = "mapping-table"  # asked as mapping-table-1, -2… until the table is clean
+SEGMENTS_PLAN = "segments-plan"
+SEGMENTS_CHECKLIST = "segments-checklist"
+INTEGRATION_ON = "integration-on"
+SUMMARY_CADENCE = "summary-cadence"
+CUSTOMER_READY = "customer-ready"
+CUSTOMER_CONFIRMED = "customer-confirmed"
+MEMBER_EXPORT = "member-export"  # member-export, then member-export-2…
+QUEUED = "queued"  # an upload waiting behind an older one: queued-1, -2…
+MASS_DELETION = "mass-deletion"
+APPLY_FILES = "apply-files"
+
+# Signals: one flow resumes another that waits under this key.
+PRODUCTION_UPLOAD = "production-upload"
+
+# Who owes the answer at a gate other than the CSM's.
+WAITING_ON = {
+    INTEGRATION_ON: "engineering",
+    MAPPING_TABLE: "customer",
+    CUSTOMER_CHOICE: "customer",
+    CUSTOMER_READY: "customer",
+    CUSTOMER_CONFIRMED: "customer",
+    PRODUCTION_UPLOAD: "customer",
+}
+
+_ASKED_AGAIN = re.compile(r"(-again)?-\d+$")
+
+
+def numbered(gate: str, attempt: int) -> str:
+    """The pause key of a gate asked more than once (mapping-table-2, queued-3)."""
+    return f"{gate}-{attempt}"
+
+
+def asked_again(key: str, attempt: int) -> str:
+    """The pause key under which a gate whose answer could not be used is asked again."""
+    return f"{key}-again-{attempt}"
+
+
+def gate_of(pause_key: str) -> str:
+    """The gate a pause key belongs to, without its attempt number."""
+    return _ASKED_AGAIN.sub("", pause_key)
+
+
+def answer_keysets(key: str) -> list[dict[str, str]]:
+    """Where Prefect keeps the form and answer of a gate: suspended (deployment) and paused runs."""
+    from prefect.input.run_input import keyset_from_base_key  # this module stays importable without Prefect
+
+    return [keyset_from_base_key(f"{mode}-{key}") for mode in ("suspended", "paused")]
+
+
+def answer_keyset(key: str, suspended: bool) -> dict[str, str]:
+    """The keyset of a gate, as Prefect's suspend_flow_run / pause_flow_run name it."""
+    return answer_keysets(key)[0 if suspended else 1]
+
+
+# --- Slack buttons: the forms a click can answer -----------------------------------------------------
+# A form class declares `slack_form` (one of these names); a click fills in what the UI form would.
+APPROVAL_FORM = "approval"
+INTEGRATION_ON_FORM = "integration-on"
+BUTTON_LABELS = {
+    APPROVAL_FORM: ("Approve", "Reject"),
+    INTEGRATION_ON_FORM: ("It is turned on", None),
+}
+# Notices posted before the forms had names carry the form's class name in their buttons.
+_OLD_FORM_NAMES = {
+    "Approval": APPROVAL_FORM,
+    "EmailReview": APPROVAL_FORM,
+    "IntegrationOn": INTEGRATION_ON_FORM,
+}
+
+
+def slack_form_of(name: str) -> str | None:
+    """The button form a notice names (today's name or an older notice's class name); None if unknown."""
+    name = _OLD_FORM_NAMES.get(name, name)
+    return name if name in BUTTON_LABELS else None
+
+
+def click_answer(slack_form: str, who: str, decision: str, reason: str = "") -> dict:
+    """The run input a button click gives, field for field as the UI form would."""
+    if slack_form == INTEGRATION_ON_FORM:
+        return {"confirmed_by": who, "notes": "confirmed in Slack"}
+    answer = {"decision": decision, "approver": who}
+    return answer | {"reason": reason} if reason else answer
+
+
+# --- artifacts ---------------------------------------------------------------------------------------
+def artifact_key(*parts: str) -> str:
+    """Artifact keys allow lowercase letters, digits and dashes only."""
+    return re.sub(r"[^a-z0-9-]+", "-", "-".join(parts).lower()).strip("-")[:200]
+
+
+PROGRESS_ARTIFACT = "progress"
+UPLOAD_ARTIFACT = "upload"
+
+
+def progress_artifact(flow: str, customer_key: str) -> str:
+    """The key of a customer's progress table for one flow (the board reads the latest)."""
+    return artifact_key(PROGRESS_ARTIFACT, flow, key_in_alphabet(customer_key, "-"))
+
+
+def upload_artifact(customer_key: str) -> str:
+    """The key of a customer's latest upload table."""
+    return artifact_key(UPLOAD_ARTIFACT, key_in_alphabet(customer_key, "-"))
+
+
+# --- the SFTP inbox layout ----------------------------------------------------------------------------
+PROCESSING = "processing"  # claimed uploads, one per run
+ARCHIVE = "archive"  # handled uploads
+REFUSED = "refused"  # uploads that could not be used
+WORK_DIRS = (PROCESSING, ARCHIVE, REFUSED)
+
+
+def inbox_folder(inbox: str, folder: str, name: str = "") -> str:
+    """A path inside a customer's inbox: `inbox_folder(inbox, PROCESSING, upload)`."""
+    return posixpath.join(inbox, folder, name) if name else posixpath.join(inbox, folder)

@@ -1,0 +1,66 @@
+"""pyproject.toml says what the code imports: nothing imported undeclared, nothing declared unused."""
+
+from __future__ import annotations
+
+import ast
+import re
+import sys
+import tomllib
+from importlib.metadata import packages_distributions
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+OWN = {"flows", "tasks", "blocks", "sandbox", "templates", "benchmarks", "tests"}
+# Needed without being imported by name: Starlette parses uploaded forms with python-multipart.
+USED_INDIRECTLY = {"python-multipart"}
+
+
+def _name(requirement: str) -> str:
+    return re.split(r"[\s<>=!\[;~]", requirement, maxsplit=1)[0].lower().replace("_", "-")
+
+
+def _declared() -> tuple[set[str], set[str]]:
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    runtime = {_name(r) for r in project["dependencies"]}
+    extras = {_name(r) for reqs in project["optional-dependencies"].values() for r in reqs}
+    return runtime, extras - {"hris-runbook"}
+
+
+def _imports(folders: tuple[str, ...]) -> set[str]:
+    found = set()
+    for folder in folders:
+        for path in (ROOT / folder).rglob("*.py"):
+            for node in ast.walk(ast.parse(path.read_text())):
+                if isinstance(node, ast.Import):
+                    found.update(alias.name.split(".")[0] for alias in node.names)
+                elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                    found.add(node.module.split(".")[0])
+    return {m for m in found if m not in OWN and m not in sys.stdlib_module_names and m != "__future__"}
+
+
+def _distributions(module: str) -> set[str]:
+    return {d.lower().replace("_", "-") for d in packages_distributions().get(module, [])}
+
+
+def test_every_package_the_product_imports_is_a_declared_dependency():
+    runtime, extras = _declared()
+    undeclared = {
+        module: sorted(_distributions(module))
+        for module in _imports(("flows", "tasks", "blocks", "sandbox", "templates"))
+        if not _distributions(module) & (runtime | extras)
+    }
+    assert not undeclared, f"imported but not in pyproject.toml: {undeclared}"
+
+
+def test_every_declared_dependency_is_imported():
+    runtime, extras = _declared()
+    imported = set()
+    for module in _imports(("flows", "tasks", "blocks", "sandbox", "templates", "tests", "benchmarks")):
+        imported |= _distributions(module)
+    unused = sorted((runtime | extras) - imported - USED_INDIRECTLY - {"pytest-timeout", "ruff"})
+    # `bench` holds the anchors `make bench` compares the engine with; nothing else may sit unused.
+    bench = {_name(r) for r in tomllib.loads((ROOT / "pyproject.toml").read_text())["project"][
+        "optional-dependencies"
+    ].get("bench", [])}
+    assert set(unused) <= bench, f"declared but never imported: {sorted(set(unused) - bench)}"
+    assert "pandas" not in runtime, "the engine runs on pyarrow; pandas is a benchmark anchor only"
