@@ -280,10 +280,25 @@ def once_task(name: str, **options: Any) -> Callable[[Callable], Task]:
     )
 
 
+def earlier_attempt(key: str) -> float | None:
+    """When an earlier run began the side effect under `key` (epoch seconds), or None and this one
+    is noted as the first: a retry after a killed worker then knows to look for what it did."""
+    store = _store()
+    noted = f"{key}--attempt"
+    if store.exists(noted):
+        return float(store.read(noted).result)
+    store.write(time.time(), key=noted)
+    return None
+
+
+def _store() -> ResultStore:
+    # The flow's own store keeps metadata apart (NullFileSystem in a flow run); task results don't.
+    return ResultStore(result_storage=get_result_store().result_storage)
+
+
 def already_done(key: str) -> Any | None:
     """The stored result of a once-only step, or None if it has not happened yet."""
-    # The flow's own store keeps metadata apart (NullFileSystem in a flow run); task results don't.
-    store = ResultStore(result_storage=get_result_store().result_storage)
+    store = _store()
     if not store.exists(key):
         return None
     return store.read(key).result
