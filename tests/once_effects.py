@@ -2,21 +2,25 @@
 EFFECT ONCE_KEY STAND_IN_URL WORK_DIR`.
 
 EFFECT is `support-request` (tasks/support.py, with the sample in its thread), `share-files`
-(flows/process_upload.py: a summary and three files in its thread) or `apply-files` (the hub's three
-bulk uploads). The files are made in WORK_DIR; the step talks to the stand-in at STAND_IN_URL.
+(flows/process_upload.py: a summary and three files in its thread), `apply-files` (the hub's three
+bulk uploads) or `workos-organization` (API step 1's find-or-create). The files are made in WORK_DIR; the step talks to the stand-in at STAND_IN_URL.
 """
 
 from __future__ import annotations
 
+import hashlib
 import sys
 from pathlib import Path
 
 from prefect import flow
 
-from blocks import SlackWorkspace, TenKCHub
+from blocks import SlackWorkspace, TenKCHub, WorkOSCredentials
 from flows.process_upload import apply_files, share_files
+from tasks.customer import Customer
 from tasks.files import DELETIONS, INVITES, UPDATES
 from tasks.support import post_support_request
+from tasks.workos import ensure_organization_task
+from tests.conftest import make_customer
 
 HUB_URL = "https://acme.10kc.example/hub/main"
 FILES = {
@@ -24,6 +28,12 @@ FILES = {
     UPDATES: "Email,Department\nbo@acme.example,Sales\n",
     DELETIONS: "Email\ncy@acme.example\n",
 }
+
+
+def customer_for(once_key: str) -> Customer:
+    """The same customer in every process that runs the step under this key."""
+    domain = f"acme-{hashlib.sha256(once_key.encode()).hexdigest()[:8]}.com"
+    return make_customer(email_domains=[domain], contact_email=f"dana.admin@{domain}")
 
 
 def make_files(work: Path) -> list[Path]:
@@ -44,6 +54,9 @@ def once_effect(effect: str, once_key: str, url: str, work: str) -> str:
     if effect == "apply-files":
         hub = TenKCHub(api_token="hub-test", base_url_override=url)
         return str(apply_files(hub, HUB_URL, work, once_key))
+    if effect == "workos-organization":
+        workos = WorkOSCredentials(api_key="sk_test_123", base_url=url)
+        return ensure_organization_task(workos, customer_for(once_key)).id
     raise ValueError(f"unknown effect {effect!r}")
 
 

@@ -10,8 +10,9 @@ import sys
 import uuid
 from pathlib import Path
 
+from tasks.workos import external_id_for
 from tests.conftest import wait_until
-from tests.once_effects import FILES, HUB_URL
+from tests.once_effects import FILES, HUB_URL, customer_for
 from tests.test_once_locks import finish
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -111,3 +112,16 @@ def test_hub_uploads_whose_worker_was_killed_mid_upload_are_acted_on_once(prefec
 
     assert [action for action, _ in hub.hub(HUB_URL).uploads] == ["invite", "update", "remove"]
     assert len(hub.calls("/invites/bulk$")) == 2  # the killed attempt, and the retry answered from memory
+
+
+def test_a_workos_organization_whose_worker_was_killed_mid_create_exists_once(prefect_api, workos, tmp_path):
+    key = new_key("workos-organization")  # not a once-step: the lookup by external id is the guard
+    workos.inject("^/organizations$", "timeout_after_acting", method="POST", hang_seconds=300)
+    kill_once_done(
+        "workos-organization", key, workos.url, tmp_path, lambda: workos.organizations, "the organization"
+    )
+    run_again("workos-organization", key, workos.url, tmp_path)
+
+    [organization] = workos.organizations.values()
+    assert organization["external_id"] == external_id_for(customer_for(key))
+    assert len([r for r in workos.calls("^/organizations$") if r.method == "POST"]) == 1
