@@ -120,10 +120,10 @@ def share_files(
 ) -> SharedFiles:
     """Post the summary and the files in one thread, once per upload."""
     poster = Slack(slack)
-    posted = poster.post(channel, text)
+    posted = poster.post(channel, text, once_key=once_key)
     names = []
     for path in paths:
-        poster.share_file(channel, path, thread_ts=posted.ts)
+        poster.share_file(channel, path, thread_ts=posted.ts, once_key=once_key)
         names.append(path.name)
     return SharedFiles(channel=channel, files=names, message_ts=posted.ts)
 
@@ -196,16 +196,16 @@ def apply_files(hub: TenKCHub, hub_url: str, folder: str, once_key: str) -> dict
     client = hub.get_client(hub_url)
     folder_path = Path(folder)
     return {
-        "invited": client.upload_invites(folder_path / INVITES),
-        "updated": client.update_members(folder_path / UPDATES),
-        "removed": client.remove_members(folder_path / DELETIONS),
+        "invited": client.upload_invites(folder_path / INVITES, once_key),
+        "updated": client.update_members(folder_path / UPDATES, once_key),
+        "removed": client.remove_members(folder_path / DELETIONS, once_key),
     }
 
 
 @once_task("report-duplicate")
 def report_duplicate(slack: SlackWorkspace, text: str, once_key: str) -> str:
     """One notice in #monitoring-hris-files per duplicate claim."""
-    return Slack(slack).post(slack.monitoring_channel, text).ts
+    return Slack(slack).post(slack.monitoring_channel, text, once_key=once_key).ts
 
 
 def files_gone(folder: str, upload: str, apply_key: str) -> str | None:

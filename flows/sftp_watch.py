@@ -130,7 +130,7 @@ def alert_once(slack: Slack | None, channel: str, text: str, once_key: str) -> b
     """An alert that must go out once however many ticks see its cause; retried next tick if Slack fails."""
     if slack is None:
         raise RuntimeError("no Slack configured")
-    slack.post(channel, text)
+    slack.post(channel, text, once_key=once_key)
     return True
 
 

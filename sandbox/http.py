@@ -39,7 +39,7 @@ class Response:
 
 Handler = Callable[[Request], Response]
 
-FAULTS = ("rate_limit", "server_error", "hang", "drop", "lost_answer")
+FAULTS = ("rate_limit", "server_error", "hang", "drop", "lost_answer", "timeout_after_acting")
 
 
 @dataclass
@@ -52,7 +52,7 @@ class Fault:
     times: int = 1
     retry_after: int = 1  # rate_limit: the Retry-After header, in seconds
     status: int = 503  # server_error: the status answered
-    hang_seconds: float = 30.0  # hang: how long the request is held (then dropped, not acted on)
+    hang_seconds: float = 30.0  # hang, timeout_after_acting: how long the request is held, then dropped
 
     def matches(self, request: Request) -> bool:
         return (self.method is None or self.method == request.method) and bool(
@@ -109,7 +109,9 @@ class StandIn:
         rate_limit: 429 with Retry-After; server_error: `status` (5xx); hang: hold the request for
         `hang_seconds` (past the client's timeout), then drop it unanswered and not acted on; drop:
         close the connection without acting or answering; lost_answer: act, then close the
-        connection without answering, as when a reply is lost after the server did the work.
+        connection without answering, as when a reply is lost after the server did the work;
+        timeout_after_acting: act, then hold the answer for `hang_seconds` and drop it (a worker
+        killed while it waits never sees it).
         """
         if fault not in FAULTS:
             raise ValueError(f"unknown fault {fault!r}; choose one of {', '.join(FAULTS)}")
@@ -156,6 +158,9 @@ class StandIn:
         if fault is not None and fault.kind == "drop":
             return None
         response = self._route(request)
+        if fault is not None and fault.kind == "timeout_after_acting":
+            self._stopping.wait(fault.hang_seconds)
+            return None
         return None if fault is not None and fault.kind == "lost_answer" else response
 
     def _route(self, request: Request) -> Response:

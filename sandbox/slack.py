@@ -312,21 +312,30 @@ class SlackStandIn(StandIn, _Interactivity):
             return None, _error("not_in_channel")
         return channel, None
 
-    def _shown(self, request: Request, messages: list[dict]) -> list[dict]:
-        """Messages after `oldest`, newest first, with metadata only when asked for."""
+    def _shown(self, request: Request, messages: list[dict]) -> Response:
+        """One page of the messages after `oldest`, newest first, with metadata only when asked for;
+        `limit` per page (Slack's default 100) and `response_metadata.next_cursor` as Slack pages."""
         oldest = float(request.params.get("oldest") or 0)
         with_metadata = request.params.get("include_all_metadata", "").lower() in ("1", "true")
-        shown = [m for m in messages if float(m["ts"]) > oldest]
-        return [
-            m if with_metadata else {k: v for k, v in m.items() if k != "metadata"} for m in reversed(shown)
+        shown = [m for m in reversed(messages) if float(m["ts"]) > oldest]
+        start = int(request.params.get("cursor") or 0)
+        limit = min(int(request.params.get("limit") or 100), 999)
+        page = [
+            m if with_metadata else {k: v for k, v in m.items() if k != "metadata"}
+            for m in shown[start : start + limit]
         ]
+        more = start + limit < len(shown)
+        return _ok(
+            messages=page,
+            has_more=more,
+            response_metadata={"next_cursor": str(start + limit) if more else ""},
+        )
 
     def _history(self, request: Request) -> Response:
         channel, error = self._readable(request)
         if error:
             return error
-        top_level = [m for m in channel.messages if m.get("thread_ts", m["ts"]) == m["ts"]]
-        return _ok(messages=self._shown(request, top_level), has_more=False)
+        return self._shown(request, [m for m in channel.messages if m.get("thread_ts", m["ts"]) == m["ts"]])
 
     def _replies(self, request: Request) -> Response:
         channel, error = self._readable(request)
@@ -336,7 +345,7 @@ class SlackStandIn(StandIn, _Interactivity):
         thread = [m for m in channel.messages if m["ts"] == ts or m.get("thread_ts") == ts]
         if not thread:
             return _error("thread_not_found")
-        return _ok(messages=self._shown(request, thread), has_more=False)
+        return self._shown(request, thread)
 
     def _permalink(self, request: Request) -> Response:
         channel = self._find(request.params.get("channel"))

@@ -136,7 +136,8 @@ def markup_to_html(markup: str) -> str:
 
 
 def message_id(once_key: str) -> str:
-    """The same for every send of one customer's step, so a retried send is one message to clients."""
+    """The same for every send of one customer's step, so a retried send is one message to clients.
+    SMTP cannot be asked what it kept: a worker killed after the server kept the email sends it again."""
     return f"<{hashlib.sha256(once_key.encode()).hexdigest()[:40]}@hris-runbook>"
 
 

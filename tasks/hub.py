@@ -1,8 +1,9 @@
 """A plain client for the hub admin API (docs/hub-api.md), retrying 429, 5xx and lost connections.
 
-Retried writes act once: a bulk upload carries an Idempotency-Key (its action and the SHA-256 of
-its bytes) that the hub answers from memory when it sees it again; a segment whose create answer
-was lost is found by its name.
+Retried writes act once: a bulk upload carries an Idempotency-Key (the SHA-256 of the once-step's
+key, its action and its bytes) that the hub answers from memory when it sees it again, also when
+the retry is a new process after a killed worker; the same bytes in another step (a member removed
+again after coming back) are acted on. A segment whose create answer was lost is found by its name.
 """
 
 from __future__ import annotations
@@ -122,17 +123,18 @@ class HubClient:
         target.write_bytes(self._call("GET", "/members/export").content)
         return target
 
-    def _upload(self, path: str, csv_file: Path) -> dict:
+    def _upload(self, path: str, csv_file: Path, once_key: str) -> dict:
+        """POST a bulk CSV, acted on once per `once_key` (the step applying it) and content."""
         content = csv_file.read_bytes()
-        key = hashlib.sha256(path.encode() + b"\0" + content).hexdigest()
+        key = hashlib.sha256(once_key.encode() + b"\0" + path.encode() + b"\0" + content).hexdigest()
         headers = {"Content-Type": "text/csv", "Idempotency-Key": key}
         return self._call("POST", path, content=content, headers=headers).json()
 
-    def upload_invites(self, csv_file: Path) -> int:
-        return self._upload("/invites/bulk", csv_file)["accepted"]
+    def upload_invites(self, csv_file: Path, once_key: str) -> int:
+        return self._upload("/invites/bulk", csv_file, once_key)["accepted"]
 
-    def update_members(self, csv_file: Path) -> int:
-        return self._upload("/members/bulk-update", csv_file)["updated"]
+    def update_members(self, csv_file: Path, once_key: str) -> int:
+        return self._upload("/members/bulk-update", csv_file, once_key)["updated"]
 
-    def remove_members(self, csv_file: Path) -> int:
-        return self._upload("/members/bulk-remove", csv_file)["removed"]
+    def remove_members(self, csv_file: Path, once_key: str) -> int:
+        return self._upload("/members/bulk-remove", csv_file, once_key)["removed"]

@@ -34,7 +34,7 @@ from prefect.cache_policies import CacheKeyFnPolicy
 from prefect.filesystems import WritableFileSystem
 from prefect.locking.filesystem import FileSystemLockManager
 from prefect.locking.protocol import LockManager
-from prefect.results import get_default_result_storage, get_result_store
+from prefect.results import ResultStore, get_default_result_storage, get_result_store
 from prefect.serializers import Serializer
 from prefect.settings import PREFECT_HOME
 from prefect.transactions import IsolationLevel
@@ -353,6 +353,17 @@ def _legacy_record(key: str) -> Any | None:
             f"once-step {key}: a record from an older version is stored but cannot be read ({exc}); "
             "the step is not repeated. Check or remove that file in the result storage, then retry."
         ) from None
+
+
+def earlier_attempt(key: str) -> float | None:
+    """When an earlier run began the side effect under `key` (epoch seconds), or None and this one
+    is noted as the first: a retry after a killed worker then knows to look for what it did."""
+    noted = f"{key}--attempt"
+    if (began := already_done(noted)) is not None:
+        return float(began)
+    store = ResultStore(result_storage=_storage(), serializer=OnceRecordSerializer())
+    store.write(time.time(), key=record_key(noted))
+    return None
 
 
 def already_done(key: str) -> Any | None:

@@ -2,11 +2,14 @@
 
 Slack errors become `SlackError` with one clear line (which channel, what is wrong, what to do).
 A message whose answer was lost (timeout, dropped connection, 5xx) is looked up by its metadata in
-the channel before it is posted again, so it appears once.
+the channel before it is posted again, so it appears once. With a once-step's key, that holds across
+processes too: the post id comes from the key, and a run after one that was cut off (a killed
+worker) first looks for the earlier post, or for the earlier file share by its name in the thread.
 """
 
 from __future__ import annotations
 
+import hashlib
 import http.client
 import time
 import uuid
@@ -19,6 +22,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
 
 from blocks.slack import SlackWorkspace
+from tasks.once import earlier_attempt
 
 
 class SlackError(RuntimeError):
@@ -66,24 +70,32 @@ class Slack:
         client.retry_handlers = [RateLimitErrorRetryHandler(max_retry_count=self.workspace.max_retries)]
         return client
 
-    def _post_once(self, what: str, channel_id: str, **kwargs) -> dict:
-        """chat.postMessage, once: it carries a random post id in its message metadata, by which a
-        post that may have happened is found instead of being sent again."""
-        post_id = uuid.uuid4().hex
+    def _post_once(self, what: str, channel_id: str, once_key: str | None, **kwargs) -> dict:
+        """chat.postMessage, once: it carries a post id in its message metadata (from `once_key`, else
+        random), by which a post that may have happened is found instead of being sent again."""
+        post_id = hashlib.sha256(once_key.encode()).hexdigest()[:32] if once_key else uuid.uuid4().hex
         metadata = {"event_type": METADATA_EVENT, "event_payload": {"post_id": post_id}}
 
         def ours(message: dict) -> bool:
             return ((message.get("metadata") or {}).get("event_payload") or {}).get("post_id") == post_id
 
+        thread_ts = kwargs.get("thread_ts")
+        since = time.time()
+        if once_key and (earlier := earlier_attempt(f"{once_key}--slack-post")) is not None:
+            since = earlier
+            found = self._find(what, channel_id, thread_ts, since, ours, "an earlier run may have posted it")
+            if found is not None:
+                return {"ok": True, "channel": channel_id, "ts": found["ts"], "message": found}
         post = self._poster().chat_postMessage
         kwargs |= {"channel": channel_id, "metadata": metadata}
-        return self._once(what, channel_id, kwargs.get("thread_ts"), ours, post, **kwargs)
+        return self._once(what, channel_id, thread_ts, since, ours, post, **kwargs)
 
-    def _once(self, what: str, where: str, thread_ts: str | None, ours, send, /, **kwargs) -> dict:
+    def _once(
+        self, what: str, where: str, thread_ts: str | None, since: float, ours, send, /, **kwargs
+    ) -> dict:
         """Send a write that Slack does not deduplicate: after an unclear failure (no answer, 5xx)
         look for our message in the channel or thread (conversations.history/replies: scopes
         channels:history, groups:history, im:history) and send again only if it is not there."""
-        since = f"{time.time() - 60:.6f}"
         for attempt in range(POST_ATTEMPTS):
             try:
                 return send(**kwargs)
@@ -95,30 +107,38 @@ class Slack:
                 problem = f"HTTP {exc.response.status_code}"
             except UNCLEAR as exc:
                 problem = exc.__class__.__name__
-            found = self._find(what, where, thread_ts, since, ours, problem)
+            found = self._find(what, where, thread_ts, since, ours, f"no answer ({problem})")
             if found is not None:
                 return {"ok": True, "channel": where, "ts": found["ts"], "message": found}
             if attempt < POST_ATTEMPTS - 1:
                 time.sleep(min(0.5 * 2**attempt, 10))
         raise SlackError(f"Slack {what}: no answer after {POST_ATTEMPTS} attempts ({problem}); not posted")
 
-    def _find(self, what: str, where: str, thread_ts: str | None, since: str, ours, problem: str):
-        """The first message in the channel (or thread) since `since` for which `ours` holds, or None."""
-        try:
-            if thread_ts:
-                page = self.client.conversations_replies(
-                    channel=where, ts=thread_ts, oldest=since, include_all_metadata=True, limit=200
-                )
-            else:
-                page = self.client.conversations_history(
-                    channel=where, oldest=since, include_all_metadata=True, limit=200
-                )
-        except (SlackApiError, *UNCLEAR) as exc:
-            raise SlackError(
-                f"Slack {what}: no answer ({problem}) and the channel cannot be read to check whether "
-                f"it was posted ({exc.__class__.__name__}); look in the channel before retrying"
-            ) from None
-        return next((m for m in page.get("messages") or [] if ours(m)), None)
+    def _find(self, what: str, where: str, thread_ts: str | None, since: float, ours, why: str):
+        """The first message in the channel (or thread) from a minute before `since` (clocks differ)
+        for which `ours` holds, or None; every page is read."""
+        read = self.client.conversations_replies if thread_ts else self.client.conversations_history
+        options = {
+            "channel": where,
+            "oldest": f"{since - 60:.6f}",
+            "include_all_metadata": True,
+            "limit": 200,
+        }
+        if thread_ts:
+            options["ts"] = thread_ts
+        cursor = None
+        while True:
+            try:
+                page = read(**options, **({"cursor": cursor} if cursor else {}))
+            except (SlackApiError, *UNCLEAR) as exc:
+                raise SlackError(
+                    f"Slack {what}: {why}, and the channel cannot be read to check whether "
+                    f"it was posted ({exc.__class__.__name__}); look in the channel before retrying"
+                ) from None
+            found = next((m for m in page.get("messages") or [] if ours(m)), None)
+            cursor = (page.get("response_metadata") or {}).get("next_cursor")
+            if found is not None or not cursor:
+                return found
 
     def _call(self, what: str, method, **kwargs):
         try:
@@ -154,13 +174,20 @@ class Slack:
         return channel_id
 
     def post(
-        self, channel: str, text: str, thread_ts: str | None = None, blocks: list[dict] | None = None
+        self,
+        channel: str,
+        text: str,
+        thread_ts: str | None = None,
+        blocks: list[dict] | None = None,
+        once_key: str | None = None,
     ) -> PostedMessage:
-        """Post `text` (Slack mrkdwn; with `blocks`, the notification fallback) and return where it landed."""
+        """Post `text` (Slack mrkdwn; with `blocks`, the notification fallback) and return where it
+        landed; with a once-step's `once_key`, a post an earlier run made for that key is returned."""
         channel_id = self.channel_id(channel)
         response = self._post_once(
             f"posting to {channel}",
             channel_id,
+            once_key,
             text=text,
             thread_ts=thread_ts,
             blocks=blocks,
@@ -181,10 +208,23 @@ class Slack:
         title: str | None = None,
         comment: str | None = None,
         thread_ts: str | None = None,
+        once_key: str | None = None,
     ) -> str:
-        """Upload a file into a channel (files_upload_v2) and return its file ID."""
+        """Upload a file into a channel (files_upload_v2) and return its file ID; with a once-step's
+        `once_key`, a file of this name an earlier run shared there (or in the thread) is returned."""
         channel_id = self.channel_id(channel)
         what = f"sharing {path.name} in {channel}"
+        since = time.time()
+        marker = f"{once_key}--slack-file-{hashlib.sha256(path.name.encode()).hexdigest()[:16]}"
+        if once_key and (earlier := earlier_attempt(marker)) is not None:
+            since = earlier
+
+            def named(message: dict) -> bool:
+                return any(f.get("name") == path.name for f in message.get("files") or [])
+
+            found = self._find(what, channel_id, thread_ts, since, named, "an earlier run may have shared it")
+            if found is not None:
+                return next(f["id"] for f in found["files"] if f.get("name") == path.name)
         data = path.read_bytes()
         # files_upload_v2's three steps, so that the last one (which shares) is done once
         upload = self._call(
@@ -209,6 +249,7 @@ class Slack:
             what,
             channel_id,
             thread_ts,
+            since,
             ours,
             self._poster().files_completeUploadExternal,
             files=[{"id": file_id, "title": title or path.name}],
@@ -225,5 +266,5 @@ class Slack:
         except SlackApiError:
             return None
         channel_id = self._call("opening a DM", self.client.conversations_open, users=user)["channel"]["id"]
-        response = self._post_once("sending a DM", channel_id, text=text, blocks=blocks)
+        response = self._post_once("sending a DM", channel_id, None, text=text, blocks=blocks)
         return PostedMessage(f"@{email}", channel_id, response["ts"], None)

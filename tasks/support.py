@@ -50,14 +50,19 @@ def sftp_support_request(customer: Customer, purpose: str, sample_name: str | No
     )
 
 
-def post_request(slack: SlackWorkspace, text: str, attachment: Path | None = None) -> SupportRequest:
-    """Post to the product-support channel; an attachment goes into the request's thread."""
+def post_request(
+    slack: SlackWorkspace, text: str, attachment: Path | None = None, once_key: str | None = None
+) -> SupportRequest:
+    """Post to the product-support channel; an attachment goes into the request's thread. With the
+    step's `once_key`, what a run cut off before it (a killed worker) posted is found, not repeated."""
     poster = Slack(slack)
     channel = slack.product_support_channel
-    posted = poster.post(channel, text)
+    posted = poster.post(channel, text, once_key=once_key)
     file_id = None
     if attachment is not None:
-        file_id = poster.share_file(channel, attachment, comment="Sample CSV", thread_ts=posted.ts)
+        file_id = poster.share_file(
+            channel, attachment, comment="Sample CSV", thread_ts=posted.ts, once_key=once_key
+        )
     return SupportRequest(
         channel=channel, ts=posted.ts, permalink=posted.permalink, attachment_file_id=file_id
     )
@@ -72,6 +77,6 @@ def post_support_request(
     slack: SlackWorkspace, text: str, once_key: str, attachment: Path | None = None
 ) -> SupportRequest:
     """Post a support request once per `once_key`; a re-run returns the first post's record."""
-    request = post_request(slack, text, attachment)
+    request = post_request(slack, text, attachment, once_key)
     get_run_logger().info("Support request posted in %s: %s", request.channel, request.permalink)
     return request

@@ -59,8 +59,11 @@ def test_every_declared_dependency_is_imported():
         imported |= _distributions(module)
     unused = sorted((runtime | extras) - imported - USED_INDIRECTLY - {"pytest-timeout", "ruff"})
     # `bench` holds the anchors `make bench` compares the engine with; nothing else may sit unused.
-    bench = {_name(r) for r in tomllib.loads((ROOT / "pyproject.toml").read_text())["project"][
-        "optional-dependencies"
-    ].get("bench", [])}
+    bench = {
+        _name(r)
+        for r in tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"].get(
+            "bench", []
+        )
+    }
     assert set(unused) <= bench, f"declared but never imported: {sorted(set(unused) - bench)}"
     assert "pandas" not in runtime, "the engine runs on pyarrow; pandas is a benchmark anchor only"

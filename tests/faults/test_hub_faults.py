@@ -33,7 +33,7 @@ def test_a_bulk_invite_is_acted_on_once_whatever_happens_to_the_upload(hub, clie
     invites.write_text("Email,First Name,Last Name\nann@acme.example,Ann,Lee\nbo@acme.example,Bo,Chen\n")
     hub.inject("/invites/bulk$", fault, hang_seconds=3)
 
-    assert client.upload_invites(invites) == 2
+    assert client.upload_invites(invites, "once--acme.example--apply-test") == 2
     assert [kind for kind, _, _ in hub.faults_served] == [fault]
     assert [action for action, _ in hub.hub(HUB_URL).uploads] == ["invite"]  # acted on once
     assert len(hub.hub(HUB_URL).members) == 2
@@ -48,3 +48,18 @@ def test_a_hub_that_keeps_failing_is_reported_in_one_line(hub, tmp_path):
         client.export_members(tmp_path / "members.csv")
     assert str(failure.value) == "hub GET /members/export: no answer after 2 attempts (RemoteProtocolError)"
     assert not (tmp_path / "members.csv").exists()
+
+
+def test_the_same_removals_in_a_later_step_are_acted_on_again(hub, client, tmp_path):
+    """Bo left, came back, left again: the second removal file has the first's bytes, but it is
+    another upload's step, so the hub must act on it (not answer it as a retry)."""
+    removals = tmp_path / "profile deletions.csv"
+    removals.write_text("Email\nbo@acme.example\n")
+    members = hub.hub(HUB_URL).members
+    members["bo@acme.example"] = {"Email": "bo@acme.example", "Status": "active"}
+    assert client.remove_members(removals, "once--acme.example--apply-monday") == 1
+    members["bo@acme.example"] = {"Email": "bo@acme.example", "Status": "active"}  # invited again
+
+    assert client.remove_members(removals, "once--acme.example--apply-tuesday") == 1
+    assert "bo@acme.example" not in members
+    assert [action for action, _ in hub.hub(HUB_URL).uploads] == ["remove", "remove"]

@@ -1,0 +1,127 @@
+"""A worker killed (SIGKILL of the flow-run process) inside a side effect, after the stand-in acted
+and before the answer arrived: the next run of the step (a Retry, a new process) finds what the
+first did, and the stand-in counts one of each."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+from tasks.workos import external_id_for
+from tests.conftest import wait_until
+from tests.once_effects import FILES, HUB_URL, customer_for
+from tests.test_once_locks import finish
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def start(effect: str, key: str, url: str, work: Path) -> subprocess.Popen:
+    """The once-step in its own process, on the session's Prefect server."""
+    from prefect.settings import PREFECT_API_URL
+
+    return subprocess.Popen(
+        [sys.executable, "-m", "tests.once_effects", effect, key, url, str(work)],
+        cwd=ROOT,
+        env=dict(os.environ, PREFECT_API_URL=PREFECT_API_URL.value()),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+def kill_once_done(effect: str, key: str, url: str, work: Path, done, what: str) -> None:
+    """Run the step and SIGKILL its process as soon as `done()` holds (the stand-in has acted and
+    holds its answer back)."""
+    worker = start(effect, key, url, work)
+    try:
+        wait_until(lambda: done() or worker.poll() is not None, timeout=180, what=what)
+        assert worker.poll() is None, f"the step ended before it was killed: {finish(worker)[1]}"
+    finally:
+        worker.kill()  # SIGKILL: no cleanup, no answer ever seen
+        worker.wait(10)
+
+
+def run_again(effect: str, key: str, url: str, work: Path) -> None:
+    code, output = finish(start(effect, key, url, work))
+    assert code == 0, output
+
+
+def new_key(step: str) -> str:
+    return f"once--killed-{uuid.uuid4().hex[:8]}--{step}"
+
+
+def top_level(slack, channel: str) -> list[dict]:
+    return [m for m in slack.messages(channel) if m.get("thread_ts", m["ts"]) == m["ts"]]
+
+
+def test_a_support_request_whose_worker_was_killed_mid_post_is_posted_once(prefect_api, slack, tmp_path):
+    key = new_key("support-request")
+    slack.inject("chat.postMessage", "timeout_after_acting", hang_seconds=300)
+    kill_once_done(
+        "support-request",
+        key,
+        slack.url,
+        tmp_path,
+        lambda: len(slack.messages("product-support")) == 1,
+        "the support request to land",
+    )
+    run_again("support-request", key, slack.url, tmp_path)
+
+    [request] = top_level(slack, "product-support")
+    assert request["text"] == "Support request for Acme"
+    [share] = [m for m in slack.messages("product-support") if m.get("files")]
+    assert share["thread_ts"] == request["ts"]  # the retry put the sample under the first post
+    assert len(slack.calls("chat.postMessage")) == 1
+
+
+def test_files_whose_worker_was_killed_mid_share_are_shared_once(prefect_api, slack, tmp_path):
+    key = new_key("shared")
+    slack.inject("files.completeUploadExternal", "timeout_after_acting", hang_seconds=300)
+    kill_once_done(
+        "share-files",
+        key,
+        slack.url,
+        tmp_path,
+        lambda: any(m.get("files") for m in slack.messages("am-acme")),
+        "the first file to be shared",
+    )
+    run_again("share-files", key, slack.url, tmp_path)
+
+    [summary] = top_level(slack, "am-acme")
+    assert summary["text"] == "3 files for Acme"
+    shared = [(m["thread_ts"], f["name"]) for m in slack.messages("am-acme") for f in m.get("files") or []]
+    assert sorted(shared) == sorted((summary["ts"], name) for name in FILES)
+    assert len(slack.calls("files.completeUploadExternal")) == len(FILES)
+
+
+def test_hub_uploads_whose_worker_was_killed_mid_upload_are_acted_on_once(prefect_api, hub, tmp_path):
+    key = new_key("apply")
+    hub.inject("/invites/bulk$", "timeout_after_acting", hang_seconds=300)
+    kill_once_done(
+        "apply-files",
+        key,
+        hub.url,
+        tmp_path,
+        lambda: len(hub.hub(HUB_URL).uploads) == 1,
+        "the invites to be uploaded",
+    )
+    run_again("apply-files", key, hub.url, tmp_path)
+
+    assert [action for action, _ in hub.hub(HUB_URL).uploads] == ["invite", "update", "remove"]
+    assert len(hub.calls("/invites/bulk$")) == 2  # the killed attempt, and the retry answered from memory
+
+
+def test_a_workos_organization_whose_worker_was_killed_mid_create_exists_once(prefect_api, workos, tmp_path):
+    key = new_key("workos-organization")  # not a once-step: the lookup by external id is the guard
+    workos.inject("^/organizations$", "timeout_after_acting", method="POST", hang_seconds=300)
+    kill_once_done(
+        "workos-organization", key, workos.url, tmp_path, lambda: workos.organizations, "the organization"
+    )
+    run_again("workos-organization", key, workos.url, tmp_path)
+
+    [organization] = workos.organizations.values()
+    assert organization["external_id"] == external_id_for(customer_for(key))
+    assert len([r for r in workos.calls("^/organizations$") if r.method == "POST"]) == 1
