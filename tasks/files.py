@@ -20,7 +20,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
-from tasks.customer import EMAIL_PATTERN
+from tasks.addresses import address_keys
 from tasks.mapping import MappingTable, read_mapping_file
 from tasks.tabular import InputError, Table, header_key, read_csv
 
@@ -65,6 +65,8 @@ class Vocabulary:
 
     def strings(self, codes: np.ndarray) -> pa.Array:
         """Codes back to text; -1 (no value) becomes an empty cell."""
+        if not self.values:  # a segment no file has a value for
+            return pa.repeat(pa.scalar("", pa.string()), len(codes))
         text = pa.array(self.values, pa.string()).take(pa.array(np.maximum(codes, 0)))
         return pc.if_else(pa.array(codes < 0), "", text)
 
@@ -99,6 +101,15 @@ def _write_csv(table: pa.Table, path: Path) -> None:
         }
     )
     pacsv.write_csv(escaped, path, write_options=pacsv.WriteOptions(quoting_style="needed"))
+
+
+def _names(first: pa.Array, last: pa.Array) -> list[str | None]:
+    """'first last' per row, spaces collapsed and case folded, for matching a person whose email is
+    missing or invalid; a row without both names matches no one."""
+    return [
+        " ".join(f"{f} {s}".split()).casefold() if f.strip() and s.strip() else None
+        for f, s in zip(first.to_pylist(), last.to_pylist(), strict=True)
+    ]
 
 
 def _sorted_by(keys: pa.Array, columns: dict[str, pa.Array]) -> pa.Table:
@@ -147,11 +158,11 @@ def generate_files(
     # --- identity: one hash of every email in both files -------------------------------------------
     n, m = len(raw_email), len(member_email)
     email = pc.utf8_trim_whitespace(raw_email)
-    key = pc.utf8_lower(email)
+    key, valid_email = address_keys(email)  # the domain in IDNA form: ö.de and xn--… are one
     m_email = pc.utf8_trim_whitespace(member_email)
-    m_key = pc.utf8_lower(m_email)
+    m_key, _ = address_keys(m_email)
     has_email = pc.not_equal(key, "").to_numpy(zero_copy_only=False)
-    valid_email = has_email & pc.match_substring_regex(key, EMAIL_PATTERN).to_numpy(zero_copy_only=False)
+    valid_email &= has_email
     encoded = pc.dictionary_encode(pa.concat_arrays([key, m_key]))
     ids = encoded.indices.to_numpy()
     ids_h, ids_m = ids[:n], ids[n:]
@@ -159,7 +170,8 @@ def generate_files(
 
     h_count = np.bincount(ids_h[valid_email], minlength=distinct)
     duplicated = valid_email & (h_count[ids_h] > 1)
-    in_file = h_count > 0  # on a rejected row too: never delete someone who is still in the file
+    # Everyone on a row, rejected or not, is still in the file: never deleted (matched by key).
+    in_file = np.bincount(ids_h[has_email], minlength=distinct) > 0
 
     m_rows = np.nonzero(pc.not_equal(m_key, "").to_numpy(zero_copy_only=False))[0]
     first_row = np.full(distinct, -1, np.int64)
@@ -298,6 +310,11 @@ def generate_files(
 
     # --- deletions --------------------------------------------------------------------------------
     gone = m_rows[~in_file[ids_m[m_rows]]]
+    unkeyed = np.nonzero(rejected & ~valid_email)[0]  # a row whose email names no one: go by name
+    names = set(_names(first.take(pa.array(unkeyed)), last.take(pa.array(unkeyed)))) - {None}
+    if names and len(gone):
+        named = _names(m_first.take(pa.array(gone)), m_last.take(pa.array(gone)))
+        gone = gone[np.array([name not in names for name in named], bool)]
     gone_idx = pa.array(gone)
     deletions = _sorted_by(
         m_key.take(gone_idx),
