@@ -35,7 +35,7 @@ from flows.approvals import (
 )
 from flows.upload_queue import QUEUED, older_uploads, resume_next_upload
 from tasks.customer import key_in_alphabet
-from tasks.files import DELETIONS, INVITES, REJECTED, UPDATES, generate_files_task
+from tasks.files import DELETIONS, INVITES, REJECTED, UPDATES, generate_files_task, hub_file
 from tasks.files_dir import files_dir
 from tasks.mapping import read_mapping
 from tasks.member_exports import MemberExportReceived, member_export_link
@@ -193,11 +193,10 @@ def generate_upload_files(
 def apply_files(hub: TenKCHub, hub_url: str, folder: str, once_key: str) -> dict:
     """SFTP step 9 through the hub API: invites, updates, then removals, once per upload."""
     client = hub.get_client(hub_url)
-    folder_path = Path(folder)
-    return {
-        "invited": client.upload_invites(folder_path / INVITES),
-        "updated": client.update_members(folder_path / UPDATES),
-        "removed": client.remove_members(folder_path / DELETIONS),
+    return {  # the unescaped copies: the hub gets values as they are, not as a spreadsheet shows them
+        "invited": client.upload_invites(hub_file(folder, INVITES)),
+        "updated": client.update_members(hub_file(folder, UPDATES)),
+        "removed": client.remove_members(hub_file(folder, DELETIONS)),
     }
 
 

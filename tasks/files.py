@@ -30,6 +30,10 @@ DELETIONS = "profile deletions.csv"
 REJECTED = "rejected rows.csv"
 SUMMARY = "summary.json"
 OUTPUT_FILES = [INVITES, UPDATES, DELETIONS, REJECTED, SUMMARY]
+# The same three files with every value as it is, for the hub API: formula escaping is for people
+# opening a file in a spreadsheet, not for data (a segment value `- None -` stays `- None -`).
+HUB_API_DIR = "for-hub-api"
+HUB_FILES = [INVITES, UPDATES, DELETIONS]
 
 EMAIL_ALIASES = ["email", "work email", "email address", "e-mail"]
 FIRST_NAME_ALIASES = ["first name"]
@@ -93,14 +97,21 @@ def _escape_formulas(array: pa.Array | pa.ChunkedArray) -> pa.Array | pa.Chunked
     return pc.if_else(risky, pc.binary_join_element_wise("'", array, ""), array)
 
 
-def _write_csv(table: pa.Table, path: Path) -> None:
+def _write_csv(table: pa.Table, path: Path, escape: bool = True) -> None:
     escaped = pa.table(
         {
-            name: _escape_formulas(column) if pa.types.is_string(column.type) else column
+            name: _escape_formulas(column) if escape and pa.types.is_string(column.type) else column
             for name, column in zip(table.column_names, table.columns, strict=True)
         }
     )
     pacsv.write_csv(escaped, path, write_options=pacsv.WriteOptions(quoting_style="needed"))
+
+
+def hub_file(out_dir: Path | str, name: str) -> Path:
+    """The file to send to the hub API: the unescaped copy (folders written before it existed: the
+    reviewed file)."""
+    raw = Path(out_dir) / HUB_API_DIR / name
+    return raw if raw.is_file() else Path(out_dir) / name
 
 
 def _names(first: pa.Array, last: pa.Array) -> list[str | None]:
@@ -124,8 +135,10 @@ def generate_files(
     out_dir: Path | str,
     max_deletion_pct: float = 20,
     allow_mass_deletion: bool = False,
+    hub_copies: bool = False,
 ) -> Result:
-    """Write the five output files into out_dir; raise InputError before writing anything if input is bad."""
+    """Write the five output files into out_dir (and, with `hub_copies`, the unescaped three in
+    HUB_API_DIR); raise InputError before writing anything if input is bad."""
     table = mapping if isinstance(mapping, MappingTable) else read_mapping_file(mapping)
     segments = table.segments()
     mapped_keys = [header_key(f.hris_field) for f in table.fields]
@@ -351,7 +364,10 @@ def generate_files(
         "notes": [] if status_column else [NO_STATUS_NOTE],
     }
     _write_atomically(
-        out_dir, {INVITES: invites, UPDATES: updates, DELETIONS: deletions, REJECTED: rejected_table}, summary
+        out_dir,
+        {INVITES: invites, UPDATES: updates, DELETIONS: deletions, REJECTED: rejected_table},
+        summary,
+        hub_copies,
     )
     if tripped and not allow_mass_deletion:
         raise MassDeletion(
@@ -396,7 +412,7 @@ def _rejected_rows(
     ).sort_by("Line")
 
 
-def _write_atomically(out_dir: Path, tables: dict[str, pa.Table], summary: dict) -> None:
+def _write_atomically(out_dir: Path, tables: dict[str, pa.Table], summary: dict, hub_copies: bool) -> None:
     """Write into a hidden folder beside the outputs, then rename each file into place."""
     out_dir.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".generating-", dir=out_dir))
@@ -404,6 +420,11 @@ def _write_atomically(out_dir: Path, tables: dict[str, pa.Table], summary: dict)
         for name, table in tables.items():
             _write_csv(table, staging / name)
         (staging / SUMMARY).write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+        if hub_copies:
+            (out_dir / HUB_API_DIR).mkdir(exist_ok=True)
+            for name in HUB_FILES:
+                _write_csv(tables[name], staging / name.replace(".csv", ".raw"), escape=False)
+                os.replace(staging / name.replace(".csv", ".raw"), out_dir / HUB_API_DIR / name)
         for name in OUTPUT_FILES:
             os.replace(staging / name, out_dir / name)
     finally:
@@ -423,7 +444,13 @@ def _generate_files_for_flow(
     use_jemalloc()
     try:
         result = generate_files(
-            hris_csv, members_csv, mapping, out_dir, max_deletion_pct, allow_mass_deletion=False
+            hris_csv,
+            members_csv,
+            mapping,
+            out_dir,
+            max_deletion_pct,
+            allow_mass_deletion=False,
+            hub_copies=True,
         )
         summary = result.summary
     except MassDeletion:
