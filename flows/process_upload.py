@@ -37,7 +37,7 @@ from flows.upload_queue import QUEUED, older_uploads, resume_next_upload
 from tasks.customer import key_in_alphabet
 from tasks.files import DELETIONS, INVITES, REJECTED, UPDATES, generate_files_task, hub_file
 from tasks.files_dir import files_dir
-from tasks.mapping import read_mapping
+from tasks.mapping import parse_mapping_link, read_mapping
 from tasks.member_exports import MemberExportReceived, member_export_link
 from tasks.naming import run_name
 from tasks.once import already_done, once_key, once_task
@@ -92,8 +92,9 @@ class GoAhead(RunInput):
 
 
 def load_mapping(link: str):
-    """The registration's mapping table: a Google Sheets link, or a file on the worker."""
-    return read_mapping(link, load_block(GoogleSheetsCredentials) if link.startswith("http") else None)
+    """The registration's mapping table: a Google Sheets link or key, or a file on the worker."""
+    sheet = parse_mapping_link(link).sheet_key is not None
+    return read_mapping(link, load_block(GoogleSheetsCredentials) if sheet else None)
 
 
 def hub_member_export(reg: Registration, folder: Path) -> Path:

@@ -30,7 +30,7 @@ from flows.approvals import (
 from tasks.customer import Customer, check_email, key_in_alphabet
 from tasks.emails import EmailDraft, SentEmail, send_email
 from tasks.hub import HubClient
-from tasks.mapping import MappingTable, read_and_check_mapping
+from tasks.mapping import MappingTable, parse_mapping_link, read_and_check_mapping
 from tasks.once import already_done, once_key, once_task
 from tasks.platforms import Catalogue, load_catalogue, with_overrides
 from tasks.segments import apply_plan, checklist, plan_segments, plan_segments_task
@@ -209,7 +209,7 @@ def check_mapping_table(
         )
         if check.problem is None and not check.report.errors:
             record(f"mapping-table-{attempt}", "Data mapping table", who, "accepted", check.report.markdown())
-            return sheet_link, check.table
+            return parse_mapping_link(sheet_link).link, check.table  # registered as every upload reads it
         problem = check.problem or check.report.markdown()
         record(f"mapping-table-{attempt}", "Data mapping table", who, "needs fixes", problem)
         feedback = (
