@@ -6,15 +6,12 @@ from __future__ import annotations
 import csv
 import io
 import json
-import re
 from pathlib import Path
 
-from tasks.customer import EMAIL_PATTERN
+from tasks.addresses import address_key, is_address
 from tasks.files import EMAIL_ALIASES, FIRST_NAME_ALIASES, LAST_NAME_ALIASES, NO_STATUS_NOTE, STATUS_ALIASES
 from tasks.mapping import read_mapping_file
 from tasks.tabular import detect_delimiter, detect_encoding, header_key
-
-EMAIL = re.compile(EMAIL_PATTERN, re.IGNORECASE)
 
 
 def _rows(path: Path):
@@ -40,6 +37,14 @@ def _get(record, index, aliases):
     return None
 
 
+def _name(first: str, last: str) -> str | None:
+    return " ".join(f"{first} {last}".split()).casefold() if first.strip() and last.strip() else None
+
+
+def _full_name(record, index) -> str | None:
+    return _name(_get(record, index, FIRST_NAME_ALIASES) or "", _get(record, index, LAST_NAME_ALIASES) or "")
+
+
 def _escape(cell) -> str:
     cell = "" if cell is None else str(cell)
     return "'" + cell if cell[:1] in ("=", "+", "-", "@", "\t", "\r") else cell
@@ -62,10 +67,10 @@ def generate_files_reference(hris_csv, members_csv, mapping, out_dir, max_deleti
     members: dict[str, dict] = {}
     for _, index, record in _rows(members_csv):
         email = _get(record, index, ["email"])
-        if not email or email.lower() in members:
+        if not email or address_key(email) in members:
             continue
         status = (_get(record, index, ["status"]) or "").lower()
-        members[email.lower()] = {
+        members[address_key(email)] = {
             "email": email,
             "first": _get(record, index, FIRST_NAME_ALIASES) or "",
             "last": _get(record, index, LAST_NAME_ALIASES) or "",
@@ -82,8 +87,8 @@ def generate_files_reference(hris_csv, members_csv, mapping, out_dir, max_deleti
         has_status = has_status or any(alias in index for alias in STATUS_ALIASES)
         email = _get(record, index, EMAIL_ALIASES) or ""
         status = (_get(record, index, STATUS_ALIASES) or "").lower() or "active"
-        key = email.lower()
-        valid = bool(key) and bool(EMAIL.match(key))
+        key = address_key(email)
+        valid = bool(key) and is_address(email)
         if valid:
             counts[key] = counts.get(key, 0) + 1
         values: dict[str, str] = {}
@@ -93,8 +98,9 @@ def generate_files_reference(hris_csv, members_csv, mapping, out_dir, max_deleti
                 values[field.hris_field] = raw
         rows.append((line, email, key, valid, status, index, record, values))
 
-    present = {r[2] for r in rows if r[3]}
+    present = {r[2] for r in rows if r[2]}  # a rejected row keeps its person too
     rejected, people, unmapped = [], [], {}
+    unkeyed_names = set()  # people on rows whose email is missing or invalid, by name
     for line, email, key, valid, status, index, record, values in rows:
         if not key:
             reason = "missing email"
@@ -108,6 +114,8 @@ def generate_files_reference(hris_csv, members_csv, mapping, out_dir, max_deleti
             reason = None
         if reason:
             rejected.append((line, email, reason))
+            if not valid and _full_name(record, index):
+                unkeyed_names.add(_full_name(record, index))
             continue
         seg_values: list[str | None] = [None] * len(segments)
         for field in table.fields:
@@ -160,7 +168,9 @@ def generate_files_reference(hris_csv, members_csv, mapping, out_dir, max_deleti
                 )
             )
     deletions = sorted(
-        (key, [m["email"], m["first"], m["last"]]) for key, m in members.items() if key not in present
+        (key, [m["email"], m["first"], m["last"]])
+        for key, m in members.items()
+        if key not in present and _name(m["first"], m["last"]) not in unkeyed_names
     )
 
     _write(

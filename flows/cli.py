@@ -44,9 +44,16 @@ def _check_mapping(args: argparse.Namespace) -> int:
     """Print the mapping table's validation report, the same one the flows send to the customer."""
     import os
 
-    # tasks.mapping.is_sheet_link, tested before Prefect is imported: a link needs the block from
-    # the local stack's server unless PREFECT_API_URL says where else to look.
-    is_link = args.mapping.strip().lower().startswith(("https://", "http://"))
+    from tasks.mapping import SheetsError, parse_mapping_link, read_mapping, validate_mapping
+    from tasks.tabular import InputError
+
+    # Parsed before Prefect is imported (tasks.mapping does not import it): a sheet needs the block
+    # from the local stack's server unless PREFECT_API_URL says where else to look.
+    try:
+        is_link = parse_mapping_link(args.mapping).sheet_key is not None
+    except SheetsError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
     if is_link and "PREFECT_API_URL" not in os.environ:
         from flows import stack
 
@@ -54,8 +61,6 @@ def _check_mapping(args: argparse.Namespace) -> int:
     import httpx
 
     from blocks import BlockNotConfigured, GoogleSheetsCredentials, load_block
-    from tasks.mapping import SheetsError, read_mapping, validate_mapping
-    from tasks.tabular import InputError
 
     try:
         credentials = load_block(GoogleSheetsCredentials) if is_link else None

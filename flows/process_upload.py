@@ -47,9 +47,9 @@ from tasks.contracts import (
     numbered,
     upload_artifact,
 )
-from tasks.files import DELETIONS, INVITES, REJECTED, UPDATES, generate_files_task
+from tasks.files import DELETIONS, INVITES, REJECTED, UPDATES, generate_files_task, hub_file
 from tasks.files_dir import files_dir
-from tasks.mapping import read_mapping
+from tasks.mapping import parse_mapping_link, read_mapping
 from tasks.member_exports import MemberExportReceived, member_export_link
 from tasks.naming import run_name
 from tasks.once import already_done, once_key, once_task
@@ -92,8 +92,9 @@ class GoAhead(RunInput):
 
 
 def load_mapping(link: str):
-    """The registration's mapping table: a Google Sheets link, or a file on the worker."""
-    return read_mapping(link, load_block(GoogleSheetsCredentials) if link.startswith("http") else None)
+    """The registration's mapping table: a Google Sheets link or key, or a file on the worker."""
+    sheet = parse_mapping_link(link).sheet_key is not None
+    return read_mapping(link, load_block(GoogleSheetsCredentials) if sheet else None)
 
 
 def hub_member_export(reg: Registration, folder: Path) -> Path:
@@ -194,11 +195,10 @@ def generate_upload_files(
 def apply_files(hub: TenKCHub, hub_url: str, folder: str, once_key: str) -> dict:
     """SFTP step 9 through the hub API: invites, updates, then removals, once per upload."""
     client = hub.get_client(hub_url)
-    folder_path = Path(folder)
-    return {
-        "invited": client.upload_invites(folder_path / INVITES, once_key),
-        "updated": client.update_members(folder_path / UPDATES, once_key),
-        "removed": client.remove_members(folder_path / DELETIONS, once_key),
+    return {  # the unescaped copies: the hub gets values as they are, not as a spreadsheet shows them
+        "invited": client.upload_invites(hub_file(folder, INVITES), once_key),
+        "updated": client.update_members(hub_file(folder, UPDATES), once_key),
+        "removed": client.remove_members(hub_file(folder, DELETIONS), once_key),
     }
 
 

@@ -31,7 +31,7 @@ from tasks.contracts import MAPPING_TABLE, SEGMENTS_CHECKLIST, SEGMENTS_PLAN, de
 from tasks.customer import Customer, check_email, key_in_alphabet
 from tasks.emails import EmailDraft, SentEmail, send_email
 from tasks.hub import HubClient
-from tasks.mapping import MappingTable, read_and_check_mapping
+from tasks.mapping import MappingTable, parse_mapping_link, read_and_check_mapping
 from tasks.once import already_done, once_key, once_task
 from tasks.platforms import Catalogue, load_catalogue, with_overrides
 from tasks.records import SegmentsOutcome
@@ -212,7 +212,7 @@ def check_mapping_table(
         gate = numbered(MAPPING_TABLE, attempt)
         if check.problem is None and not check.report.errors:
             record(gate, "Data mapping table", who, "accepted", check.report.markdown())
-            return sheet_link, check.table
+            return parse_mapping_link(sheet_link).link, check.table  # registered as every upload reads it
         problem = check.problem or check.report.markdown()
         record(gate, "Data mapping table", who, "needs fixes", problem)
         feedback = (

@@ -7,17 +7,17 @@ from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
+from tasks.addresses import is_address
+
 _LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
-EMAIL_PATTERN = rf"^[^@\s,;<>\"']+@{_LABEL}(?:\.{_LABEL})+$"  # case-insensitive
-_EMAIL = re.compile(EMAIL_PATTERN, re.IGNORECASE)
 _DOMAIN = re.compile(rf"^(?=.{{1,253}}$){_LABEL}(?:\.{_LABEL})+$")
 _CHANNEL = re.compile(r"^#[a-z0-9][a-z0-9_-]{0,79}$")
 
 
 def check_email(value: str) -> str:
-    """Trim an email address and reject anything that cannot be one."""
+    """Trim an email address and reject anything a mail system would not accept (tasks/addresses.py)."""
     value = value.strip()
-    if not _EMAIL.match(value):
+    if not is_address(value):
         raise ValueError(f"{value!r} is not a valid email address")
     return value
 

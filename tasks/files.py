@@ -20,7 +20,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
-from tasks.customer import EMAIL_PATTERN
+from tasks.addresses import address_keys
 from tasks.mapping import MappingTable, read_mapping_file
 from tasks.tabular import InputError, Table, header_key, read_csv
 
@@ -30,6 +30,10 @@ DELETIONS = "profile deletions.csv"
 REJECTED = "rejected rows.csv"
 SUMMARY = "summary.json"
 OUTPUT_FILES = [INVITES, UPDATES, DELETIONS, REJECTED, SUMMARY]
+# The same three files with every value as it is, for the hub API: formula escaping is for people
+# opening a file in a spreadsheet, not for data (a segment value `- None -` stays `- None -`).
+HUB_API_DIR = "for-hub-api"
+HUB_FILES = [INVITES, UPDATES, DELETIONS]
 
 EMAIL_ALIASES = ["email", "work email", "email address", "e-mail"]
 FIRST_NAME_ALIASES = ["first name"]
@@ -65,6 +69,8 @@ class Vocabulary:
 
     def strings(self, codes: np.ndarray) -> pa.Array:
         """Codes back to text; -1 (no value) becomes an empty cell."""
+        if not self.values:  # a segment no file has a value for
+            return pa.repeat(pa.scalar("", pa.string()), len(codes))
         text = pa.array(self.values, pa.string()).take(pa.array(np.maximum(codes, 0)))
         return pc.if_else(pa.array(codes < 0), "", text)
 
@@ -91,14 +97,30 @@ def _escape_formulas(array: pa.Array | pa.ChunkedArray) -> pa.Array | pa.Chunked
     return pc.if_else(risky, pc.binary_join_element_wise("'", array, ""), array)
 
 
-def _write_csv(table: pa.Table, path: Path) -> None:
+def _write_csv(table: pa.Table, path: Path, escape: bool = True) -> None:
     escaped = pa.table(
         {
-            name: _escape_formulas(column) if pa.types.is_string(column.type) else column
+            name: _escape_formulas(column) if escape and pa.types.is_string(column.type) else column
             for name, column in zip(table.column_names, table.columns, strict=True)
         }
     )
     pacsv.write_csv(escaped, path, write_options=pacsv.WriteOptions(quoting_style="needed"))
+
+
+def hub_file(out_dir: Path | str, name: str) -> Path:
+    """The file to send to the hub API: the unescaped copy (folders written before it existed: the
+    reviewed file)."""
+    raw = Path(out_dir) / HUB_API_DIR / name
+    return raw if raw.is_file() else Path(out_dir) / name
+
+
+def _names(first: pa.Array, last: pa.Array) -> list[str | None]:
+    """'first last' per row, spaces collapsed and case folded, for matching a person whose email is
+    missing or invalid; a row without both names matches no one."""
+    return [
+        " ".join(f"{f} {s}".split()).casefold() if f.strip() and s.strip() else None
+        for f, s in zip(first.to_pylist(), last.to_pylist(), strict=True)
+    ]
 
 
 def _sorted_by(keys: pa.Array, columns: dict[str, pa.Array]) -> pa.Table:
@@ -113,8 +135,10 @@ def generate_files(
     out_dir: Path | str,
     max_deletion_pct: float = 20,
     allow_mass_deletion: bool = False,
+    hub_copies: bool = False,
 ) -> Result:
-    """Write the five output files into out_dir; raise InputError before writing anything if input is bad."""
+    """Write the five output files into out_dir (and, with `hub_copies`, the unescaped three in
+    HUB_API_DIR); raise InputError before writing anything if input is bad."""
     table = mapping if isinstance(mapping, MappingTable) else read_mapping_file(mapping)
     segments = table.segments()
     mapped_keys = [header_key(f.hris_field) for f in table.fields]
@@ -147,11 +171,11 @@ def generate_files(
     # --- identity: one hash of every email in both files -------------------------------------------
     n, m = len(raw_email), len(member_email)
     email = pc.utf8_trim_whitespace(raw_email)
-    key = pc.utf8_lower(email)
+    key, valid_email = address_keys(email)  # the domain in IDNA form: ö.de and xn--… are one
     m_email = pc.utf8_trim_whitespace(member_email)
-    m_key = pc.utf8_lower(m_email)
+    m_key, _ = address_keys(m_email)
     has_email = pc.not_equal(key, "").to_numpy(zero_copy_only=False)
-    valid_email = has_email & pc.match_substring_regex(key, EMAIL_PATTERN).to_numpy(zero_copy_only=False)
+    valid_email &= has_email
     encoded = pc.dictionary_encode(pa.concat_arrays([key, m_key]))
     ids = encoded.indices.to_numpy()
     ids_h, ids_m = ids[:n], ids[n:]
@@ -159,7 +183,8 @@ def generate_files(
 
     h_count = np.bincount(ids_h[valid_email], minlength=distinct)
     duplicated = valid_email & (h_count[ids_h] > 1)
-    in_file = h_count > 0  # on a rejected row too: never delete someone who is still in the file
+    # Everyone on a row, rejected or not, is still in the file: never deleted (matched by key).
+    in_file = np.bincount(ids_h[has_email], minlength=distinct) > 0
 
     m_rows = np.nonzero(pc.not_equal(m_key, "").to_numpy(zero_copy_only=False))[0]
     first_row = np.full(distinct, -1, np.int64)
@@ -298,6 +323,11 @@ def generate_files(
 
     # --- deletions --------------------------------------------------------------------------------
     gone = m_rows[~in_file[ids_m[m_rows]]]
+    unkeyed = np.nonzero(rejected & ~valid_email)[0]  # a row whose email names no one: go by name
+    names = set(_names(first.take(pa.array(unkeyed)), last.take(pa.array(unkeyed)))) - {None}
+    if names and len(gone):
+        named = _names(m_first.take(pa.array(gone)), m_last.take(pa.array(gone)))
+        gone = gone[np.array([name not in names for name in named], bool)]
     gone_idx = pa.array(gone)
     deletions = _sorted_by(
         m_key.take(gone_idx),
@@ -334,7 +364,10 @@ def generate_files(
         "notes": [] if status_column else [NO_STATUS_NOTE],
     }
     _write_atomically(
-        out_dir, {INVITES: invites, UPDATES: updates, DELETIONS: deletions, REJECTED: rejected_table}, summary
+        out_dir,
+        {INVITES: invites, UPDATES: updates, DELETIONS: deletions, REJECTED: rejected_table},
+        summary,
+        hub_copies,
     )
     if tripped and not allow_mass_deletion:
         raise MassDeletion(
@@ -379,7 +412,7 @@ def _rejected_rows(
     ).sort_by("Line")
 
 
-def _write_atomically(out_dir: Path, tables: dict[str, pa.Table], summary: dict) -> None:
+def _write_atomically(out_dir: Path, tables: dict[str, pa.Table], summary: dict, hub_copies: bool) -> None:
     """Write into a hidden folder beside the outputs, then rename each file into place."""
     out_dir.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".generating-", dir=out_dir))
@@ -387,6 +420,11 @@ def _write_atomically(out_dir: Path, tables: dict[str, pa.Table], summary: dict)
         for name, table in tables.items():
             _write_csv(table, staging / name)
         (staging / SUMMARY).write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+        if hub_copies:
+            (out_dir / HUB_API_DIR).mkdir(exist_ok=True)
+            for name in HUB_FILES:
+                _write_csv(tables[name], staging / name.replace(".csv", ".raw"), escape=False)
+                os.replace(staging / name.replace(".csv", ".raw"), out_dir / HUB_API_DIR / name)
         for name in OUTPUT_FILES:
             os.replace(staging / name, out_dir / name)
     finally:
@@ -406,7 +444,13 @@ def _generate_files_for_flow(
     use_jemalloc()
     try:
         result = generate_files(
-            hris_csv, members_csv, mapping, out_dir, max_deletion_pct, allow_mass_deletion=False
+            hris_csv,
+            members_csv,
+            mapping,
+            out_dir,
+            max_deletion_pct,
+            allow_mass_deletion=False,
+            hub_copies=True,
         )
         summary = result.summary
     except MassDeletion:

@@ -158,9 +158,27 @@ class SheetsError(RuntimeError):
     """The mapping sheet could not be read for a reason a person can fix; the message says how."""
 
 
-def is_sheet_link(link: str) -> bool:
-    """A Google Sheets link (read with the service account), as opposed to a CSV/XLSX file."""
-    return link.strip().lower().startswith(("https://", "http://"))
+_SHEET_KEY = r"[a-zA-Z0-9_-]{10,}"
+
+
+@dataclass(frozen=True)
+class MappingLink:
+    """Where a data mapping table is: a Google Sheet (`sheet_key`) or a CSV/XLSX file on the worker."""
+
+    link: str  # as given, trimmed: what is registered and shown
+    sheet_key: str | None  # None: a file path
+
+
+def parse_mapping_link(link: str) -> MappingLink:
+    """The one reading of a mapping link (check-mapping, the mapping-table form, the registration,
+    every upload): a Google Sheets link or a bare spreadsheet key, spaces around or not; anything
+    else (a path with a `/` or an extension) is a file on the worker."""
+    value = link.strip()
+    if not value:
+        raise SheetsError("no data mapping table link given")
+    if value.lower().startswith(("https://", "http://")) or re.fullmatch(_SHEET_KEY, value):
+        return MappingLink(value, spreadsheet_key(value))
+    return MappingLink(value, None)
 
 
 def spreadsheet_key(url_or_key: str) -> str:
@@ -169,7 +187,7 @@ def spreadsheet_key(url_or_key: str) -> str:
     found = re.search(r"/spreadsheets/d/([a-zA-Z0-9_-]+)", value)
     if found:
         return found.group(1)
-    if re.fullmatch(r"[a-zA-Z0-9_-]{10,}", value):
+    if re.fullmatch(_SHEET_KEY, value):
         return value
     raise SheetsError(f"{url_or_key!r} is not a Google Sheets link or spreadsheet key")
 
@@ -325,8 +343,16 @@ class MappingCheck(BaseModel):
 
 
 def read_mapping(link: str, credentials=None) -> MappingTable:
-    """The table behind a link: from Google Sheets when `credentials` are given, else a CSV/XLSX file."""
-    return read_mapping_sheet(credentials, link) if credentials is not None else read_mapping_file(link)
+    """The table behind a link (parse_mapping_link). With `credentials` (a form asking for a sheet) only
+    a Google Sheet is read, never a file on the worker."""
+    source = parse_mapping_link(link)
+    if source.sheet_key is None:
+        if credentials is not None:
+            raise SheetsError(f"{link!r} is not a Google Sheets link or spreadsheet key")
+        return read_mapping_file(source.link)
+    if credentials is None:
+        raise SheetsError(f"{source.link!r} is a Google Sheet: reading it needs the Sheets credentials")
+    return read_mapping_sheet(credentials, source.sheet_key)
 
 
 def _read_and_check_mapping(credentials, link: str, once_key: str) -> MappingCheck:

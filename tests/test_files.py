@@ -165,6 +165,39 @@ def test_deletions_are_members_nowhere_in_the_upload_even_on_rejected_rows(tmp_p
     assert summary["deletions"] == 1
 
 
+def test_unusual_valid_emails_are_kept_and_a_rejected_row_protects_its_person(tmp_path):
+    """Issue 20: o'brien@acme.com was rejected and deleted every week; now no rejection reason deletes."""
+    members = MEMBERS + (
+        "o'brien@acme.com,Pat,O'Brien,active,Sales,Paris\n"
+        "jörg@xn--bcher-kva.de,Jörg,Bauer,active,Sales,Paris\n"
+        "typo@acme.com,Ty,Po,active,Sales,Paris\n"
+        "blank@acme.com,Bl,Ank,active,Sales,Paris\n"
+    )
+    summary, out = run(
+        tmp_path,
+        HEADER
+        + "ann@acme.com,Ann,Lee,active,Engineering,London\n"
+        + "bob@acme.com,Bob,Stone,active,Sales,Paris\n"
+        + "cy@acme.com,Cy,Young,inactive,Sales,Paris\n"
+        + "dee@acme.com,Dee,Dunn,active,Sales,Paris\n"
+        + "kept@acme.com,Kept,Rejected,on leave,Sales,London\n"
+        + "O'Brien@acme.com,Pat,O'Brien,active,Sales,Paris\n"
+        + "Jörg@Bücher.de,Jörg,Bauer,active,Sales,Paris\n"
+        + "zoë.o'neil+hr@bücher.de,Zoë,O'Neil,active,Sales,Paris\n"
+        + "typo@acme,Ty,Po,active,Sales,Paris\n"  # invalid: kept by its name
+        + ",Bl,Ank,active,Sales,Paris\n",  # no email: kept by its name
+        members=members,
+    )
+    assert emails(out / "profile deletions.csv") == ["gone@acme.com"]
+    assert emails(out / "potential invites.csv") == ["zoë.o'neil+hr@bücher.de"]
+    assert [(r["Email"], r["Reason"]) for r in rows(out / "rejected rows.csv")] == [
+        ("kept@acme.com", "status 'on leave' is not active or inactive"),
+        ("typo@acme", "invalid email"),
+        ("", "missing email"),
+    ]
+    assert summary["deletions"] == 1 and summary["updates"] == 0  # o'brien and jörg matched, unchanged
+
+
 def test_rejected_rows_carry_line_numbers_and_reasons(tmp_path):
     summary, out = run(
         tmp_path,

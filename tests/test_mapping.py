@@ -13,7 +13,16 @@ import pytest
 
 from blocks.google_sheets import GoogleSheetsCredentials
 from sandbox.http import Response
-from tasks.mapping import SheetsError, parse_rows, read_mapping_sheet, spreadsheet_key, validate_mapping
+from tasks.mapping import (
+    MappingLink,
+    SheetsError,
+    parse_mapping_link,
+    parse_rows,
+    read_mapping,
+    read_mapping_sheet,
+    spreadsheet_key,
+    validate_mapping,
+)
 from tasks.segments import desired_segments, plan_segments
 from tests.conftest import delete_block
 
@@ -98,6 +107,24 @@ def test_links_and_keys_are_understood():
     assert spreadsheet_key(f"  {KEY} ") == KEY
     with pytest.raises(SheetsError, match="not a Google Sheets link"):
         spreadsheet_key("https://example.com/not-a-sheet")
+
+
+@pytest.mark.parametrize(
+    "link", [f"  {LINK}", KEY, f" {KEY}\n"], ids=["leading-space", "bare-key", "padded-key"]
+)
+def test_a_link_the_check_accepts_is_the_table_every_upload_reads(sheets, sheets_block, tmp_path, link):
+    """Issue 20: the check took ' https://…' and a bare key, process-upload's load_mapping read them as
+    worker paths ('file not found') and refused every later upload."""
+    from flows.process_upload import load_mapping
+
+    sheets.add_spreadsheet(KEY, {"Data Mapping": REALISTIC}, [sheets_block.client_email])
+    checked = read_mapping(link, sheets_block)  # what the mapping-table form's check reads
+    assert parse_mapping_link(link) == MappingLink(link.strip(), KEY)  # what is registered
+    assert load_mapping(link).fields == checked.fields and checked.fields
+    (tmp_path / "map.csv").write_text("HRIS Field,HRIS Values,Visibility\nDepartment,Sales,Public\n")
+    assert [f.hris_field for f in load_mapping(f" {tmp_path / 'map.csv'} ").fields] == ["Department"]
+    with pytest.raises(SheetsError, match="not a Google Sheets link"):
+        read_mapping(str(tmp_path / "map.csv"), sheets_block)  # a form asking for a sheet reads no file
 
 
 def test_the_credentials_block_refuses_a_key_that_is_not_a_service_account():

@@ -21,6 +21,7 @@ Org,Department,Engineering,,,,Public
 ,,Sales,,,,
 """
 MEMBERS = "Email,First Name,Last Name,Status,Department\nann@acme.example,Ann,Lee,active,Sales\nold@acme.example,Old,Timer,active,Sales\n"
+HUB_URL = "https://acme.10kc.example/hub/main"
 # The tests that talk to a server run against both SFTP servers the project can use.
 both_servers = pytest.mark.parametrize("sftp_server", ["openssh", "asyncssh"], indirect=True)
 
@@ -126,6 +127,56 @@ def test_a_processed_upload_is_shared_applied_then_archived_and_never_processed_
 
 
 @both_servers
+def test_the_hub_gets_values_as_they_are_and_people_get_formulas_escaped(
+    sftp_block, sftp_server, tmp_path, clean_registrations, slack_block, slack, hub_block, hub
+):
+    """Issue 20: a segment value `- None -` arrived in the hub as `'- None -` (the spreadsheet escape)."""
+    customer, inbox = registered(tmp_path, sftp_server, hub)
+    (tmp_path / "map.csv").write_text(MAPPING + ",,Unknown,,,- None -,\n")
+    (inbox / "staff.csv").write_text(
+        "Email,First Name,Last Name,Employee Status,Department\n"
+        "ann@acme.example,Ann,Lee,active,Unknown\n"
+        "old@acme.example,Old,Timer,active,Sales\n"
+        "new@acme.example,=Bo,Hire,active,Unknown\n"
+    )
+    assert sftp_watch(settle_seconds=0.5, start_processing=False)["claimed"] == 1
+    run = FlowInThread(
+        process_upload, f"upload-{uuid.uuid4().hex[:8]}", customer_key=customer.key, upload=only_claim(inbox)
+    )
+    answer(run.flow_run_id, "apply-files", decision="approve", approver="Casey")
+    assert run.result().result()["outcome"] == "applied through the hub API: 1 invited, 2 updated, 0 removed"
+
+    members = hub.hub(customer.hub_url).members
+    assert members["ann@acme.example"]["Department"] == "- None -"
+    assert (members["new@acme.example"]["First Name"], members["new@acme.example"]["Department"]) == (
+        "=Bo",
+        "- None -",
+    )
+    files = [m for m in slack.messages("am-acme") if m.get("files")]
+    shared = {f["files"][0]["name"]: slack.files[f["files"][0]["id"]]["content"] for f in files}
+    invites = shared["potential invites.csv"]
+    assert b"'=Bo" in invites and b"'- None -" in invites  # escaped where people open them
+    assert b"'- None -" in shared["profile updates.csv"]
+
+
+def test_segment_options_reach_the_hub_as_they_are(hub):
+    from blocks import TenKCHub
+    from tasks.mapping import parse_rows
+    from tasks.segments import apply_plan, plan_segments
+
+    client = TenKCHub(api_token="hub-test", base_url_override=hub.url).get_client(HUB_URL)
+    table = parse_rows(
+        [
+            ["HRIS Field", "HRIS Values", "10KC Value", "Visibility"],
+            ["Team", "x", "- None -", "Public"],
+            ["", "y", "+1 Crew", ""],
+        ],
+        "t",
+    )
+    apply_plan(client, plan_segments(table, client.list_segments()))
+    assert [s["options"] for s in hub.hub(HUB_URL).segments] == [["- None -", "+1 Crew"]]
+
+
 def test_a_changed_host_key_is_refused(sftp_block, sftp_server, tmp_path):
     from sandbox.sftp import _keypair
 

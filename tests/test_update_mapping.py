@@ -68,7 +68,7 @@ def test_a_new_table_adds_what_is_missing_once_and_later_uploads_use_it(
     assert waiting_gate(run, timeout=120) == "mapping-table-2"
     assert "- Row 5: the field 'Work Location' needs Public or Private in column G." in form_description(run)
     assert len(hub.calls("/segments")) == calls
-    answer(run, "mapping-table-2", sheet_link=NEW_LINK, answered_by="Casey")
+    answer(run, "mapping-table-2", sheet_link=f"  {NEW_LINK} ", answered_by="Casey")  # registered trimmed
 
     # the plan shows what is missing; nothing is applied before the approval
     assert waiting_gate(run, timeout=120) == "segments-plan"
