@@ -29,6 +29,7 @@ from prefect.states import Crashed
 from blocks import BlockNotConfigured, SftpServer, SlackWorkspace, load_block, optional_block
 from flows.approvals import run_link
 from flows.upload_queue import is_queued, resume_next_upload, upload_runs
+from tasks.naming import upload_run_label
 from tasks.once import once_key, once_policy
 from tasks.registry import UPLOAD_PERIODS, Registration, Seen, missed_periods, note_seen, registrations, seen
 from tasks.sftp import (
@@ -154,6 +155,7 @@ def _dispatch(reg: Registration, upload: str, attempt: int) -> str:
     run = run_deployment(
         "process-upload/process-upload",
         parameters={"customer_key": reg.customer.key, "upload": upload},
+        flow_run_name=upload_run_label(reg.customer.company_name, upload),  # named while it waits, too
         timeout=0,
         as_subflow=False,
         idempotency_key=f"process-upload-{reg.customer.key}-{upload}-{attempt}",

@@ -422,6 +422,10 @@ def __getattr__(name: str):
     if name == "generate_files_task":
         from prefect import task
 
-        globals()[name] = task(name="generate-files")(_generate_files_for_flow)
+        from tasks.naming import step_run_name
+
+        globals()[name] = task(name="generate-files", task_run_name=step_run_name("generate-files"))(
+            _generate_files_for_flow
+        )
         return globals()[name]
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
