@@ -266,7 +266,7 @@ def sftp_watch(
                     company=reg.customer.company_name,
                     mode=reg.mode,
                     upload=original_name(result["upload"]),
-                    size_mib=result["size"] / 2**20,
+                    size=result["size"],
                     run_url=run_link(run_id) if run_id else "",
                 )
                 _alert(slack, alerts, text)

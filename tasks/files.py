@@ -411,9 +411,27 @@ def _generate_files_for_flow(
         summary = result.summary
     except MassDeletion:
         summary = json.loads((Path(out_dir) / SUMMARY).read_text())
-    counts = {k: v for k, v in summary.items() if type(v) is int}
-    get_run_logger().info("Generated files: %s", counts)
+    get_run_logger().info("Generated files: %s", counts_in_words(summary))
     return summary
+
+
+def _count(n: int, one: str) -> str:
+    return f"{n} {one if n == 1 else one + 's'}"
+
+
+def counts_in_words(summary: dict) -> str:
+    """A summary's counts as the Slack message gives them, for a log line a person reads."""
+    s = summary
+    compared = f"{_count(s['hris_rows'], 'HRIS row')} compared with {_count(s['members'], 'hub member')}"
+    changes = [
+        _count(s["invites"], "potential invite"),
+        f"{_count(s['updates'], 'profile update')} ({_count(s['deactivations'], 'deactivation')}, "
+        f"{_count(s['reactivations'], 'reactivation')})",
+        _count(s["deletions"], "profile deletion"),
+        _count(s["rejected_rows"], "rejected row"),
+        _count(len(s["unmapped_values"]), "unmapped value"),
+    ]
+    return f"{compared}: " + ", ".join(changes)
 
 
 def __getattr__(name: str):

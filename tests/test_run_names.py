@@ -1,4 +1,4 @@
-"""What the Runs page and a run's timeline show for an upload: the company and the file, in words."""
+"""What the Runs page, a run's timeline and its log show for an upload: the company, the file, counts in words."""
 
 from __future__ import annotations
 
@@ -12,7 +12,14 @@ from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
 
 from flows.process_upload import process_upload
 from tasks.sftp import claim_name
-from tests.gates import answer, find_run_by_name, read_run, wait_for_gate
+from tests.gates import (
+    answer,
+    artifacts_and_logs,
+    assert_words_only,
+    find_run_by_name,
+    read_run,
+    wait_for_gate,
+)
 from tests.test_sftp_production import UPLOAD, production_customer
 
 CLAIMED_AT = datetime(2026, 12, 5, 9, 30, tzinfo=UTC)
@@ -64,6 +71,13 @@ def test_an_upload_run_and_its_task_runs_are_named_after_the_company_and_the_fil
     assert not [n for n in names if HASH.search(n) or "once--" in n]
     assert f"generate-files · {company} · employees.csv (2026-12-05)" in names
     assert f"record-decision · {company} · employees.csv (2026-12-05) · apply-files" in names
+
+    _, logs = artifacts_and_logs(run_id)
+    assert (
+        "Generated files: 2 HRIS rows compared with 1 hub member: 1 potential invite, 1 profile update "
+        "(0 deactivations, 0 reactivations), 0 profile deletions, 0 rejected rows, 0 unmapped values"
+    ) in logs
+    assert_words_only(logs)
 
 
 ONCE_STEPS = {
