@@ -68,9 +68,15 @@ def flow_ids(client) -> dict[str, str]:
 
 
 def seed_run(
-    client, flows: dict[str, str], flow: str, parameters: dict, state: str, pause_key: str = ""
+    client,
+    flows: dict[str, str],
+    flow: str,
+    parameters: dict,
+    state: str,
+    pause_key: str = "",
+    message: str | None = None,
 ) -> str:
-    """A flow run created straight into a state (PAUSED at `pause_key`, COMPLETED, FAILED…)."""
+    """A flow run created straight into a state (PAUSED at `pause_key`, COMPLETED, FAILED… with `message`)."""
     details = {"pause_key": pause_key, "pause_reschedule": True} if state == "PAUSED" else {}
     body = {
         "flow_id": flows[flow],
@@ -79,6 +85,7 @@ def seed_run(
             "type": state,
             "name": "Suspended" if state == "PAUSED" else None,
             "state_details": details,
+            "message": message,
         },
     }
     for attempt in range(10):  # SQLite answers 503 while another writer holds it

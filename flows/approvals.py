@@ -150,8 +150,8 @@ def send_reminder(
 
     Used by a pausing run itself and by the `approval-reminders` sweeper for suspended runs.
     """
-    message = f"Still waiting {waited_hours:.1f} h for: {title}. Answer it here: {run_link(flow_run_id)}"
-    get_run_logger().warning(message)
+    message = f"Still waiting {waited_hours:.1f} h for: {title}."  # the artifact is on the run's own page
+    get_run_logger().warning("%s (%s)", message, run_link(flow_run_id))
     _notify(
         notify,
         render("slack/reminder.md.j2", title=title, waited_hours=waited_hours, run_url=run_link(flow_run_id)),
@@ -212,7 +212,7 @@ def _ask_once(
     notify: Notify | None,
 ) -> F:
     mode = "suspended" if _in_deployment() else "paused"
-    markdown = f"## {title}\n\n{description}\n\nAnswer in the Prefect UI: {run_link()}\n"
+    markdown = f"## {title}\n\n{description}\n"  # read in the UI: no link to this very page (Slack has it)
     # fields left as shown (e.g. an email's subject) are not in a resumed answer: the same initial
     # data fills them in when a re-executed run reads the answer back
     with_form = form.with_initial_data(description=markdown, **(initial or {}))

@@ -51,7 +51,7 @@ from tasks.files import DELETIONS, INVITES, REJECTED, UPDATES, generate_files_ta
 from tasks.files_dir import files_dir
 from tasks.mapping import parse_mapping_link, read_mapping
 from tasks.member_exports import MemberExportReceived, member_export_link
-from tasks.naming import run_name
+from tasks.naming import upload_run_name
 from tasks.once import already_done, once_key, once_task
 from tasks.records import Received, SharedFiles
 from tasks.registry import Registration, register, registration
@@ -349,7 +349,7 @@ def _finish(reg: Registration, upload: str, summary: dict | None, outcome: str, 
         get_run_logger().info("Started the next queued upload of %s", reg.customer.key)
 
 
-@flow(name=PROCESS_UPLOAD, flow_run_name=run_name(PROCESS_UPLOAD))
+@flow(name=PROCESS_UPLOAD, flow_run_name=upload_run_name)
 def process_upload(customer_key: str, upload: str) -> dict:
     """Steps 8 and 9 for one claimed upload: compare with the hub's members, share, apply."""
     wait = wait_settings()

@@ -29,6 +29,7 @@ from blocks import BlockNotConfigured, SftpServer, SlackWorkspace, load_block, o
 from flows.approvals import run_link
 from flows.upload_queue import is_queued, resume_next_upload, upload_runs
 from tasks.contracts import PROCESS_UPLOAD, PROCESSING, deployment_name, inbox_folder
+from tasks.naming import upload_run_label
 from tasks.once import once_key, once_task
 from tasks.registry import UPLOAD_PERIODS, Registration, Seen, missed_periods, note_seen, registrations, seen
 from tasks.sftp import (
@@ -154,6 +155,7 @@ def _dispatch(reg: Registration, upload: str, attempt: int) -> str:
     run = run_deployment(
         deployment_name(PROCESS_UPLOAD),
         parameters={"customer_key": reg.customer.key, "upload": upload},
+        flow_run_name=upload_run_label(reg.customer.company_name, upload),  # named while it waits, too
         timeout=0,
         as_subflow=False,
         idempotency_key=f"{PROCESS_UPLOAD}-{reg.customer.key}-{upload}-{attempt}",
@@ -264,7 +266,7 @@ def sftp_watch(
                     company=reg.customer.company_name,
                     mode=reg.mode,
                     upload=original_name(result["upload"]),
-                    size_mib=result["size"] / 2**20,
+                    size=result["size"],
                     run_url=run_link(run_id) if run_id else "",
                 )
                 _alert(slack, alerts, text)

@@ -455,9 +455,27 @@ def _generate_files_for_flow(
         summary = result.summary
     except MassDeletion:
         summary = json.loads((Path(out_dir) / SUMMARY).read_text())
-    counts = {k: v for k, v in summary.items() if type(v) is int}
-    get_run_logger().info("Generated files: %s", counts)
+    get_run_logger().info("Generated files: %s", counts_in_words(summary))
     return summary
+
+
+def _count(n: int, one: str) -> str:
+    return f"{n} {one if n == 1 else one + 's'}"
+
+
+def counts_in_words(summary: dict) -> str:
+    """A summary's counts as the Slack message gives them, for a log line a person reads."""
+    s = summary
+    compared = f"{_count(s['hris_rows'], 'HRIS row')} compared with {_count(s['members'], 'hub member')}"
+    changes = [
+        _count(s["invites"], "potential invite"),
+        f"{_count(s['updates'], 'profile update')} ({_count(s['deactivations'], 'deactivation')}, "
+        f"{_count(s['reactivations'], 'reactivation')})",
+        _count(s["deletions"], "profile deletion"),
+        _count(s["rejected_rows"], "rejected row"),
+        _count(len(s["unmapped_values"]), "unmapped value"),
+    ]
+    return f"{compared}: " + ", ".join(changes)
 
 
 def __getattr__(name: str):
@@ -466,6 +484,10 @@ def __getattr__(name: str):
     if name == "generate_files_task":
         from prefect import task
 
-        globals()[name] = task(name="generate-files")(_generate_files_for_flow)
+        from tasks.naming import step_run_name
+
+        globals()[name] = task(name="generate-files", task_run_name=step_run_name("generate-files"))(
+            _generate_files_for_flow
+        )
         return globals()[name]
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

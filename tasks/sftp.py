@@ -193,6 +193,13 @@ def original_name(claimed: str) -> str:
     return _STAMP.sub("", claimed, count=1)
 
 
+def claimed_on(claimed: str) -> str | None:
+    """The UTC day of a claim (`2026-12-05`) from the claimed name; None for a name never claimed."""
+    if not _STAMP.match(claimed):
+        return None
+    return f"{claimed[0:4]}-{claimed[4:6]}-{claimed[6:8]}"
+
+
 def _listed_name(name: str) -> str:
     """A name as an SFTP listing gives it: one folder entry, possibly with odd characters (a backslash
     is one of them on a POSIX server)."""

@@ -41,7 +41,8 @@ from tasks.registry import SEEN_PREFIX, UPLOAD_PERIODS, Seen, missed_periods, re
 from tasks.wait import WAIT_SETTINGS_VARIABLE, WaitSettings
 
 PATHS = {API_INTEGRATION: "API", SFTP_INTEGRATION: "SFTP", PROCESS_UPLOAD: "SFTP"}
-NEEDS_A_PERSON = ("CSM", "engineering")
+FAILED_WAITS_ON = "CSM / on-call"  # a failed run: the CSM decides, the engineer on call fixes the cause
+NEEDS_A_PERSON = ("CSM", "engineering", FAILED_WAITS_ON)
 FINAL = ("COMPLETED", "FAILED", "CRASHED", "CANCELLED")
 PAGE = 200
 NEWEST_FINISHED = PAGE  # finished runs read besides each customer's latest (by its artifacts)
@@ -150,8 +151,8 @@ def _row(
             if row.since and now - row.since > (timedelta(hours=given) if given else remind_after):
                 row.flags.append("waiting past reminder")
         elif kind in ("FAILED", "CRASHED"):
-            row.waiting_on = "engineering"
-            row.flags.append("run failed")
+            row.waiting_on = FAILED_WAITS_ON
+            row.flags.append(_failure(state.get("message")))
     if any(_is_paused_at(run, MASS_DELETION) for run in runs):
         row.flags.append("mass-deletion hold")
     if reg is not None:
@@ -308,6 +309,14 @@ def _step(markdown: str | None, flow: str, gate: str) -> str:
     if rows:
         return f"{flow}: all steps done"
     return f"{flow}: {gate}" if gate else flow
+
+
+def _failure(message: str | None, limit: int = 200) -> str:
+    """'run failed: <the state message's first line>', short enough for a table cell."""
+    line = next((part.strip() for part in (message or "").splitlines() if part.strip()), "")
+    if len(line) > limit:
+        line = line[: limit - 1].rstrip() + "…"
+    return f"run failed: {line}" if line else "run failed"
 
 
 def _is_final(run: dict) -> bool:

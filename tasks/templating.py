@@ -46,8 +46,18 @@ def _environment(**options) -> jinja2.Environment:
     )
 
 
+def file_size(size: int) -> str:
+    """Bytes as a person reads them: `412 B`, `3.4 KiB`, `1.2 MiB`."""
+    for unit, scale in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if size >= scale:
+            return f"{size / scale:.1f} {unit}"
+    return f"{size} B"
+
+
 environment = _environment()
 slack_environment = _environment(finalize=slack_text)
+for _env in (environment, slack_environment):
+    _env.filters["file_size"] = file_size
 
 
 def render(name: str, **context) -> str:

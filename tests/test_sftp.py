@@ -97,6 +97,7 @@ def test_a_processed_upload_is_shared_applied_then_archived_and_never_processed_
     assert sftp_watch(settle_seconds=0.5, start_processing=False)["claimed"] == 1
     [alert] = slack.messages("monitoring-hris-files")
     assert "New HRIS upload from *Acme Corp*" in alert["text"] and "staff.csv" in alert["text"]
+    assert f"`staff.csv` ({len(UPLOAD.encode())} B)." in alert["text"]  # not "(0.0 MiB)"
     claimed = only_claim(inbox)
 
     run = FlowInThread(

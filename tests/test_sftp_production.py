@@ -74,6 +74,9 @@ def test_a_claim_stranded_by_a_killed_worker_is_completed_once_by_the_next_tick(
     (inbox / "staff.csv").write_text(UPLOAD)
     assert sftp_watch(settle_seconds=0.5)["claimed"] == 1
     first = upload_run(customer.key, "staff.csv", 1)
+    claimed_on = next((inbox / "processing").iterdir()).name[:8]
+    day = f"{claimed_on[:4]}-{claimed_on[4:6]}-{claimed_on[6:]}"
+    assert read_run(first).name == f"Acme Corp · staff.csv ({day})"  # company and file, not the key
     wait_until(inside.is_set, timeout=300, what="process-upload to ask the hub for its members")
     pid = wait_until(lambda: flow_run_pid(first), timeout=30, what="the flow run's process")
     os.kill(pid, signal.SIGKILL)

@@ -13,7 +13,7 @@ from templates import TEMPLATES_DIR
 from tests.test_sftp import UPLOAD, registered
 
 HOSTILE = "<!channel> <@U123> & `code`\nsecond line\x07\x1b[31m"
-NUMBERS = {"waited_hours": 3.5, "size_mib": 1.25}
+NUMBERS = {"waited_hours": 3.5, "size": 1_310_720}
 SLACK_TEMPLATES = sorted(p.name for p in (TEMPLATES_DIR / "slack").glob("*.j2"))
 
 

@@ -13,6 +13,12 @@ from prefect.client.orchestration import get_client
 from benchmarks.status_board import customer_form, flow_ids, seed_progress, seed_run
 from tests.conftest import ServerThread, set_wait_settings
 
+FAILURE = (
+    "Flow run encountered an exception: EmailRefused: the mail server refused 'Next steps' (550 no such user)\n"
+    "Traceback (most recent call last): ..."
+)
+FAILED_FLAG = "run failed: Flow run encountered an exception: EmailRefused: the mail server refused 'Next steps' (550 no such user)"
+
 
 @pytest.fixture
 def customers(prefect_api, clean_registrations):
@@ -36,7 +42,7 @@ def customers(prefect_api, clean_registrations):
         b = seed_run(client, flows, "setup-guides", params("B"), "PAUSED", "setup-guides-email")
         a = seed_run(client, flows, "api-integration", params("A"), "PAUSED", "integration-on")
         seed_progress(client, a, "api-integration", forms["A"], done=4, note="engineering (usually 1–2 days)")
-        seed_run(client, flows, "sftp-integration", params("E"), "FAILED")
+        seed_run(client, flows, "sftp-integration", params("E"), "FAILED", message=FAILURE)
         register(
             Registration(
                 customer=Customer(**forms["F"]),
@@ -106,7 +112,7 @@ def test_the_board_lists_what_needs_a_person_first_and_filters_by_csm(customers,
     }
     assert by_name["A"]["waiting-on"] == "engineering" and by_name["A"]["path"] == "API"
     assert by_name["A"]["step"] == "api-integration 5. fifth step (engineering (usually 1–2 days))"
-    assert (by_name["E"]["waiting-on"], by_name["E"]["flags"]) == ("engineering", "run failed")
+    assert (by_name["E"]["waiting-on"], by_name["E"]["flags"]) == ("CSM / on-call", FAILED_FLAG)
     assert by_name["F"]["path"] == "SFTP" and by_name["F"]["flags"] == "mass-deletion hold, upload overdue"
     assert by_name["F"]["next-upload-expected"] and not by_name["F"]["last-upload"]
     assert by_name["C"]["waiting-on"] == "customer" and by_name["C"]["path"] == "SFTP"
@@ -127,6 +133,8 @@ def test_the_status_board_flow_publishes_the_table_artifact(customers):
     table = json.loads(artifact["data"]) if isinstance(artifact["data"], str) else artifact["data"]
     mine = [row["customer"] for row in table if row["CSM"] == customers["csm"]]
     assert mine == ["B", "A", "E", "F", "C", "D"]
+    [failed] = [row for row in table if row["CSM"] == customers["csm"] and row["customer"] == "E"]
+    assert (failed["waiting on"], failed["flags"]) == ("CSM / on-call", FAILED_FLAG)
 
     # Gates still waiting past the reminder interval an operator set (`hris_wait_settings`) are flagged.
     set_wait_settings(poll_seconds=0.2, remind_after_hours=48)
@@ -138,7 +146,7 @@ def test_the_status_board_flow_publishes_the_table_artifact(customers):
     assert flags["B"] == flags["A"] == flags["C"] == []  # a day is not yet past 48 hours
     flags = {row.company: row.flags for row in days if row.csm == customers["csm"]}
     assert flags["B"] == flags["A"] == flags["C"] == ["waiting past reminder"]
-    assert flags["D"] == [] and flags["E"] == ["run failed"]
+    assert flags["D"] == [] and flags["E"] == [FAILED_FLAG]
     assert flags["F"] == ["waiting past reminder", "mass-deletion hold", "upload overdue"]
 
 
