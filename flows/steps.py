@@ -50,11 +50,6 @@ def help_center_catalogue() -> Catalogue:
     return with_overrides(catalogue, Variable.get(HELP_CENTER_VARIABLE, default=None))
 
 
-def help_center_url() -> str:
-    """The Help Center base URL the emails link to (see `help_center_catalogue`)."""
-    return help_center_catalogue().help_center_url
-
-
 def help_center_warning(catalogue: Catalogue) -> str | None:
     """One line for `make up` and the logs while the Help Center links are still placeholders."""
     if not catalogue.uses_placeholders:

@@ -122,11 +122,3 @@ def plan_segments_task(table: MappingTable, client: HubClient | None) -> Segment
     plan = plan_segments(table, client.list_segments() if client else None)
     get_run_logger().info("Segment plan: %d segment(s) to change", len(plan.changes))
     return plan
-
-
-@task(name="apply-segments", cache_policy=NO_CACHE)
-def apply_segments_task(client: HubClient, table: MappingTable) -> dict[str, int]:
-    """Re-plan against the hub right before applying, so a repeat changes nothing."""
-    result = apply_plan(client, plan_segments(table, client.list_segments()))
-    get_run_logger().info("Segments applied: %s", result)
-    return result

@@ -28,12 +28,6 @@ class Seen:
     mtime: int
 
 
-@dataclass(frozen=True)
-class Refusal:
-    name: str
-    reason: str
-
-
 class UnsafeName(ValueError):
     """A name from outside (an SFTP listing, a run parameter, a form) is not one plain file name."""
 
