@@ -79,18 +79,24 @@ class GoogleSheetsCredentials(Block):
     model_config = ConfigDict(hide_input_in_errors=True)  # errors never echo a secret
 
     service_account_info: SecretStr = Field(
-        description="The service account's JSON key, pasted whole (client_email, private_key, token_uri…)"
+        title="Service account JSON",
+        description="The service account's JSON key, pasted whole (client_email, private_key, token_uri…)",
     )
     api_base_url: str | None = Field(
-        default=None, description="Leave empty for Google; the sandbox sets its own stand-in address"
+        title="API base URL",
+        default=None,
+        description="Leave empty for Google; the sandbox sets its own stand-in address",
     )
     max_retries: int = Field(
+        title="Max retries",
         default=4,
         ge=0,
         le=10,
         description="Retries of 429, 5xx and lost connections, with backoff",
     )
-    timeout_seconds: float = Field(default=60, gt=0, description="Per-request timeout")
+    timeout_seconds: float = Field(
+        title="Timeout (seconds)", default=60, gt=0, description="Per-request timeout"
+    )
 
     @field_validator("service_account_info")
     @classmethod

@@ -25,13 +25,17 @@ class TenKCHub(Block):
     _description = "Admin API token for 10KC hubs (segments, member export and bulk uploads)."
     model_config = ConfigDict(hide_input_in_errors=True)  # errors never echo a secret
 
-    api_token: SecretStr = Field(description="Admin API token")
+    api_token: SecretStr = Field(title="API token", description="Admin API token")
     base_url_override: str | None = Field(
+        title="Base URL override",
         default=None,
         description="Send every hub's calls to this address instead of the hub URL (the sandbox sets it)",
     )
-    timeout_seconds: float = Field(default=60, gt=0, description="Per-request timeout")
+    timeout_seconds: float = Field(
+        title="Timeout (seconds)", default=60, gt=0, description="Per-request timeout"
+    )
     allowed_hosts: list[str] = Field(
+        title="Allowed hosts",
         default=["*.10kc.com"],
         description="Hosts the admin token may be sent to, over https only ('*.10kc.com': any 10KC hub)",
     )

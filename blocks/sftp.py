@@ -36,23 +36,35 @@ class SftpServer(Block):
     _description = "SFTP server holding one inbox folder per customer for HRIS CSV uploads."
     model_config = ConfigDict(hide_input_in_errors=True)  # errors never echo a secret
 
-    host: str = Field(description="Host name or address")
-    port: int = Field(default=22, ge=1, le=65535, description="SSH port")
-    username: str = Field(description="Login user")
-    private_key: SecretStr = Field(description="Private key (OpenSSH or PEM format) for the login")
+    host: str = Field(title="SFTP host", description="Host name or address")
+    port: int = Field(title="SFTP port", default=22, ge=1, le=65535, description="SSH port")
+    username: str = Field(title="Username", description="Login user")
+    private_key: SecretStr = Field(
+        title="Private key", description="Private key (OpenSSH or PEM format) for the login"
+    )
     private_key_passphrase: SecretStr | None = Field(
-        default=None, description="Passphrase of the key, if any"
+        title="Private key passphrase", default=None, description="Passphrase of the key, if any"
     )
     host_key: str = Field(
+        title="Host key",
         description="The server's public host key as in known_hosts, e.g. 'ssh-ed25519 AAAA…' (required: "
-        "get it from the server's admin, or `ssh-keyscan -t ed25519 host`)"
+        "get it from the server's admin, or `ssh-keyscan -t ed25519 host`)",
     )
-    inbox_root: str = Field(default="/inbox", description="Folder holding one inbox folder per customer")
-    max_upload_mb: int = Field(default=500, ge=1, description="Uploads larger than this are refused")
+    inbox_root: str = Field(
+        title="Inbox root", default="/inbox", description="Folder holding one inbox folder per customer"
+    )
+    max_upload_mb: int = Field(
+        title="Max upload (MB)", default=500, ge=1, description="Uploads larger than this are refused"
+    )
     connect_timeout_seconds: float = Field(
-        default=15, gt=0, description="TCP connect, banner and auth timeout"
+        title="Connect timeout (seconds)",
+        default=15,
+        gt=0,
+        description="TCP connect, banner and auth timeout",
     )
-    keepalive_seconds: int = Field(default=30, ge=0, description="SSH keepalive interval (0: off)")
+    keepalive_seconds: int = Field(
+        title="Keepalive (seconds)", default=30, ge=0, description="SSH keepalive interval (0: off)"
+    )
 
     @field_validator("host_key")
     @classmethod

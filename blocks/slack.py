@@ -36,28 +36,36 @@ class SlackWorkspace(Block):
     _description = "Slack bot for support requests, HRIS file sharing, alerts and approval notices."
     model_config = ConfigDict(hide_input_in_errors=True)  # errors never echo a secret
 
-    bot_token: SecretStr = Field(description="Bot user OAuth token (xoxb-…)")
+    bot_token: SecretStr = Field(title="Bot token", description="Bot user OAuth token (xoxb-…)")
     base_url: str | None = Field(
+        title="Slack API base URL",
         default=None,
         description="Web API base URL; leave empty for https://slack.com/api/ (the sandbox sets its own)",
     )
     product_support_channel: str = Field(
-        default="#product-support", description="Where support requests go (runbook: #product-support)"
+        title="Product support channel",
+        default="#product-support",
+        description="Where support requests go (runbook: #product-support)",
     )
     monitoring_channel: str = Field(
-        default="#monitoring-hris-files", description="Where production upload files are shared"
+        title="Monitoring channel",
+        default="#monitoring-hris-files",
+        description="Where production upload files are shared",
     )
     signing_secret: SecretStr | None = Field(
+        title="Signing secret",
         default=None,
         description="Signing secret of the Slack app (Basic Information): with it, approval notices carry "
         "Approve / Reject buttons and the web app's /slack/actions endpoint verifies every click",
     )
     approvers: list[str] = Field(
+        title="Approvers",
         default_factory=list,
         description="Emails allowed to answer any gate from Slack, besides each customer's CSM and "
         "implementation manager (e.g. engineering on call)",
     )
     max_retries: int = Field(
+        title="Max retries",
         default=4,
         ge=0,
         le=10,

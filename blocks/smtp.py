@@ -28,22 +28,35 @@ class SmtpServer(Block):
     _description = "Outgoing mail server for the HRIS runbook's customer emails."
     model_config = ConfigDict(hide_input_in_errors=True)  # errors never echo a secret
 
-    host: str = Field(description="SMTP host name, e.g. smtp.gmail.com")
-    port: int = Field(default=587, ge=1, le=65535, description="SMTP port: 587 STARTTLS, 465 SSL")
-    security: Literal["starttls", "ssl", "none"] = Field(
-        default="starttls", description="starttls (port 587), ssl (port 465) or none (local only)"
+    host: str = Field(title="SMTP host", description="SMTP host name, e.g. smtp.gmail.com")
+    port: int = Field(
+        title="SMTP port", default=587, ge=1, le=65535, description="SMTP port: 587 STARTTLS, 465 SSL"
     )
-    username: str | None = Field(default=None, description="Login user name, if the server asks")
-    password: SecretStr | None = Field(default=None, description="Login password or app password")
+    security: Literal["starttls", "ssl", "none"] = Field(
+        title="Security",
+        default="starttls",
+        description="starttls (port 587), ssl (port 465) or none (local only)",
+    )
+    username: str | None = Field(
+        title="Username", default=None, description="Login user name, if the server asks"
+    )
+    password: SecretStr | None = Field(
+        title="Password", default=None, description="Login password or app password"
+    )
     from_address: str = Field(
-        description="The From address, e.g. '10KC Customer Success <cs@10kc.com>' or cs@10kc.com"
+        title="From address",
+        description="The From address, e.g. '10KC Customer Success <cs@10kc.com>' or cs@10kc.com",
     )
     default_cc: list[str] = Field(
+        title="Default Cc",
         default_factory=list,
         description="Addresses copied on every customer email (the runbook's team CC address)",
     )
-    timeout_seconds: float = Field(default=30, gt=0, description="Connect and command timeout")
+    timeout_seconds: float = Field(
+        title="Timeout (seconds)", default=30, gt=0, description="Connect and command timeout"
+    )
     ca_file: str | None = Field(
+        title="CA file",
         default=None,
         description="PEM file of a private CA to trust (an internal relay); empty: the system's CAs",
     )

@@ -27,35 +27,48 @@ class WorkOSCredentials(Block):
 
     model_config = ConfigDict(hide_input_in_errors=True)  # a rejected value may be a secret
 
-    api_key: SecretStr = Field(description="WorkOS API key (sk_…) of the environment, normally Production")
+    api_key: SecretStr = Field(
+        title="API key", description="WorkOS API key (sk_…) of the environment, normally Production"
+    )
     environment: Literal["production", "staging"] = Field(
+        title="Environment",
         default="production",
         description="Which WorkOS environment the key belongs to (the runbook uses Production)",
     )
     base_url: str | None = Field(
-        default=None, description="Leave empty for https://api.workos.com (the sandbox sets its own)"
+        title="WorkOS API base URL",
+        default=None,
+        description="Leave empty for https://api.workos.com (the sandbox sets its own)",
     )
     dashboard_url: str = Field(
+        title="Dashboard URL",
         default="https://dashboard.workos.com",
         description="Base of the organization pages linked in support requests",
     )
     domain_state: Literal["verified", "pending"] = Field(
+        title="Domain state",
         default="verified",
         description="State given to the customer's email domains; 'verified' allows authentication from "
         "the organization's email domains, as the runbook's dashboard setting does",
     )
     setup_links_url: str | None = Field(
+        title="Setup links URL",
         default=None,
         description="Public base URL of `hris-runbook setup-links`; emailed setup links point there. "
         "Empty: the CSM pastes a link created in the WorkOS dashboard instead",
     )
     setup_links_secret: SecretStr | None = Field(
+        title="Setup links secret",
         default=None,
         description="Key that signs setup links (a random string of at least 32 bytes); required with "
         "setup_links_url",
     )
     setup_link_days: int = Field(
-        default=30, ge=1, le=365, description="How long an emailed setup link stays valid"
+        title="Setup link lifetime (days)",
+        default=30,
+        ge=1,
+        le=365,
+        description="How long an emailed setup link stays valid",
     )
 
     @field_validator("setup_links_secret")

@@ -5,20 +5,24 @@ from __future__ import annotations
 import pytest
 from pydantic import SecretStr
 
-from blocks import ALL_BLOCKS
+from blocks import ALL_BLOCKS, SftpServer
 
 SECRET_WORDS = ("password", "token", "secret", "api_key", "service_account", "private_key")
 
 
-@pytest.mark.parametrize("block_type", ALL_BLOCKS, ids=lambda b: b.__name__)
+EVERY_BLOCK = [*ALL_BLOCKS, SftpServer]  # SFTP servers are saved one per name, not only "default"
+
+
+@pytest.mark.parametrize("block_type", EVERY_BLOCK, ids=lambda b: b.__name__)
 def test_block_is_documented_for_the_ui(block_type):
     assert block_type._block_type_name and block_type._description
     assert f'{block_type.__name__}.load("default")' in (block_type.__doc__ or "")
     for name, field in block_type.model_fields.items():
         assert field.description, f"{block_type.__name__}.{name} has no description"
+        assert field.title, f"{block_type.__name__}.{name} has no title (the UI would show {name!r})"
 
 
-@pytest.mark.parametrize("block_type", ALL_BLOCKS, ids=lambda b: b.__name__)
+@pytest.mark.parametrize("block_type", EVERY_BLOCK, ids=lambda b: b.__name__)
 def test_secret_fields_are_secret_str(block_type):
     for name, field in block_type.model_fields.items():
         if any(word in name for word in SECRET_WORDS):
