@@ -17,6 +17,8 @@ up: $(BIN)/hris-runbook
 
 test: $(BIN)/hris-runbook
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
+	$(BIN)/mypy
 	NO_PROXY=127.0.0.1,localhost $(BIN)/pytest
 
 clean:

@@ -10,6 +10,10 @@ from __future__ import annotations
 
 import posixpath
 import re
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from prefect.input.run_input import Keyset
 
 from tasks.customer import key_in_alphabet
 
@@ -73,14 +77,14 @@ def gate_of(pause_key: str) -> str:
     return _ASKED_AGAIN.sub("", pause_key)
 
 
-def answer_keysets(key: str) -> list[dict[str, str]]:
+def answer_keysets(key: str) -> list[Keyset]:
     """Where Prefect keeps the form and answer of a gate: suspended (deployment) and paused runs."""
     from prefect.input.run_input import keyset_from_base_key  # this module stays importable without Prefect
 
     return [keyset_from_base_key(f"{mode}-{key}") for mode in ("suspended", "paused")]
 
 
-def answer_keyset(key: str, suspended: bool) -> dict[str, str]:
+def answer_keyset(key: str, suspended: bool) -> Keyset:
     """The keyset of a gate, as Prefect's suspend_flow_run / pause_flow_run name it."""
     return answer_keysets(key)[0 if suspended else 1]
 
@@ -107,7 +111,7 @@ def slack_form_of(name: str) -> str | None:
     return name if name in BUTTON_LABELS else None
 
 
-def click_answer(slack_form: str, who: str, decision: str, reason: str = "") -> dict:
+def click_answer(slack_form: str, who: str, decision: str, reason: str = "") -> dict[str, str]:
     """The run input a button click gives, field for field as the UI form would."""
     if slack_form == INTEGRATION_ON_FORM:
         return {"confirmed_by": who, "notes": "confirmed in Slack"}

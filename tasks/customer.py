@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
@@ -133,9 +133,9 @@ def key_in_alphabet(key: str, separator: str) -> str:
 _SECRET_FIELD = re.compile(r"secret|token|password|passphrase|private_key|api_key|service_account", re.I)
 
 
-def _secret_values(err: dict) -> list[str]:
+def _secret_values(err: dict[str, Any]) -> list[str]:
     """The values in one error that belong to a secret field (the field itself, or a model's)."""
-    values = []
+    values: list[Any] = []
     field = str(err["loc"][-1]) if err["loc"] else ""
     if _SECRET_FIELD.search(field):
         values.append(err.get("input"))

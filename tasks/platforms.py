@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, replace
 from functools import cache
+from typing import Any
 from urllib.parse import urlsplit
 
 import yaml
@@ -70,7 +71,7 @@ def placeholder_links(text: str) -> list[str]:
     return list(dict.fromkeys(u.rstrip(".,;") for u in _URL.findall(text) if is_placeholder_host(u)))
 
 
-def with_overrides(catalogue: Catalogue, overrides: dict | None) -> Catalogue:
+def with_overrides(catalogue: Catalogue, overrides: dict[str, Any] | None) -> Catalogue:
     """The catalogue with the `help_center` Variable applied: `base_url`, and `guides` by platform name
     or alias (`{"Workday": "/articles/123-workday"}`), without editing platforms.yaml."""
     if not overrides:

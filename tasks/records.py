@@ -63,7 +63,7 @@ class SampleFiles(BaseModel):
     """Where the files from the sample are, and their counts (for the review email)."""
 
     out_dir: str
-    summary: dict
+    summary: dict[str, Any]
 
 
 class SegmentsOutcome(BaseModel):

@@ -7,6 +7,8 @@ CSM's checklist with the runbook's navigation paths and the exact text to paste.
 
 from __future__ import annotations
 
+from typing import Any
+
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from pydantic import BaseModel
@@ -65,7 +67,7 @@ def desired_segments(table: MappingTable) -> list[tuple[str, str, list[str]]]:
     return [(name, visibility, list(values.values())) for name, visibility, values in wanted.values()]
 
 
-def plan_segments(table: MappingTable, existing: list[dict] | None) -> SegmentPlan:
+def plan_segments(table: MappingTable, existing: list[dict[str, Any]] | None) -> SegmentPlan:
     """What to add so the hub has every segment and option of the table (`existing` None: unknown)."""
     by_name = {s["name"].casefold(): s for s in existing or []}
     changes, conflicts = [], []

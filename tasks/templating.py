@@ -8,6 +8,7 @@ can never mention @channel, open a link or break the message's formatting. A ren
 from __future__ import annotations
 
 import re
+from typing import Any
 
 import jinja2
 
@@ -26,7 +27,7 @@ class SlackText(str):
     """Text rendered from a Slack template: escaped already, its formatting ours."""
 
 
-def slack_text(value) -> str:
+def slack_text(value: object) -> str:
     """A value we did not write, as Slack text: `& < >` escaped (Slack's control characters),
     control characters dropped, line breaks made spaces, backticks unable to close a code span."""
     if isinstance(value, SlackText):
@@ -36,7 +37,7 @@ def slack_text(value) -> str:
     return text.replace("`", "\u02cb")
 
 
-def _environment(**options) -> jinja2.Environment:
+def _environment(**options: Any) -> jinja2.Environment:
     return jinja2.Environment(
         loader=jinja2.FileSystemLoader(TEMPLATES_DIR),
         undefined=jinja2.StrictUndefined,
@@ -60,7 +61,7 @@ for _env in (environment, slack_environment):
     _env.filters["file_size"] = file_size
 
 
-def render(name: str, **context) -> str:
+def render(name: str, **context: Any) -> str:
     """Render templates/<name> with StrictUndefined (Slack templates with every value escaped)."""
     slack = name.startswith("slack/")
     try:
