@@ -25,13 +25,13 @@ from prefect.input import RunInput
 from prefect.input.actions import create_flow_run_input, read_flow_run_input
 from prefect.settings import PREFECT_UI_URL
 from prefect.states import Cancelled, Paused
-from prefect.utilities.engine import propose_state_sync
 from prefect.variables import Variable
 from pydantic import BaseModel, Field, ValidationError, model_validator
 
 from tasks.contracts import APPROVAL_FORM, answer_keyset, artifact_key, asked_again
 from tasks.customer import describe_validation_error
 from tasks.once import once_key, once_task
+from tasks.private_apis import propose_state_sync
 from tasks.templating import render
 from tasks.wait import WAIT_SETTINGS_VARIABLE, WaitSettings
 

@@ -93,7 +93,7 @@ def routes_from_block(credentials) -> list[BaseRoute]:
 
 def workos_portal_links(credentials) -> Callable[[str], str | None]:
     """A `fresh_portal_link` backed by the WorkOS API (intent dsync)."""
-    from workos._errors import NotFoundError
+    from workos import NotFoundError
 
     from tasks.workos import portal_link
 

@@ -23,6 +23,7 @@ from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
 
 from blocks.slack import SlackWorkspace
 from tasks.once import earlier_attempt
+from tasks.private_apis import slack_upload_bytes
 
 
 class SlackError(RuntimeError):
@@ -231,16 +232,9 @@ class Slack:
             what, self.client.files_getUploadURLExternal, filename=path.name, length=len(data)
         )
         file_id = upload["file_id"]
-        sent = self.client._upload_file(
-            url=upload["upload_url"],
-            data=data,
-            logger=self.client._logger,
-            timeout=self.client.timeout,
-            proxy=self.client.proxy,
-            ssl=self.client.ssl,
-        )
-        if sent.status != 200:
-            raise SlackError(f"Slack {what}: the upload answered HTTP {sent.status}")
+        status = slack_upload_bytes(self.client, upload["upload_url"], data)
+        if status != 200:
+            raise SlackError(f"Slack {what}: the upload answered HTTP {status}")
 
         def ours(message: dict) -> bool:
             return any(f.get("id") == file_id for f in message.get("files") or [])

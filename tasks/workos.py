@@ -11,20 +11,13 @@ import time
 
 from prefect import get_run_logger, task
 from pydantic import BaseModel
-from workos import WorkOSClient
-from workos._errors import (
-    NotFoundError,
-    RateLimitExceededError,
-    ServerError,
-    WorkOSConnectionError,
-    WorkOSError,
-    WorkOSTimeoutError,
-)
+from workos import NotFoundError, RateLimitExceededError, ServerError, WorkOSClient, WorkOSError
 from workos.organizations.models.organization_domain_data import OrganizationDomainData
 
 from blocks.workos import WorkOSCredentials
 from tasks.customer import Customer
 from tasks.naming import step_run_name
+from tasks.private_apis import WorkOSConnectionError, WorkOSTimeoutError
 
 LOST_ANSWERS = (ServerError, WorkOSConnectionError, WorkOSTimeoutError)
 

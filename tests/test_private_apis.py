@@ -1,0 +1,82 @@
+"""What the project relies on in private names of Prefect and the SDKs, pinned on the installed versions.
+
+Each private name is imported in tasks/private_apis.py (or subclassed in tasks/once.py). When an upgrade
+moves or changes one, the test here that names it fails, instead of a customer getting an email twice.
+"""
+
+from __future__ import annotations
+
+import inspect
+import socket
+import threading
+
+import pytest
+
+from tests.conftest import free_port
+
+
+def test_prefect_proposes_a_paused_state_without_an_expiry():
+    from prefect.states import Paused
+
+    from tasks.private_apis import propose_state_sync
+
+    assert {"client", "state", "flow_run_id"} <= set(inspect.signature(propose_state_sync).parameters)
+    assert Paused(pause_key="apply-files").state_details.pause_timeout is None  # waits for days, never fails
+
+
+def _workos(port: int, timeout: float = 30):
+    from workos import WorkOSClient
+
+    return WorkOSClient(
+        api_key="sk_test_pin",
+        client_id="client_pin",
+        base_url=f"http://127.0.0.1:{port}/",
+        request_timeout=timeout,
+    )
+
+
+def test_workos_raises_its_connection_error_when_nothing_answers():
+    from tasks.private_apis import WorkOSConnectionError
+
+    with pytest.raises(WorkOSConnectionError):
+        _workos(free_port()).organizations.list_organizations()
+
+
+def test_workos_raises_its_timeout_error_when_the_answer_never_comes():
+    from tasks.private_apis import WorkOSTimeoutError
+
+    with socket.socket() as server:  # accepts, reads, never answers
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        held = []
+        threading.Thread(target=lambda: held.append(server.accept()), daemon=True).start()
+        with pytest.raises(WorkOSTimeoutError):
+            _workos(server.getsockname()[1], timeout=1).organizations.list_organizations()
+
+
+def test_slack_uploads_the_bytes_of_a_file_on_their_own(slack):
+    from slack_sdk import WebClient
+
+    from tasks.private_apis import slack_upload_bytes
+
+    client = WebClient(token="xoxb-test", base_url=f"{slack.url}/api/")
+    upload = client.files_getUploadURLExternal(filename="staff.csv", length=9)
+    assert slack_upload_bytes(client, upload["upload_url"], b"a,b\n1,2\n\n") == 200
+
+
+def test_prefects_file_lock_manager_keeps_what_our_expiring_locks_read(tmp_path):
+    from prefect.locking.filesystem import FileSystemLockManager
+
+    locks = FileSystemLockManager(tmp_path)
+    assert locks.acquire_lock("once--acme.com--step.json", holder="run-1", hold_timeout=60)
+    info = locks._locks["once--acme.com--step.json"]
+    assert {"holder", "expiration", "path"} <= set(info)
+    assert locks._get_lock_info("once--acme.com--step.json", use_cache=False)["holder"] == "run-1"
+    assert callable(locks._lock_path_for_key)
+
+
+def test_prefects_redis_lock_manager_names_its_keys():
+    pytest.importorskip("prefect_redis", reason="the scale extra is not installed")
+    from prefect_redis.locking import RedisLockManager
+
+    assert "once--acme.com--step.json" in RedisLockManager()._lock_name_for_key("once--acme.com--step.json")
