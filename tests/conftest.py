@@ -74,14 +74,69 @@ def browser():
 
 
 @pytest.fixture(scope="session")
-def prefect_api():
+def prefect_api(pytestconfig):
     """A temporary Prefect server (SQLite) for the whole session; yields its API URL."""
     from prefect.settings import PREFECT_API_URL
     from prefect.testing.utilities import prefect_test_harness
 
     with prefect_test_harness(server_startup_timeout=90):
         set_wait_settings(poll_seconds=0.2, remind_after_hours=1)
-        yield PREFECT_API_URL.value()
+        pytestconfig.stash[SHARED_SERVER] = True
+        try:
+            yield PREFECT_API_URL.value()
+        finally:
+            pytestconfig.stash[SHARED_SERVER] = False
+
+
+SHARED_SERVER = pytest.StashKey[bool]()
+UNFINISHED = ("SCHEDULED", "PENDING", "RUNNING", "PAUSED", "CANCELLING")
+
+
+def unfinished_runs() -> list:
+    """Flow runs on the session's server that have not reached a final state."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterState, FlowRunFilterStateType
+
+    with get_client(sync_client=True) as client:
+        return client.read_flow_runs(
+            flow_run_filter=FlowRunFilter(
+                state=FlowRunFilterState(type=FlowRunFilterStateType(any_=list(UNFINISHED)))
+            )
+        )
+
+
+def cancel_runs(runs: list, timeout: float = 60) -> None:
+    """Cancel as a CSM would (the served runner stops a running process); force what does not end."""
+    from prefect.client.orchestration import get_client
+    from prefect.states import Cancelled, Cancelling
+
+    with get_client(sync_client=True) as client:
+        for run in runs:
+            if run.deployment_id is None:  # in-process: no runner would act on Cancelling
+                client.set_flow_run_state(run.id, Cancelled(message="test teardown"), force=True)
+            else:
+                client.set_flow_run_state(run.id, Cancelling(message="test teardown"))
+        ids = {run.id for run in runs}
+
+        def all_final():
+            return not [r for r in unfinished_runs() if r.id in ids]
+
+        try:
+            wait_until(all_final, timeout=timeout, interval=0.5, what="the test's runs to be cancelled")
+        except AssertionError:
+            for run in unfinished_runs():
+                if run.id in ids:
+                    client.set_flow_run_state(run.id, Cancelled(message="test teardown"), force=True)
+
+
+@pytest.fixture(autouse=True)
+def cancel_what_the_test_started(pytestconfig):
+    """Every test cancels the flow runs it started and left unfinished: on the one shared server a
+    leftover Suspended run would be reminded, counted or answered by a later test."""
+    before = {run.id for run in unfinished_runs()} if pytestconfig.stash.get(SHARED_SERVER, False) else set()
+    yield
+    if pytestconfig.stash.get(SHARED_SERVER, False):
+        cancel_runs([run for run in unfinished_runs() if run.id not in before])
 
 
 def set_wait_settings(**settings) -> None:
