@@ -44,6 +44,19 @@ def wait_until(predicate, timeout: float = 60, interval: float = 0.2, what: str 
     raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
+IN_CI = os.environ.get("CI", "").lower() == "true"
+
+
+def require(installed: bool, what: str) -> None:
+    """Skip a test whose system dependency is missing, but fail it under CI=true: a CI run that
+    skipped it would be green without having tested anything."""
+    if installed:
+        return
+    if IN_CI:
+        pytest.fail(f"CI=true and {what}", pytrace=False)
+    pytest.skip(what)
+
+
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_ARGS = [
     "--headless",
@@ -60,8 +73,10 @@ CHROMIUM_ARGS = [
 @pytest.fixture
 def browser():
     """Debian's chromium driven by Playwright (never a downloaded browser build)."""
-    if not os.path.exists(CHROMIUM):
-        pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium); no browser is downloaded")
+    require(
+        os.path.exists(CHROMIUM),
+        f"{CHROMIUM} is not installed (apt-get install chromium); no browser is downloaded",
+    )
     from playwright.sync_api import expect, sync_playwright
 
     expect.set_options(timeout=60_000)  # `expect(...)` waits for its condition up to this (default 5 s)
@@ -410,11 +425,15 @@ def served(prefect_api, tmp_path_factory):
 @pytest.fixture
 def sftp_server(request, tmp_path):
     """A real SFTP server on loopback serving tmp/inbox: OpenSSH sshd when installed, else asyncssh
-    (parametrize indirectly with "asyncssh" to test that server too)."""
+    (parametrize indirectly with "asyncssh" to test that server too). Under CI=true a test that
+    asked for OpenSSH fails unless it runs on OpenSSH."""
     from sandbox.sftp import start_sftp_server
 
     prefer = getattr(request, "param", "openssh")
     server = start_sftp_server(tmp_path / "inbox", keys_dir=tmp_path / "sftp-keys", prefer=prefer)
+    if IN_CI and server.kind != prefer:
+        server.stop()
+        pytest.fail(f"CI=true and the test asked for OpenSSH, but {server.fallback}", pytrace=False)
     try:
         yield server
     finally:

@@ -248,3 +248,26 @@ def test_a_slack_outage_during_a_tick_neither_fails_it_nor_strands_the_uploads_a
     assert (result["claimed"], result["errors"]) == (2, 0)
     assert all(original_name(only_claim(inbox)) == "staff.csv" for inbox in inboxes)
     assert slack.messages("monitoring-hris-files") == []
+
+
+def test_an_openssh_that_cannot_start_is_replaced_by_asyncssh_saying_why(tmp_path, monkeypatch):
+    """The fallback is never silent: the SFTP tests fail under CI=true with this reason."""
+    from sandbox import sftp
+
+    monkeypatch.setattr(sftp, "SSHD", "/bin/false")  # an sshd that exits at once
+    server = sftp.start_sftp_server(tmp_path / "inbox", keys_dir=tmp_path / "keys")
+    try:
+        assert server.kind == "asyncssh" and server.fallback.startswith("sshd did not start")
+    finally:
+        server.stop()
+    monkeypatch.setattr(sftp, "SSHD", None)
+    server = sftp.start_sftp_server(tmp_path / "inbox", keys_dir=tmp_path / "keys")
+    try:
+        assert server.fallback == "sshd is not installed (apt-get install openssh-server)"
+    finally:
+        server.stop()
+    asked = sftp.start_sftp_server(tmp_path / "inbox", keys_dir=tmp_path / "keys", prefer="asyncssh")
+    try:
+        assert asked.kind == "asyncssh" and asked.fallback == ""
+    finally:
+        asked.stop()
