@@ -23,6 +23,9 @@ from tests.conftest import free_port, make_customer, wait_until
 ROOT = Path(__file__).resolve().parent.parent
 
 
+EVERY_CHILD = {"prefect-server", "sandbox", "worker", "setup-links"}  # what `up` starts on a free machine
+
+
 class Stack:
     """`hris-runbook up` with its output in a pipe, stopped by SIGINT to it alone.
 
@@ -58,7 +61,10 @@ class Stack:
 
     @property
     def child_pids(self) -> list[int]:
-        return [int(pid) for pid in re.findall(r"started \S+ \(pid (\d+)", "".join(self.output))]
+        """The pid of each process `up` said it started; every one it starts, or the test fails."""
+        started = dict(re.findall(r"started (\S+) \(pid (\d+)", "".join(self.output)))
+        assert set(started) == EVERY_CHILD, f"up started {sorted(started)}, not {sorted(EVERY_CHILD)}"
+        return [int(pid) for pid in started.values()]
 
     def wait_for(self, text: str, timeout: float = 240) -> None:
         deadline = time.monotonic() + timeout

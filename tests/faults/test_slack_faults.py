@@ -11,7 +11,8 @@ from prefect import flow
 
 from flows.approvals import Notify, WaitSettings, request_approval
 from tasks.slack import Slack, SlackError
-from tests.gates import FlowInThread, answer
+from tests.conftest import wait_until
+from tests.gates import FlowInThread, answer, artifacts_and_logs
 
 FAULTS = ["rate_limit", "server_error", "hang", "drop", "lost_answer"]
 
@@ -89,4 +90,12 @@ def test_a_slack_outage_leaves_the_gate_waiting_and_answerable(slack, slack_bloc
     state = run.result()
     assert state.is_completed(), state.message
     assert state.result() == "Casey Success"
-    assert slack.messages("dm-" + slack.users["casey@10kc.example"].lower()) == []
+    # what the CSM sees on the run: Slack was tried and the failure said so, not hidden
+    wait_until(
+        lambda: any("Could not notify in Slack" in line for line in artifacts_and_logs(run.flow_run_id)[1]),
+        timeout=30,
+        what="the run's log line about Slack",
+    )
+    if outage == "dropping":  # a running stand-in can show that the notice was tried and not delivered
+        assert slack.calls("users.lookupByEmail"), "the gate never tried to DM"
+        assert slack.messages("dm-" + slack.users["casey@10kc.example"].lower()) == []
