@@ -27,6 +27,23 @@ import pytest  # noqa: E402
 from tasks.customer import Customer  # noqa: E402
 
 
+def pytest_collection_modifyitems(items):
+    """Markers from what a test needs, so they cannot drift from it (registered in pyproject.toml):
+    browser (chromium), sshd (a server that should be OpenSSH), postgres (set on the scale tests),
+    slow (a Prefect server, a browser, PostgreSQL, or a fault case that waits out a client timeout or
+    a Retry-After; a few more by hand): `pytest -m "not slow"` is the quick loop."""
+    for item in items:
+        needs = set(item.fixturenames)
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        if "browser" in needs:
+            item.add_marker(pytest.mark.browser)
+        if "sftp_server" in needs and params.get("sftp_server", "openssh") == "openssh":
+            item.add_marker(pytest.mark.sshd)
+        waits_out = params.get("fault") in ("hang", "timeout_after_acting", "rate_limit")
+        if needs & {"prefect_api", "browser"} or item.get_closest_marker("postgres") or waits_out:
+            item.add_marker(pytest.mark.slow)
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -154,6 +154,7 @@ time.sleep(600)
 """
 
 
+@pytest.mark.slow
 def test_stopping_escalates_to_sigkill_and_takes_the_subprocesses_along(tmp_path):
     children = Children()
     stubborn = children.start([sys.executable, "-c", STUBBORN], tmp_path / "stubborn.log")
@@ -214,6 +215,7 @@ def _wait_for_every_child(env) -> None:
 
 
 @pytest.mark.timeout(900)  # two whole stacks on 2 shared cores; every wait inside is on an event
+@pytest.mark.slow  # its own Prefect server
 def test_up_runs_the_runbook_end_to_end_and_can_be_started_again(stack_env, tmp_path):
     stack = Stack(stack_env)
     try:

@@ -69,6 +69,7 @@ def load(stack, stand_ins):
 
 
 @pytest.mark.timeout(1800)  # the stack, then 30 customers through setup-guides and into api-integration
+@pytest.mark.postgres  # and Redis: the scale stack
 def test_thirty_customers_on_two_workers_each_get_exactly_one_email(stack, load):
     customers, result, messages, _, _ = load
     assert result.errors == []
@@ -80,6 +81,7 @@ def test_thirty_customers_on_two_workers_each_get_exactly_one_email(stack, load)
     assert all("Connecting Workday to 10KC" in m["Subject"] for m in messages)
 
 
+@pytest.mark.postgres  # and Redis: the scale stack
 def test_each_customer_gets_exactly_one_workos_organization(load):
     customers, _, _, api, organizations = load
     assert api.errors == [] and api.failed_resumes == 0
@@ -89,6 +91,7 @@ def test_each_customer_gets_exactly_one_workos_organization(load):
     assert len(organizations) == CUSTOMERS
 
 
+@pytest.mark.postgres  # and Redis: the scale stack
 def test_both_workers_ran_flows_and_nothing_hit_a_locked_database(stack, load):
     log = stack.log_text()
     assert "database is locked" not in log
@@ -97,6 +100,7 @@ def test_both_workers_ran_flows_and_nothing_hit_a_locked_database(stack, load):
         assert runs, f"{worker} ran no flow run"
 
 
+@pytest.mark.postgres  # and Redis: the scale stack
 def test_once_records_are_on_shared_storage_and_locks_in_redis(stack, load):
     import redis
 

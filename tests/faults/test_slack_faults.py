@@ -60,6 +60,7 @@ def test_a_file_shared_in_a_thread_appears_once_whatever_happens_to_the_share(sl
     assert slack.files[file_id]["content"] == sample.read_bytes()
 
 
+@pytest.mark.slow
 def test_slack_that_never_answers_ends_the_post_in_one_clear_line(slack, poster):
     slack.inject("chat.postMessage", "drop", times=10)
     with pytest.raises(SlackError) as failure:
