@@ -36,10 +36,12 @@ def _notify_from(parameters: dict) -> Notify | None:
 
 
 @flow(name="approval-reminders")  # not per customer: Prefect's generated run names are fine
-def approval_reminders() -> int:
-    """Send a reminder for every suspended deployment run whose wait passed another reminder interval."""
+def approval_reminders(now: datetime | None = None) -> int:
+    """Send a reminder for every suspended deployment run whose wait passed another reminder interval.
+
+    `now` (default: the clock) is the moment waits are judged at, so a test never races the interval."""
     logger = get_run_logger()
-    now = datetime.now(UTC)
+    now = now or datetime.now(UTC)
     sent = 0
     configured = wait_settings()  # the `hris_wait_settings` Variable, read once per tick
     with get_client(sync_client=True) as client:

@@ -55,7 +55,7 @@ def postgres_bin(name: str) -> str | None:
 
 
 def missing_services() -> list[str]:
-    """What of PostgreSQL and Redis is not installed (the scale test skips naming it)."""
+    """What of PostgreSQL and Redis is missing (the scale test names it; it fails under CI=true)."""
     missing = [name for name in ("initdb", "postgres") if postgres_bin(name) is None]
     if shutil.which("redis-server") is None:
         missing.append("redis-server")

@@ -57,6 +57,7 @@ class SftpSandbox:
     _stop: object = None
     faults: list = field(default_factory=list)  # [kind, times left, hang seconds]; asyncssh only
     faults_served: list = field(default_factory=list)
+    fallback: str = ""  # why OpenSSH was asked for and asyncssh serves instead ("" when it did not)
 
     def stop(self) -> None:
         self._stop()
@@ -106,12 +107,18 @@ def start_sftp_server(
     host_private, host_public = _stored_keypair(keys_dir / "host_key")
     client_private, client_public = _stored_keypair(keys_dir / "client_key")
     port = port or _free_port()
-    if prefer == "openssh" and SSHD:
+    fallback = ""
+    if prefer == "openssh" and not SSHD:
+        fallback = "sshd is not installed (apt-get install openssh-server)"
+    elif prefer == "openssh":
         try:
             return _start_sshd(root, port, keys_dir, host_public, client_private, client_public, log_file)
-        except (OSError, RuntimeError):
-            pass  # e.g. not root (sshd needs /run/sshd): serve the same keys with asyncssh instead
-    return _start_asyncssh(root, port, host_private, host_public, client_private, client_public)
+        except (OSError, RuntimeError) as error:  # e.g. not root (sshd needs /run/sshd)
+            fallback = f"sshd did not start: {' '.join(str(error).split())[:300]}"
+    # the same keys served by asyncssh; `fallback` says why, for whoever needs OpenSSH itself
+    server = _start_asyncssh(root, port, host_private, host_public, client_private, client_public)
+    server.fallback = fallback
+    return server
 
 
 def _stored_keypair(path: Path) -> tuple[str, str]:

@@ -27,6 +27,23 @@ import pytest  # noqa: E402
 from tasks.customer import Customer  # noqa: E402
 
 
+def pytest_collection_modifyitems(items):
+    """Markers from what a test needs, so they cannot drift from it (registered in pyproject.toml):
+    browser (chromium), sshd (a server that should be OpenSSH), postgres (set on the scale tests),
+    slow (a Prefect server, a browser, PostgreSQL, or a fault case that waits out a client timeout or
+    a Retry-After; a few more by hand): `pytest -m "not slow"` is the quick loop."""
+    for item in items:
+        needs = set(item.fixturenames)
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        if "browser" in needs:
+            item.add_marker(pytest.mark.browser)
+        if "sftp_server" in needs and params.get("sftp_server", "openssh") == "openssh":
+            item.add_marker(pytest.mark.sshd)
+        waits_out = params.get("fault") in ("hang", "timeout_after_acting", "rate_limit")
+        if needs & {"prefect_api", "browser"} or item.get_closest_marker("postgres") or waits_out:
+            item.add_marker(pytest.mark.slow)
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -42,6 +59,19 @@ def wait_until(predicate, timeout: float = 60, interval: float = 0.2, what: str 
             return value
         time.sleep(interval)
     raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+IN_CI = os.environ.get("CI", "").lower() == "true"
+
+
+def require(installed: bool, what: str) -> None:
+    """Skip a test whose system dependency is missing, but fail it under CI=true: a CI run that
+    skipped it would be green without having tested anything."""
+    if installed:
+        return
+    if IN_CI:
+        pytest.fail(f"CI=true and {what}", pytrace=False)
+    pytest.skip(what)
 
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -60,8 +90,10 @@ CHROMIUM_ARGS = [
 @pytest.fixture
 def browser():
     """Debian's chromium driven by Playwright (never a downloaded browser build)."""
-    if not os.path.exists(CHROMIUM):
-        pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium); no browser is downloaded")
+    require(
+        os.path.exists(CHROMIUM),
+        f"{CHROMIUM} is not installed (apt-get install chromium); no browser is downloaded",
+    )
     from playwright.sync_api import expect, sync_playwright
 
     expect.set_options(timeout=60_000)  # `expect(...)` waits for its condition up to this (default 5 s)
@@ -74,14 +106,69 @@ def browser():
 
 
 @pytest.fixture(scope="session")
-def prefect_api():
+def prefect_api(pytestconfig):
     """A temporary Prefect server (SQLite) for the whole session; yields its API URL."""
     from prefect.settings import PREFECT_API_URL
     from prefect.testing.utilities import prefect_test_harness
 
     with prefect_test_harness(server_startup_timeout=90):
         set_wait_settings(poll_seconds=0.2, remind_after_hours=1)
-        yield PREFECT_API_URL.value()
+        pytestconfig.stash[SHARED_SERVER] = True
+        try:
+            yield PREFECT_API_URL.value()
+        finally:
+            pytestconfig.stash[SHARED_SERVER] = False
+
+
+SHARED_SERVER = pytest.StashKey[bool]()
+UNFINISHED = ("SCHEDULED", "PENDING", "RUNNING", "PAUSED", "CANCELLING")
+
+
+def unfinished_runs() -> list:
+    """Flow runs on the session's server that have not reached a final state."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterState, FlowRunFilterStateType
+
+    with get_client(sync_client=True) as client:
+        return client.read_flow_runs(
+            flow_run_filter=FlowRunFilter(
+                state=FlowRunFilterState(type=FlowRunFilterStateType(any_=list(UNFINISHED)))
+            )
+        )
+
+
+def cancel_runs(runs: list, timeout: float = 60) -> None:
+    """Cancel as a CSM would (the served runner stops a running process); force what does not end."""
+    from prefect.client.orchestration import get_client
+    from prefect.states import Cancelled, Cancelling
+
+    with get_client(sync_client=True) as client:
+        for run in runs:
+            if run.deployment_id is None:  # in-process: no runner would act on Cancelling
+                client.set_flow_run_state(run.id, Cancelled(message="test teardown"), force=True)
+            else:
+                client.set_flow_run_state(run.id, Cancelling(message="test teardown"))
+        ids = {run.id for run in runs}
+
+        def all_final():
+            return not [r for r in unfinished_runs() if r.id in ids]
+
+        try:
+            wait_until(all_final, timeout=timeout, interval=0.5, what="the test's runs to be cancelled")
+        except AssertionError:
+            for run in unfinished_runs():
+                if run.id in ids:
+                    client.set_flow_run_state(run.id, Cancelled(message="test teardown"), force=True)
+
+
+@pytest.fixture(autouse=True)
+def cancel_what_the_test_started(pytestconfig):
+    """Every test cancels the flow runs it started and left unfinished: on the one shared server a
+    leftover Suspended run would be reminded, counted or answered by a later test."""
+    before = {run.id for run in unfinished_runs()} if pytestconfig.stash.get(SHARED_SERVER, False) else set()
+    yield
+    if pytestconfig.stash.get(SHARED_SERVER, False):
+        cancel_runs([run for run in unfinished_runs() if run.id not in before])
 
 
 def set_wait_settings(**settings) -> None:
@@ -355,11 +442,15 @@ def served(prefect_api, tmp_path_factory):
 @pytest.fixture
 def sftp_server(request, tmp_path):
     """A real SFTP server on loopback serving tmp/inbox: OpenSSH sshd when installed, else asyncssh
-    (parametrize indirectly with "asyncssh" to test that server too)."""
+    (parametrize indirectly with "asyncssh" to test that server too). Under CI=true a test that
+    asked for OpenSSH fails unless it runs on OpenSSH."""
     from sandbox.sftp import start_sftp_server
 
     prefer = getattr(request, "param", "openssh")
     server = start_sftp_server(tmp_path / "inbox", keys_dir=tmp_path / "sftp-keys", prefer=prefer)
+    if IN_CI and server.kind != prefer:
+        server.stop()
+        pytest.fail(f"CI=true and the test asked for OpenSSH, but {server.fallback}", pytrace=False)
     try:
         yield server
     finally:

@@ -21,14 +21,16 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import CHROMIUM, free_port, make_customer, wait_until
+from tests.conftest import CHROMIUM, free_port, make_customer, require, wait_until
 from tests.gates import read_run, wait_for_gate
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
-pytestmark = pytest.mark.skipif(
-    not os.path.exists(CHROMIUM),
-    reason="no chromium installed (apt-get install chromium): the real-browser test needs it",
-)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def chromium_installed():
+    """Before the UI is started: skip without chromium, fail under CI=true."""
+    require(os.path.exists(CHROMIUM), f"{CHROMIUM} is not installed (apt-get install chromium)")
 
 
 @pytest.fixture(scope="module")

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import time
+from datetime import timedelta
 
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterDeploymentId
 from prefect.deployments import run_deployment
 
-from tests.conftest import make_customer, set_wait_settings, wait_until
+from tests.conftest import make_customer, wait_until
 from tests.gates import answer, read_run, waiting_gate
 
 
@@ -49,6 +49,7 @@ def test_a_deployment_run_suspends_at_the_gate_and_sends_once_after_resume(serve
 def test_suspended_runs_get_reminders_from_the_sweeper_once_per_interval(
     served, smtp_block, smtp_server, slack_block, slack
 ):
+    from flows.approvals import wait_settings
     from flows.reminders import approval_reminders
 
     customer = make_customer()
@@ -56,22 +57,30 @@ def test_suspended_runs_get_reminders_from_the_sweeper_once_per_interval(
         "setup-guides/setup-guides", parameters={"customer": customer.model_dump()}, timeout=0
     )
     assert waiting_gate(run.id, timeout=90) == "setup-guides-email"
-    set_wait_settings(poll_seconds=0.2, remind_after_hours=8 / 3600)  # every 8 s
-    try:
-        time.sleep(8.5)
-        assert approval_reminders() >= 1
-        assert approval_reminders() == 0  # not due again yet
-    finally:
-        set_wait_settings(poll_seconds=0.2, remind_after_hours=1)
+    suspended_at = read_run(run.id).state.timestamp
+    interval = timedelta(hours=wait_settings().remind_after_hours)
+
+    def reminders_of_this_run() -> list[dict]:
+        with get_client(sync_client=True) as client:
+            artifacts = client.request(
+                "POST", "/artifacts/filter", json={"artifacts": {"flow_run_id": {"any_": [str(run.id)]}}}
+            ).json()
+        return [a for a in artifacts if a["key"] == "reminder-setup-guides-email"]
+
+    # The sweeper judges waits at the `now` it is given: no sleeping, no racing its interval; other
+    # runs on the shared server may be reminded too, so only this run's reminders are counted.
+    approval_reminders(now=suspended_at + interval * 0.9)
+    assert reminders_of_this_run() == []  # not due yet
+    approval_reminders(now=suspended_at + interval * 1.1)
+    assert len(reminders_of_this_run()) == 1
+    approval_reminders(now=suspended_at + interval * 1.9)
+    assert len(reminders_of_this_run()) == 1  # not due again yet
+    approval_reminders(now=suspended_at + interval * 2.1)
+    reminders = reminders_of_this_run()
+    assert len(reminders) == 2 and all("Send “Connecting Workday to 10KC" in r["data"] for r in reminders)
 
     dm = slack.messages("dm-" + slack.users["casey@10kc.example"].lower())
-    assert any("Still waiting" in m["text"] and str(run.id) in m["text"] for m in dm)
-    with get_client(sync_client=True) as client:
-        artifacts = client.request(
-            "POST", "/artifacts/filter", json={"artifacts": {"flow_run_id": {"any_": [str(run.id)]}}}
-        ).json()
-    reminders = [a for a in artifacts if a["key"] == "reminder-setup-guides-email"]
-    assert len(reminders) == 1 and "Send “Connecting Workday to 10KC" in reminders[0]["data"]
+    assert len([m for m in dm if "Still waiting" in m["text"] and str(run.id) in m["text"]]) == 2
     assert read_run(run.id).state.is_paused()  # still waiting, not failed
 
     answer(run.id, "setup-guides-email", decision="reject", reason="reminder test", approver="Casey")

@@ -23,6 +23,9 @@ from tests.conftest import free_port, make_customer, wait_until
 ROOT = Path(__file__).resolve().parent.parent
 
 
+EVERY_CHILD = {"prefect-server", "sandbox", "worker", "setup-links"}  # what `up` starts on a free machine
+
+
 class Stack:
     """`hris-runbook up` with its output in a pipe, stopped by SIGINT to it alone.
 
@@ -58,7 +61,10 @@ class Stack:
 
     @property
     def child_pids(self) -> list[int]:
-        return [int(pid) for pid in re.findall(r"started \S+ \(pid (\d+)", "".join(self.output))]
+        """The pid of each process `up` said it started; every one it starts, or the test fails."""
+        started = dict(re.findall(r"started (\S+) \(pid (\d+)", "".join(self.output)))
+        assert set(started) == EVERY_CHILD, f"up started {sorted(started)}, not {sorted(EVERY_CHILD)}"
+        return [int(pid) for pid in started.values()]
 
     def wait_for(self, text: str, timeout: float = 240) -> None:
         deadline = time.monotonic() + timeout
@@ -148,6 +154,7 @@ time.sleep(600)
 """
 
 
+@pytest.mark.slow
 def test_stopping_escalates_to_sigkill_and_takes_the_subprocesses_along(tmp_path):
     children = Children()
     stubborn = children.start([sys.executable, "-c", STUBBORN], tmp_path / "stubborn.log")
@@ -208,6 +215,7 @@ def _wait_for_every_child(env) -> None:
 
 
 @pytest.mark.timeout(900)  # two whole stacks on 2 shared cores; every wait inside is on an event
+@pytest.mark.slow  # its own Prefect server
 def test_up_runs_the_runbook_end_to_end_and_can_be_started_again(stack_env, tmp_path):
     stack = Stack(stack_env)
     try:

@@ -72,6 +72,7 @@ def test_an_unknown_sheet_is_a_clear_error(sheets, sheets_credentials):
         read_mapping_sheet(sheets_credentials, KEY)
 
 
+@pytest.mark.slow
 def test_a_429_is_retried_then_succeeds(sheets, sheets_credentials):
     sheets.add_spreadsheet(KEY, {"Sheet1": REALISTIC}, [sheets_credentials.client_email])
     sheets.fail_next(
@@ -268,6 +269,7 @@ def write_table(path: Path, rows: list[list[str]]) -> Path:
     return path
 
 
+@pytest.mark.slow
 def test_check_mapping_names_the_row_with_a_blank_visibility_and_exits_2(tmp_path):
     done = check_mapping("--mapping", str(write_table(tmp_path / "mapping.csv", BLANK_VISIBILITY)))
     assert done.returncode == 2, done.stderr
@@ -276,6 +278,7 @@ def test_check_mapping_names_the_row_with_a_blank_visibility_and_exits_2(tmp_pat
     assert "Row 2" not in done.stdout and done.stderr == ""
 
 
+@pytest.mark.slow
 def test_check_mapping_of_a_clean_table_exits_0(tmp_path):
     rows = [*BLANK_VISIBILITY[:3], ["Place", "Work Location", "LDN", "", "Office", "London", "Private"]]
     done = check_mapping("--mapping", str(write_table(tmp_path / "mapping.csv", rows)))
@@ -284,6 +287,7 @@ def test_check_mapping_of_a_clean_table_exits_0(tmp_path):
     assert "Worth a look (we can continue):" in done.stdout  # one value under Work Location
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("name", "content", "problem"),
     [

@@ -73,20 +73,57 @@ def test_a_step_killed_inside_its_lock_runs_once_on_the_next_run(killed_inside_s
     assert lines(out / "sent") == 1 and lines(out / "started") == 2
 
 
+def step_runs(key: str) -> list:
+    """The once-step flow runs of this key (oldest first), with their task runs' states."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowFilter, FlowFilterName, FlowRunFilter, FlowRunFilterId
+    from prefect.client.schemas.sorting import FlowRunSort
+
+    with get_client(sync_client=True) as client:
+        runs = client.read_flow_runs(
+            flow_filter=FlowFilter(name=FlowFilterName(any_=["once-step"])), sort=FlowRunSort.START_TIME_ASC
+        )
+        runs = [run for run in runs if run.parameters.get("once_key") == key]
+        tasks = client.read_task_runs(
+            flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[run.id for run in runs]))
+        )
+    return [(run, [t.state.type.value for t in tasks if t.flow_run_id == run.id]) for run in runs]
+
+
 def test_a_lock_left_on_another_machine_expires_after_the_hold_timeout(killed_inside_step):
-    key, out = killed_inside_step
-    path = lock_file(key)
-    record = json.loads(path.read_text())  # as if the killed worker ran on another machine
-    expires = time.time() + 3
     from datetime import UTC, datetime
 
-    record.update(host="another-worker", expiration=str(datetime.fromtimestamp(expires, UTC)))
-    path.write_text(json.dumps(record))
+    key, out = killed_inside_step
+    path = lock_file(key)
 
-    code, output = finish(start_step(key, out))
+    def lock_expiring_at(moment: float) -> None:
+        record = json.loads(path.read_text())  # as if the killed worker ran on another machine
+        record.update(host="another-worker", expiration=str(datetime.fromtimestamp(moment, UTC)))
+        path.write_text(json.dumps(record))
+
+    lock_expiring_at(time.time() + 600)
+    [(holder, _)] = step_runs(key)
+    waiter = start_step(key, out)
+    try:
+        # the waiter started its step (its task run is Running) and now waits on the lock
+        wait_until(
+            lambda: (
+                waiter.poll() is not None
+                or lines(out / "sent")
+                or any(r.id != holder.id and "RUNNING" in tasks for r, tasks in step_runs(key))
+            ),
+            timeout=180,
+            what="the second run to reach the locked step",
+        )
+        assert waiter.poll() is None and lines(out / "sent") == 0, "the step ran through the lock"
+        expires = time.time() + 3
+        lock_expiring_at(expires)  # still held by nobody alive here: only expiry frees it
+        code, output = finish(waiter)
+    finally:
+        waiter.kill()
     assert code == 0, output
-    assert time.time() >= expires, "the lock was taken before it expired"
     assert lines(out / "sent") == 1
+    assert (out / "sent").stat().st_mtime >= expires, "the lock was taken before it expired"
 
 
 def test_a_step_locked_by_a_live_run_fails_after_the_acquire_timeout_naming_the_holder(prefect_api, tmp_path):

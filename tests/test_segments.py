@@ -85,6 +85,7 @@ def test_a_wrong_token_is_a_clear_hub_error(hub):
         client.list_segments()
 
 
+@pytest.mark.slow
 def test_a_busy_hub_is_retried_after_its_retry_after(hub):
     client = TenKCHub(api_token="hub-test", base_url_override=hub.url).get_client(HUB_URL)
     hub.fail_next("/segments", Response(429, {"message": "slow down"}, headers={"Retry-After": "1"}))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 import uuid
 
 import paramiko
@@ -72,18 +73,23 @@ def test_partial_and_temporary_uploads_are_not_picked_up(sftp_block, sftp_server
 def test_overlapping_watchers_claim_each_upload_once(sftp_block, sftp_server, tmp_path, clean_registrations):
     customer, inbox = registered(tmp_path, sftp_server)
     (inbox / "staff.csv").write_text(UPLOAD)
-    results = []
-    threads = [
-        threading.Thread(
-            target=lambda: results.append(sftp_watch(settle_seconds=0.5, start_processing=False))
-        )
-        for _ in range(2)
-    ]
+    results, spans, together = [], [], threading.Barrier(2)
+
+    def watch():
+        together.wait(30)  # both ticks start at once; the 2 s settle lets both list the upload
+        started = time.monotonic()
+        results.append(sftp_watch(settle_seconds=2, start_processing=False))
+        spans.append((started, time.monotonic()))
+
+    threads = [threading.Thread(target=watch) for _ in range(2)]
     for t in threads:
         t.start()
     for t in threads:
-        t.join(60)
-    assert sum(r["claimed"] for r in results) == 1
+        t.join(120)
+    assert not any(t.is_alive() for t in threads) and len(results) == 2, "both watchers must finish"
+    (start_a, end_a), (start_b, end_b) = spans
+    assert start_a < end_b and start_b < end_a, "the two watch ticks did not overlap"
+    assert sorted(r["claimed"] for r in results) == [0, 1]
     assert original_name(only_claim(inbox)) == "staff.csv"
     assert not (inbox / "staff.csv").exists()
 
@@ -300,3 +306,26 @@ def test_a_slack_outage_during_a_tick_neither_fails_it_nor_strands_the_uploads_a
     assert (result["claimed"], result["errors"]) == (2, 0)
     assert all(original_name(only_claim(inbox)) == "staff.csv" for inbox in inboxes)
     assert slack.messages("monitoring-hris-files") == []
+
+
+def test_an_openssh_that_cannot_start_is_replaced_by_asyncssh_saying_why(tmp_path, monkeypatch):
+    """The fallback is never silent: the SFTP tests fail under CI=true with this reason."""
+    from sandbox import sftp
+
+    monkeypatch.setattr(sftp, "SSHD", "/bin/false")  # an sshd that exits at once
+    server = sftp.start_sftp_server(tmp_path / "inbox", keys_dir=tmp_path / "keys")
+    try:
+        assert server.kind == "asyncssh" and server.fallback.startswith("sshd did not start")
+    finally:
+        server.stop()
+    monkeypatch.setattr(sftp, "SSHD", None)
+    server = sftp.start_sftp_server(tmp_path / "inbox", keys_dir=tmp_path / "keys")
+    try:
+        assert server.fallback == "sshd is not installed (apt-get install openssh-server)"
+    finally:
+        server.stop()
+    asked = sftp.start_sftp_server(tmp_path / "inbox", keys_dir=tmp_path / "keys", prefer="asyncssh")
+    try:
+        assert asked.kind == "asyncssh" and asked.fallback == ""
+    finally:
+        asked.stop()

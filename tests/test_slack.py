@@ -89,6 +89,7 @@ def test_a_file_shared_in_a_channel_arrives_with_its_bytes(slack, slack_workspac
     assert slack.messages("am-acme")[-1]["text"] == "3 updates"
 
 
+@pytest.mark.slow
 def test_a_429_is_retried_after_retry_after_and_posts_once(slack, slack_workspace):
     slack.fail_next("chat.postMessage", rate_limited(retry_after=1))
     Slack(slack_workspace).post("#am-acme", "hello")

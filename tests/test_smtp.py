@@ -72,6 +72,7 @@ def test_implicit_tls_and_login_deliver_the_message(implicit_tls_smtp):
     assert message["To"] == "admin@acme.example"
 
 
+@pytest.mark.slow
 def test_implicit_tls_refuses_an_untrusted_certificate_and_a_plain_client(implicit_tls_smtp):
     import smtplib
 

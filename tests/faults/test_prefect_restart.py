@@ -107,6 +107,7 @@ def stack(tmp_path):
 
 
 @pytest.mark.timeout(900)  # two server starts and three flow-run processes: minutes on a busy 2-core box
+@pytest.mark.slow  # its own Prefect server
 def test_a_run_suspended_at_a_gate_survives_a_server_restart_and_sends_once(stack, smtp_server):
     SmtpServer(host="127.0.0.1", port=smtp_server.port, security="none", from_address="cs@10kc.example").save(
         "default", overwrite=True

@@ -36,6 +36,7 @@ def test_the_table_is_read_whole_through_each_fault(sheets, credentials, fault):
     assert len(sheets.calls("/values/")) == 2
 
 
+@pytest.mark.slow
 def test_a_server_that_never_answers_ends_the_read_in_one_clear_line(sheets, credentials):
     sheets.inject("/values/", "drop", times=10)
     with pytest.raises(SheetsError, match="Google Sheets"):
