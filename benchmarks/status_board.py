@@ -24,6 +24,7 @@ from datetime import UTC, datetime
 from prefect.exceptions import PrefectHTTPStatusError
 
 from tasks.contracts import (
+    API_IMPLEMENTATION_EMAIL,
     API_INTEGRATION,
     INTEGRATION_ON,
     PRODUCTION_UPLOAD,
@@ -123,7 +124,7 @@ def seed_customer(client, flows: dict[str, str], i: int, runs: int) -> None:
     flow = SFTP_INTEGRATION if kind in (2, 3) else API_INTEGRATION
     state, gate = [
         ("PAUSED", INTEGRATION_ON),
-        ("PAUSED", "api-implementation-email"),
+        ("PAUSED", API_IMPLEMENTATION_EMAIL),
         ("PAUSED", PRODUCTION_UPLOAD),
         ("FAILED", ""),
         ("COMPLETED", ""),

@@ -24,6 +24,8 @@ from flows.steps import (
     update_hub_segments,
 )
 from tasks.contracts import (
+    API_FINAL_SUMMARY,
+    API_IMPLEMENTATION_EMAIL,
     API_INTEGRATION,
     INTEGRATION_ON,
     INTEGRATION_ON_FORM,
@@ -156,7 +158,7 @@ def api_integration(customer: Customer) -> dict:
     draft = draft_api_implementation_email(
         customer, catalogue, help_url, smtp.default_cc, setup_link, catalogue.default_question_fields
     )
-    send_reviewed_email(customer, "api-implementation-email", draft, smtp)
+    send_reviewed_email(customer, API_IMPLEMENTATION_EMAIL, draft, smtp)
     progress.mark(2, "done")
 
     progress.mark(3, "waiting", "customer fills in the data mapping table")
@@ -194,7 +196,7 @@ def api_integration(customer: Customer) -> dict:
     summary = draft_api_final_summary(
         customer, catalogue, help_url, smtp.default_cc, sheet_link, cadence.cadence
     )
-    sent = send_reviewed_email(customer, "api-final-summary", summary, smtp)
+    sent = send_reviewed_email(customer, API_FINAL_SUMMARY, summary, smtp)
     progress.mark(6, "done")
     return {
         "organization": organization.id,

@@ -9,7 +9,7 @@ from pydantic import Field
 from blocks import SmtpServer, load_block
 from flows.approvals import ask, ends_on_rejection, record
 from flows.steps import csm_notice, help_center_catalogue, send_reviewed_email, start_next_flow
-from tasks.contracts import CUSTOMER_CHOICE, SETUP_GUIDES
+from tasks.contracts import CUSTOMER_CHOICE, SETUP_GUIDES, SETUP_GUIDES_EMAIL
 from tasks.customer import Customer
 from tasks.emails import draft_setup_guides_email
 from tasks.naming import run_name
@@ -34,7 +34,7 @@ def setup_guides(customer: Customer) -> dict[str, str]:
     smtp = load_block(SmtpServer)
     catalogue = help_center_catalogue()
     draft = draft_setup_guides_email(customer, catalogue, catalogue.help_center_url, smtp.default_cc)
-    sent = send_reviewed_email(customer, "setup-guides-email", draft, smtp)
+    sent = send_reviewed_email(customer, SETUP_GUIDES_EMAIL, draft, smtp)
 
     choice = ask(
         CustomerChoice,

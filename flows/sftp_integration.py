@@ -35,7 +35,14 @@ from flows.steps import (
     send_reviewed_email,
     update_hub_segments,
 )
-from tasks.contracts import CUSTOMER_CONFIRMED, CUSTOMER_READY, PRODUCTION_UPLOAD, SFTP_INTEGRATION
+from tasks.contracts import (
+    CUSTOMER_CONFIRMED,
+    CUSTOMER_READY,
+    PRODUCTION_UPLOAD,
+    SFTP_IMPLEMENTATION_EMAIL,
+    SFTP_INTEGRATION,
+    SFTP_REVIEW_EMAIL,
+)
 from tasks.customer import Customer
 from tasks.emails import draft_sftp_implementation_email, draft_sftp_review_email
 from tasks.files import DELETIONS, INVITES, UPDATES
@@ -153,7 +160,7 @@ def sftp_integration(customer: Customer) -> dict:
     # 1. implementation email, then the customer's answers
     progress.mark(1, "waiting", "CSM reviews the email")
     draft = draft_sftp_implementation_email(customer, catalogue, help_url, smtp.default_cc)
-    send_reviewed_email(customer, "sftp-implementation-email", draft, smtp, wait)
+    send_reviewed_email(customer, SFTP_IMPLEMENTATION_EMAIL, draft, smtp, wait)
     progress.mark(1, "waiting", "customer: frequency, SFTP server, sample CSV")
     ready = ask(
         CustomerReady,
@@ -211,7 +218,7 @@ def sftp_integration(customer: Customer) -> dict:
     review = draft_sftp_review_email(
         customer, smtp.default_cc, [out / INVITES, out / UPDATES, out / DELETIONS], sample.summary
     )
-    send_reviewed_email(customer, "sftp-review-email", review, smtp, wait)
+    send_reviewed_email(customer, SFTP_REVIEW_EMAIL, review, smtp, wait)
     progress.mark(4, "waiting", "customer verifies the files")
     confirmed = ask(
         CustomerConfirmed,

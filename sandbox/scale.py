@@ -24,7 +24,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tasks.contracts import CUSTOMER_CHOICE, SETUP_GUIDES, deployment_name
+from tasks.contracts import CUSTOMER_CHOICE, SETUP_GUIDES, SETUP_GUIDES_EMAIL, deployment_name
 
 ROOT = Path(__file__).resolve().parent.parent
 POOL = "hris-scale"
@@ -290,7 +290,7 @@ APPROVE = {"decision": "approve", "approver": "Casey Success"}
 def setup_guides_answers(choice: str = "not yet") -> dict[str, dict]:
     """The setup-guides gates answered as a CSM does: approve the email, record the customer's choice."""
     return {
-        "setup-guides-email": APPROVE,
+        SETUP_GUIDES_EMAIL: APPROVE,
         CUSTOMER_CHOICE: {"option": choice, "answered_by": "Casey Success"},
     }
 

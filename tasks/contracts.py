@@ -31,6 +31,13 @@ def deployment_name(flow: str) -> str:
 
 
 # --- gates: the pause keys a run waits under ---------------------------------------------------------
+# Email reviews: each email's gate, and its once-key step (`once--<customer>--<step>`: an email is
+# sent once per customer and step, so renaming one would send it again).
+SETUP_GUIDES_EMAIL = "setup-guides-email"
+API_IMPLEMENTATION_EMAIL = "api-implementation-email"
+API_FINAL_SUMMARY = "api-final-summary"
+SFTP_IMPLEMENTATION_EMAIL = "sftp-implementation-email"
+SFTP_REVIEW_EMAIL = "sftp-review-email"
 CUSTOMER_CHOICE = "customer-choice"
 WORKOS_ORGANIZATION = "workos-organization"
 WORKOS_SETUP_LINK = "workos-setup-link"
