@@ -56,6 +56,30 @@ APPLY_FILES = "apply-files"
 # Signals: one flow resumes another that waits under this key.
 PRODUCTION_UPLOAD = "production-upload"
 
+# Every gate a run can wait at (docs/csm-guide.md says what each asks).
+GATES = (
+    SETUP_GUIDES_EMAIL,
+    CUSTOMER_CHOICE,
+    WORKOS_ORGANIZATION,
+    WORKOS_SETUP_LINK,
+    API_IMPLEMENTATION_EMAIL,
+    MAPPING_TABLE,
+    SEGMENTS_PLAN,
+    SEGMENTS_CHECKLIST,
+    INTEGRATION_ON,
+    SUMMARY_CADENCE,
+    API_FINAL_SUMMARY,
+    SFTP_IMPLEMENTATION_EMAIL,
+    CUSTOMER_READY,
+    SFTP_REVIEW_EMAIL,
+    CUSTOMER_CONFIRMED,
+    PRODUCTION_UPLOAD,
+    QUEUED,
+    MEMBER_EXPORT,
+    MASS_DELETION,
+    APPLY_FILES,
+)
+
 # Who owes the answer at a gate other than the CSM's.
 WAITING_ON = {
     INTEGRATION_ON: "engineering",

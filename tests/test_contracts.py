@@ -138,3 +138,18 @@ def test_contract_names_are_written_only_in_tasks_contracts():
         if _copies(text)
     ]
     assert not copies, "import these from tasks/contracts.py instead:\n" + "\n".join(copies)
+
+
+def test_the_csm_guide_says_what_every_gate_asks():
+    guide = (ROOT / "docs" / "csm-guide.md").read_text()
+    rows = {
+        line.split("|")[1].strip().split(" ")[0].strip("`")
+        for line in guide.splitlines()
+        if line.startswith("| `")
+    }
+    assert set(contracts.GATES) <= rows, f"not in docs/csm-guide.md: {sorted(set(contracts.GATES) - rows)}"
+    gate_constants = {value for name, value in STORED.items() if not name.endswith(("_FORM", "_ARTIFACT"))}
+    folders_and_flows = {"processing", "archive", "refused", *contracts.RUNBOOK_FLOWS}
+    assert gate_constants - folders_and_flows == set(contracts.GATES), (
+        "a gate is missing from contracts.GATES"
+    )
