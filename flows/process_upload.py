@@ -32,7 +32,8 @@ from flows.approvals import (
     send_signal,
     wait_settings,
 )
-from flows.upload_queue import older_uploads, resume_next_upload
+from flows.sftp_watch import alert_once
+from flows.upload_queue import claims_in_processing, listed_claims, older_claims, resume_next_upload
 from tasks.contracts import (
     APPLY_FILES,
     ARCHIVE,
@@ -54,7 +55,7 @@ from tasks.member_exports import MemberExportReceived, member_export_link
 from tasks.naming import upload_run_name
 from tasks.once import already_done, once_key, once_task
 from tasks.records import Received, SharedFiles
-from tasks.registry import Registration, register, registration
+from tasks.registry import Registration, last_applied, note_applied, registration, update_registration
 from tasks.sftp import UnsafeName, archive, download, inbox_path, original_name, refuse, safe_file_name
 from tasks.slack import Slack
 from tasks.tabular import InputError
@@ -182,6 +183,42 @@ def first_claim_of_content(upload: str, once_key: str) -> str:
     return upload
 
 
+APPLIED = "applied"  # how the outcome of an applied upload starts
+
+
+def applied_copy(customer_key: str, upload: str, received: Received) -> str | None:
+    """The earlier claim with the same bytes that was applied, or None: after a "no" (rejected,
+    refused, failed) the same bytes are a new decision. Each such "no" opens the next content key."""
+    for turn in range(1, 10_000):
+        step = f"content-{received.sha256}" if turn == 1 else f"content-{received.sha256}-{turn}"
+        first = first_claim_of_content(upload, once_key(customer_key, step))
+        if first == upload:
+            return None
+        decided = already_done(once_key(customer_key, f"decided-{first}-{received.sha256[:16]}"))
+        if isinstance(decided, str) and decided.startswith(APPLIED):
+            return first
+    raise AssertionError("unreachable")
+
+
+def _superseded(reg: Registration, slack: SlackWorkspace, upload: str, newest: str) -> dict:
+    """An older upload after a newer one was applied: refused, one alert; never applied over newer data."""
+    reason = (
+        f"it is older than {original_name(newest)} (claimed as {newest}), which is already applied; "
+        "an older file is never applied over newer data. If the customer means it, they upload it again"
+    )
+    text = render(
+        "slack/upload_refused.md.j2",
+        company=reg.customer.company_name,
+        upload=original_name(upload),
+        reason=reason,
+    )
+    alert_once(
+        Slack(slack), slack.monitoring_channel, text, once_key(reg.customer.key, f"superseded-{upload}")
+    )
+    _finish(reg, upload, None, f"refused: superseded by {newest}", to=REFUSED)
+    return {"upload": original_name(upload), "superseded_by": newest}
+
+
 @once_task("generate-upload-files")
 def generate_upload_files(
     reg: Registration, local: Path, members: Path | None, out_dir: Path, once_key: str
@@ -229,7 +266,7 @@ def checklist(folder: Path, hub_url: str) -> str:
 def wait_for_older_uploads(reg: Registration, upload: str, wait: WaitSettings) -> None:
     """Never compare or apply a newer upload before an older one of the same customer is decided."""
     for turn in range(1, 10_000):
-        older = older_uploads(reg.customer.key, upload, current_run_id())
+        older = older_claims(claims_in_processing(reg), upload)
         if not older:
             return
         ask(
@@ -237,8 +274,8 @@ def wait_for_older_uploads(reg: Registration, upload: str, wait: WaitSettings) -
             key=numbered(QUEUED, turn),
             title=f"{reg.customer.company_name}: `{original_name(upload)}` waits for an older upload",
             description=(
-                f"{len(older)} older upload(s) of this customer are still being handled "
-                f"(oldest: `{older[0]}`). This run goes on by itself once they are decided."
+                f"{len(older)} older upload(s) of this customer are still in processing/ "
+                f"(oldest: `{older[0]}`). This run goes on by itself once they are decided or refused."
             ),
             wait=wait,
         )
@@ -324,8 +361,8 @@ def _apply(reg: Registration, upload: str, out_dir: Path, received: Received, su
 
 def _resume_onboarding_run(reg: Registration, upload: str, summary: dict | None, outcome: str) -> None:
     """The first production upload also finishes the customer's waiting sftp-integration run."""
-    current = registration(reg.customer.key) or reg
-    if not current.waiting_run_id:
+    current = registration(reg.customer.key)
+    if current is None or not current.waiting_run_id:
         return
     with get_client(sync_client=True) as client:
         run = client.read_flow_run(current.waiting_run_id)
@@ -334,7 +371,7 @@ def _resume_onboarding_run(reg: Registration, upload: str, summary: dict | None,
         value = ProductionUpload(upload=original_name(upload), outcome=outcome, **counts)
         send_signal(run.id, PRODUCTION_UPLOAD, value)
         get_run_logger().info("Resumed the waiting sftp-integration run %s", run.id)
-    register(current.model_copy(update={"waiting_run_id": None, "mode": "production"}))
+    update_registration(reg.customer.key, waiting_run_id=None, mode="production")
 
 
 def _finish(reg: Registration, upload: str, summary: dict | None, outcome: str, to: str = ARCHIVE) -> None:
@@ -343,9 +380,12 @@ def _finish(reg: Registration, upload: str, summary: dict | None, outcome: str, 
     inbox = inbox_path(server.inbox_root, reg.customer.key)
     with server.get_client() as sftp:
         moved = archive(sftp, inbox, upload) if to == ARCHIVE else refuse(sftp, inbox, upload, PROCESSING)
+        in_processing = listed_claims(sftp, inbox)
     get_run_logger().info("Upload %s: %s; moved to %s", upload, outcome, moved or "(already moved)")
+    if outcome.startswith(APPLIED):
+        note_applied(reg.customer.key, upload)
     _resume_onboarding_run(reg, upload, summary, outcome)
-    if resume_next_upload(reg.customer.key, current_run_id()):
+    if resume_next_upload(reg.customer.key, in_processing, current_run_id()):
         get_run_logger().info("Started the next queued upload of %s", reg.customer.key)
 
 
@@ -374,17 +414,21 @@ def process_upload(customer_key: str, upload: str) -> dict:
             message=f"{upload} is not in {customer_key}/processing (already handled, or never claimed)"
         )
 
-    # The same bytes as an earlier upload: reported once, never applied twice.
-    first = first_claim_of_content(upload, once_key(customer_key, f"content-{received.sha256}"))
-    if first != upload:
+    wait_for_older_uploads(reg, upload, wait)  # older claims decided: their outcomes are known
+
+    # The same bytes as an earlier applied upload: reported once, never applied twice.
+    first = applied_copy(customer_key, upload, received)
+    if first is not None:
         text = render("slack/upload_duplicate.md.j2", company=customer.company_name, upload=name, first=first)
         report_duplicate(slack, text, once_key(customer_key, f"duplicate-{upload}"))
         _finish(reg, upload, None, f"duplicate of {first}: not applied again")
         return {"upload": name, "duplicate_of": first}
+    newest = last_applied(customer_key)
+    if newest is not None and newest > upload and upload in claims_in_processing(reg):
+        return _superseded(reg, slack, upload, newest)
 
     stage = "wait"
     try:
-        wait_for_older_uploads(reg, upload, wait)
         members = current_members(reg, upload, wait)
         files_key = once_key(customer_key, f"files-{upload}-{received.sha256[:16]}")
         if not incoming.exists() and already_done(files_key) is None:

@@ -11,12 +11,14 @@ inbox or Slack is reported without stopping the rest.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
+import paramiko
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_table_artifact
 from prefect.client.orchestration import get_client
@@ -31,16 +33,28 @@ from flows.upload_queue import is_queued, resume_next_upload, upload_runs
 from tasks.contracts import PROCESS_UPLOAD, PROCESSING, deployment_name, inbox_folder
 from tasks.naming import upload_run_label
 from tasks.once import once_key, once_task
-from tasks.registry import UPLOAD_PERIODS, Registration, Seen, missed_periods, note_seen, registrations, seen
+from tasks.registry import (
+    UPLOAD_PERIODS,
+    InvalidVariable,
+    Registration,
+    Seen,
+    missed_periods,
+    note_seen,
+    read_registrations,
+    seen,
+)
 from tasks.sftp import (
     ClaimUnclear,
+    arrival_order,
     claim,
     claim_name,
     inbox_path,
     look,
+    marked_done,
     original_name,
     refusal_reason,
     refuse,
+    remove_marker,
     settled,
 )
 from tasks.slack import Slack
@@ -50,8 +64,8 @@ MAX_DISPATCHES = 3
 
 
 def _poll_server(block_name: str, customers: list[Registration], settle_seconds: float) -> list[dict]:
-    """Look at every inbox on one server, wait once, look again, then claim or refuse what settled;
-    also list what waits in each processing/ folder."""
+    """Look at every inbox on one server, wait once, look again, then claim or refuse what is complete
+    (settled, or marked `<name>.done`), oldest first; also list what waits in each processing/ folder."""
     try:
         server = load_block(SftpServer, block_name)
     except BlockNotConfigured as exc:
@@ -60,47 +74,38 @@ def _poll_server(block_name: str, customers: list[Registration], settle_seconds:
     try:
         with server.get_client() as sftp:
             first: dict[str, dict] = {}
+            complete: dict[str, list] = {}
             for reg in customers:
                 inbox = inbox_path(server.inbox_root, reg.customer.key)
+                markers: dict[str, int] = {}
                 try:
-                    first[reg.customer.key] = look(sftp, inbox)
+                    first[reg.customer.key] = look(sftp, inbox, markers)
                     in_processing = _listdir(sftp, inbox_folder(inbox, PROCESSING))
                 except OSError as exc:
                     results.append(
                         {"customer": reg.customer.key, "error": f"inbox {inbox}: {exc.__class__.__name__}"}
                     )
                     continue
+                complete[reg.customer.key] = marked_done(first[reg.customer.key], markers)
                 for name in in_processing:
                     results.append({"customer": reg.customer.key, PROCESSING: name, "reg": reg})
-            waiting = {key: seen for key, seen in first.items() if seen}
-            if waiting:
+            waiting = {
+                key: {n: s for n, s in seen.items() if s not in complete[key]} for key, seen in first.items()
+            }
+            if any(waiting.values()):
                 time.sleep(settle_seconds)
             by_key = {r.customer.key: r for r in customers}
-            for key, seen_first in waiting.items():
+            for key in first:
                 inbox = inbox_path(server.inbox_root, key)
                 try:
-                    done = settled(seen_first, look(sftp, inbox))
+                    done = complete[key]
+                    if waiting[key]:
+                        done = arrival_order(done + settled(waiting[key], look(sftp, inbox)))
                 except OSError as exc:
                     results.append({"customer": key, "error": f"inbox {inbox}: {exc.__class__.__name__}"})
                     continue
-                for upload in done:
-                    reason = refusal_reason(upload.name, upload.size, server.max_upload_mb * 2**20)
-                    claimed = claim_name(upload.name)
-                    if reason:
-                        refuse(sftp, inbox, upload.name)
-                        results.append(
-                            {"customer": key, "upload": upload.name, "refused": reason, "reg": by_key[key]}
-                        )
-                        continue
-                    try:
-                        won = claim(sftp, inbox, upload.name, claimed_as=claimed)
-                    except ClaimUnclear as exc:  # this upload waits for the next tick; the rest go on
-                        results.append({"customer": key, "error": str(exc)})
-                        continue
-                    if won:
-                        results.append(
-                            {"customer": key, "upload": claimed, "size": upload.size, "reg": by_key[key]}
-                        )
+                for upload in done:  # oldest first: their claimed names keep this order
+                    results.append(_claim_or_refuse(sftp, server, inbox, upload, by_key[key]))
     except Exception as exc:  # one broken server must not stop the others
         results.append(
             {
@@ -108,7 +113,41 @@ def _poll_server(block_name: str, customers: list[Registration], settle_seconds:
                 "error": f"{block_name}: {exc.__class__.__name__}: {exc}",
             }
         )
-    return results
+    return [r for r in results if r]
+
+
+def _claim_or_refuse(sftp, server: SftpServer, inbox: str, upload, reg: Registration) -> dict:
+    """One complete upload: claimed, or refused with its reason. A problem with this one file refuses
+    it (one alert) and the tick goes on with the others."""
+    key = reg.customer.key
+    reason = refusal_reason(upload.name, upload.size, server.max_upload_mb * 2**20)
+    try:
+        if not reason:
+            claimed = claim_name(upload.name)
+            try:
+                won = claim(sftp, inbox, upload.name, claimed_as=claimed)
+            except ClaimUnclear as exc:  # this upload waits for the next tick; the rest go on
+                return {"customer": key, "error": str(exc)}
+            if not won:
+                return {}
+            remove_marker(sftp, inbox, upload.name)
+            return {"customer": key, "upload": claimed, "size": upload.size, "reg": reg}
+    except (*_CONNECTION_LOST, ClaimUnclear):
+        raise  # the server, not this file: the whole server is reported
+    except Exception as exc:
+        reason = f"it could not be claimed ({exc.__class__.__name__}: {exc})"
+    try:
+        refuse(sftp, inbox, upload.name)
+    except FileNotFoundError:
+        return {}  # gone meanwhile (another watcher took it)
+    except Exception as exc:
+        if isinstance(exc, _CONNECTION_LOST):
+            raise
+        return {"customer": key, "error": f"{upload.name}: {reason}; not moved to refused/: {exc}"}
+    return {"customer": key, "upload": upload.name, "refused": reason, "reg": reg}
+
+
+_CONNECTION_LOST = (TimeoutError, EOFError, ConnectionError, paramiko.SSHException)
 
 
 def _listdir(sftp, path: str) -> list[str]:
@@ -184,7 +223,11 @@ def overdue_alerts(customers: list[Registration], slack: Slack | None, channel: 
     for reg in customers:
         if reg.upload_frequency not in UPLOAD_PERIODS or reg.mode != "production" or not reg.watching:
             continue
-        state = seen(reg.customer.key)
+        try:
+            state = seen(reg.customer.key)
+        except InvalidVariable as exc:  # this customer's lateness is not watched until it is fixed
+            _variable_alert(slack, channel, str(exc))
+            continue
         since = state.last_upload_at or reg.registered_at
         if since is None:
             continue
@@ -210,18 +253,30 @@ def overdue_alerts(customers: list[Registration], slack: Slack | None, channel: 
     return sent
 
 
+def _variable_alert(slack: Slack | None, channel: str, problem: str) -> None:
+    """One alert per invalid registry Variable (and value): the others are watched as usual."""
+    _logger().error("Skipped: %s", problem)
+    try:
+        key = once_key("registry", f"invalid-{hashlib.sha256(problem.encode()).hexdigest()[:16]}")
+        alert_once(slack, channel, f":warning: sftp-watch skips a Variable: {problem}", key)
+    except Exception as exc:
+        _logger().warning("Invalid-Variable alert failed: %s: %s", exc.__class__.__name__, exc)
+
+
 @flow(name="sftp-watch")
 def sftp_watch(
-    settle_seconds: float = 5,
+    settle_seconds: float = 60,
     max_parallel_servers: int = 8,
     start_processing: bool = True,
     stale_after_minutes: float = 60,
 ) -> dict:
     """One tick: claim complete uploads, alert engineering, start process-upload for each; pick up
-    stranded claims and queued uploads; alert missed uploads."""
+    stranded claims and queued uploads; alert missed uploads. `settle_seconds`: the time between the
+    two looks that must find a file unchanged (a file with a `<name>.done` marker does not wait)."""
     logger = get_run_logger()
     now = datetime.now(UTC)
-    customers = [reg for reg in registrations() if reg.watching]
+    found, invalid = read_registrations()
+    customers = [reg for reg in found if reg.watching]
     by_server: dict[str, list[Registration]] = defaultdict(list)
     for reg in customers:
         by_server[reg.sftp_block].append(reg)
@@ -234,6 +289,12 @@ def sftp_watch(
     workspace = optional_block(SlackWorkspace)
     slack = Slack(workspace) if workspace else None
     alerts = workspace.monitoring_channel if workspace else "#monitoring-hris-files"
+    for problem in invalid:
+        _variable_alert(slack, alerts, problem)
+    in_processing: dict[str, list[str]] = defaultdict(list)
+    for result in results:
+        if PROCESSING in result:
+            in_processing[result["customer"]].append(result[PROCESSING])
     rows = []
     for result in results:
         reg: Registration | None = result.pop("reg", None)
@@ -277,7 +338,7 @@ def sftp_watch(
         rows.append({k: str(v) for k, v in result.items()})
 
     queued_customers = {key for (key, _), run in live.items() if is_queued(run)}
-    resumed = [key for key in sorted(queued_customers) if resume_next_upload(key)]
+    resumed = [key for key in sorted(queued_customers) if resume_next_upload(key, in_processing[key])]
     overdue = overdue_alerts(customers, slack, alerts, now)
     create_table_artifact(
         key="sftp-watch", table=rows or [{"result": "no new uploads"}], description="Last watch tick"
@@ -292,6 +353,7 @@ def sftp_watch(
         "queued_resumed": len(resumed),
         "overdue_alerts": overdue,
         "errors": sum(1 for r in rows if "error" in r),
+        "invalid_variables": len(invalid),
     }
     logger.info(
         "SFTP watch: %s", ", ".join(f"{value} {name.replace('_', ' ')}" for name, value in summary.items())

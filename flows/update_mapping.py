@@ -15,7 +15,7 @@ from flows.steps import check_mapping_table, update_hub_segments
 from tasks.contracts import artifact_key
 from tasks.customer import Customer, key_in_alphabet
 from tasks.naming import run_name
-from tasks.registry import register, registration
+from tasks.registry import registration, update_registration
 
 STEPS = [
     "Check the new data mapping table",
@@ -28,8 +28,8 @@ STEPS = [
 def use_for_uploads(customer: Customer, link: str) -> str:
     """Point the customer's SFTP registration at the new table, so process-upload reads it from now on.
 
-    Only `mapping_link` changes, on the registration as it is now (read just before), so whatever the
-    watcher or process-upload keep there is left alone. An API customer has no registration: nothing
+    Only `mapping_link` changes, on the registration as it is then (under its lock), so whatever
+    process-upload changes at the same moment is kept too. An API customer has no registration: nothing
     to do here (engineering's sync keeps the sheet link it was given).
     """
     reg = registration(customer.key)
@@ -37,7 +37,7 @@ def use_for_uploads(customer: Customer, link: str) -> str:
         return "no SFTP registration: nothing else uses the table"
     if reg.mapping_link == link:
         return "SFTP uploads already use this table"
-    register(reg.model_copy(update={"mapping_link": link}))
+    update_registration(customer.key, mapping_link=link)
     get_run_logger().info("SFTP uploads of %s now use the new mapping table", customer.key)
     return "later SFTP uploads use this table"
 

@@ -1,8 +1,10 @@
 """A customer's uploads in flight: one `process-upload` run per claimed upload, applied oldest first.
 
-Prefect is the only record: the live runs of `process-upload` (not yet final) say which uploads
-are being handled; their `upload` parameter (the claimed name, which starts with the claim's UTC
-time) orders them. No second copy of the truth to fall out of step.
+The claims in the customer's `processing/` folder are the queue: a claimed name starts with the
+claim's UTC time (uploads claimed in one tick in arrival order), so names sort oldest first, and a
+claim leaves processing/ only when it is decided (archived) or refused. A newer upload waits while
+an older claim is there, whatever happened to that claim's run (a failed or crashed run holds its
+place until it is handled). Prefect's live runs say which run to let go on.
 """
 
 from __future__ import annotations
@@ -21,7 +23,10 @@ from prefect.client.schemas.objects import FlowRun, StateType
 from prefect.flow_runs import resume_flow_run
 from prefect.input.actions import read_flow_run_input
 
-from tasks.contracts import PROCESS_UPLOAD, QUEUED, gate_of
+from blocks import SftpServer, load_block
+from tasks.contracts import PROCESS_UPLOAD, PROCESSING, QUEUED, gate_of, inbox_folder
+from tasks.registry import Registration
+from tasks.sftp import inbox_path
 
 NOT_FINAL = [
     StateType.SCHEDULED,
@@ -60,22 +65,45 @@ def is_queued(run: FlowRun) -> bool:
     return bool(run.state and run.state.is_paused() and gate_of(details.pause_key or "") == QUEUED)
 
 
-def older_uploads(customer_key: str, upload: str, own_run_id: str) -> list[str]:
-    """Uploads of this customer claimed before `upload` and still being handled by another run."""
-    return [
-        r.parameters["upload"]
-        for r in upload_runs(customer_key)
-        if str(r.id) != own_run_id and str(r.parameters.get("upload", "")) < upload
-    ]
+def claims_in_processing(reg: Registration) -> list[str]:
+    """The customer's claimed uploads not yet archived or refused, oldest first."""
+    server = load_block(SftpServer, reg.sftp_block)
+    with server.get_client() as sftp:
+        return listed_claims(sftp, inbox_path(server.inbox_root, reg.customer.key))
 
 
-def resume_next_upload(customer_key: str, finished_run_id: str | None = None) -> str | None:
-    """Let the oldest queued upload of a customer go on, if no older one is still being handled
-    (`finished_run_id`: the run that has just decided its upload and is ending)."""
-    live = [r for r in upload_runs(customer_key) if str(r.id) != finished_run_id]
-    if not live or not is_queued(live[0]):
+def listed_claims(sftp, inbox: str) -> list[str]:
+    """processing/ of one inbox, oldest claim first."""
+    try:
+        return sorted(sftp.listdir(inbox_folder(inbox, PROCESSING)))
+    except FileNotFoundError:
+        return []
+
+
+def older_claims(in_processing: list[str], upload: str) -> list[str]:
+    """Claims older than `upload` still in processing/: `upload` waits until each is decided or refused."""
+    return sorted(name for name in in_processing if name < upload)
+
+
+def resume_next_upload(
+    customer_key: str, in_processing: list[str], finished_run_id: str | None = None
+) -> str | None:
+    """Let the run of the oldest claim in processing/ go on if it is queued (`finished_run_id`: the
+    run that has just decided its upload and is ending). Nothing goes on while the oldest claim has no
+    run waiting: the watcher starts that claim again, or a person handles it."""
+    if not in_processing:
         return None
-    run = live[0]
+    oldest = min(in_processing)
+    run = next(
+        (
+            r
+            for r in upload_runs(customer_key)
+            if str(r.id) != finished_run_id and r.parameters.get("upload") == oldest and is_queued(r)
+        ),
+        None,
+    )
+    if run is None:
+        return None
     keyset = run.state.state_details.run_input_keyset
     if keyset and read_flow_run_input(keyset["schema"], flow_run_id=run.id) is None:
         return None  # still writing its form; the next watcher tick resumes it

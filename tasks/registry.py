@@ -7,14 +7,19 @@ process-upload need; member data never goes in.
 from __future__ import annotations
 
 import json
+import logging
+import uuid
 from datetime import datetime, timedelta
 from typing import Literal
 
 from prefect.client.orchestration import get_client
 from prefect.variables import Variable
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError
 
 from tasks.customer import Customer, key_in_alphabet
+from tasks.once import lock_manager
+
+logger = logging.getLogger(__name__)
 
 PREFIX = "sftp_watch_"
 MAX_CHARS = 5000
@@ -72,6 +77,35 @@ def register(registration: Registration) -> None:
     Variable.set(registration.variable_name, value, overwrite=True)
 
 
+class InvalidVariable(ValueError):
+    """A registry Variable whose value is not what the watcher wrote: skipped, never fatal for the rest."""
+
+
+def _problem(name: str, exc: ValidationError) -> str:
+    """One line naming the Variable and its first problem (the value itself may hold people's data)."""
+    first = exc.errors()[0]
+    where = ".".join(str(part) for part in first["loc"]) or "value"
+    return f"Variable {name}: {where}: {first['msg']} (fix or delete it in Prefect > Variables)"
+
+
+def update_registration(customer_key: str, **changes) -> Registration | None:
+    """Change some fields of the registration as it is now, one writer at a time (a lock per customer),
+    so two flows changing different fields at once both keep their change; None if not registered."""
+    locks, holder = lock_manager(), uuid.uuid4().hex
+    lock = f"registration-{variable_for(PREFIX, customer_key)}"
+    if not locks.acquire_lock(lock, holder, acquire_timeout=120, hold_timeout=60):
+        raise TimeoutError(f"the SFTP registration of {customer_key} stayed locked for 120 s; try again")
+    try:
+        current = registration(customer_key)
+        if current is None:
+            return None
+        updated = current.model_copy(update=changes)
+        register(updated)
+        return updated
+    finally:
+        locks.release_lock(lock, holder)
+
+
 def registration(customer_key: str) -> Registration | None:
     value = Variable.get(variable_for(PREFIX, customer_key))
     found = Registration.model_validate(value) if value else None
@@ -79,8 +113,16 @@ def registration(customer_key: str) -> Registration | None:
 
 
 def registrations() -> list[Registration]:
-    """Every registered customer, 200 per API call."""
-    found, offset = [], 0
+    """Every registered customer, 200 per API call; an invalid Variable is skipped (and logged)."""
+    found, problems = read_registrations()
+    for problem in problems:
+        logger.warning("Skipped: %s", problem)
+    return found
+
+
+def read_registrations() -> tuple[list[Registration], list[str]]:
+    """Every valid registration, and one line for each `sftp_watch_*` Variable that is not one."""
+    found, problems, offset = [], [], 0
     with get_client(sync_client=True) as client:
         while True:
             page = client.request(
@@ -93,15 +135,22 @@ def registrations() -> list[Registration]:
                     "sort": "NAME_ASC",
                 },
             ).json()
-            found += [Registration.model_validate(v["value"]) for v in page if v["name"].startswith(PREFIX)]
+            for variable in page:
+                if not variable["name"].startswith(PREFIX):
+                    continue
+                try:
+                    found.append(Registration.model_validate(variable["value"]))
+                except ValidationError as exc:
+                    problems.append(_problem(variable["name"], exc))
             if len(page) < 200:
-                return found
+                return found, problems
             offset += 200
 
 
 def unregister(customer_key: str) -> None:
     Variable.unset(variable_for(PREFIX, customer_key))
     Variable.unset(variable_for(SEEN_PREFIX, customer_key))
+    Variable.unset(variable_for(APPLIED_PREFIX, customer_key))
 
 
 SEEN_PREFIX = "sftp_seen_"
@@ -116,8 +165,39 @@ class Seen(BaseModel):
 
 
 def seen(customer_key: str) -> Seen:
-    value = Variable.get(variable_for(SEEN_PREFIX, customer_key))
-    return Seen.model_validate(value) if value else Seen()
+    """What the watcher last saw; `InvalidVariable` (one line naming it) if the Variable is not that."""
+    name = variable_for(SEEN_PREFIX, customer_key)
+    value = Variable.get(name)
+    try:
+        return Seen.model_validate(value) if value else Seen()
+    except ValidationError as exc:
+        raise InvalidVariable(_problem(name, exc)) from None
+
+
+def valid_seen(name: str, value) -> Seen | None:
+    """A `sftp_seen_*` Variable's value, or None (logged) when it is not valid: the others still count."""
+    try:
+        return Seen.model_validate(value)
+    except ValidationError as exc:
+        logger.warning("Skipped: %s", _problem(name, exc))
+        return None
+
+
+APPLIED_PREFIX = "sftp_applied_"
+
+
+def last_applied(customer_key: str) -> str | None:
+    """The claimed name of the newest upload applied to the customer's hub (claims sort oldest first)."""
+    value = Variable.get(variable_for(APPLIED_PREFIX, customer_key))
+    return value if isinstance(value, str) and value else None
+
+
+def note_applied(customer_key: str, upload: str) -> None:
+    """Remember `upload` as applied, unless a newer claim is already remembered (written only by
+    process-upload, one upload of a customer at a time)."""
+    newest = last_applied(customer_key)
+    if newest is None or upload > newest:
+        Variable.set(variable_for(APPLIED_PREFIX, customer_key), upload, overwrite=True)
 
 
 def note_seen(customer_key: str, state: Seen) -> None:

@@ -19,6 +19,7 @@ import paramiko
 from tasks.contracts import ARCHIVE, PROCESSING, REFUSED, WORK_DIRS, inbox_folder
 
 TEMPORARY_SUFFIXES = (".part", ".tmp", ".filepart", ".partial", ".crdownload", ".upload")
+DONE_SUFFIX = ".done"  # `<name>.done`: the completion marker several HRIS vendors write after the file
 
 
 @dataclass(frozen=True)
@@ -67,10 +68,14 @@ def inbox_path(inbox_root: str, customer_key: str) -> str:
 
 
 def refusal_reason(name: str, size: int, max_bytes: int) -> str | None:
-    """Why an upload cannot be processed, or None. Names are checked before anything is opened."""
+    """Why an upload cannot be processed, or None. Names are checked before anything is opened, with
+    room for the claim's stamp (a name that fits now must still fit once claimed)."""
     problem = _name_problem(name)
     if problem:
         return "the file name " + problem.removeprefix("it ")
+    longest = MAX_NAME_BYTES - STAMP_BYTES
+    if len(name.encode("utf-8", "surrogateescape")) > longest:
+        return f"the file name is longer than {longest} bytes (the server's limit less the claim's stamp)"
     if not name.lower().endswith(".csv"):
         return "only .csv files are processed"
     if size > max_bytes:
@@ -78,26 +83,46 @@ def refusal_reason(name: str, size: int, max_bytes: int) -> str | None:
     return None
 
 
-def look(sftp: paramiko.SFTPClient, inbox: str) -> dict[str, Seen]:
-    """Regular, non-empty, non-temporary files at the inbox's top level."""
+def look(sftp: paramiko.SFTPClient, inbox: str, markers: dict[str, int] | None = None) -> dict[str, Seen]:
+    """Regular, non-empty, non-temporary files at the inbox's top level; `markers` (if given) gets
+    the completion markers found there (`<name>.done`: mtime, by the name they mark)."""
     seen = {}
     for entry in sftp.listdir_attr(inbox):
         name = entry.filename
-        if (
-            not stat.S_ISREG(entry.st_mode or 0)
-            or name.startswith(".")
-            or name.lower().endswith(TEMPORARY_SUFFIXES)
-        ):
+        if not stat.S_ISREG(entry.st_mode or 0) or name.startswith("."):
             continue
-        if not entry.st_size:
+        if name.lower().endswith(DONE_SUFFIX):
+            if markers is not None:
+                markers[name[: -len(DONE_SUFFIX)]] = int(entry.st_mtime or 0)
+            continue
+        if name.lower().endswith(TEMPORARY_SUFFIXES) or not entry.st_size:
             continue
         seen[name] = Seen(name, entry.st_size, int(entry.st_mtime or 0))
     return seen
 
 
+def arrival_order(uploads) -> list[Seen]:
+    """Oldest upload first: by SFTP mtime, then name (Employees_Nov.csv before a later Employees_Dec.csv)."""
+    return sorted(uploads, key=lambda s: (s.mtime, s.name))
+
+
+def marked_done(seen: dict[str, Seen], markers: dict[str, int]) -> list[Seen]:
+    """Files whose completion marker was written after them: complete without waiting to settle."""
+    return arrival_order(s for name, s in seen.items() if name in markers and markers[name] >= s.mtime)
+
+
 def settled(first: dict[str, Seen], second: dict[str, Seen]) -> list[Seen]:
     """Files whose size and mtime did not change between two looks: the upload is complete."""
-    return sorted((s for name, s in second.items() if first.get(name) == s), key=lambda s: s.name)
+    return arrival_order(s for name, s in second.items() if first.get(name) == s)
+
+
+def remove_marker(sftp: paramiko.SFTPClient, inbox: str, name: str) -> None:
+    """Drop a claimed upload's completion marker, so a later upload of the same name is not taken
+    as complete by it."""
+    try:
+        sftp.remove(posixpath.join(inbox, _listed_name(name) + DONE_SUFFIX))
+    except FileNotFoundError:
+        pass
 
 
 def _ensure_dirs(sftp: paramiko.SFTPClient, inbox: str) -> None:
@@ -168,7 +193,10 @@ def _exists(sftp: paramiko.SFTPClient, path: str) -> bool:
         return False
 
 
-_STAMP = re.compile(r"^\d{8}T\d{6}Z-")
+# `20261126T091500Z-` (older claims) or `20261126T091500.123456Z-`: the microseconds keep the order
+# of uploads claimed in one tick (claimed oldest first) in their names.
+_STAMP = re.compile(r"^\d{8}T\d{6}(?:\.\d{6})?Z-")
+STAMP_BYTES = len("20261126T091500.123456Z-")
 
 
 def _stamped(name: str) -> str:
@@ -177,9 +205,10 @@ def _stamped(name: str) -> str:
 
 
 def claim_name(name: str, now: datetime | None = None) -> str:
-    """The name an upload gets when claimed: the claim's UTC time first, so each claim is its own
-    unit of work (weekly uploads share a file name) and claims sort oldest first."""
-    return f"{now or datetime.now(UTC):%Y%m%dT%H%M%SZ}-{name}"
+    """The name an upload gets when claimed: the claim's UTC time to the microsecond first, so each
+    claim is its own unit of work (weekly uploads share a file name) and claims sort oldest first,
+    also when one tick claims several (in arrival order)."""
+    return f"{now or datetime.now(UTC):%Y%m%dT%H%M%S.%fZ}-{name}"
 
 
 def original_name(claimed: str) -> str:

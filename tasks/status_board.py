@@ -37,7 +37,15 @@ from tasks.contracts import (
     progress_artifact,
 )
 from tasks.customer import check_domain
-from tasks.registry import SEEN_PREFIX, UPLOAD_PERIODS, Seen, missed_periods, registrations, variable_for
+from tasks.registry import (
+    SEEN_PREFIX,
+    UPLOAD_PERIODS,
+    Seen,
+    missed_periods,
+    registrations,
+    valid_seen,
+    variable_for,
+)
 from tasks.wait import WAIT_SETTINGS_VARIABLE, WaitSettings
 
 PATHS = {API_INTEGRATION: "API", SFTP_INTEGRATION: "SFTP", PROCESS_UPLOAD: "SFTP"}
@@ -276,7 +284,8 @@ def _seen() -> dict[str, Seen]:
             ).json()
             for variable in page:
                 if variable["name"].startswith(SEEN_PREFIX):
-                    found[variable["name"]] = Seen.model_validate(variable["value"])
+                    if (state := valid_seen(variable["name"], variable["value"])) is not None:
+                        found[variable["name"]] = state
             if len(page) < PAGE:
                 return found
             offset += PAGE

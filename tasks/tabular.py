@@ -359,14 +359,16 @@ def read_csv(
         raise InputError(label, path, problem) from None
     if bad_rows:
         _, expected, actual = bad_rows[0]
-        line = next(
-            (
-                n
-                for n, record in records_with_lines(path.read_bytes(), encoding, delimiter)
-                if len(record) != expected
-            ),
-            None,
-        )
+        records = [(n, len(r)) for n, r in records_with_lines(path.read_bytes(), encoding, delimiter)]
+        line = next((n for n, fields in records if fields != expected), None)
+        last, last_fields = records[-1] if records else (None, expected)
+        if len(bad_rows) == 1 and line == last and last_fields < expected:
+            raise InputError(
+                label,
+                path,
+                f"the last line (line {last}) has {last_fields} fields where the header has {expected}: "
+                "the file looks cut off mid-transfer; upload it again, complete",
+            )
         where = f"line {line}" if line else "a row"
         raise InputError(
             label,
