@@ -39,8 +39,13 @@ def test_a_field_over_128_kib_is_accepted_and_rejected_rows_keep_their_lines(tmp
 
 def test_a_ragged_row_after_a_huge_field_is_named_by_its_line(tmp_path):
     members = write(
-        tmp_path, "members.csv", MEMBERS + f'big@acme.com,"{BIG}",B,active,Sales,Paris\n' + "x@acme.com,X\n"
-    )
+        tmp_path,
+        "members.csv",
+        MEMBERS
+        + f'big@acme.com,"{BIG}",B,active,Sales,Paris\n'
+        + "x@acme.com,X\n"
+        + "y@acme.com,Y,Z,active,Sales,Paris\n",
+    )  # a ragged row inside the file (a short *last* row is a cut-off file: test_upload_order.py)
     hris = write(tmp_path, "hris.csv", HEADER + "new@acme.com,N,P,active,Sales,Paris\n")
     done = cli(*cli_args(tmp_path, hris, members=members))
     assert done.returncode == 2
