@@ -6,6 +6,7 @@ import getpass
 import json
 import secrets
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from blocks import (
     GoogleSheetsCredentials,
@@ -89,7 +90,48 @@ def sandbox_blocks(state_dir: Path) -> dict[type, object]:
     }
 
 
+SANDBOX_CREDENTIALS = {ports.SLACK_TOKEN, ports.HUB_TOKEN, ports.WORKOS_KEY}
+SANDBOX_SERVICE_ACCOUNT = "hris-runbook@sandbox.iam.gserviceaccount.com"
+_LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+
+
+def _stand_in_ports() -> set[int]:
+    return {
+        ports.SMTP_PORT,
+        ports.SLACK_PORT,
+        ports.SHEETS_PORT,
+        ports.HUB_PORT,
+        ports.WORKOS_PORT,
+        ports.SETUP_LINKS_PORT,
+        ports.SFTP_PORT,
+    }
+
+
+def sandbox_marker(block) -> str | None:
+    """Why a saved block is the sandbox's, or None for a real one (even one on a loopback address).
+
+    A sandbox block carries a stand-in's credential (sandbox/ports.py: the Slack token, hub token,
+    WorkOS key, or the sandbox service account), or points at a stand-in's loopback port.
+    """
+    values = {}
+    for name in type(block).model_fields:
+        value = getattr(block, name)
+        values[name] = value.get_secret_value() if hasattr(value, "get_secret_value") else value
+    for name, value in values.items():
+        if isinstance(value, str) and value in SANDBOX_CREDENTIALS:
+            return f"{name} is the sandbox's"
+        if isinstance(value, str) and SANDBOX_SERVICE_ACCOUNT in value:
+            return f"{name} is the sandbox service account"
+        if isinstance(value, str) and value.startswith(("http://", "https://")):
+            parts = urlsplit(value)
+            if parts.hostname in _LOOPBACK and parts.port in _stand_in_ports():
+                return f"{name} {value} is a sandbox stand-in"
+    host, port = values.get("host"), values.get("port")
+    if host in _LOOPBACK and port in _stand_in_ports():
+        return f"{host}:{port} is a sandbox stand-in"
+    return None
+
+
 def points_at_sandbox(block) -> bool:
     """Whether a saved block is one of ours (so the stand-ins must run)."""
-    text = " ".join(str(v) for v in block.model_dump().values() if isinstance(v, str | int))
-    return "127.0.0.1" in text
+    return sandbox_marker(block) is not None
