@@ -11,7 +11,10 @@ from pathlib import Path
 import pytest
 
 from flows.stack import GoLiveRefused, bootstrap
-from tests.golive import no_default_blocks, real_blocks, save, saved_defaults  # noqa: F401 (fixtures)
+from tests import golive
+from tests.golive import save, saved_defaults
+
+no_default_blocks, real_blocks = golive.no_default_blocks, golive.real_blocks  # the fixtures
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -77,7 +80,7 @@ def test_up_beside_real_blocks_saves_no_sandbox_hub_or_web_app_and_says_so(real_
     )
 
 
-def test_up_with_nothing_saved_is_the_whole_sandbox(no_default_blocks, sandbox_dir):  # noqa: F811
+def test_up_with_nothing_saved_is_the_whole_sandbox(no_default_blocks, sandbox_dir):
     plan = bootstrap()
     assert plan.uses_sandbox and plan.line.startswith("sandbox: every block is the sandbox's")
     assert saved_defaults() == {
@@ -92,7 +95,7 @@ def test_up_with_nothing_saved_is_the_whole_sandbox(no_default_blocks, sandbox_d
 
 
 def test_a_sandbox_block_is_told_from_a_real_one_at_a_loopback_address(real_blocks, sandbox_dir):
-    from sandbox.blocks import sandbox_marker, sandbox_blocks
+    from sandbox.blocks import sandbox_blocks, sandbox_marker
 
     assert all(sandbox_marker(block) for block in sandbox_blocks(sandbox_dir).values())
     assert not any(sandbox_marker(block) for block in real_blocks.values())
@@ -119,4 +122,29 @@ def test_up_production_refuses_a_missing_block_before_starting_anything(real_blo
         "error: no Google Sheets Credentials block named 'default': create it in the Prefect UI (Blocks); "
         "production mode never saves the sandbox's"
     )
-    assert "started" not in done.stdout  # no worker, no stand-in, no web app
+    assert "(pid " not in done.stdout  # no worker, no stand-in, no web app was started
+
+
+def test_up_production_runs_doctor_first_and_starts_nothing_when_a_check_fails(
+    real_blocks, prefect_api, tmp_path
+):
+    """Every block real, but the Help Center links are still the shipped placeholders."""
+    save(real_blocks)
+    port = prefect_api.rsplit(":", 1)[1].split("/")[0]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    env |= {"HRIS_PREFECT_PORT": port, "HRIS_STATE_DIR": str(tmp_path / "state")}
+    done = subprocess.run(
+        [sys.executable, "-m", "flows.cli", "up", "--production"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "production: every block is real; no stand-in started" in done.stdout
+    rows = {line.split("  ")[0].strip(): line for line in done.stdout.splitlines()}
+    assert "FAIL" in rows["Help Center: API guide"] and "is a placeholder" in rows["Help Center: API guide"]
+    assert "ok" in rows["SMTP Server"] and "ok" in rows["Slack Workspace"]
+    assert done.stderr.strip() == "doctor: not every check passed; nothing started (fix the FAIL rows)"
+    assert "(pid " not in done.stdout  # no worker, no stand-in, no web app was started
