@@ -325,29 +325,11 @@ def up(production: bool = False) -> int:
             return 2
         print(f"  {plan.line}", flush=True)
         uses_sandbox = plan.uses_sandbox
-        if production:
-            from flows.doctor import doctor, table
-
-            results = doctor()
-            print(table(results), flush=True)
-            if any(not r.ok for r in results):
-                print("doctor: not every check passed; nothing started (fix the FAIL rows)", file=sys.stderr)
-                return 2
         from sandbox.ports import DEMO_SHEET_KEY, SETUP_LINKS_PORT, SMTP_PORT
 
         sandbox_dir = Path(settings["HRIS_SANDBOX_DIR"])
         if uses_sandbox and not _listening(SMTP_PORT):
             start("sandbox", sys.executable, "-m", "sandbox", "--state", settings["HRIS_SANDBOX_DIR"])
-
-        deploy = subprocess.run(
-            [_bin("prefect"), "--no-prompt", "deploy", "--all"], cwd=ROOT, capture_output=True, text=True
-        )
-        if deploy.returncode != 0:
-            print(deploy.stdout[-3000:], deploy.stderr[-3000:], sep="\n", file=sys.stderr)
-            return 1
-        for number in range(1, int(os.environ.get("HRIS_WORKERS", "1")) + 1):  # all on one pool
-            name = "worker" if number == 1 else f"worker-{number}"
-            start(name, _bin("prefect"), "worker", "start", "--pool", WORK_POOL)
         if (uses_sandbox or production) and not _listening(SETUP_LINKS_PORT):  # a second `make up` reuses it
             host = settings["PREFECT_SERVER_API_HOST"] if production else "127.0.0.1"
             start(
@@ -359,6 +341,32 @@ def up(production: bool = False) -> int:
                 "--port",
                 str(SETUP_LINKS_PORT),
             )
+        if production:  # the web app is up first, so doctor sees its public URL answer
+            from flows.doctor import doctor, table
+
+            deadline = time.monotonic() + 60
+            while not healthy(f"http://127.0.0.1:{SETUP_LINKS_PORT}") and time.monotonic() < deadline:
+                if children and children[-1].poll() is not None:
+                    break  # it exited (its log says why); doctor's web app row fails
+                time.sleep(0.5)
+            results = doctor()
+            print(table(results), flush=True)
+            if any(not r.ok for r in results):
+                print(
+                    "doctor: not every check passed; no deployment or worker started (fix the FAIL rows)",
+                    file=sys.stderr,
+                )
+                return 2
+
+        deploy = subprocess.run(
+            [_bin("prefect"), "--no-prompt", "deploy", "--all"], cwd=ROOT, capture_output=True, text=True
+        )
+        if deploy.returncode != 0:
+            print(deploy.stdout[-3000:], deploy.stderr[-3000:], sep="\n", file=sys.stderr)
+            return 1
+        for number in range(1, int(os.environ.get("HRIS_WORKERS", "1")) + 1):  # all on one pool
+            name = "worker" if number == 1 else f"worker-{number}"
+            start(name, _bin("prefect"), "worker", "start", "--pool", WORK_POOL)
 
         print(
             f"\nhris-runbook is up.\n"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import getpass
 import json
+import os
 import secrets
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -96,29 +97,37 @@ _LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 
 
 def _stand_in_ports() -> set[int]:
+    """The stand-ins' ports (not the web app's: production runs our own web app too)."""
     return {
         ports.SMTP_PORT,
         ports.SLACK_PORT,
         ports.SHEETS_PORT,
         ports.HUB_PORT,
         ports.WORKOS_PORT,
-        ports.SETUP_LINKS_PORT,
         ports.SFTP_PORT,
     }
+
+
+def _sandbox_credentials() -> set[str]:
+    """The stand-ins' tokens, and the link secret the sandbox made (if this install has one)."""
+    kept = Path(os.environ.get("HRIS_SANDBOX_DIR", ".sandbox")) / "setup-links-secret"
+    return SANDBOX_CREDENTIALS | ({kept.read_text()} if kept.is_file() else set())
 
 
 def sandbox_marker(block) -> str | None:
     """Why a saved block is the sandbox's, or None for a real one (even one on a loopback address).
 
     A sandbox block carries a stand-in's credential (sandbox/ports.py: the Slack token, hub token,
-    WorkOS key, or the sandbox service account), or points at a stand-in's loopback port.
+    WorkOS key; the sandbox service account; the link secret in the sandbox dir), or points at a
+    stand-in's loopback port.
     """
+    credentials = _sandbox_credentials()
     values = {}
     for name in type(block).model_fields:
         value = getattr(block, name)
         values[name] = value.get_secret_value() if hasattr(value, "get_secret_value") else value
     for name, value in values.items():
-        if isinstance(value, str) and value in SANDBOX_CREDENTIALS:
+        if isinstance(value, str) and value in credentials:
             return f"{name} is the sandbox's"
         if isinstance(value, str) and SANDBOX_SERVICE_ACCOUNT in value:
             return f"{name} is the sandbox service account"

@@ -79,7 +79,7 @@ def failed(ui) -> dict[str, str]:
 
 @pytest.mark.timeout(600)
 def test_doctor_passes_on_real_blocks_and_fails_each_injected_fault(
-    real_blocks, web_app, help_center, ui, sheets
+    real_blocks, web_app, help_center, ui, sheets, tmp_path
 ):
     from blocks import SftpServer, SlackWorkspace, SmtpServer, TenKCHub, WorkOSCredentials
     from sandbox.blocks import sandbox_blocks
@@ -122,7 +122,7 @@ def test_doctor_passes_on_real_blocks_and_fails_each_injected_fault(
     assert list(wrong) == ["WorkOS Credentials"]
     wrong = injected(SftpServer, inbox_root="/no/such/inbox")
     assert list(wrong) == ["SFTP Server"]
-    sandbox_smtp = sandbox_blocks(ROOT / ".unused-sandbox-for-doctor")[SmtpServer]
+    sandbox_smtp = sandbox_blocks(tmp_path / "sandbox")[SmtpServer]
     sandbox_smtp.save("default", overwrite=True)
     wrong = failed(ui)
     real_blocks[SmtpServer].save("default", overwrite=True)

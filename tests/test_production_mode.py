@@ -12,6 +12,7 @@ import pytest
 
 from flows.stack import GoLiveRefused, bootstrap
 from tests import golive
+from tests.conftest import free_port
 from tests.golive import save, saved_defaults
 
 no_default_blocks, real_blocks = golive.no_default_blocks, golive.real_blocks  # the fixtures
@@ -129,10 +130,20 @@ def test_up_production_runs_doctor_first_and_starts_nothing_when_a_check_fails(
     real_blocks, prefect_api, tmp_path
 ):
     """Every block real, but the Help Center links are still the shipped placeholders."""
-    save(real_blocks)
+    from blocks import WebApp
+
+    links_port = free_port()  # the web app `up` starts, which the Web App block's public URL reaches
+    save(
+        real_blocks
+        | {WebApp: real_blocks[WebApp].model_copy(update={"url": f"http://127.0.0.1:{links_port}"})}
+    )
     port = prefect_api.rsplit(":", 1)[1].split("/")[0]
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
-    env |= {"HRIS_PREFECT_PORT": port, "HRIS_STATE_DIR": str(tmp_path / "state")}
+    env |= {
+        "HRIS_PREFECT_PORT": port,
+        "HRIS_STATE_DIR": str(tmp_path / "state"),
+        "HRIS_SETUP_LINKS_PORT": str(links_port),
+    }
     done = subprocess.run(
         [sys.executable, "-m", "flows.cli", "up", "--production"],
         cwd=ROOT,
@@ -146,5 +157,9 @@ def test_up_production_runs_doctor_first_and_starts_nothing_when_a_check_fails(
     rows = {line.split("  ")[0].strip(): line for line in done.stdout.splitlines()}
     assert "FAIL" in rows["Help Center: API guide"] and "is a placeholder" in rows["Help Center: API guide"]
     assert "ok" in rows["SMTP Server"] and "ok" in rows["Slack Workspace"]
-    assert done.stderr.strip() == "doctor: not every check passed; nothing started (fix the FAIL rows)"
-    assert "(pid " not in done.stdout  # no worker, no stand-in, no web app was started
+    assert "ok" in rows["Web app public URL"]  # the web app is started before doctor looks at it
+    assert done.stderr.strip() == (
+        "doctor: not every check passed; no deployment or worker started (fix the FAIL rows)"
+    )
+    assert "started setup-links" in done.stdout
+    assert "started worker" not in done.stdout and "started sandbox" not in done.stdout
