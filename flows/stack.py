@@ -368,6 +368,14 @@ def up(production: bool = False) -> int:
             name = "worker" if number == 1 else f"worker-{number}"
             start(name, _bin("prefect"), "worker", "start", "--pool", WORK_POOL)
 
+        # before the banner: once it is printed, `up` only waits (a slow import here could take Ctrl-C)
+        from flows.steps import help_center_catalogue, help_center_warning
+        from tasks.platforms import CatalogueOverrideError
+
+        try:
+            warning = help_center_warning(help_center_catalogue())
+        except CatalogueOverrideError as exc:
+            warning = f"{exc} (Variables > help_center): runs that email customers will stop on it"
         print(
             f"\nhris-runbook is up.\n"
             f"  Prefect UI:      {ui_url}  (Deployments > setup-guides > Run > Custom run)\n"
@@ -378,18 +386,10 @@ def up(production: bool = False) -> int:
                 if uses_sandbox
                 else ""
             )
+            + (f"  WARNING: {warning}\n" if warning else "")
             + "  Stop with Ctrl-C.\n",
             flush=True,
         )
-        from flows.steps import help_center_catalogue, help_center_warning
-        from tasks.platforms import CatalogueOverrideError
-
-        try:
-            warning = help_center_warning(help_center_catalogue())
-        except CatalogueOverrideError as exc:
-            warning = f"{exc} (Variables > help_center): runs that email customers will stop on it"
-        if warning:
-            print(f"  WARNING: {warning}\n", flush=True)
         while all(child.poll() is None for child in children):
             time.sleep(1)
         failed = [c.args[1] if len(c.args) > 1 else c.args[0] for c in children if c.poll() is not None]
