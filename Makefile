@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: up test bench bench-sftp bench-load clean
+.PHONY: up test bench bench-sftp bench-load clean clean-all
 
 $(BIN)/hris-runbook: pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "hris-runbook needs Python >= 3.11 (set PYTHON=...)")'
@@ -21,7 +21,16 @@ test: $(BIN)/hris-runbook
 	$(BIN)/mypy
 	NO_PROXY=127.0.0.1,localhost $(BIN)/pytest
 
+# Keeps the state: .prefect/ (database with Blocks, Variables and waiting runs; once-only records; files)
+# and .sandbox/. `make clean-all` deletes them too, after a warning (YES=1 skips the 10-second wait).
 clean:
+	rm -rf $(VENV) *.egg-info
+	@echo "kept .prefect/ and .sandbox/ (blocks, variables, waiting runs, once-only records): make clean-all deletes them"
+
+clean-all:
+	@echo "WARNING: deleting .prefect/ and .sandbox/: every Block, Variable (SFTP registrations), waiting run and"
+	@echo "once-only record (emails would be sent again). Ctrl-C within 10 seconds to keep them."
+	@[ "$(YES)" = 1 ] || sleep 10
 	rm -rf $(VENV) .prefect .sandbox *.egg-info
 
 bench: $(BIN)/hris-runbook

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -105,8 +106,29 @@ def _serve_setup_links(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="hris-runbook", description="The 10KC HRIS-integration runbook.")
     commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("up", help="run Prefect server, stand-ins, deployments and a worker (make up)")
-    commands.add_parser("bootstrap", help="register blocks, save sandbox blocks, create the work pool")
+    up = commands.add_parser("up", help="run Prefect server, stand-ins, deployments and a worker (make up)")
+    up.add_argument(
+        "--production",
+        action="store_true",
+        help="never save or start anything from sandbox/: refuse a missing or sandbox block, run doctor "
+        "first (or set HRIS_PRODUCTION=1 for make up)",
+    )
+    boot = commands.add_parser("bootstrap", help="register blocks, save sandbox blocks, create the work pool")
+    boot.add_argument(
+        "--production", action="store_true", help="save nothing; refuse missing or sandbox blocks"
+    )
+    doctor = commands.add_parser(
+        "doctor",
+        help="the go-live check: one cheap call per configured system, Help Center links, URLs, secrets",
+        description="Exit 0 only when every check passes; 1 otherwise. Reads the `default` blocks and the "
+        "Variables from the Prefect API (the local stack's, or PREFECT_API_URL).",
+    )
+    doctor.add_argument("--block", default="default", help="name of the blocks to check")
+    doctor.add_argument(
+        "--hub-url",
+        action="append",
+        help="a customer's hub URL to call with the hub token (default: each registered customer's hub)",
+    )
     generate = commands.add_parser(
         "generate-files",
         help="potential invites, profile updates and profile deletions from an HRIS upload",
@@ -153,9 +175,22 @@ def main(argv: list[str] | None = None) -> int:
     from flows import stack
 
     if args.command == "up":
-        return stack.up()
+        return stack.up(args.production)
+    if args.command == "doctor":
+        if "PREFECT_API_URL" not in os.environ:
+            stack.configure_environment()
+        from flows.doctor import doctor, table
+
+        results = doctor(args.block, hub_urls=args.hub_url)
+        print(table(results))
+        return 0 if all(r.ok for r in results) else 1
     stack.configure_environment()
-    print("uses sandbox" if stack.bootstrap() else "uses configured blocks")
+    try:
+        plan = stack.bootstrap(stack.production_requested(args.production))
+    except stack.GoLiveRefused as refused:
+        print(refused.code, file=sys.stderr)
+        return EXIT_BAD_INPUT
+    print(plan.line)
     return 0
 
 

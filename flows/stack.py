@@ -15,6 +15,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -113,17 +114,26 @@ def database_settings(url: str | None) -> dict[str, str]:
 def configure_environment() -> dict[str, str]:
     """Point Prefect at a project-local home and a loopback server; call before importing Prefect.
 
+    HRIS_BIND_HOST (default 127.0.0.1; 0.0.0.0 for the team) is where the server listens and
+    HRIS_PUBLIC_URL (e.g. https://hris.10kc.com, behind the operator's proxy) what every link uses.
+
     HRIS_DATABASE_URL puts the server on PostgreSQL; PREFECT_LOCAL_STORAGE_PATH (a shared path)
     and HRIS_REDIS_URL make once-only records hold across workers on several machines.
     """
     port = os.environ.get("HRIS_PREFECT_PORT", "4200")
     home = Path(os.environ.get("HRIS_STATE_DIR", ROOT / ".prefect")).resolve()
+    bind = os.environ.get("HRIS_BIND_HOST", "").strip() or "127.0.0.1"
+    local = "127.0.0.1" if bind in ("0.0.0.0", "::") else bind  # where our own processes reach it
+    public = (os.environ.get("HRIS_PUBLIC_URL", "").strip() or f"http://{local}:{port}").rstrip("/")
+    if not public.startswith(("http://", "https://")):
+        raise SystemExit(f"HRIS_PUBLIC_URL: expected http(s)://host[:port], got {public!r}")
     settings = {
         "PREFECT_HOME": str(home),
         "PREFECT_LOCAL_STORAGE_PATH": os.environ.get("PREFECT_LOCAL_STORAGE_PATH") or str(home / "storage"),
-        "PREFECT_API_URL": f"http://127.0.0.1:{port}/api",
-        "PREFECT_UI_URL": f"http://127.0.0.1:{port}",
-        "PREFECT_SERVER_API_HOST": "127.0.0.1",
+        "PREFECT_API_URL": f"http://{local}:{port}/api",
+        "PREFECT_UI_URL": public,  # every link in Slack, emails and artifacts starts with it
+        "PREFECT_UI_API_URL": f"{public}/api",  # what the browser calls
+        "PREFECT_SERVER_API_HOST": bind,
         "PREFECT_SERVER_API_PORT": port,
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
         "HRIS_RUNBOOK_DIR": str(ROOT),
@@ -155,35 +165,125 @@ def _bin(name: str) -> str:
     return str(Path(sys.executable).parent / name)
 
 
-def bootstrap() -> bool:
-    """Register block types, save sandbox block documents where none exist, create the work pool.
+class GoLiveRefused(SystemExit):
+    """Production mode found a missing or sandbox block; one line per problem, each naming the block."""
 
-    Returns whether any `default` block points at the sandbox (so its stand-ins must run).
+
+@dataclass
+class Plan:
+    """What `up` runs on: whether stand-ins are needed, and the one line that says so at start."""
+
+    uses_sandbox: bool
+    line: str
+
+
+def block_types() -> tuple[list, list]:
+    """(required, optional) block types of a deployment; without the hub the CSM gets the checklist,
+    without an SFTP Server only the SFTP path cannot run."""
+    from blocks import (
+        GoogleSheetsCredentials,
+        SftpServer,
+        SlackWorkspace,
+        SmtpServer,
+        TenKCHub,
+        WebApp,
+        WorkOSCredentials,
+    )
+
+    return [SmtpServer, SlackWorkspace, GoogleSheetsCredentials, WorkOSCredentials, WebApp], [
+        TenKCHub,
+        SftpServer,
+    ]
+
+
+def _load_default(block_type):
+    from blocks.web_app import load_checked
+
+    try:
+        return load_checked(block_type, "default", required=False)
+    except RuntimeError as exc:  # an invalid saved document: named, never faked over
+        raise GoLiveRefused(f"error: {exc}") from None
+
+
+def bootstrap(production: bool = False) -> Plan:
+    """Register block types, create the work pool, and decide which blocks the stack runs on.
+
+    Sandbox blocks are saved (where none exists) only when no real block is saved: beside real
+    blocks a missing one stays missing (no hub = the checklist path). `production` saves nothing
+    and refuses a missing required block or a saved sandbox block, naming it.
     """
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.actions import WorkPoolCreate
 
-    from blocks import ALL_BLOCKS, DEFAULT_NAME
-    from sandbox.blocks import points_at_sandbox, sandbox_blocks
+    from blocks import DEFAULT_NAME, SftpServer, TenKCHub, WebApp, WorkOSCredentials
+    from sandbox.blocks import sandbox_marker
 
-    for block_type in ALL_BLOCKS:
+    required, optional = block_types()
+    for block_type in [*required, *optional]:
         block_type.register_type_and_schema()
-    uses_sandbox = False
-    for block_type, sandbox_block in sandbox_blocks(Path(os.environ["HRIS_SANDBOX_DIR"])).items():
-        try:
-            current = block_type.load(DEFAULT_NAME)
-        except ValueError:
-            sandbox_block.save(DEFAULT_NAME)
-            current = sandbox_block
-        uses_sandbox |= points_at_sandbox(current)
     with get_client(sync_client=True) as client:
         if WORK_POOL not in {pool.name for pool in client.read_work_pools()}:
             client.create_work_pool(WorkPoolCreate(name=WORK_POOL, type="process"))
-    return uses_sandbox
+    saved = {block_type: _load_default(block_type) for block_type in [*required, *optional]}
+    sandbox = {t: sandbox_marker(b) for t, b in saved.items() if b is not None and sandbox_marker(b)}
+    real = [t for t, b in saved.items() if b is not None and t not in sandbox]
+    workos = saved[WorkOSCredentials]
+    links_from_workos = workos is not None and bool(workos.setup_links_url)
+
+    def missing_required() -> list[str]:
+        return [
+            t.get_block_type_name()
+            for t in required
+            if saved[t] is None and not (t is WebApp and links_from_workos)
+        ]
+
+    name = lambda t: t.get_block_type_name()  # noqa: E731
+    if production:
+        problems = [
+            f"error: {name(t)} block {DEFAULT_NAME!r} is a sandbox block ({why}): replace it with the real "
+            "one in the Prefect UI (Blocks) before going live"
+            for t, why in sandbox.items()
+        ] + [
+            f"error: no {block} block named {DEFAULT_NAME!r}: create it in the Prefect UI (Blocks); "
+            "production mode never saves the sandbox's"
+            for block in missing_required()
+        ]
+        if problems:
+            raise GoLiveRefused("\n".join(problems))
+        line = "production: every block is real; no stand-in started"
+    elif not real:
+        from sandbox.blocks import sandbox_blocks
+
+        for block_type, sandbox_block in sandbox_blocks(Path(os.environ["HRIS_SANDBOX_DIR"])).items():
+            if saved.get(block_type) is None:
+                sandbox_block.save(DEFAULT_NAME)
+        return Plan(True, "sandbox: every block is the sandbox's, stand-ins on 127.0.0.1")
+    else:
+        line = "configured blocks: " + ", ".join(map(name, real))
+        if sandbox:
+            line += "; still the sandbox's: " + ", ".join(map(name, sandbox))
+        missing = missing_required()
+        if missing:
+            line += "; missing (runs that need them stop naming them): " + ", ".join(missing)
+        line += "; no sandbox block saved"
+    if saved[TenKCHub] is None:
+        line += "; no 10KC Hub block: segments and uploads use the CSM checklist"
+    if saved[SftpServer] is None:
+        line += "; no SFTP Server block: the SFTP path cannot run"
+    return Plan(bool(sandbox), line)
 
 
-def up() -> int:
-    """Start everything, print where to look, and wait for Ctrl-C."""
+def production_requested(flag: bool = False) -> bool:
+    """`up --production`, or HRIS_PRODUCTION=1 in the environment of `make up`."""
+    return flag or os.environ.get("HRIS_PRODUCTION", "").strip().lower() in ("1", "true", "yes")
+
+
+def up(production: bool = False) -> int:
+    """Start everything, print where to look, and wait for Ctrl-C.
+
+    In production mode nothing from sandbox/ is saved or started, and `doctor` must pass first.
+    """
+    production = production_requested(production)
     settings = configure_environment()
     api_url, ui_url = settings["PREFECT_API_URL"], settings["PREFECT_UI_URL"]
     logs = Path(settings["PREFECT_HOME"]) / "logs"
@@ -218,12 +318,45 @@ def up() -> int:
                     return 1
                 time.sleep(1)
 
-        uses_sandbox = bootstrap()
+        try:
+            plan = bootstrap(production)
+        except GoLiveRefused as refused:
+            print(refused.code, file=sys.stderr, flush=True)
+            return 2
+        print(f"  {plan.line}", flush=True)
+        uses_sandbox = plan.uses_sandbox
         from sandbox.ports import DEMO_SHEET_KEY, SETUP_LINKS_PORT, SMTP_PORT
 
         sandbox_dir = Path(settings["HRIS_SANDBOX_DIR"])
         if uses_sandbox and not _listening(SMTP_PORT):
             start("sandbox", sys.executable, "-m", "sandbox", "--state", settings["HRIS_SANDBOX_DIR"])
+        if (uses_sandbox or production) and not _listening(SETUP_LINKS_PORT):  # a second `make up` reuses it
+            host = settings["PREFECT_SERVER_API_HOST"] if production else "127.0.0.1"
+            start(
+                "setup-links",
+                _bin("hris-runbook"),
+                "setup-links",
+                "--host",
+                host,
+                "--port",
+                str(SETUP_LINKS_PORT),
+            )
+        if production:  # the web app is up first, so doctor sees its public URL answer
+            from flows.doctor import doctor, table
+
+            deadline = time.monotonic() + 60
+            while not healthy(f"http://127.0.0.1:{SETUP_LINKS_PORT}") and time.monotonic() < deadline:
+                if children and children[-1].poll() is not None:
+                    break  # it exited (its log says why); doctor's web app row fails
+                time.sleep(0.5)
+            results = doctor()
+            print(table(results), flush=True)
+            if any(not r.ok for r in results):
+                print(
+                    "doctor: not every check passed; no deployment or worker started (fix the FAIL rows)",
+                    file=sys.stderr,
+                )
+                return 2
 
         deploy = subprocess.run(
             [_bin("prefect"), "--no-prompt", "deploy", "--all"], cwd=ROOT, capture_output=True, text=True
@@ -234,9 +367,15 @@ def up() -> int:
         for number in range(1, int(os.environ.get("HRIS_WORKERS", "1")) + 1):  # all on one pool
             name = "worker" if number == 1 else f"worker-{number}"
             start(name, _bin("prefect"), "worker", "start", "--pool", WORK_POOL)
-        if uses_sandbox and not _listening(SETUP_LINKS_PORT):  # a second `make up` reuses the first's
-            start("setup-links", _bin("hris-runbook"), "setup-links", "--port", str(SETUP_LINKS_PORT))
 
+        # before the banner: once it is printed, `up` only waits (a slow import here could take Ctrl-C)
+        from flows.steps import help_center_catalogue, help_center_warning
+        from tasks.platforms import CatalogueOverrideError
+
+        try:
+            warning = help_center_warning(help_center_catalogue())
+        except CatalogueOverrideError as exc:
+            warning = f"{exc} (Variables > help_center): runs that email customers will stop on it"
         print(
             f"\nhris-runbook is up.\n"
             f"  Prefect UI:      {ui_url}  (Deployments > setup-guides > Run > Custom run)\n"
@@ -247,18 +386,10 @@ def up() -> int:
                 if uses_sandbox
                 else ""
             )
+            + (f"  WARNING: {warning}\n" if warning else "")
             + "  Stop with Ctrl-C.\n",
             flush=True,
         )
-        from flows.steps import help_center_catalogue, help_center_warning
-        from tasks.platforms import CatalogueOverrideError
-
-        try:
-            warning = help_center_warning(help_center_catalogue())
-        except CatalogueOverrideError as exc:
-            warning = f"{exc} (Variables > help_center): runs that email customers will stop on it"
-        if warning:
-            print(f"  WARNING: {warning}\n", flush=True)
         while all(child.poll() is None for child in children):
             time.sleep(1)
         failed = [c.args[1] if len(c.args) > 1 else c.args[0] for c in children if c.poll() is not None]

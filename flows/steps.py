@@ -33,7 +33,14 @@ from tasks.emails import EmailDraft, SentEmail, send_email
 from tasks.hub import HubClient
 from tasks.mapping import MappingTable, parse_mapping_link, read_and_check_mapping
 from tasks.once import already_done, once_key, once_task
-from tasks.platforms import Catalogue, load_catalogue, with_overrides
+from tasks.platforms import (
+    Catalogue,
+    catalogue_links,
+    is_placeholder,
+    is_placeholder_host,
+    load_catalogue,
+    with_overrides,
+)
 from tasks.records import SegmentsOutcome
 from tasks.segments import apply_plan, checklist, plan_segments, plan_segments_task
 
@@ -51,12 +58,17 @@ def help_center_catalogue() -> Catalogue:
 
 
 def help_center_warning(catalogue: Catalogue) -> str | None:
-    """One line for `make up` and the logs while the Help Center links are still placeholders."""
+    """One line for `make up` and the logs while any Help Center link is still a placeholder."""
     if not catalogue.uses_placeholders:
         return None
+    if is_placeholder_host(catalogue.help_center_url):
+        where = catalogue.help_center_url
+    else:
+        kinds = [kind for kind, url in catalogue_links(catalogue).items() if is_placeholder(url)]
+        where = f"{len(kinds)} placeholder paths: {', '.join(kinds[:3])}{', …' if len(kinds) > 3 else ''}"
     return (
-        f"Help Center links are placeholders ({catalogue.help_center_url}): set the Prefect Variable "
-        '`help_center` to {"base_url": "https://…", "guides": {"Workday": "/articles/…"}} '
+        f"Help Center links are placeholders ({where}): set the Prefect Variable `help_center` to "
+        '{"base_url": "https://…", "guides": {"Workday": "/articles/…"}, "api_guide": "/articles/…", …} '
         "before emailing customers."
     )
 

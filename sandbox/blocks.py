@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import getpass
 import json
+import os
 import secrets
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from blocks import (
     GoogleSheetsCredentials,
@@ -89,7 +91,56 @@ def sandbox_blocks(state_dir: Path) -> dict[type, object]:
     }
 
 
+SANDBOX_CREDENTIALS = {ports.SLACK_TOKEN, ports.HUB_TOKEN, ports.WORKOS_KEY}
+SANDBOX_SERVICE_ACCOUNT = "hris-runbook@sandbox.iam.gserviceaccount.com"
+_LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+
+
+def _stand_in_ports() -> set[int]:
+    """The stand-ins' ports (not the web app's: production runs our own web app too)."""
+    return {
+        ports.SMTP_PORT,
+        ports.SLACK_PORT,
+        ports.SHEETS_PORT,
+        ports.HUB_PORT,
+        ports.WORKOS_PORT,
+        ports.SFTP_PORT,
+    }
+
+
+def _sandbox_credentials() -> set[str]:
+    """The stand-ins' tokens, and the link secret the sandbox made (if this install has one)."""
+    kept = Path(os.environ.get("HRIS_SANDBOX_DIR", ".sandbox")) / "setup-links-secret"
+    return SANDBOX_CREDENTIALS | ({kept.read_text()} if kept.is_file() else set())
+
+
+def sandbox_marker(block) -> str | None:
+    """Why a saved block is the sandbox's, or None for a real one (even one on a loopback address).
+
+    A sandbox block carries a stand-in's credential (sandbox/ports.py: the Slack token, hub token,
+    WorkOS key; the sandbox service account; the link secret in the sandbox dir), or points at a
+    stand-in's loopback port.
+    """
+    credentials = _sandbox_credentials()
+    values = {}
+    for name in type(block).model_fields:
+        value = getattr(block, name)
+        values[name] = value.get_secret_value() if hasattr(value, "get_secret_value") else value
+    for name, value in values.items():
+        if isinstance(value, str) and value in credentials:
+            return f"{name} is the sandbox's"
+        if isinstance(value, str) and SANDBOX_SERVICE_ACCOUNT in value:
+            return f"{name} is the sandbox service account"
+        if isinstance(value, str) and value.startswith(("http://", "https://")):
+            parts = urlsplit(value)
+            if parts.hostname in _LOOPBACK and parts.port in _stand_in_ports():
+                return f"{name} {value} is a sandbox stand-in"
+    host, port = values.get("host"), values.get("port")
+    if host in _LOOPBACK and port in _stand_in_ports():
+        return f"{host}:{port} is a sandbox stand-in"
+    return None
+
+
 def points_at_sandbox(block) -> bool:
     """Whether a saved block is one of ours (so the stand-ins must run)."""
-    text = " ".join(str(v) for v in block.model_dump().values() if isinstance(v, str | int))
-    return "127.0.0.1" in text
+    return sandbox_marker(block) is not None

@@ -57,7 +57,8 @@ class EmailDraft(BaseModel):
         links = placeholder_links(self.body)
         placeholder = (
             [
-                f"{len(links)} link(s) in this email point at a placeholder host, not the real Help Center: "
+                f"{len(links)} link(s) in this email point at a placeholder host or page, "
+                "not the real Help Center: "
                 + ", ".join(links)
                 + ". Correct them in the body, or set the Help Center Variable (README) and run again."
             ]

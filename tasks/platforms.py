@@ -39,8 +39,8 @@ class Catalogue:
 
     @property
     def uses_placeholders(self) -> bool:
-        """The Help Center base URL is still the catalogue's example host."""
-        return is_placeholder_host(self.help_center_url)
+        """Any link the emails can carry is still a placeholder: the example host, or a shipped path."""
+        return any(is_placeholder(url) for url in catalogue_links(self).values())
 
     def find(self, platform_name: str) -> Platform | None:
         """The catalogue platform a CSM meant, or None if it is not one of the runbook's list."""
@@ -66,19 +66,50 @@ def is_placeholder_host(url: str) -> bool:
     return any(host == s.lstrip(".") or host.endswith(s) for s in _PLACEHOLDER_SUFFIXES)
 
 
+def placeholder_paths() -> frozenset[str]:
+    """The guide paths platforms.yaml marks `# PLACEHOLDER` (not yet confirmed on the Help Center)."""
+    paths = set()
+    for line in CATALOGUE_FILE.read_text(encoding="utf-8").splitlines():
+        if "# PLACEHOLDER" in line:
+            paths.update(re.findall(r"(?<![\w/])(/[\w\-/.]+)", line.split("#", 1)[0]))
+    return frozenset(paths)
+
+
+def is_placeholder(url: str) -> bool:
+    """A link that cannot be the real page: a reserved example host, or a path still marked placeholder."""
+    return is_placeholder_host(url) or (urlsplit(url).path or "/") in _placeholder_paths()
+
+
+_placeholder_paths = cache(placeholder_paths)
+
+
 def placeholder_links(text: str) -> list[str]:
-    """Every link in `text` that points at a placeholder host, in order, once each."""
-    return list(dict.fromkeys(u.rstrip(".,;") for u in _URL.findall(text) if is_placeholder_host(u)))
+    """Every link in `text` that points at a placeholder (host or path), in order, once each."""
+    return list(dict.fromkeys(u.rstrip(".,;") for u in _URL.findall(text) if is_placeholder(u.rstrip(".,;"))))
+
+
+def catalogue_links(catalogue: Catalogue) -> dict[str, str]:
+    """Every Help Center link the emails can carry, by what it is."""
+    base = catalogue.help_center_url.rstrip("/")
+    links = {
+        "API guide": base + catalogue.api_guide_path,
+        "mapping article": base + catalogue.mapping_article_path,
+        "mapping template": base + catalogue.mapping_template_path,
+        "SFTP guide": base + catalogue.sftp_guide_path,
+    }
+    links |= {f"{p.name} guide": p.guide_url(base) for p in catalogue.platforms}
+    return links
 
 
 def with_overrides(catalogue: Catalogue, overrides: dict[str, Any] | None) -> Catalogue:
-    """The catalogue with the `help_center` Variable applied: `base_url`, and `guides` by platform name
-    or alias (`{"Workday": "/articles/123-workday"}`), without editing platforms.yaml."""
+    """The catalogue with the `help_center` Variable applied: `base_url`, `guides` by platform name
+    or alias (`{"Workday": "/articles/123-workday"}`) and the paths of the other link kinds
+    (`api_guide`, `mapping_article`, `mapping_template`, `sftp_guide`), without editing platforms.yaml."""
     if not overrides:
         return catalogue
     if not isinstance(overrides, dict):
         raise CatalogueOverrideError("help_center: expected an object with base_url and/or guides")
-    unknown = set(overrides) - {"base_url", "guides"}
+    unknown = set(overrides) - {"base_url", "guides", *_LINK_FIELDS}
     if unknown:
         raise CatalogueOverrideError(f"help_center: unknown key(s) {', '.join(sorted(unknown))}")
     guides = overrides.get("guides") or {}
@@ -96,7 +127,22 @@ def with_overrides(catalogue: Catalogue, overrides: dict[str, Any] | None) -> Ca
     base = overrides.get("base_url") or catalogue.help_center_url
     if not isinstance(base, str) or not re.match(r"^https?://[^\s/]+", base):
         raise CatalogueOverrideError("help_center.base_url: expected an http(s) URL")
-    return replace(catalogue, help_center_url=base.rstrip("/"), by_alias=by_alias)
+    paths: dict[str, Any] = {}
+    for key, field in _LINK_FIELDS.items():
+        if key in overrides:
+            path = overrides[key]
+            if not isinstance(path, str) or not path.startswith("/"):
+                raise CatalogueOverrideError(f"help_center.{key}: expected a path such as /articles/123")
+            paths[field] = path
+    return replace(catalogue, help_center_url=base.rstrip("/"), by_alias=by_alias, **paths)
+
+
+_LINK_FIELDS = {
+    "api_guide": "api_guide_path",
+    "mapping_article": "mapping_article_path",
+    "mapping_template": "mapping_template_path",
+    "sftp_guide": "sftp_guide_path",
+}
 
 
 def normalise(name: str) -> str:

@@ -197,7 +197,10 @@ def test_the_form_says_why_template_2_and_that_links_are_placeholders(smtp_block
         "Template 2 (other platforms) was chosen because “Oracle HCM” is not one of the 15 platforms"
         in description
     )
-    assert "point at a placeholder host, not the real Help Center: https://help.10kc.example/" in description
+    assert (
+        "point at a placeholder host or page, not the real Help Center: https://help.10kc.example/"
+        in description
+    )
     answer(run.flow_run_id, "setup-guides-email", decision="reject", reason="test over", **CSM)
     assert run.result().is_cancelled()
 
@@ -207,7 +210,11 @@ def test_the_help_center_variable_replaces_the_placeholders(smtp_block, smtp_ser
 
     Variable.set(
         "help_center",
-        {"base_url": "https://help.10kc.com", "guides": {"Breath HR": "/articles/4711-breathe"}},
+        {  # a real host alone is not enough: the shipped SFTP guide path is a placeholder too
+            "base_url": "https://help.10kc.com",
+            "guides": {"Breath HR": "/articles/4711-breathe"},
+            "sftp_guide": "/articles/4712-sftp",
+        },
         overwrite=True,
     )
     try:
@@ -215,6 +222,7 @@ def test_the_help_center_variable_replaces_the_placeholders(smtp_block, smtp_ser
         description = form_description(run.flow_run_id)
         assert "[this guide](https://help.10kc.com/articles/4711-breathe)" in description
         assert "Connecting Breathe HR to 10KC" in description
+        assert "https://help.10kc.com/articles/4712-sftp" in description
         assert "placeholder" not in description
         answer(run.flow_run_id, "setup-guides-email", decision="reject", reason="test over", **CSM)
         assert run.result().is_cancelled()

@@ -1,0 +1,106 @@
+"""Real blocks pointed at the stand-ins (as if they were the real systems), for the go-live tests."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.conftest import SETUP_LINKS_SECRET, ServerThread, delete_block
+
+SLACK_SIGNING_SECRET = "slack-signing-secret-for-the-go-live-tests"
+
+
+def every_block_type() -> list[type]:
+    from flows.stack import block_types
+
+    required, optional = block_types()
+    return [*required, *optional]
+
+
+@pytest.fixture
+def no_default_blocks(prefect_api):
+    """No `default` block of any kind during the test; what other tests saved is put back after."""
+    kept = {}
+    for block_type in every_block_type():
+        try:
+            kept[block_type] = block_type.load("default")
+        except (ValueError, RuntimeError):
+            pass
+        delete_block(block_type, "default")
+    yield
+    for block_type in every_block_type():
+        delete_block(block_type, "default")
+    for block in kept.values():
+        block.save("default", overwrite=True)
+
+
+def saved_defaults() -> set[str]:
+    """The block kinds that have a `default` document now."""
+    from blocks import BlockNotConfigured, load_block
+
+    names = set()
+    for block_type in every_block_type():
+        try:
+            load_block(block_type)
+        except BlockNotConfigured:
+            continue
+        names.add(block_type.get_block_type_name())
+    return names
+
+
+@pytest.fixture
+def real_blocks(
+    prefect_api, no_default_blocks, smtp_server, slack, sheets, workos_credentials, sftp_server, hub
+):
+    """Every kind of block, as an operator would configure the real systems, but at the stand-ins."""
+    import json
+
+    from blocks import GoogleSheetsCredentials, SlackWorkspace, SmtpServer, TenKCHub, WebApp
+    from sandbox.sheets import make_service_account
+
+    account = make_service_account(
+        f"{sheets.url}/token", email="hris-runbook@acme-prod.iam.gserviceaccount.com"
+    )
+    return {
+        SmtpServer: SmtpServer(
+            host="127.0.0.1",
+            port=smtp_server.port,
+            security="none",
+            from_address="cs@10kc.com",
+            timeout_seconds=5,
+        ),
+        SlackWorkspace: SlackWorkspace(
+            bot_token="xoxb-test",
+            base_url=f"{slack.url}/api/",
+            signing_secret=SLACK_SIGNING_SECRET,
+            max_retries=0,
+        ),
+        GoogleSheetsCredentials: GoogleSheetsCredentials(
+            service_account_info=json.dumps(account), api_base_url=sheets.url, max_retries=0
+        ),
+        type(workos_credentials): workos_credentials,
+        WebApp: WebApp(url=workos_credentials.setup_links_url, signing_secret=SETUP_LINKS_SECRET),
+        type(sftp_server.block()): sftp_server.block(connect_timeout_seconds=5),
+        TenKCHub: TenKCHub(api_token="hub-test", base_url_override=hub.url, timeout_seconds=5),
+    }
+
+
+def save(blocks: dict) -> None:
+    for block in blocks.values():
+        block.save("default", overwrite=True)
+
+
+@pytest.fixture
+def web_app(real_blocks):
+    """`hris-runbook setup-links`'s own app from the saved blocks, on a free port; the Web App block
+    points at it."""
+    from blocks import WebApp
+    from tasks.web_app import app_from_blocks
+
+    save(real_blocks)
+    server = ServerThread(app_from_blocks("default"))
+    real_blocks[WebApp] = WebApp(url=server.url, signing_secret=SETUP_LINKS_SECRET)
+    real_blocks[WebApp].save("default", overwrite=True)
+    try:
+        yield server
+    finally:
+        server.stop()
