@@ -85,13 +85,13 @@ def _check_mapping(args: argparse.Namespace) -> int:
 
 
 def _serve_setup_links(args: argparse.Namespace) -> int:
-    """The web app: setup links, member-export upload pages (tasks/web_app.py lists every page)."""
+    """The web app: setup links, member-export upload pages (webapp/app.py lists every page)."""
     import uvicorn
 
     from blocks import BlockNotConfigured
     from blocks.web_app import WebAppNotConfigured
     from tasks.customer import describe_validation_error
-    from tasks.web_app import app_from_blocks
+    from webapp.app import app_from_blocks
 
     try:
         app = app_from_blocks(args.block)

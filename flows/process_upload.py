@@ -47,10 +47,10 @@ from tasks.contracts import (
     numbered,
     upload_artifact,
 )
+from tasks.export_links import MemberExportReceived, member_export_link
 from tasks.files import DELETIONS, INVITES, REJECTED, UPDATES, generate_files_task, hub_file
 from tasks.files_dir import files_dir
 from tasks.mapping import parse_mapping_link, read_mapping
-from tasks.member_exports import MemberExportReceived, member_export_link
 from tasks.naming import upload_run_name
 from tasks.once import already_done, once_key, once_task
 from tasks.records import Received, SharedFiles

@@ -16,13 +16,14 @@ from prefect import flow
 
 from blocks import WebApp, WorkOSCredentials
 from flows.approvals import WaitSettings, ask
-from tasks.member_exports import MemberExportReceived, export_upload_link, member_export_link, routes
+from tasks.export_links import MemberExportReceived, export_upload_link, member_export_link
 from tasks.setup_links import make_setup_link, sign
 from tasks.tabular import read_csv
-from tasks.web_app import app_from_blocks, create_app
 from tasks.workos import ensure_organization
 from tests.conftest import ServerThread, delete_block, make_customer
 from tests.gates import FlowInThread, read_run, waiting_gate
+from webapp.app import app_from_blocks, create_app
+from webapp.member_exports import routes
 
 SECRET = "member-export-test-secret-0123456789abcdef"
 MAX_BYTES = 256 * 1024

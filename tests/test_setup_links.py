@@ -9,9 +9,11 @@ import pytest
 
 from blocks import WorkOSCredentials
 from tasks.customer import Customer
-from tasks.setup_links import CLICKS_PER_MINUTE, create_app, make_setup_link, sign, workos_portal_links
+from tasks.setup_links import make_setup_link, sign, workos_portal_links
 from tasks.workos import ensure_organization
 from tests.conftest import SETUP_LINKS_SECRET, ServerThread, make_customer
+from webapp.app import create_app
+from webapp.setup_links import CLICKS_PER_MINUTE, routes
 
 SECRET = SETUP_LINKS_SECRET
 
@@ -95,7 +97,7 @@ def test_a_signing_secret_under_32_bytes_is_refused_by_the_block_and_at_app_star
         )
     assert not secret or secret not in str(refused.value)  # never echo the secret
     with pytest.raises(ValueError, match="at least 32 bytes"):
-        create_app(secret, lambda organization_id: None)
+        routes(secret, lambda organization_id: None)
     with pytest.raises(ValueError, match="at least 32 bytes"):
         make_setup_link("http://links.example", secret, "org_1", days=1)
 
@@ -116,7 +118,9 @@ def test_clicks_over_the_per_link_limit_get_a_429_page_and_do_not_call_workos(
 def test_a_rate_limited_link_works_again_after_a_minute(workos, workos_credentials, organization):
     now = [1000.0]
     server = ServerThread(
-        create_app(SECRET, workos_portal_links(workos_credentials), clicks_per_minute=2, clock=lambda: now[0])
+        create_app(
+            routes(SECRET, workos_portal_links(workos_credentials), clicks_per_minute=2, clock=lambda: now[0])
+        )
     )
     try:
         link = make_setup_link(server.url, SECRET, organization, days=30)

@@ -1,4 +1,4 @@
-"""Answer approval gates from Slack: Approve / Reject buttons on the gate's notice, and the web app's
+"""`/slack/actions`: answer approval gates from Slack (the buttons are tasks/gate_buttons.py): the web app's
 interactivity endpoint that verifies each click and resumes the run with the clicking user as approver.
 
 Every request is checked with the app's signing secret (`v0` HMAC over timestamp and raw body,
@@ -28,30 +28,11 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from blocks.slack import SlackWorkspace
-from tasks.contracts import BUTTON_LABELS, INTEGRATION_ON_FORM, answer_keysets, click_answer, slack_form_of
+from tasks.contracts import INTEGRATION_ON_FORM, answer_keysets, click_answer, slack_form_of
+from tasks.gate_buttons import APPROVE, REJECT
 
-APPROVE, REJECT = "gate-approve", "gate-reject"
 REJECT_VIEW = "gate-reject-reason"
 MAX_AGE_SECONDS = 300  # Slack's advice, and SignatureVerifier's check
-
-
-def gate_blocks(text: str, flow_run_id: str, gate_key: str, form: str) -> list[dict] | None:
-    """The notice with buttons that answer this gate of this run; None for forms a button cannot fill."""
-    if slack_form_of(form) is None:
-        return None
-    approve, reject = BUTTON_LABELS[slack_form_of(form)]
-    value = json.dumps({"run": flow_run_id, "gate": gate_key, "form": form})
-    buttons = [
-        {"type": "button", "action_id": APPROVE, "style": "primary", "value": value, "text": _plain(approve)}
-    ]
-    if reject:
-        buttons.append(
-            {"type": "button", "action_id": REJECT, "style": "danger", "value": value, "text": _plain(reject)}
-        )
-    return [
-        {"type": "section", "text": {"type": "mrkdwn", "text": text}},
-        {"type": "actions", "block_id": "gate", "elements": buttons},
-    ]
 
 
 def _plain(text: str) -> dict:
