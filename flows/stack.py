@@ -219,7 +219,7 @@ def up() -> int:
                 time.sleep(1)
 
         uses_sandbox = bootstrap()
-        from sandbox.ports import DEMO_SHEET_KEY, SETUP_LINKS_PORT, SMTP_PORT
+        from sandbox.ports import DEMO_SHEET_KEY, SETUP_LINKS_PORT, SMTP_PORT, WEB_INTERNAL_PORT
 
         sandbox_dir = Path(settings["HRIS_SANDBOX_DIR"])
         if uses_sandbox and not _listening(SMTP_PORT):
@@ -235,7 +235,15 @@ def up() -> int:
             name = "worker" if number == 1 else f"worker-{number}"
             start(name, _bin("prefect"), "worker", "start", "--pool", WORK_POOL)
         if uses_sandbox and not _listening(SETUP_LINKS_PORT):  # a second `make up` reuses the first's
-            start("setup-links", _bin("hris-runbook"), "setup-links", "--port", str(SETUP_LINKS_PORT))
+            start(
+                "setup-links",
+                _bin("hris-runbook"),
+                "setup-links",
+                "--port",
+                str(SETUP_LINKS_PORT),
+                "--internal-port",
+                str(WEB_INTERNAL_PORT),
+            )
 
         print(
             f"\nhris-runbook is up.\n"
@@ -244,6 +252,7 @@ def up() -> int:
                 f"  Sandbox emails:  {sandbox_dir}/mail/*.eml\n"
                 f"  Sandbox Slack:   {sandbox_dir}/slack/messages.jsonl\n"
                 f"  Sandbox sheets:  {sandbox_dir}/sheets/<key>.csv (demo key {DEMO_SHEET_KEY})\n"
+                f"  Status board:    http://127.0.0.1:{WEB_INTERNAL_PORT}/board\n"
                 if uses_sandbox
                 else ""
             )
