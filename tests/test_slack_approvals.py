@@ -29,8 +29,8 @@ def app(prefect_api, slack, smtp_block):
     """The Slack Workspace block with a signing secret, and the web app as `hris-runbook setup-links`
     mounts it; yields the interactivity Request URL."""
     from blocks import SlackWorkspace
-    from webapp import board, slack_actions
-    from webapp.app import create_app
+    from webapp import slack_actions
+    from webapp.app import create_public_app
 
     for email in (MANAGER, OUTSIDER):
         slack.add_user(email)
@@ -41,8 +41,8 @@ def app(prefect_api, slack, smtp_block):
         max_retries=1,
     )
     block.save("default", overwrite=True)
-    # The route lists webapp/app.py's app_from_blocks mounts.
-    server = ServerThread(create_app(board.routes(), slack_actions.routes_from_block(block)))
+    # The app webapp/app.py's app_from_blocks serves, with the route list it mounts for Slack.
+    server = ServerThread(create_public_app(slack_actions.routes_from_block(block)))
     try:
         yield f"{server.url}/slack/actions"
     finally:

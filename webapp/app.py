@@ -19,6 +19,10 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from webapp.limits import BODY_TIMEOUT_SECONDS, MAX_BODY_BYTES, BoundedRequests
+
+UPLOAD_TIMEOUT_SECONDS = 30 * 60  # a 300 MB member export over a slow office line
+
 
 async def _health(request: Request) -> PlainTextResponse:
     return PlainTextResponse("ok")
@@ -32,6 +36,22 @@ def create_app(*route_lists: Iterable[BaseRoute]) -> Starlette:
     return Starlette(routes=routes)
 
 
+def create_public_app(
+    *route_lists: Iterable[BaseRoute],
+    max_bytes: int = MAX_BODY_BYTES,
+    timeout: float = BODY_TIMEOUT_SECONDS,
+    upload_timeout: float = UPLOAD_TIMEOUT_SECONDS,
+) -> Starlette:
+    """`create_app` with every request body bounded (webapp/limits.py): `max_bytes` in `timeout` seconds,
+    except the member-export upload, which checks its own (larger) size and gets `upload_timeout`."""
+    from webapp.member_exports import MAX_EXPORT_BYTES
+
+    app = create_app(*route_lists)
+    larger = {"/member-export/": (MAX_EXPORT_BYTES + 64 * 1024, upload_timeout)}
+    app.add_middleware(BoundedRequests, max_bytes=max_bytes, timeout=timeout, larger=larger)
+    return app
+
+
 def app_from_blocks(block_name: str = "default") -> Starlette:
     """The public app `hris-runbook setup-links` serves, configured from the saved blocks.
 
@@ -43,7 +63,7 @@ def app_from_blocks(block_name: str = "default") -> Starlette:
 
     web = load_web_app(block_name)
     workos = load_checked(WorkOSCredentials, block_name, required=False)
-    return create_app(
+    return create_public_app(
         setup_links.routes_from_block(workos),
         member_exports.routes(web.signing_secret.get_secret_value()),
         slack_actions.routes_from_block(load_checked(SlackWorkspace, block_name, required=False)),

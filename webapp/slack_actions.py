@@ -33,6 +33,7 @@ from tasks.gate_buttons import APPROVE, REJECT
 
 REJECT_VIEW = "gate-reject-reason"
 MAX_AGE_SECONDS = 300  # Slack's advice, and SignatureVerifier's check
+MAX_BODY_BYTES = 1024 * 1024  # an interaction payload is a few kB
 
 
 def _plain(text: str) -> dict:
@@ -88,11 +89,11 @@ class SlackActions:
         return [Route("/slack/actions", self.endpoint, methods=["POST"])]
 
     # --- the request --------------------------------------------------------------------------------
-    def check_signature(self, body: bytes, headers) -> str | None:
-        """Why this request is not from Slack (or not new), or None when it is."""
+    def check_headers(self, headers) -> str | None:
+        """Why this request cannot be from Slack, judged on its headers alone (before reading its body)."""
         timestamp = headers.get("x-slack-request-timestamp", "")
         signature = headers.get("x-slack-signature", "")
-        if not timestamp or not signature:
+        if not timestamp or not signature.startswith("v0="):
             return "unsigned request"
         try:
             age = abs(time.time() - int(timestamp))
@@ -100,6 +101,15 @@ class SlackActions:
             return "bad timestamp"
         if age > MAX_AGE_SECONDS:
             return "stale request (timestamp older than 5 minutes)"
+        return None
+
+    def check_signature(self, body: bytes, headers) -> str | None:
+        """Why this request is not from Slack (or not new), or None when it is."""
+        problem = self.check_headers(headers)
+        if problem:
+            return problem
+        timestamp = headers.get("x-slack-request-timestamp", "")
+        signature = headers.get("x-slack-signature", "")
         if not self.verifier.is_valid(body, timestamp, signature):
             return "bad signature"
         with self._lock:
@@ -111,8 +121,21 @@ class SlackActions:
         return None
 
     async def endpoint(self, request: Request) -> Response:
-        """Answer Slack at once (it gives up after 3 s); do the work after the answer went out."""
-        body = await request.body()
+        """Answer Slack at once (it gives up after 3 s); do the work after the answer went out.
+
+        The headers are checked before the body is read, and at most MAX_BODY_BYTES of it are read."""
+        problem = self.check_headers(request.headers)
+        if problem:
+            return PlainTextResponse(f"refused: {problem}", status_code=401)
+        body = b""
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > MAX_BODY_BYTES:
+                return PlainTextResponse(
+                    f"refused: the request body is larger than {MAX_BODY_BYTES:,} bytes",
+                    status_code=413,
+                    headers={"Connection": "close"},
+                )
         problem = self.check_signature(body, request.headers)
         if problem:
             return PlainTextResponse(f"refused: {problem}", status_code=401)
