@@ -17,7 +17,8 @@ from pydantic import Field
 
 from tasks.tokens import LinkError, seal, unseal
 
-PURPOSE = "member-export:"
+PURPOSE = "member-export"
+LEGACY_PURPOSE = "member-export:"  # links emailed before tokens had a key per purpose (they live 7 days)
 INVALID = "This upload link is not valid. Please ask your 10KC contact for a new one."
 
 
@@ -112,7 +113,7 @@ def member_export_link(
 def read_link(secret: str, token: str, now: float | None = None) -> ExportLink:
     """The link a token stands for; LinkError 403 (not ours) or 410 (expired) otherwise."""
     try:
-        fields = json.loads(unseal(secret, token, INVALID, PURPOSE))
+        fields = json.loads(unseal(secret, token, INVALID, PURPOSE, LEGACY_PURPOSE))
         link = ExportLink(
             flow_run_id=str(UUID(fields["run"])),
             customer_key=_folder_name("customer key", fields["customer"]),

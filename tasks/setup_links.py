@@ -12,11 +12,13 @@ from collections.abc import Callable
 
 from tasks.tokens import LinkError, seal, unseal
 
+PURPOSE = "setup-link"
+LEGACY_PURPOSE = ""  # setup links emailed before tokens had a key per purpose (they live 30 days)
 INVALID = "This setup link is not valid. Please ask your 10KC contact for a new one."
 
 
 def sign(secret: str, organization_id: str, expires_at: int) -> str:
-    return seal(secret, f"{organization_id}.{expires_at}")
+    return seal(secret, f"{organization_id}.{expires_at}", PURPOSE)
 
 
 def make_setup_link(
@@ -29,7 +31,7 @@ def make_setup_link(
 
 def verify(secret: str, token: str, now: float | None = None) -> str:
     """The organization id in a valid, unexpired token; LinkError (403/410) otherwise."""
-    organization_id, _, expires = unseal(secret, token, INVALID).rpartition(".")
+    organization_id, _, expires = unseal(secret, token, INVALID, PURPOSE, LEGACY_PURPOSE).rpartition(".")
     if not organization_id or not expires.isdigit():
         raise LinkError(403, INVALID)
     if (now or time.time()) > int(expires):

@@ -188,11 +188,12 @@ def test_bad_files_get_a_one_line_error_nothing_is_stored_and_the_run_still_wait
 def test_tampered_foreign_and_expired_links_are_refused(web):
     run_id = uuid.uuid4()  # never checked: the token is refused first
     token = link_for(web, run_id).rsplit("/", 1)[1]
-    payload, signature = token.split(".")
+    version, payload, signature = token.split(".")
     other_secret = "another-secret-of-at-least-32-bytes-long"
     foreign = [
-        f"{payload}.{signature[:-2]}xx",
-        f"{payload[:-2]}xx.{signature}",
+        f"{version}.{payload}.{signature[:-2]}xx",
+        f"{version}.{payload[:-2]}xx.{signature}",
+        f"{payload}.{signature}",
         export_upload_link(web.url, other_secret, run_id, "acme.com", "u1").rsplit("/", 1)[1],
         sign(SECRET, "org_123", int(time.time()) + 3600),  # a setup-link token with the same key
         "é.ü",

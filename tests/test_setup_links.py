@@ -61,9 +61,16 @@ def test_an_expired_link_gets_a_410_page(workos_credentials, organization):
 
 def test_a_tampered_link_gets_a_403_page(workos_credentials, organization):
     token = sign(SECRET, organization, int(time.time()) + 3600)
-    payload, signature = token.split(".")
-    other = sign(SECRET, "org_someone_else", int(time.time()) + 3600).split(".")[0]
-    for bad in (f"{other}.{signature}", f"{payload}.{signature[:-2]}xx", payload, "garbage"):
+    version, payload, signature = token.split(".")
+    other = sign(SECRET, "org_someone_else", int(time.time()) + 3600).split(".")[1]
+    for bad in (
+        f"{version}.{other}.{signature}",
+        f"{version}.{payload}.{signature[:-2]}xx",
+        f"{version}.{payload}",
+        f"{payload}.{signature}",  # the new signature in the first format
+        payload,
+        "garbage",
+    ):
         response = get(f"{workos_credentials.setup_links_url}/setup/{bad}")
         assert response.status_code == 403 and "location" not in response.headers
 
@@ -83,8 +90,8 @@ def test_a_link_for_an_unknown_organization_gets_a_404_page(workos_credentials):
 
 
 def test_a_token_with_non_ascii_characters_gets_a_403_page(workos_credentials, organization):
-    payload, signature = sign(SECRET, organization, int(time.time()) + 3600).split(".")
-    for bad in (f"{payload}.{signature[:-1]}é", f"é{payload}.{signature}", "ü", "€.€"):
+    version, payload, signature = sign(SECRET, organization, int(time.time()) + 3600).split(".")
+    for bad in (f"2.{payload}.{signature[:-1]}é", f"2.é{payload}.{signature}", "ü", "€.€", "2.€.€"):
         response = get(f"{workos_credentials.setup_links_url}/setup/{bad}")
         assert response.status_code == 403 and "not valid" in response.text
 
