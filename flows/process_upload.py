@@ -55,7 +55,16 @@ from tasks.naming import upload_run_name
 from tasks.once import already_done, once_key, once_task
 from tasks.records import Received, SharedFiles
 from tasks.registry import Registration, register, registration
-from tasks.sftp import UnsafeName, archive, download, inbox_path, original_name, refuse, safe_file_name
+from tasks.sftp import (
+    DownloadRefused,
+    UnsafeName,
+    archive,
+    download,
+    inbox_path,
+    original_name,
+    refuse,
+    safe_file_name,
+)
 from tasks.slack import Slack
 from tasks.tabular import InputError
 from tasks.templating import render
@@ -172,7 +181,7 @@ def fetch_claimed(reg: Registration, upload: str, local: Path) -> Path:
     local.parent.mkdir(parents=True, exist_ok=True)
     inbox = inbox_path(server.inbox_root, reg.customer.key)
     with server.get_client() as sftp:
-        download(sftp, inbox_folder(inbox, PROCESSING, upload), local)
+        download(sftp, inbox_folder(inbox, PROCESSING, upload), local, server.max_upload_mb * 2**20)
     return local
 
 
@@ -373,6 +382,13 @@ def process_upload(customer_key: str, upload: str) -> dict:
         return Failed(
             message=f"{upload} is not in {customer_key}/processing (already handled, or never claimed)"
         )
+    except DownloadRefused as exc:  # a link or an oversized file: refused/, its reason in Slack
+        Slack(slack).post(
+            channel,
+            render("slack/upload_unreadable.md.j2", upload=name, company=customer.company_name, problem=exc),
+        )
+        _finish(reg, upload, None, f"refused: {exc}", to=REFUSED)
+        return Failed(message=str(exc))
 
     # The same bytes as an earlier upload: reported once, never applied twice.
     first = first_claim_of_content(upload, once_key(customer_key, f"content-{received.sha256}"))
