@@ -165,8 +165,9 @@ def main() -> int:
     from prefect.testing.utilities import prefect_test_harness
     from starlette.applications import Starlette
 
-    from tasks.status_board import build_board, routes
+    from tasks.status_board import build_board
     from tests.conftest import ServerThread
+    from webapp.board import routes
 
     with prefect_test_harness(server_startup_timeout=120):
         started = time.perf_counter()

@@ -44,6 +44,18 @@ class WebApp(Block):
         description="Key that signs the app's links: a random string of at least 32 bytes, kept secret",
     )
 
+    internal_user: str = Field(
+        default="runbook",
+        title="Internal pages: user",
+        description="User name for HTTP basic auth on the internal listener (the status board)",
+    )
+    internal_password: SecretStr | None = Field(
+        default=None,
+        title="Internal pages: password",
+        description="When set, the internal listener (the status board) asks for this password "
+        "(HTTP basic auth, at least 16 characters); needed whenever it is bound beyond 127.0.0.1",
+    )
+
     @field_validator("url")
     @classmethod
     def _http_url(cls, url: str) -> str:
@@ -56,6 +68,13 @@ class WebApp(Block):
     def _secret_long_enough(cls, secret: SecretStr) -> SecretStr:
         check_secret(secret.get_secret_value(), "signing_secret")
         return secret
+
+    @field_validator("internal_password")
+    @classmethod
+    def _password_long_enough(cls, password: SecretStr | None) -> SecretStr | None:
+        if password is not None and len(password.get_secret_value()) < 16:
+            raise ValueError("internal_password must be at least 16 characters")
+        return password
 
 
 class WebAppNotConfigured(RuntimeError):

@@ -76,8 +76,8 @@ def _notify(notify: Notify | None, text: str, gate: tuple[str, str] | None = Non
     if notify is None or not (notify.email or notify.channel):
         return
     from blocks import BlockNotConfigured, SlackWorkspace, load_block
+    from tasks.gate_buttons import gate_blocks
     from tasks.slack import Slack, SlackError
-    from tasks.slack_actions import gate_blocks
 
     try:
         slack = Slack(load_block(SlackWorkspace))

@@ -86,20 +86,19 @@ def _check_mapping(args: argparse.Namespace) -> int:
 
 
 def _serve_setup_links(args: argparse.Namespace) -> int:
-    """The web app: setup links, member-export upload pages (tasks/web_app.py lists every page)."""
-    import uvicorn
-
+    """The web app: the public listener (setup links, member-export pages, Slack) and the internal one
+    (the status board); webapp/app.py lists every page."""
     from blocks import BlockNotConfigured
     from blocks.web_app import WebAppNotConfigured
     from tasks.customer import describe_validation_error
-    from tasks.web_app import app_from_blocks
+    from webapp.app import listeners, serve
 
     try:
-        app = app_from_blocks(args.block)
+        servers = listeners(args.block, args.host, args.port, args.internal_host, args.internal_port)
     except (BlockNotConfigured, WebAppNotConfigured, ValueError) as exc:  # ValidationError is a ValueError
         print(f"error: {describe_validation_error(exc)}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+    serve(servers)
     return 0
 
 
@@ -160,8 +159,14 @@ def main(argv: list[str] | None = None) -> int:
         "setup-links",
         help="serve the web app: long-lived WorkOS setup links and signed member-export upload pages",
     )
-    links.add_argument("--host", default="127.0.0.1", help="interface to listen on")
-    links.add_argument("--port", type=int, default=8030, help="port to listen on")
+    links.add_argument("--host", default="127.0.0.1", help="interface of the public listener")
+    links.add_argument("--port", type=int, default=8030, help="port of the public listener")
+    links.add_argument(
+        "--internal-host",
+        default="127.0.0.1",
+        help="interface of the internal listener (the status board); keep it private",
+    )
+    links.add_argument("--internal-port", type=int, default=8031, help="port of the internal listener")
     links.add_argument("--block", default="default", help="name of the Web App and WorkOS Credentials blocks")
     args = parser.parse_args(argv)
 

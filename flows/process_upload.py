@@ -48,15 +48,24 @@ from tasks.contracts import (
     numbered,
     upload_artifact,
 )
+from tasks.export_links import MemberExportReceived, member_export_link
 from tasks.files import DELETIONS, INVITES, REJECTED, UPDATES, generate_files_task, hub_file
 from tasks.files_dir import files_dir
 from tasks.mapping import parse_mapping_link, read_mapping
-from tasks.member_exports import MemberExportReceived, member_export_link
 from tasks.naming import upload_run_name
 from tasks.once import already_done, once_key, once_task
 from tasks.records import Received, SharedFiles
 from tasks.registry import Registration, last_applied, note_applied, registration, update_registration
-from tasks.sftp import UnsafeName, archive, download, inbox_path, original_name, refuse, safe_file_name
+from tasks.sftp import (
+    DownloadRefused,
+    UnsafeName,
+    archive,
+    download,
+    inbox_path,
+    original_name,
+    refuse,
+    safe_file_name,
+)
 from tasks.slack import Slack
 from tasks.tabular import InputError
 from tasks.templating import render
@@ -173,7 +182,7 @@ def fetch_claimed(reg: Registration, upload: str, local: Path) -> Path:
     local.parent.mkdir(parents=True, exist_ok=True)
     inbox = inbox_path(server.inbox_root, reg.customer.key)
     with server.get_client() as sftp:
-        download(sftp, inbox_folder(inbox, PROCESSING, upload), local)
+        download(sftp, inbox_folder(inbox, PROCESSING, upload), local, server.max_upload_mb * 2**20)
     return local
 
 
@@ -413,6 +422,13 @@ def process_upload(customer_key: str, upload: str) -> dict:
         return Failed(
             message=f"{upload} is not in {customer_key}/processing (already handled, or never claimed)"
         )
+    except DownloadRefused as exc:  # a link or an oversized file: refused/, its reason in Slack
+        Slack(slack).post(
+            channel,
+            render("slack/upload_unreadable.md.j2", upload=name, company=customer.company_name, problem=exc),
+        )
+        _finish(reg, upload, None, f"refused: {exc}", to=REFUSED)
+        return Failed(message=str(exc))
 
     wait_for_older_uploads(reg, upload, wait)  # older claims decided: their outcomes are known
 

@@ -122,7 +122,7 @@ def fetch_sample(reg: Registration, sample: str, once_key: str) -> str:
     target = files_dir() / reg.customer.key / f"sample-{sample}"
     target.parent.mkdir(parents=True, exist_ok=True)
     with server.get_client() as sftp:
-        download(sftp, f"{inbox}/{sample}", target)
+        download(sftp, f"{inbox}/{sample}", target, server.max_upload_mb * 2**20)
         if claim(sftp, inbox, sample):
             archive(sftp, inbox, sample)
     return str(target)

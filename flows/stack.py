@@ -325,7 +325,7 @@ def up(production: bool = False) -> int:
             return 2
         print(f"  {plan.line}", flush=True)
         uses_sandbox = plan.uses_sandbox
-        from sandbox.ports import DEMO_SHEET_KEY, SETUP_LINKS_PORT, SMTP_PORT
+        from sandbox.ports import DEMO_SHEET_KEY, SETUP_LINKS_PORT, SMTP_PORT, WEB_INTERNAL_PORT
 
         sandbox_dir = Path(settings["HRIS_SANDBOX_DIR"])
         if uses_sandbox and not _listening(SMTP_PORT):
@@ -340,6 +340,8 @@ def up(production: bool = False) -> int:
                 host,
                 "--port",
                 str(SETUP_LINKS_PORT),
+                "--internal-port",
+                str(WEB_INTERNAL_PORT),
             )
         if production:  # the web app is up first, so doctor sees its public URL answer
             from flows.doctor import doctor, table
@@ -383,6 +385,7 @@ def up(production: bool = False) -> int:
                 f"  Sandbox emails:  {sandbox_dir}/mail/*.eml\n"
                 f"  Sandbox Slack:   {sandbox_dir}/slack/messages.jsonl\n"
                 f"  Sandbox sheets:  {sandbox_dir}/sheets/<key>.csv (demo key {DEMO_SHEET_KEY})\n"
+                f"  Status board:    http://127.0.0.1:{WEB_INTERNAL_PORT}/board\n"
                 if uses_sandbox
                 else ""
             )

@@ -8,6 +8,7 @@ SHEETS_PORT = int(os.environ.get("HRIS_SANDBOX_SHEETS_PORT", "8027"))
 HUB_PORT = int(os.environ.get("HRIS_SANDBOX_HUB_PORT", "8028"))
 WORKOS_PORT = int(os.environ.get("HRIS_SANDBOX_WORKOS_PORT", "8029"))
 SETUP_LINKS_PORT = int(os.environ.get("HRIS_SETUP_LINKS_PORT", "8030"))
+WEB_INTERNAL_PORT = int(os.environ.get("HRIS_WEB_INTERNAL_PORT", "8031"))  # the status board, 127.0.0.1
 SFTP_PORT = int(os.environ.get("HRIS_SANDBOX_SFTP_PORT", "8022"))
 
 SLACK_TOKEN = "xoxb-sandbox"

@@ -258,13 +258,40 @@ def archive(sftp: paramiko.SFTPClient, inbox: str, name: str) -> str | None:
     return target
 
 
-def download(sftp: paramiko.SFTPClient, remote: str, local: Path) -> Path:
-    """Fetch one file; neither the remote path may climb out of its folder nor the local name be odd."""
+class DownloadRefused(ValueError):
+    """A customer's file we will not download (a link, not a regular file, too large): one line."""
+
+
+def download(sftp: paramiko.SFTPClient, remote: str, local: Path, max_bytes: int) -> Path:
+    """Fetch one regular file of at most `max_bytes`; neither the remote path may climb out of its
+    folder nor the local name be odd. A customer can leave a symlink (to another customer's inbox,
+    /dev/zero) or a huge file: lstat right before reading, stream with the cap, keep no partial copy."""
     if ".." in remote.split("/"):
         raise UnsafeName(f"remote path {remote!r} climbs out of its folder ('..')")
-    safe_file_name(posixpath.basename(remote), "remote file name")
+    name = safe_file_name(posixpath.basename(remote), "remote file name")
     safe_file_name(local.name, "local file name")
-    sftp.get(remote, str(local))
+    before = sftp.lstat(remote)
+    if not stat.S_ISREG(before.st_mode or 0):
+        raise DownloadRefused(f"{name}: not a regular file (a link, folder or device); not downloaded")
+    limit = f"the limit of {max_bytes / 2**20:g} MB (SFTP Server block max_upload_mb)"
+    if (before.st_size or 0) > max_bytes:
+        raise DownloadRefused(f"{name}: {before.st_size:,} bytes, over {limit}; not downloaded")
+    try:
+        with sftp.open(remote, "rb") as source, local.open("wb") as out:
+            opened = source.stat()  # the file actually opened: still the one lstat saw?
+            if not stat.S_ISREG(opened.st_mode or 0) or opened.st_size != before.st_size:
+                raise DownloadRefused(
+                    f"{name}: changed while being opened (replaced by a link?); not downloaded"
+                )
+            total = 0
+            while chunk := source.read(2**20):
+                total += len(chunk)
+                if total > max_bytes:
+                    raise DownloadRefused(f"{name}: grew over {limit} while downloading; not downloaded")
+                out.write(chunk)
+    except BaseException:
+        local.unlink(missing_ok=True)
+        raise
     return local
 
 

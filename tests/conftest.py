@@ -371,7 +371,9 @@ SETUP_LINKS_SECRET = "test-secret-0123456789-abcdefghijklmnop"  # links need >= 
 def workos_credentials(workos):
     """WorkOS credentials for the stand-in, with a running setup-links endpoint."""
     from blocks import WorkOSCredentials
-    from tasks.setup_links import create_app, workos_portal_links
+    from tasks.setup_links import workos_portal_links
+    from webapp.app import create_app
+    from webapp.setup_links import routes
 
     credentials = WorkOSCredentials(
         api_key="sk_test_123",
@@ -379,7 +381,7 @@ def workos_credentials(workos):
         setup_links_url="http://placeholder",
         setup_links_secret=SETUP_LINKS_SECRET,
     )
-    server = ServerThread(create_app(SETUP_LINKS_SECRET, workos_portal_links(credentials)))
+    server = ServerThread(create_app(routes(SETUP_LINKS_SECRET, workos_portal_links(credentials))))
     credentials.setup_links_url = server.url
     try:
         yield credentials

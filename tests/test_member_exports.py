@@ -16,13 +16,14 @@ from prefect import flow
 
 from blocks import WebApp, WorkOSCredentials
 from flows.approvals import WaitSettings, ask
-from tasks.member_exports import MemberExportReceived, export_upload_link, member_export_link, routes
+from tasks.export_links import MemberExportReceived, export_upload_link, member_export_link
 from tasks.setup_links import make_setup_link, sign
 from tasks.tabular import read_csv
-from tasks.web_app import app_from_blocks, create_app
 from tasks.workos import ensure_organization
 from tests.conftest import ServerThread, delete_block, make_customer
 from tests.gates import FlowInThread, read_run, waiting_gate
+from webapp.app import app_from_blocks, create_app
+from webapp.member_exports import routes
 
 SECRET = "member-export-test-secret-0123456789abcdef"
 MAX_BYTES = 256 * 1024
@@ -187,11 +188,12 @@ def test_bad_files_get_a_one_line_error_nothing_is_stored_and_the_run_still_wait
 def test_tampered_foreign_and_expired_links_are_refused(web):
     run_id = uuid.uuid4()  # never checked: the token is refused first
     token = link_for(web, run_id).rsplit("/", 1)[1]
-    payload, signature = token.split(".")
+    version, payload, signature = token.split(".")
     other_secret = "another-secret-of-at-least-32-bytes-long"
     foreign = [
-        f"{payload}.{signature[:-2]}xx",
-        f"{payload[:-2]}xx.{signature}",
+        f"{version}.{payload}.{signature[:-2]}xx",
+        f"{version}.{payload[:-2]}xx.{signature}",
+        f"{payload}.{signature}",
         export_upload_link(web.url, other_secret, run_id, "acme.com", "u1").rsplit("/", 1)[1],
         sign(SECRET, "org_123", int(time.time()) + 3600),  # a setup-link token with the same key
         "é.ü",

@@ -72,7 +72,9 @@ def test_inbox_operations_refuse_names_that_walk_out_of_the_inbox(sftp_server, t
             lambda: claim(sftp, inbox, "../other.com/staff.csv"),
             lambda: archive(sftp, inbox, "../../other.com/processing/staff.csv"),
             lambda: refuse(sftp, inbox, "../other.com/staff.csv"),
-            lambda: download(sftp, f"{inbox}/processing/../../other.com/staff.csv", tmp_path / "staff.csv"),
+            lambda: download(
+                sftp, f"{inbox}/processing/../../other.com/staff.csv", tmp_path / "staff.csv", 2**20
+            ),
         ):
             with pytest.raises(UnsafeName):
                 operation()

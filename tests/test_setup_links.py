@@ -9,9 +9,11 @@ import pytest
 
 from blocks import WorkOSCredentials
 from tasks.customer import Customer
-from tasks.setup_links import CLICKS_PER_MINUTE, create_app, make_setup_link, sign, workos_portal_links
+from tasks.setup_links import make_setup_link, sign, workos_portal_links
 from tasks.workos import ensure_organization
 from tests.conftest import SETUP_LINKS_SECRET, ServerThread, make_customer
+from webapp.app import create_app
+from webapp.setup_links import CLICKS_PER_MINUTE, routes
 
 SECRET = SETUP_LINKS_SECRET
 
@@ -59,9 +61,16 @@ def test_an_expired_link_gets_a_410_page(workos_credentials, organization):
 
 def test_a_tampered_link_gets_a_403_page(workos_credentials, organization):
     token = sign(SECRET, organization, int(time.time()) + 3600)
-    payload, signature = token.split(".")
-    other = sign(SECRET, "org_someone_else", int(time.time()) + 3600).split(".")[0]
-    for bad in (f"{other}.{signature}", f"{payload}.{signature[:-2]}xx", payload, "garbage"):
+    version, payload, signature = token.split(".")
+    other = sign(SECRET, "org_someone_else", int(time.time()) + 3600).split(".")[1]
+    for bad in (
+        f"{version}.{other}.{signature}",
+        f"{version}.{payload}.{signature[:-2]}xx",
+        f"{version}.{payload}",
+        f"{payload}.{signature}",  # the new signature in the first format
+        payload,
+        "garbage",
+    ):
         response = get(f"{workos_credentials.setup_links_url}/setup/{bad}")
         assert response.status_code == 403 and "location" not in response.headers
 
@@ -81,8 +90,8 @@ def test_a_link_for_an_unknown_organization_gets_a_404_page(workos_credentials):
 
 
 def test_a_token_with_non_ascii_characters_gets_a_403_page(workos_credentials, organization):
-    payload, signature = sign(SECRET, organization, int(time.time()) + 3600).split(".")
-    for bad in (f"{payload}.{signature[:-1]}é", f"é{payload}.{signature}", "ü", "€.€"):
+    version, payload, signature = sign(SECRET, organization, int(time.time()) + 3600).split(".")
+    for bad in (f"2.{payload}.{signature[:-1]}é", f"2.é{payload}.{signature}", "ü", "€.€", "2.€.€"):
         response = get(f"{workos_credentials.setup_links_url}/setup/{bad}")
         assert response.status_code == 403 and "not valid" in response.text
 
@@ -95,7 +104,7 @@ def test_a_signing_secret_under_32_bytes_is_refused_by_the_block_and_at_app_star
         )
     assert not secret or secret not in str(refused.value)  # never echo the secret
     with pytest.raises(ValueError, match="at least 32 bytes"):
-        create_app(secret, lambda organization_id: None)
+        routes(secret, lambda organization_id: None)
     with pytest.raises(ValueError, match="at least 32 bytes"):
         make_setup_link("http://links.example", secret, "org_1", days=1)
 
@@ -116,7 +125,9 @@ def test_clicks_over_the_per_link_limit_get_a_429_page_and_do_not_call_workos(
 def test_a_rate_limited_link_works_again_after_a_minute(workos, workos_credentials, organization):
     now = [1000.0]
     server = ServerThread(
-        create_app(SECRET, workos_portal_links(workos_credentials), clicks_per_minute=2, clock=lambda: now[0])
+        create_app(
+            routes(SECRET, workos_portal_links(workos_credentials), clicks_per_minute=2, clock=lambda: now[0])
+        )
     )
     try:
         link = make_setup_link(server.url, SECRET, organization, days=30)

@@ -137,11 +137,11 @@ def test_without_a_hub_api_the_csm_hands_over_a_fresh_member_export_through_the_
 
     from blocks import WebApp
     from flows.process_upload import process_upload
-    from tasks.member_exports import routes
     from tasks.sftp import claim_name
-    from tasks.web_app import create_app
     from tests.conftest import ServerThread, delete_block
     from tests.gates import FlowInThread, form_description
+    from webapp.app import create_app
+    from webapp.member_exports import routes
 
     secret = "upload-page-test-secret-0123456789abcdef"
     server = ServerThread(create_app(routes(secret)))

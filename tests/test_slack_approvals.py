@@ -15,7 +15,7 @@ from prefect.states import Cancelled
 
 from flows.approvals import WaitSettings
 from flows.setup_guides import setup_guides
-from tasks.slack_actions import APPROVE, REJECT
+from tasks.gate_buttons import APPROVE, REJECT
 from tests.conftest import ServerThread, delete_block, make_customer, wait_until
 from tests.gates import FlowInThread, answer, waiting_gate
 
@@ -29,8 +29,8 @@ def app(prefect_api, slack, smtp_block):
     """The Slack Workspace block with a signing secret, and the web app as `hris-runbook setup-links`
     mounts it; yields the interactivity Request URL."""
     from blocks import SlackWorkspace
-    from tasks import slack_actions, status_board
-    from tasks.web_app import create_app
+    from webapp import slack_actions
+    from webapp.app import create_public_app
 
     for email in (MANAGER, OUTSIDER):
         slack.add_user(email)
@@ -41,8 +41,8 @@ def app(prefect_api, slack, smtp_block):
         max_retries=1,
     )
     block.save("default", overwrite=True)
-    # The route lists tasks/web_app.py's app_from_blocks mounts.
-    server = ServerThread(create_app(status_board.routes(), slack_actions.routes_from_block(block)))
+    # The app webapp/app.py's app_from_blocks serves, with the route list it mounts for Slack.
+    server = ServerThread(create_public_app(slack_actions.routes_from_block(block)))
     try:
         yield f"{server.url}/slack/actions"
     finally:

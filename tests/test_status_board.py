@@ -71,7 +71,7 @@ def customers(prefect_api, clean_registrations):
 def test_the_board_lists_what_needs_a_person_first_and_filters_by_csm(customers, browser):
     from starlette.applications import Starlette
 
-    from tasks.status_board import routes
+    from webapp.board import routes
 
     server = ServerThread(Starlette(routes=routes()))
     try:

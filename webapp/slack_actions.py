@@ -1,4 +1,4 @@
-"""Answer approval gates from Slack: Approve / Reject buttons on the gate's notice, and the web app's
+"""`/slack/actions`: answer approval gates from Slack (the buttons are tasks/gate_buttons.py): the web app's
 interactivity endpoint that verifies each click and resumes the run with the clicking user as approver.
 
 Every request is checked with the app's signing secret (`v0` HMAC over timestamp and raw body,
@@ -28,30 +28,12 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from blocks.slack import SlackWorkspace
-from tasks.contracts import BUTTON_LABELS, INTEGRATION_ON_FORM, answer_keysets, click_answer, slack_form_of
+from tasks.contracts import INTEGRATION_ON_FORM, answer_keysets, click_answer, slack_form_of
+from tasks.gate_buttons import APPROVE, REJECT
 
-APPROVE, REJECT = "gate-approve", "gate-reject"
 REJECT_VIEW = "gate-reject-reason"
 MAX_AGE_SECONDS = 300  # Slack's advice, and SignatureVerifier's check
-
-
-def gate_blocks(text: str, flow_run_id: str, gate_key: str, form: str) -> list[dict] | None:
-    """The notice with buttons that answer this gate of this run; None for forms a button cannot fill."""
-    if slack_form_of(form) is None:
-        return None
-    approve, reject = BUTTON_LABELS[slack_form_of(form)]
-    value = json.dumps({"run": flow_run_id, "gate": gate_key, "form": form})
-    buttons = [
-        {"type": "button", "action_id": APPROVE, "style": "primary", "value": value, "text": _plain(approve)}
-    ]
-    if reject:
-        buttons.append(
-            {"type": "button", "action_id": REJECT, "style": "danger", "value": value, "text": _plain(reject)}
-        )
-    return [
-        {"type": "section", "text": {"type": "mrkdwn", "text": text}},
-        {"type": "actions", "block_id": "gate", "elements": buttons},
-    ]
+MAX_BODY_BYTES = 1024 * 1024  # an interaction payload is a few kB
 
 
 def _plain(text: str) -> dict:
@@ -107,11 +89,11 @@ class SlackActions:
         return [Route("/slack/actions", self.endpoint, methods=["POST"])]
 
     # --- the request --------------------------------------------------------------------------------
-    def check_signature(self, body: bytes, headers) -> str | None:
-        """Why this request is not from Slack (or not new), or None when it is."""
+    def check_headers(self, headers) -> str | None:
+        """Why this request cannot be from Slack, judged on its headers alone (before reading its body)."""
         timestamp = headers.get("x-slack-request-timestamp", "")
         signature = headers.get("x-slack-signature", "")
-        if not timestamp or not signature:
+        if not timestamp or not signature.startswith("v0="):
             return "unsigned request"
         try:
             age = abs(time.time() - int(timestamp))
@@ -119,6 +101,15 @@ class SlackActions:
             return "bad timestamp"
         if age > MAX_AGE_SECONDS:
             return "stale request (timestamp older than 5 minutes)"
+        return None
+
+    def check_signature(self, body: bytes, headers) -> str | None:
+        """Why this request is not from Slack (or not new), or None when it is."""
+        problem = self.check_headers(headers)
+        if problem:
+            return problem
+        timestamp = headers.get("x-slack-request-timestamp", "")
+        signature = headers.get("x-slack-signature", "")
         if not self.verifier.is_valid(body, timestamp, signature):
             return "bad signature"
         with self._lock:
@@ -130,8 +121,21 @@ class SlackActions:
         return None
 
     async def endpoint(self, request: Request) -> Response:
-        """Answer Slack at once (it gives up after 3 s); do the work after the answer went out."""
-        body = await request.body()
+        """Answer Slack at once (it gives up after 3 s); do the work after the answer went out.
+
+        The headers are checked before the body is read, and at most MAX_BODY_BYTES of it are read."""
+        problem = self.check_headers(request.headers)
+        if problem:
+            return PlainTextResponse(f"refused: {problem}", status_code=401)
+        body = b""
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > MAX_BODY_BYTES:
+                return PlainTextResponse(
+                    f"refused: the request body is larger than {MAX_BODY_BYTES:,} bytes",
+                    status_code=413,
+                    headers={"Connection": "close"},
+                )
         problem = self.check_signature(body, request.headers)
         if problem:
             return PlainTextResponse(f"refused: {problem}", status_code=401)
