@@ -105,6 +105,31 @@ def test_a_step_locked_by_a_live_run_fails_after_the_acquire_timeout_naming_the_
     assert lines(tmp_path / "sent") == 0 and lines(tmp_path / "started") == 1
 
 
+def test_a_step_slower_than_its_hold_time_keeps_its_lock_and_runs_once(prefect_api, tmp_path):
+    """Issue 20: the lock was held HRIS_LOCK_HOLD_SECONDS without renewal, so a second run took it
+    over from a live, slow step and acted again. Now the step's process renews it while it runs."""
+    key = f"once--lock-test-{uuid.uuid4().hex[:8]}--send"
+    slow = start_step(key, tmp_path, "--slow", HRIS_LOCK_HOLD_SECONDS="2")
+    try:
+        wait_until(lambda: lines(tmp_path / "started") == 1, timeout=180, what="the slow step to start")
+        first_expiry = json.loads(lock_file(key).read_text())["expiration"]
+        second = start_step(key, tmp_path, HRIS_LOCK_HOLD_SECONDS="2")
+        wait_until(lambda: lines(tmp_path / "flows") == 2, timeout=180, what="the second run to start")
+        # Three hold times while the second run waits: an unrenewed lock expires and is taken over.
+        deadline = time.monotonic() + 6
+        wait_until(lambda: time.monotonic() > deadline, timeout=30, what="three hold times")
+        assert lines(tmp_path / "started") == 1  # the second run waits for the lock
+        assert json.loads(lock_file(key).read_text())["expiration"] > first_expiry  # renewed
+        (tmp_path / "go").touch()
+        assert finish(slow)[0] == 0
+        code, output = finish(second)
+    finally:
+        slow.kill()
+    assert code == 0, output
+    assert lines(tmp_path / "sent") == 1 and lines(tmp_path / "started") == 1
+    assert not lock_file(key).exists()  # released, not left behind by the renewal
+
+
 def test_lock_timeouts_that_are_not_numbers_are_a_clear_error(monkeypatch):
     from tasks.once import lock_timeouts
 
