@@ -32,7 +32,9 @@ from flows.approvals import (
     send_signal,
     wait_settings,
 )
+from flows.sftp_watch import alert_once
 from flows.upload_queue import older_uploads, resume_next_upload
+from tasks.column_match import column_problems, findings, slack_column_problems
 from tasks.contracts import (
     APPLY_FILES,
     ARCHIVE,
@@ -138,6 +140,7 @@ def summary_text(reg: Registration, upload: str, summary: dict) -> str:
         mode=reg.mode,
         unmapped=len(summary["unmapped_values"]),
         status_column=summary.get("status_column", True),
+        columns=slack_column_problems(summary),
         **{k: summary[k] for k in COUNTS},
     )
 
@@ -242,6 +245,22 @@ def apply_through_hub(hub: TenKCHub, hub_url: str, folder: str, apply_key: str) 
     return {name: step(hub, hub_url, folder, apply_key, f"{apply_key}--{name}") for name, step in APPLY_STEPS}
 
 
+def alert_missing_columns(reg: Registration, slack: SlackWorkspace, upload: str, summary: dict) -> None:
+    """One alert in #monitoring-hris-files per customer and missing mapped column, whichever upload
+    shows it first (a later upload without the column says it in its summary and gate, not here)."""
+    fields = [f["field"] for f in findings(summary)]
+    for field, line in zip(fields, slack_column_problems(summary), strict=True):
+        text = render(
+            "slack/missing_column.md.j2", company=reg.customer.company_name, upload=upload, problem=line
+        )
+        try:
+            alert_once(
+                Slack(slack), slack.monitoring_channel, text, once_key(reg.customer.key, f"missing-{field}")
+            )
+        except Exception as exc:  # the summary and the gate still say it; the next upload alerts again
+            get_run_logger().warning("Missing-column alert failed: %s: %s", type(exc).__name__, exc)
+
+
 @once_task("report-duplicate")
 def report_duplicate(slack: SlackWorkspace, text: str, once_key: str) -> str:
     """One notice in #monitoring-hris-files per duplicate claim."""
@@ -332,7 +351,8 @@ def _apply(reg: Registration, upload: str, out_dir: Path, received: Received, su
     customer = reg.customer
     notify = Notify(email=customer.csm.email, channel=customer.slack_channel)
     hub = optional_block(TenKCHub)
-    counts = (
+    checks = "".join(f"**Check:** {line}\n\n" for line in column_problems(summary))
+    counts = checks + (
         f"{summary['invites']} invites, {summary['updates']} updates ({summary['deactivations']} "
         f"deactivations), {summary['deletions']} removals from `{original_name(upload)}`"
     )
@@ -463,6 +483,7 @@ def process_upload(customer_key: str, upload: str) -> dict:
             )
 
         stage = "share"
+        alert_missing_columns(reg, slack, name, summary)
 
         # 8. the files, shared once per upload
         text = (

@@ -192,3 +192,41 @@ def test_without_a_hub_api_the_csm_hands_over_a_fresh_member_export_through_the_
     finally:
         delete_block(WebApp, "default")
         server.stop()
+
+
+def test_a_renamed_mapped_column_is_said_in_the_summary_the_gate_and_one_alert(
+    prefect_api, sftp_block, sftp_server, slack_block, slack, hub_block, hub, clean_registrations, tmp_path
+):
+    """Issue 20: `Department` became `Dept`: updates of that segment stopped for good, silently."""
+    import uuid
+
+    from flows.process_upload import process_upload
+    from tasks.sftp import claim_name
+    from tests.gates import FlowInThread, form_description
+
+    reg = production_customer(tmp_path)
+    (tmp_path / "map.csv").write_text(MAPPING + ",,Ops,,,,\n,,Eng,,,,\n")
+    processing = sftp_server.root / reg.customer.key / "processing"
+    processing.mkdir(parents=True)
+    line = (
+        "`Dept` looks like `Department` (3 of 4 values match): ask the customer or update the mapping table"
+    )
+    for week, extra in enumerate(["", "late@acme.example,Late,Joiner,active,Ops\n"], start=1):
+        claimed = claim_name(f"staff-{week}.csv")
+        (processing / claimed).write_text(
+            "Email,First Name,Last Name,Employee Status,Dept\nann@acme.example,Ann,Lee,active,Sales\n"
+            "bo@acme.example,Bo,Chen,active,Ops\ncy@acme.example,Cy,Young,active,Eng\n"
+            "di@acme.example,Di,Ross,active,Legal\n" + extra
+        )
+        run = FlowInThread(
+            process_upload, f"upload-{uuid.uuid4().hex[:8]}", customer_key=reg.customer.key, upload=claimed
+        )
+        wait_for_gate(run.flow_run_id, "apply-files")
+        assert f"**Check:** {line}" in form_description(run.flow_run_id)
+        answer(run.flow_run_id, "apply-files", decision="approve", approver="Casey")
+        assert run.result().is_completed()
+
+    summaries = monitoring_shares(slack)
+    assert len(summaries) == 2 and all(line in s["text"] for s in summaries)
+    alerts = [m for m in slack.messages("monitoring-hris-files") if "a mapped column is missing" in m["text"]]
+    assert len(alerts) == 1 and line in alerts[0]["text"]  # once per customer and column
