@@ -445,9 +445,10 @@ def process_upload(customer_key: str, upload: str) -> dict:
     stage = "wait"
     try:
         wait_for_older_uploads(reg, upload, wait)
-        members = current_members(reg, upload, wait)
         files_key = once_key(customer_key, f"files-{upload}-{received.sha256[:16]}")
-        if not incoming.exists() and already_done(files_key) is None:
+        made = already_done(files_key) is not None  # a re-dispatched upload keeps its first files
+        members = None if made else current_members(reg, upload, wait)  # ask only when it is used
+        if not incoming.exists() and not made:
             fetch_claimed(reg, upload, incoming)
         try:
             summary = generate_upload_files(reg, incoming, members, out_dir, files_key)
