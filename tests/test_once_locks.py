@@ -3,6 +3,7 @@ side effect still happens exactly once."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import signal
@@ -163,3 +164,28 @@ def test_steps_of_customers_whose_domains_share_a_stem_never_share_a_lock(tmp_pa
     assert locks.acquire_lock("once--acme.com--setup-guides-email.json", holder="run-1")
     assert locks.acquire_lock("once--acme.io--api-support-request.json", holder="run-2")
     assert len(list(tmp_path.glob("*.lock"))) == 2
+
+
+def test_a_redis_lock_is_renewed_only_by_the_process_holding_it():
+    """With HRIS_REDIS_URL the renewal resets the TTL of this process's lock, never another's."""
+    import shutil
+    import socket
+
+    if shutil.which("redis-server") is None or importlib.util.find_spec("prefect_redis") is None:
+        pytest.skip("needs redis-server and prefect-redis ('hris-runbook[scale]')")
+    from sandbox.scale import redis
+    from tasks.once import redis_locks
+
+    with redis() as url:
+        locks = redis_locks(url, hold_seconds=2, acquire_seconds=5)
+        mine = f"{socket.gethostname()}:{os.getpid()}:1:MainThread"
+        assert locks.acquire_lock("once--acme.com--step.json", holder=mine)
+        assert locks.acquire_lock("once--acme.com--other.json", holder="another-host:1:1:MainThread")
+        started = time.monotonic()
+        wait_until(lambda: time.monotonic() - started > 1.5, what="most of the hold time")
+
+        assert locks.renew("once--acme.com--step.json")
+        assert not locks.renew("once--acme.com--other.json")
+        name = locks._lock_name_for_key
+        assert locks.client.pttl(name("once--acme.com--step.json")) > 1500  # renewed to 2 s
+        assert locks.client.pttl(name("once--acme.com--other.json")) < 600  # left to expire
