@@ -34,6 +34,7 @@ from flows.approvals import (
 )
 from flows.sftp_watch import alert_once
 from flows.upload_queue import claims_in_processing, listed_claims, older_claims, resume_next_upload
+from tasks.column_match import column_problems, findings, slack_column_problems
 from tasks.contracts import (
     APPLY_FILES,
     ARCHIVE,
@@ -148,6 +149,7 @@ def summary_text(reg: Registration, upload: str, summary: dict) -> str:
         mode=reg.mode,
         unmapped=len(summary["unmapped_values"]),
         status_column=summary.get("status_column", True),
+        columns=slack_column_problems(summary),
         **{k: summary[k] for k in COUNTS},
     )
 
@@ -239,13 +241,69 @@ def generate_upload_files(
 
 @once_task("apply-files-to-hub")
 def apply_files(hub: TenKCHub, hub_url: str, folder: str, once_key: str) -> dict:
-    """SFTP step 9 through the hub API: invites, updates, then removals, once per upload."""
+    """The three uploads as one step, as code before 2026-12 did: its records still mean "all done"."""
     client = hub.get_client(hub_url)
-    return {  # the unescaped copies: the hub gets values as they are, not as a spreadsheet shows them
+    return {
         "invited": client.upload_invites(hub_file(folder, INVITES), once_key),
         "updated": client.update_members(hub_file(folder, UPDATES), once_key),
         "removed": client.remove_members(hub_file(folder, DELETIONS), once_key),
     }
+
+
+# The unescaped copies: the hub gets values as they are, not as a spreadsheet shows them. Each
+# upload is its own once-step, so a retry after a failed update does not invite everyone again.
+# `apply_key` (the upload's apply step) keys the hub's Idempotency-Key, as the combined step did.
+@once_task("invite-members")
+def invite_members(hub: TenKCHub, hub_url: str, folder: str, apply_key: str, once_key: str) -> int:
+    """SFTP step 9, first upload: the potential invites, once per upload."""
+    return hub.get_client(hub_url).upload_invites(hub_file(folder, INVITES), apply_key)
+
+
+@once_task("update-members")
+def update_members(hub: TenKCHub, hub_url: str, folder: str, apply_key: str, once_key: str) -> int:
+    """SFTP step 9, second upload: the profile updates, once per upload."""
+    return hub.get_client(hub_url).update_members(hub_file(folder, UPDATES), apply_key)
+
+
+@once_task("remove-members")
+def remove_members(hub: TenKCHub, hub_url: str, folder: str, apply_key: str, once_key: str) -> int:
+    """SFTP step 9, last upload: the removals, once per upload."""
+    return hub.get_client(hub_url).remove_members(hub_file(folder, DELETIONS), apply_key)
+
+
+APPLY_STEPS = (("invited", invite_members), ("updated", update_members), ("removed", remove_members))
+
+
+def applied_record(apply_key: str) -> dict | None:
+    """What step 9 applied through the API, when all of it is done: the combined record of older
+    code, or the three records of today's; None while anything is left."""
+    if (combined := already_done(apply_key)) is not None:
+        return combined
+    parts = {name: already_done(f"{apply_key}--{name}") for name, _ in APPLY_STEPS}
+    return None if None in parts.values() else parts
+
+
+def apply_through_hub(hub: TenKCHub, hub_url: str, folder: str, apply_key: str) -> dict:
+    """Invites, updates, then removals, each once: a retry does only what is left."""
+    if (combined := already_done(apply_key)) is not None:
+        return combined
+    return {name: step(hub, hub_url, folder, apply_key, f"{apply_key}--{name}") for name, step in APPLY_STEPS}
+
+
+def alert_missing_columns(reg: Registration, slack: SlackWorkspace, upload: str, summary: dict) -> None:
+    """One alert in #monitoring-hris-files per customer and missing mapped column, whichever upload
+    shows it first (a later upload without the column says it in its summary and gate, not here)."""
+    fields = [f["field"] for f in findings(summary)]
+    for field, line in zip(fields, slack_column_problems(summary), strict=True):
+        text = render(
+            "slack/missing_column.md.j2", company=reg.customer.company_name, upload=upload, problem=line
+        )
+        try:
+            alert_once(
+                Slack(slack), slack.monitoring_channel, text, once_key(reg.customer.key, f"missing-{field}")
+            )
+        except Exception as exc:  # the summary and the gate still say it; the next upload alerts again
+            get_run_logger().warning("Missing-column alert failed: %s: %s", type(exc).__name__, exc)
 
 
 @once_task("report-duplicate")
@@ -256,7 +314,7 @@ def report_duplicate(slack: SlackWorkspace, text: str, once_key: str) -> str:
 
 def files_gone(folder: str, upload: str, apply_key: str) -> str | None:
     """Why step 9 cannot apply the files through the API: purge-old-files deleted them first."""
-    if Path(folder).is_dir() or already_done(apply_key) is not None:
+    if Path(folder).is_dir() or applied_record(apply_key) is not None:
         return None
     return (
         f"The files from {upload} are no longer on the worker (older than "
@@ -338,7 +396,8 @@ def _apply(reg: Registration, upload: str, out_dir: Path, received: Received, su
     customer = reg.customer
     notify = Notify(email=customer.csm.email, channel=customer.slack_channel)
     hub = optional_block(TenKCHub)
-    counts = (
+    checks = "".join(f"**Check:** {line}\n\n" for line in column_problems(summary))
+    counts = checks + (
         f"{summary['invites']} invites, {summary['updates']} updates ({summary['deactivations']} "
         f"deactivations), {summary['deletions']} removals from `{original_name(upload)}`"
     )
@@ -361,7 +420,7 @@ def _apply(reg: Registration, upload: str, out_dir: Path, received: Received, su
     apply_key = once_key(customer.key, f"apply-{upload}-{received.sha256[:16]}")
     if gone := files_gone(str(out_dir), original_name(upload), apply_key):
         raise FilesPurged(gone)
-    applied = apply_files(hub, customer.hub_url, str(out_dir), apply_key)
+    applied = apply_through_hub(hub, customer.hub_url, str(out_dir), apply_key)
     return (
         f"applied through the hub API: {applied['invited']} invited, {applied['updated']} updated, "
         f"{applied['removed']} removed"
@@ -445,9 +504,10 @@ def process_upload(customer_key: str, upload: str) -> dict:
 
     stage = "wait"
     try:
-        members = current_members(reg, upload, wait)
         files_key = once_key(customer_key, f"files-{upload}-{received.sha256[:16]}")
-        if not incoming.exists() and already_done(files_key) is None:
+        made = already_done(files_key) is not None  # a re-dispatched upload keeps its first files
+        members = None if made else current_members(reg, upload, wait)  # ask only when it is used
+        if not incoming.exists() and not made:
             fetch_claimed(reg, upload, incoming)
         try:
             summary = generate_upload_files(reg, incoming, members, out_dir, files_key)
@@ -483,6 +543,7 @@ def process_upload(customer_key: str, upload: str) -> dict:
             )
 
         stage = "share"
+        alert_missing_columns(reg, slack, name, summary)
 
         # 8. the files, shared once per upload
         text = (

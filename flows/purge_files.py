@@ -1,7 +1,9 @@
 """`purge-old-files`: daily, deletes staff lists nobody needs any more, on the worker and the SFTP server.
 
 On the worker: each upload's generated files, kept for the CSM's step 9, once unchanged for
-`hris_files_retention_days` (Variable, default 30). On the SFTP server: handled uploads in each
+`hris_files_retention_days` (Variable, default 30), unless unfinished work still needs them: an
+onboarding's sample and its files until sftp-integration is past its production wait, an upload's
+files while its process-upload run is alive. On the SFTP server: handled uploads in each
 registered inbox's archive/ and refused/ after `sftp_archive_retention_days` (default 90); the
 record of what was processed stays in the process-upload runs.
 """
@@ -19,6 +21,7 @@ from prefect.states import Failed
 from prefect.variables import Variable
 
 from blocks import BlockNotConfigured, SftpServer, load_block
+from flows.upload_queue import upload_runs
 from tasks.files_dir import files_dir
 from tasks.registry import registrations
 from tasks.retention import DEFAULT_RETENTION_DAYS, Purged, purge_expired
@@ -34,10 +37,27 @@ def _days(variable: str, default: int) -> int:
     return days
 
 
+def unfinished_work():
+    """in_use(customer key, entry): the sample files of customers still onboarding (sftp-integration
+    uses them at steps 4 and 6) and the files of uploads whose process-upload run is not over."""
+    onboarding = {
+        reg.customer.key for reg in registrations() if reg.mode == "onboarding" or reg.waiting_run_id
+    }
+    uploads = {
+        (r.parameters.get("customer_key"), Path(str(r.parameters.get("upload"))).stem) for r in upload_runs()
+    }
+
+    def in_use(customer_key: str, entry: str) -> bool:
+        sample = customer_key in onboarding and entry.startswith("sample-")
+        return sample or (customer_key, entry) in uploads
+
+    return in_use
+
+
 @task(name="purge-worker-files", cache_policy=NO_CACHE)
 def purge_worker_files(root: Path, retention: timedelta, now: datetime) -> Purged:
-    """The generated files of every upload past its retention, on this worker."""
-    return purge_expired(root, retention, now)
+    """The generated files of every finished upload past its retention, on this worker."""
+    return purge_expired(root, retention, now, unfinished_work())
 
 
 @task(name="purge-sftp-archives", cache_policy=NO_CACHE)

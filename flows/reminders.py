@@ -15,10 +15,14 @@ from prefect.client.schemas.filters import (
     FlowRunFilterStateType,
 )
 from prefect.client.schemas.objects import StateType
+from prefect.client.schemas.sorting import FlowRunSort
 from prefect.input.actions import read_flow_run_input
 
 from flows.approvals import Notify, send_reminder, wait_settings
 from tasks.contracts import artifact_key
+from tasks.registry import registration
+
+PAGE = 200  # paused runs read per request
 
 
 def _title(flow_run_id, keyset: dict | None) -> str:
@@ -28,15 +32,32 @@ def _title(flow_run_id, keyset: dict | None) -> str:
 
 
 def _notify_from(parameters: dict) -> Notify | None:
+    """Who to remind: the run's customer form, or for process-upload runs (which carry only the
+    customer's key) the customer of its registration."""
     customer = parameters.get("customer") or {}
+    if not customer and (reg := registration(parameters.get("customer_key") or "")) is not None:
+        customer = reg.customer.model_dump(mode="json")
     csm = customer.get("csm") or {}
     if not (csm.get("email") or customer.get("slack_channel")):
         return None
     return Notify(email=csm.get("email"), channel=customer.get("slack_channel"))
 
 
+def _paused_runs(client, page_size: int) -> list:
+    """Every paused run, page by page (one request returns at most a page)."""
+    query = FlowRunFilter(state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.PAUSED])))
+    runs: list = []
+    while True:
+        page = client.read_flow_runs(
+            flow_run_filter=query, sort=FlowRunSort.ID_DESC, limit=page_size, offset=len(runs)
+        )
+        runs += page
+        if len(page) < page_size:
+            return runs
+
+
 @flow(name="approval-reminders")  # not per customer: Prefect's generated run names are fine
-def approval_reminders(now: datetime | None = None) -> int:
+def approval_reminders(now: datetime | None = None, page_size: int = PAGE) -> int:
     """Send a reminder for every suspended deployment run whose wait passed another reminder interval.
 
     `now` (default: the clock) is the moment waits are judged at, so a test never races the interval."""
@@ -45,11 +66,7 @@ def approval_reminders(now: datetime | None = None) -> int:
     sent = 0
     configured = wait_settings()  # the `hris_wait_settings` Variable, read once per tick
     with get_client(sync_client=True) as client:
-        paused = client.read_flow_runs(
-            flow_run_filter=FlowRunFilter(
-                state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.PAUSED]))
-            )
-        )
+        paused = _paused_runs(client, page_size)
         for run in paused:
             if run.deployment_id is None or run.state is None:
                 continue  # an in-process pause reminds on its own

@@ -1,5 +1,6 @@
 """Runbook "File-based implementation (SFTP)", steps 1–9, with a person approving at each gate."""
 
+import itertools
 import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
@@ -42,16 +43,17 @@ from tasks.contracts import (
     SFTP_IMPLEMENTATION_EMAIL,
     SFTP_INTEGRATION,
     SFTP_REVIEW_EMAIL,
+    numbered,
 )
 from tasks.customer import Customer
 from tasks.emails import draft_sftp_implementation_email, draft_sftp_review_email
 from tasks.files import DELETIONS, INVITES, UPDATES
 from tasks.files_dir import files_dir
 from tasks.naming import run_name
-from tasks.once import once_key, once_task
+from tasks.once import already_done, once_key, once_task
 from tasks.records import SampleFiles
 from tasks.registry import Registration, register
-from tasks.sftp import archive, claim, download, inbox_path, safe_file_name
+from tasks.sftp import archive, claim, download, inbox_path, missing_from_inbox, safe_file_name
 from tasks.support import post_support_request, sftp_support_request
 
 STEPS = [
@@ -128,6 +130,42 @@ def fetch_sample(reg: Registration, sample: str, once_key: str) -> str:
     return str(target)
 
 
+def sample_key(customer: Customer, sample: str) -> str:
+    """The once-key of fetching this sample (after which it is archived, no longer in the inbox)."""
+    return once_key(customer.key, f"sample-{sample}")
+
+
+def sample_problem(customer: Customer, sample: str) -> str | None:
+    """Why the named sample cannot be fetched (not in the inbox: what is there), or None."""
+    if already_done(sample_key(customer, sample)) is not None:
+        return None  # fetched (and archived) by an earlier execution of this run
+    server = load_block(SftpServer, Registration.model_fields["sftp_block"].default)
+    with server.get_client() as sftp:
+        return missing_from_inbox(sftp, inbox_path(server.inbox_root, customer.key), sample, customer.key)
+
+
+def ask_customer_ready(customer: Customer, wait, notify) -> CustomerReady:
+    """SFTP step 1's answers; a sample name that is not in the inbox is said and asked again."""
+    problem = ""
+    for attempt in itertools.count(1):
+        ready = ask(
+            CustomerReady,
+            key=CUSTOMER_READY if attempt == 1 else numbered(CUSTOMER_READY, attempt),
+            title=f"{customer.company_name}: upload frequency, SFTP server and sample CSV",
+            description=(
+                problem + "When the customer has confirmed the upload frequency and the SFTP server, and "
+                f"uploaded a sample CSV to their inbox (`{customer.key}/`), fill this in."
+            ),
+            wait=wait,
+            notify=notify,
+        )
+        missing = sample_problem(customer, ready.sample_csv)
+        if missing is None:
+            return ready
+        problem = f"**{missing}.** Check the name with the customer, then answer again.\n\n---\n\n"
+    raise AssertionError("unreachable")
+
+
 @once_task("register-for-watching")
 def register_once(reg: Registration, once_key: str) -> str:
     """Register once per run: a resumed run re-executes from the top and must not turn a customer
@@ -162,17 +200,7 @@ def sftp_integration(customer: Customer) -> dict:
     draft = draft_sftp_implementation_email(customer, catalogue, help_url, smtp.default_cc)
     send_reviewed_email(customer, SFTP_IMPLEMENTATION_EMAIL, draft, smtp, wait)
     progress.mark(1, "waiting", "customer: frequency, SFTP server, sample CSV")
-    ready = ask(
-        CustomerReady,
-        key=CUSTOMER_READY,
-        title=f"{customer.company_name}: upload frequency, SFTP server and sample CSV",
-        description=(
-            "When the customer has confirmed the upload frequency and the SFTP server, and uploaded a "
-            f"sample CSV to their inbox (`{customer.key}/`), fill this in."
-        ),
-        wait=wait,
-        notify=notify,
-    )
+    ready = ask_customer_ready(customer, wait, notify)
     record(
         CUSTOMER_READY,
         "Customer ready",
@@ -193,7 +221,7 @@ def sftp_integration(customer: Customer) -> dict:
 
     # 2. support request with the sample attached
     progress.mark(2, "working")
-    sample_copy = fetch_sample(reg, ready.sample_csv, once_key(customer.key, f"sample-{ready.sample_csv}"))
+    sample_copy = fetch_sample(reg, ready.sample_csv, sample_key(customer, ready.sample_csv))
     first_request = post_support_request(
         slack,
         sftp_support_request(

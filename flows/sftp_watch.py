@@ -29,6 +29,7 @@ from prefect.states import Crashed
 
 from blocks import BlockNotConfigured, SftpServer, SlackWorkspace, load_block, optional_block
 from flows.approvals import run_link
+from flows.liveness import is_dead
 from flows.upload_queue import is_queued, resume_next_upload, upload_runs
 from tasks.contracts import PROCESS_UPLOAD, PROCESSING, deployment_name, inbox_folder
 from tasks.naming import upload_run_label
@@ -203,9 +204,9 @@ def _dispatch(reg: Registration, upload: str, attempt: int) -> str:
 
 
 def _stale(run: FlowRun, now: datetime, stale_after: timedelta) -> bool:
-    """A run that has been Running far longer than processing takes: its worker died with it."""
-    state = run.state
-    return bool(state and state.is_running() and state.timestamp and now - state.timestamp > stale_after)
+    """A Running run without a Prefect heartbeat for `stale_after`: its worker died with it (a slow
+    run keeps beating, however long it takes)."""
+    return is_dead(run, now, stale_after)
 
 
 def _mark_crashed(run: FlowRun) -> None:

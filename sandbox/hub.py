@@ -40,6 +40,12 @@ class HubStandIn(StandIn):
     def hub(self, hub_url: str) -> Hub:
         return self.hubs.setdefault(hub_key(hub_url), Hub())
 
+    def forget_idempotency_keys(self) -> None:
+        """The real hub remembers an Idempotency-Key for 24 h: let that day pass."""
+        with self.lock:
+            for hub in self.hubs.values():
+                hub.answered.clear()
+
     def setup(self) -> None:
         self.route("GET", PREFIX + "/segments", self._authed(self._list))
         self.route("POST", PREFIX + "/segments", self._authed(self._create))

@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import csv
 import json
+import re
 from pathlib import Path
 from urllib.parse import unquote
 
@@ -127,8 +128,14 @@ class SheetsStandIn(StandIn):
         sheet, error = self._spreadsheet(request)
         if error:
             return error
-        name = unquote(request.match["range"]).split("!")[0].strip("'").replace("''", "'")
+        wanted = unquote(request.match["range"])
+        name = wanted.split("!")[0].strip("'").replace("''", "'")
         if name not in sheet["sheets"]:
             return _google_error(400, "INVALID_ARGUMENT", f"Unable to parse range: {name}")
         rows = sheet["sheets"][name]
+        if bounds := re.search(r"!A1:([A-Z]+)(\d+)$", wanted):  # like Google: nothing past the range
+            last_column = 0
+            for letter in bounds.group(1):
+                last_column = last_column * 26 + ord(letter) - 64
+            rows = [row[:last_column] for row in rows[: int(bounds.group(2))]]
         return Response(200, {"range": f"'{name}'!A1:Z{len(rows)}", "majorDimension": "ROWS", "values": rows})

@@ -21,6 +21,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from tasks.addresses import address_keys
+from tasks.column_match import renamed_columns
 from tasks.mapping import MappingTable, read_mapping_file
 from tasks.tabular import InputError, Table, header_key, read_csv
 
@@ -360,6 +361,13 @@ def generate_files(
         "hris_rows": n,
         "members": member_count,
         "missing_columns": missing_columns,
+        "renamed_columns": renamed_columns(
+            hris,
+            hris_csv,
+            table,
+            missing_columns,
+            [*EMAIL_ALIASES, *FIRST_NAME_ALIASES, *LAST_NAME_ALIASES, *STATUS_ALIASES, *mapped_keys],
+        ),
         "status_column": status_column,
         "notes": [] if status_column else [NO_STATUS_NOTE],
     }

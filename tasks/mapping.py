@@ -14,7 +14,15 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
-from tasks.tabular import InputError, header_key, read_sheet_rows
+from tasks.tabular import (
+    SHEET_MAX_BYTES,
+    SHEET_MAX_COLUMNS,
+    SHEET_MAX_ROWS,
+    SHEET_TOO_BIG,
+    InputError,
+    header_key,
+    read_sheet_rows,
+)
 
 LABEL = "mapping table"
 COLUMNS = {
@@ -192,6 +200,13 @@ def spreadsheet_key(url_or_key: str) -> str:
     raise SheetsError(f"{url_or_key!r} is not a Google Sheets link or spreadsheet key")
 
 
+def sheet_range() -> str:
+    """One row and one column past the caps (A1:AY10001): what is beyond them is never fetched."""
+    from openpyxl.utils import get_column_letter
+
+    return f"A1:{get_column_letter(SHEET_MAX_COLUMNS + 1)}{SHEET_MAX_ROWS + 1}"
+
+
 def read_mapping_sheet(credentials, url_or_key: str) -> MappingTable:
     """Read the table from Google Sheets: the worksheet whose name mentions 'mapping', else the first."""
     from google.auth.exceptions import GoogleAuthError
@@ -204,7 +219,7 @@ def read_mapping_sheet(credentials, url_or_key: str) -> MappingTable:
         spreadsheet = client.open_by_key(key)
         worksheets = spreadsheet.worksheets()
         sheet = next((w for w in worksheets if "mapping" in w.title.lower()), worksheets[0])
-        rows = sheet.get_all_values()
+        rows = sheet.get_values(sheet_range())  # bounded: one row and one column past the caps
     except SpreadsheetNotFound:
         raise SheetsError(f"no Google Sheet with key {key}: check the link") from None
     except PermissionError:
@@ -220,7 +235,21 @@ def read_mapping_sheet(credentials, url_or_key: str) -> MappingTable:
         ) from None
     except (GoogleAuthError, RequestException) as exc:
         raise SheetsError(f"could not reach Google Sheets for sheet {key} ({type(exc).__name__})") from None
-    return parse_rows(rows, f"Google Sheet {spreadsheet.title!r} / {sheet.title!r}")
+    where = f"Google Sheet {spreadsheet.title!r} / {sheet.title!r}"
+    if problem := sheet_too_big(rows):
+        raise SheetsError(f"{where}: {problem}")
+    return parse_rows(rows, where)
+
+
+def sheet_too_big(rows: list[list]) -> str | None:
+    """The xlsx path's caps for a sheet's values: rows, columns and bytes of text."""
+    if len(rows) > SHEET_MAX_ROWS or any(
+        any(str(v).strip() for v in row[SHEET_MAX_COLUMNS:]) for row in rows
+    ):
+        return f"the sheet is larger than a mapping table; {SHEET_TOO_BIG}"
+    if sum(len(str(v).encode()) for row in rows for v in row) > SHEET_MAX_BYTES:
+        return f"the sheet holds over {SHEET_MAX_BYTES >> 20} MB of text; a mapping table is far smaller"
+    return None
 
 
 # --- validation ------------------------------------------------------------------------------------

@@ -5,12 +5,13 @@ as a plain JSON record (tasks/records.py); a retry, a resumed (re-executed) flow
 finds the stored result and returns it instead of acting again. A lock makes two runs at the same
 moment wait for each other. Records that Prefect pickled before (key without `.json`) still count.
 
-Locks expire (`HRIS_LOCK_HOLD_SECONDS`, default 600 s: far longer than the slowest once-step, a
-Slack file share or a hub upload of about a minute), so a worker killed inside a step cannot
-block that step for ever; a lock file left by a dead process on this machine is taken over at
-once. A run that waits longer than `HRIS_LOCK_ACQUIRE_SECONDS` fails with who holds the lock and
-what to do. On one machine the locks are files under PREFECT_HOME; with several machines set
-`HRIS_REDIS_URL` (Prefect's Redis lock manager, `pip install 'hris-runbook[scale]'`).
+Locks expire (`HRIS_LOCK_HOLD_SECONDS`, default 600 s), so a worker killed inside a step cannot
+block that step for ever; while the step runs, a thread of its process renews the lock every third
+of that time, so a step slower than the hold time (a big hub apply) is never run twice. A lock file
+left by a dead process on this machine is taken over at once. A run that waits longer than
+`HRIS_LOCK_ACQUIRE_SECONDS` fails with who holds the lock and what to do. On one machine the locks
+are files under PREFECT_HOME; with several machines set `HRIS_REDIS_URL` (Prefect's Redis lock
+manager, `pip install 'hris-runbook[scale]'`).
 """
 
 from __future__ import annotations
@@ -22,8 +23,10 @@ import logging
 import os
 import re
 import socket
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -146,6 +149,21 @@ class ExpiringFileLocks(FileSystemLockManager):
         except ValueError:  # the step outlived its lock: the work is done, say so, don't fail it
             _log_outlived(key, self.hold_seconds)
 
+    def renew(self, key: str) -> bool:
+        """Push this process's lock on `key` hold_seconds into the future; False if it holds none."""
+        path = self._lock_path_for_key(key)
+        try:
+            record = json.loads(path.read_text())
+        except (FileNotFoundError, ValueError):
+            return False
+        if record.get("pid") != os.getpid() or record.get("host") != socket.gethostname():
+            return False
+        record["expiration"] = str(datetime.now(UTC) + timedelta(seconds=self.hold_seconds))
+        written = path.with_name(f"{path.name}.{os.getpid()}.renew")
+        written.write_text(json.dumps(record))
+        os.replace(written, path)  # readers see the old record or the new one, never half of one
+        return True
+
     def _lock_path_for_key(self, key: str) -> Path:
         # Prefect's `with_suffix(".lock")` cuts a key at its last dot: every step of acme.com and
         # acme.io shared "once--acme.lock". One file per key.
@@ -239,6 +257,15 @@ def _is_zombie(pid: int) -> bool:
     return stat.rsplit(")", 1)[-1].split()[0] == "Z"
 
 
+RENEW_IF_OURS = """
+local holder = redis.call('GET', KEYS[1])
+if holder and string.sub(holder, 1, string.len(ARGV[1])) == ARGV[1] then
+  return redis.call('PEXPIRE', KEYS[1], ARGV[2])
+end
+return 0
+"""
+
+
 def redis_locks(url: str, hold_seconds: float, acquire_seconds: float) -> LockManager:
     """Prefect's Redis lock manager (locks shared by every worker), with our timeouts."""
     try:
@@ -271,6 +298,12 @@ def redis_locks(url: str, hold_seconds: float, acquire_seconds: float) -> LockMa
             except ValueError:  # expired and taken by another run: the work is done, say so
                 _log_outlived(key, hold_seconds)
 
+        def renew(self, key: str) -> bool:
+            """Reset the TTL of this process's lock on `key` (holders start "host:pid:")."""
+            prefix = f"{socket.gethostname()}:{os.getpid()}:"
+            name = self._lock_name_for_key(key)
+            return bool(self.client.eval(RENEW_IF_OURS, 1, name, prefix, int(hold_seconds * 1000)))
+
         def _still_locked(self, key: str, waited: float) -> str:
             name = self._lock_name_for_key(key)
             holder = self.client.get(name)
@@ -296,6 +329,31 @@ def lock_manager() -> LockManager:
     return ExpiringFileLocks(PREFECT_HOME.value() / "locks", hold, acquire)
 
 
+@contextmanager
+def lock_renewed(key: str) -> Iterator[None]:
+    """Keep this process's lock on `key` alive while the step runs: renewed every third of the hold
+    time, and no longer once the step is over (before Prefect releases the lock)."""
+    manager, (hold, _) = lock_manager(), lock_timeouts()
+    stop = threading.Event()
+
+    def renew() -> None:
+        while not stop.wait(hold / 3):
+            try:
+                manager.renew(key)
+            except Exception as exc:  # a missed renewal only shortens the hold; never fail the step
+                logger.warning(
+                    "Could not renew the lock of once-step %s: %s: %s", key, type(exc).__name__, exc
+                )
+
+    renewer = threading.Thread(target=renew, name=f"renew {key}", daemon=True)
+    renewer.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        renewer.join()
+
+
 def once_policy() -> CacheKeyFnPolicy:
     """Cache on the task's `once_key` parameter, serialised by an expiring lock."""
     return CacheKeyFnPolicy(cache_key_fn=_key_from_parameters).configure(
@@ -311,9 +369,11 @@ def once_task(name: str, **options: Any) -> Callable[[Callable], Task]:
         @functools.wraps(fn)
         def act_unless_recorded_before(*args: Any, **kwargs: Any) -> Any:
             # Prefect found no JSON record; a record pickled by older code still means "done".
-            bound = inspect.signature(fn).bind(*args, **kwargs)
-            legacy = _legacy_record(bound.arguments["once_key"])
-            return legacy if legacy is not None else fn(*args, **kwargs)
+            key = inspect.signature(fn).bind(*args, **kwargs).arguments["once_key"]
+            if (legacy := _legacy_record(key)) is not None:
+                return legacy
+            with lock_renewed(record_key(key)):
+                return fn(*args, **kwargs)
 
         return task(
             name=name,

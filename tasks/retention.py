@@ -7,6 +7,7 @@ copy) per upload. An entry goes when nothing in it changed for the retention per
 from __future__ import annotations
 
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -35,8 +36,11 @@ def _size(path: Path) -> int:
     return sum(p.lstat().st_size for p in path.rglob("*") if p.is_file())
 
 
-def purge_expired(root: Path, retention: timedelta, now: datetime) -> Purged:
-    """Delete every upload's files under `root` unchanged for longer than `retention`.
+def purge_expired(
+    root: Path, retention: timedelta, now: datetime, in_use: Callable[[str, str], bool] | None = None
+) -> Purged:
+    """Delete every upload's files under `root` unchanged for longer than `retention`, except what
+    `in_use(customer key, entry name)` says unfinished work still needs.
 
     Customer folders left empty go too. Nothing outside `root` is followed or touched.
     """
@@ -48,7 +52,7 @@ def purge_expired(root: Path, retention: timedelta, now: datetime) -> Purged:
     entries = size = kept = 0
     for customer in sorted(p for p in root.iterdir() if p.is_dir() and not p.is_symlink()):
         for entry in sorted(customer.iterdir()):
-            if last_change(entry) >= cutoff:
+            if last_change(entry) >= cutoff or (in_use is not None and in_use(customer.name, entry.name)):
                 kept += 1
                 continue
             size += _size(entry)

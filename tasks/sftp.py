@@ -193,6 +193,21 @@ def _exists(sftp: paramiko.SFTPClient, path: str) -> bool:
         return False
 
 
+def missing_from_inbox(sftp: paramiko.SFTPClient, inbox: str, name: str, shown_as: str) -> str | None:
+    """None when `name` is a file in the inbox; else one line saying so and what is there."""
+    try:
+        entries = sftp.listdir_attr(inbox)
+    except FileNotFoundError:
+        return f"`{name}` is not in `{shown_as}/`: that folder is not on the SFTP server yet"
+    files = sorted(e.filename for e in entries if stat.S_ISREG(e.st_mode or 0))
+    if name in files:
+        return None
+    there = ", ".join(f"`{f}`" for f in files[:10]) + (
+        f" and {len(files) - 10} more" if len(files) > 10 else ""
+    )
+    return f"`{name}` is not in `{shown_as}/`; files there: {there or 'none'}"
+
+
 # `20261126T091500Z-` (older claims) or `20261126T091500.123456Z-`: the microseconds keep the order
 # of uploads claimed in one tick (claimed oldest first) in their names.
 _STAMP = re.compile(r"^\d{8}T\d{6}(?:\.\d{6})?Z-")

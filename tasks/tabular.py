@@ -28,6 +28,10 @@ UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")  # Excel's "Unicode Text" (tab-delimited
 SHEET_MAX_ROWS = 10_000
 SHEET_MAX_COLUMNS = 50
 SHEET_MAX_BYTES = 20 << 20
+SHEET_TOO_BIG = (
+    f"a mapping table has at most {SHEET_MAX_ROWS:,} rows and {SHEET_MAX_COLUMNS} columns; delete what "
+    "is below and right of the table (or copy the table into a new workbook) and send it again"
+)
 _SIGNATURES = {
     b"\x1f\x8b": "a gzip archive",
     b"PK\x03\x04": "a zip archive or an .xlsx spreadsheet",
@@ -407,10 +411,7 @@ def _xlsx_rows(label: str, path: Path) -> list[list]:
         workbook = openpyxl.load_workbook(path, read_only=True, data_only=True)
     except (BadZipFile, OSError, KeyError, ValueError):
         raise InputError(label, path, "not a readable .xlsx workbook") from None
-    too_big = (
-        f"a mapping table has at most {SHEET_MAX_ROWS:,} rows and {SHEET_MAX_COLUMNS} columns; delete what "
-        "is below and right of the table (or copy the table into a new workbook) and send it again"
-    )
+    too_big = SHEET_TOO_BIG
     try:
         sheet = workbook.worksheets[0]
         rows, columns = sheet.max_row or 0, sheet.max_column or 0  # the sheet's used range, as saved

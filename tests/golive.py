@@ -94,7 +94,7 @@ def web_app(real_blocks):
     """`hris-runbook setup-links`'s own app from the saved blocks, on a free port; the Web App block
     points at it."""
     from blocks import WebApp
-    from tasks.web_app import app_from_blocks
+    from webapp.app import app_from_blocks
 
     save(real_blocks)
     server = ServerThread(app_from_blocks("default"))

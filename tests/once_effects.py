@@ -15,7 +15,7 @@ from pathlib import Path
 from prefect import flow
 
 from blocks import SlackWorkspace, TenKCHub, WorkOSCredentials
-from flows.process_upload import apply_files, share_files
+from flows.process_upload import apply_through_hub, share_files
 from tasks.customer import Customer
 from tasks.files import DELETIONS, INVITES, UPDATES
 from tasks.support import post_support_request
@@ -53,7 +53,7 @@ def once_effect(effect: str, once_key: str, url: str, work: str) -> str:
         return share_files(slack, "#am-acme", "3 files for Acme", paths, once_key).message_ts
     if effect == "apply-files":
         hub = TenKCHub(api_token="hub-test", base_url_override=url)
-        return str(apply_files(hub, HUB_URL, work, once_key))
+        return str(apply_through_hub(hub, HUB_URL, work, once_key))
     if effect == "workos-organization":
         workos = WorkOSCredentials(api_key="sk_test_123", base_url=url)
         return ensure_organization_task(workos, customer_for(once_key)).id

@@ -458,3 +458,36 @@ def test_the_task_hands_a_tripped_guard_back_to_the_flow(prefect_api, tmp_path):
     summary = generate_files_task(hris, members, write(tmp_path, "map.csv", MAPPING), tmp_path / "out")
     assert summary["deletion_guard"]["tripped"] is True and summary["deletions"] == 29
     assert len(rows(tmp_path / "out" / "profile deletions.csv")) == 29
+
+
+def test_a_renamed_mapped_column_is_named_with_its_likely_new_name(tmp_path):
+    """Issue 20: `Department` became `Dept`; summary.json listed it as missing and nobody heard."""
+    from tasks.column_match import column_problems
+
+    header = "Email,First Name,Last Name,Employee Status,Dept,Location,Badge\n"
+    summary, _ = run(
+        tmp_path,
+        header
+        + "ann@acme.com,Ann,Lee,active,Eng,LONDON,7\n"
+        + "bob@acme.com,Bob,Stone,active,Sales,Paris,8\n"
+        + "dee@acme.com,Dee,Dunn,active,sales,Paris,9\n"
+        + "new@acme.com,New,Hire,active,Marketing,Paris,10\n",
+    )
+    assert summary["missing_columns"] == ["Department"]
+    assert summary["renamed_columns"] == [
+        {"field": "Department", "column": "Dept", "matching": 2, "values": 3}
+    ]
+    assert column_problems(summary) == [
+        "`Dept` looks like `Department` (2 of 3 values match): ask the customer or update the mapping table"
+    ]
+
+
+def test_a_missing_mapped_column_without_a_look_alike_is_still_said(tmp_path):
+    from tasks.column_match import column_problems
+
+    summary, _ = run(tmp_path, "Email,First Name,Last Name,Location,Badge\nann@acme.com,Ann,Lee,LONDON,7\n")
+    assert summary["renamed_columns"] == []
+    assert column_problems(summary) == [
+        "the mapped column `Department` is not in the upload, so its segment is not updated: ask the "
+        "customer or update the mapping table"
+    ]

@@ -61,6 +61,32 @@ def test_a_realistic_sheet_reads_with_continuation_rows(sheets, sheets_credentia
     assert "'Data Mapping'" in table.source
 
 
+@pytest.mark.parametrize(
+    "extra",
+    [
+        [["", "", "filler", "", "", "", ""]] * 10_000,  # 10,000 rows past the header: over the row cap
+        [[""] * 50 + ["a note in column AY"]],  # a 51st column
+    ],
+    ids=["rows", "columns"],
+)
+def test_a_sheet_past_the_xlsx_caps_is_refused_in_one_line_and_only_the_caps_are_fetched(
+    sheets, sheets_credentials, extra
+):
+    """Issue 20: the xlsx path refused tables over 10,000 rows or 50 columns; a sheet had no cap."""
+    from urllib.parse import unquote
+
+    sheets.add_spreadsheet(KEY, {"Data Mapping": REALISTIC + extra}, [sheets_credentials.client_email])
+    with pytest.raises(SheetsError) as refused:
+        read_mapping_sheet(sheets_credentials, LINK)
+    assert str(refused.value) == (
+        "Google Sheet 'Data mapping' / 'Data Mapping': the sheet is larger than a mapping table; a mapping "
+        "table has at most 10,000 rows and 50 columns; delete what is below and right of the table (or copy "
+        "the table into a new workbook) and send it again"
+    )
+    [fetched] = [r for r in sheets.received if "/values/" in r.path]
+    assert unquote(fetched.path).endswith("!A1:AY10001")
+
+
 def test_a_sheet_not_shared_with_the_service_account_says_whom_to_share_with(sheets, sheets_credentials):
     sheets.add_spreadsheet(KEY, {"Sheet1": REALISTIC}, shared_with=["someone-else@example.com"])
     with pytest.raises(SheetsError, match=f"not shared with {sheets_credentials.client_email}"):

@@ -3,6 +3,7 @@ side effect still happens exactly once."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import signal
@@ -142,6 +143,31 @@ def test_a_step_locked_by_a_live_run_fails_after_the_acquire_timeout_naming_the_
     assert lines(tmp_path / "sent") == 0 and lines(tmp_path / "started") == 1
 
 
+def test_a_step_slower_than_its_hold_time_keeps_its_lock_and_runs_once(prefect_api, tmp_path):
+    """Issue 20: the lock was held HRIS_LOCK_HOLD_SECONDS without renewal, so a second run took it
+    over from a live, slow step and acted again. Now the step's process renews it while it runs."""
+    key = f"once--lock-test-{uuid.uuid4().hex[:8]}--send"
+    slow = start_step(key, tmp_path, "--slow", HRIS_LOCK_HOLD_SECONDS="2")
+    try:
+        wait_until(lambda: lines(tmp_path / "started") == 1, timeout=180, what="the slow step to start")
+        first_expiry = json.loads(lock_file(key).read_text())["expiration"]
+        second = start_step(key, tmp_path, HRIS_LOCK_HOLD_SECONDS="2")
+        wait_until(lambda: lines(tmp_path / "flows") == 2, timeout=180, what="the second run to start")
+        # Three hold times while the second run waits: an unrenewed lock expires and is taken over.
+        deadline = time.monotonic() + 6
+        wait_until(lambda: time.monotonic() > deadline, timeout=30, what="three hold times")
+        assert lines(tmp_path / "started") == 1  # the second run waits for the lock
+        assert json.loads(lock_file(key).read_text())["expiration"] > first_expiry  # renewed
+        (tmp_path / "go").touch()
+        assert finish(slow)[0] == 0
+        code, output = finish(second)
+    finally:
+        slow.kill()
+    assert code == 0, output
+    assert lines(tmp_path / "sent") == 1 and lines(tmp_path / "started") == 1
+    assert not lock_file(key).exists()  # released, not left behind by the renewal
+
+
 def test_lock_timeouts_that_are_not_numbers_are_a_clear_error(monkeypatch):
     from tasks.once import lock_timeouts
 
@@ -175,3 +201,28 @@ def test_steps_of_customers_whose_domains_share_a_stem_never_share_a_lock(tmp_pa
     assert locks.acquire_lock("once--acme.com--setup-guides-email.json", holder="run-1")
     assert locks.acquire_lock("once--acme.io--api-support-request.json", holder="run-2")
     assert len(list(tmp_path.glob("*.lock"))) == 2
+
+
+def test_a_redis_lock_is_renewed_only_by_the_process_holding_it():
+    """With HRIS_REDIS_URL the renewal resets the TTL of this process's lock, never another's."""
+    import shutil
+    import socket
+
+    if shutil.which("redis-server") is None or importlib.util.find_spec("prefect_redis") is None:
+        pytest.skip("needs redis-server and prefect-redis ('hris-runbook[scale]')")
+    from sandbox.scale import redis
+    from tasks.once import redis_locks
+
+    with redis() as url:
+        locks = redis_locks(url, hold_seconds=2, acquire_seconds=5)
+        mine = f"{socket.gethostname()}:{os.getpid()}:1:MainThread"
+        assert locks.acquire_lock("once--acme.com--step.json", holder=mine)
+        assert locks.acquire_lock("once--acme.com--other.json", holder="another-host:1:1:MainThread")
+        started = time.monotonic()
+        wait_until(lambda: time.monotonic() - started > 1.5, what="most of the hold time")
+
+        assert locks.renew("once--acme.com--step.json")
+        assert not locks.renew("once--acme.com--other.json")
+        name = locks._lock_name_for_key
+        assert locks.client.pttl(name("once--acme.com--step.json")) > 1500  # renewed to 2 s
+        assert locks.client.pttl(name("once--acme.com--other.json")) < 600  # left to expire

@@ -32,10 +32,13 @@ def once_tasks() -> dict:
         apply_files,
         first_claim_of_content,
         generate_upload_files,
+        invite_members,
         receive_upload,
         remember_outcome,
+        remove_members,
         report_duplicate,
         share_files,
+        update_members,
     )
     from flows.sftp_integration import _watch_started, fetch_sample, files_from_sample, register_once
     from flows.sftp_watch import alert_once
@@ -61,6 +64,9 @@ def once_tasks() -> dict:
         "first-claim-of-content": first_claim_of_content,
         "generate-upload-files": generate_upload_files,
         "apply-files-to-hub": apply_files,
+        "invite-members": invite_members,
+        "update-members": update_members,
+        "remove-members": remove_members,
         "report-duplicate": report_duplicate,
         "record-upload-decision": remember_outcome,
         "alert-once": alert_once,
@@ -83,11 +89,17 @@ def install(folder: str) -> tuple[dict[str, str], dict]:
     return keys, json.loads((FIXTURES / folder / "expected.json").read_text())
 
 
-def test_every_once_task_has_a_fixture_record_in_every_folder(prefect_api):
+def test_every_once_task_has_a_fixture_record_and_every_older_record_a_task(prefect_api):
+    """A folder holds the steps of its day: each of them must still be a once-task today (a removed
+    step's records would be forgotten), and the records this checkout writes cover every step."""
+    from tests.once_records.write_records import record_values
+
     steps = set(once_tasks())
+    assert set(record_values()) == steps
+    assert any(set(install(folder)[0]) == steps for folder in FOLDERS)
     for folder in FOLDERS:
         keys, expected = install(folder)
-        assert set(keys) == steps == set(expected), folder
+        assert set(keys) == set(expected) and set(keys) <= steps, folder
 
 
 @pytest.mark.parametrize("folder", FOLDERS)
@@ -112,7 +124,8 @@ def test_once_tasks_do_not_act_again_on_records_written_by_older_code(prefect_ap
     @flow(name="once-records-compatibility")
     def call_every_step() -> dict:
         results = {}
-        for step, task in tasks.items():
+        for step in keys:
+            task = tasks[step]
             arguments = {name: None for name in inspect.signature(task.fn).parameters}
             state = task(**(arguments | {"once_key": keys[step]}), return_state=True)
             results[step] = state.result(raise_on_failure=False)
@@ -151,3 +164,20 @@ def test_an_old_record_naming_another_class_is_refused_not_run_and_not_executed(
     with pytest.raises(OnceRecordUnreadable, match=rf"once-step {key}: a record from an older version"):
         already_done(key)
     assert not marker.exists()
+
+
+@pytest.mark.parametrize("folder", FOLDERS)
+def test_a_combined_apply_record_means_invites_updates_and_removals_are_done(prefect_api, folder):
+    """Before the three hub uploads were steps of their own, one record held all three: the apply
+    step reads it as done and asks the hub nothing (no hub block: a call would fail)."""
+    from prefect import flow
+
+    from flows.process_upload import apply_through_hub
+
+    keys, expected = install(folder)
+
+    @flow(name="combined-apply-record")
+    def apply() -> dict:
+        return apply_through_hub(None, None, None, keys["apply-files-to-hub"])
+
+    assert apply() == expected["apply-files-to-hub"]

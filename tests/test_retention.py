@@ -177,3 +177,30 @@ def test_step_9_says_plainly_when_the_files_were_purged_first(prefect_api, tmp_p
         "The files from staff-2026-11.csv are no longer on the worker (older than "
         "hris_files_retention_days): apply the copies in the Slack thread in the hub by hand"
     )
+
+
+def test_unfinished_work_keeps_its_files_past_the_retention(files_variable, sftp_block, sftp_server):
+    """Issue 20: purge-old-files deleted an onboarding's sample and its files after 30 days while
+    sftp-integration still needed them (steps 4 and 6), and an upload's files while its run waited
+    at the apply gate. Only finished work is purged."""
+    from flows.purge_files import purge_old_files
+    from tasks.registry import Registration, register
+    from tests.conftest import make_customer
+    from tests.test_reminders import suspended_upload_runs
+
+    onboarding = make_customer()
+    register(Registration(customer=onboarding, mode="onboarding", mapping_link="map.csv", watching=False))
+    sample = _write(files_variable / onboarding.key / "sample-staff.csv", age_days=40)
+    sample_files = _upload(files_variable, onboarding.key, "sample-staff", age_days=40)
+    [waiting] = suspended_upload_runs(onboarding.key, 1)  # its claim: 20261201T090000Z-staff.csv
+    waiting_files = _upload(files_variable, onboarding.key, "20261201T090000Z-staff", age_days=40)
+    decided = _upload(files_variable, onboarding.key, "20261101T090000Z-staff", age_days=40)
+    finished = make_customer(email_domains=["globex.example"], contact_email="it@globex.example")
+    register(Registration(customer=finished, mode="production", mapping_link="map.csv"))
+    done_sample = _write(files_variable / finished.key / "sample-staff.csv", age_days=40)
+
+    result = purge_old_files()
+
+    assert sample.is_file() and sample_files.is_dir() and waiting_files.is_dir()
+    assert not decided.exists() and not done_sample.exists()
+    assert (result["deleted"], result["kept"]) == (2, 3)

@@ -85,7 +85,9 @@ ONCE_STEPS = {
     "first-claim-of-content",
     "generate-upload-files",
     "share-files",
-    "apply-files-to-hub",
+    "invite-members",
+    "update-members",
+    "remove-members",
     "record-decision",
     "record-upload-decision",
 }

@@ -229,3 +229,32 @@ def upload_run(customer_key: str, name: str, nth: int):
 def answer_when_waiting(run, gate, **values):
     wait_for_gate(run, gate, timeout=300)
     answer(run, gate, **values)
+
+
+def test_a_sample_name_not_in_the_inbox_is_said_and_asked_again(
+    prefect_api, smtp_block, smtp_server, slack_block, slack, sheets_block, sheets, sftp_block, sftp_server
+):
+    """Issue 20: a sample file name that is not in the inbox ended the onboarding as Failed with
+    FileNotFoundError. The same form comes back with one line saying what is there, and waits."""
+    import uuid
+
+    from flows.sftp_integration import sftp_integration
+    from tests.gates import FlowInThread
+
+    customer = make_customer(platform="Personio")
+    sheets.add_spreadsheet(BAD_KEY, {"Data Mapping": BAD_TABLE}, [sheets_block.client_email])
+    inbox = sftp_server.root / customer.key
+    inbox.mkdir()
+    (inbox / "staff.csv").write_text(SAMPLE)
+    run = FlowInThread(sftp_integration, f"onboarding-{uuid.uuid4().hex[:8]}", customer=customer)
+    answer(run.flow_run_id, "sftp-implementation-email", decision="approve", **CSM)
+    ready = {"upload_frequency": "weekly", "sftp_server_confirmed": True, "mapping_link": BAD_LINK}
+    answer(run.flow_run_id, "customer-ready", sample_csv="sample.csv", answered_by="Casey", **ready)
+
+    assert waiting_gate(run.flow_run_id, timeout=120) == "customer-ready-2"
+    assert f"`sample.csv` is not in `{customer.key}/`; files there: `staff.csv`" in form_description(
+        run.flow_run_id
+    )
+    assert read_run(run.flow_run_id).state.is_paused()
+    answer(run.flow_run_id, "customer-ready-2", sample_csv="staff.csv", answered_by="Casey", **ready)
+    assert waiting_gate(run.flow_run_id, timeout=120) == "mapping-table-2"  # on to the mapping table

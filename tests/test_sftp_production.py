@@ -15,7 +15,7 @@ from flows.sftp_watch import overdue_alerts, sftp_watch
 from tasks.registry import Registration, Seen, note_seen, register, registration
 from tasks.slack import Slack
 from tests.conftest import make_customer, wait_until
-from tests.gates import answer, read_run, wait_for_gate
+from tests.gates import answer, read_run, wait_for_gate, waiting_gate
 from tests.test_sftp_integration import monitoring_shares, upload_run
 
 MAPPING = "Category,HRIS Field,HRIS Values,Notes,10KC Segment,10KC Value,Visibility\nOrg,Department,Sales,,,,Public\n"
@@ -189,6 +189,102 @@ def test_without_a_hub_api_the_csm_hands_over_a_fresh_member_export_through_the_
             timeout=30,
         )
         assert again.status_code == 410  # single use
+    finally:
+        delete_block(WebApp, "default")
+        server.stop()
+
+
+def test_a_renamed_mapped_column_is_said_in_the_summary_the_gate_and_one_alert(
+    prefect_api, sftp_block, sftp_server, slack_block, slack, hub_block, hub, clean_registrations, tmp_path
+):
+    """Issue 20: `Department` became `Dept`: updates of that segment stopped for good, silently."""
+    import uuid
+
+    from flows.process_upload import process_upload
+    from tasks.sftp import claim_name
+    from tests.gates import FlowInThread, form_description
+
+    reg = production_customer(tmp_path)
+    (tmp_path / "map.csv").write_text(MAPPING + ",,Ops,,,,\n,,Eng,,,,\n")
+    processing = sftp_server.root / reg.customer.key / "processing"
+    processing.mkdir(parents=True)
+    line = (
+        "`Dept` looks like `Department` (3 of 4 values match): ask the customer or update the mapping table"
+    )
+    for week, extra in enumerate(["", "late@acme.example,Late,Joiner,active,Ops\n"], start=1):
+        claimed = claim_name(f"staff-{week}.csv")
+        (processing / claimed).write_text(
+            "Email,First Name,Last Name,Employee Status,Dept\nann@acme.example,Ann,Lee,active,Sales\n"
+            "bo@acme.example,Bo,Chen,active,Ops\ncy@acme.example,Cy,Young,active,Eng\n"
+            "di@acme.example,Di,Ross,active,Legal\n" + extra
+        )
+        run = FlowInThread(
+            process_upload, f"upload-{uuid.uuid4().hex[:8]}", customer_key=reg.customer.key, upload=claimed
+        )
+        wait_for_gate(run.flow_run_id, "apply-files")
+        assert f"**Check:** {line}" in form_description(run.flow_run_id)
+        answer(run.flow_run_id, "apply-files", decision="approve", approver="Casey")
+        assert run.result().is_completed()
+
+    summaries = monitoring_shares(slack)
+    assert len(summaries) == 2 and all(line in s["text"] for s in summaries)
+    alerts = [m for m in slack.messages("monitoring-hris-files") if "a mapped column is missing" in m["text"]]
+    assert len(alerts) == 1 and line in alerts[0]["text"]  # once per customer and column
+
+
+def test_without_a_hub_api_a_re_dispatched_upload_does_not_ask_again_for_an_export_it_would_ignore(
+    prefect_api, sftp_block, sftp_server, slack_block, slack, clean_registrations, tmp_path
+):
+    """Issue 20: the files are made once per upload (from the first export); a re-dispatched run
+    asked the CSM for a fresh member export anyway, then ignored it."""
+    import uuid
+
+    import httpx
+
+    from blocks import WebApp
+    from flows.process_upload import process_upload
+    from tasks.sftp import claim_name
+    from tests.conftest import ServerThread, delete_block
+    from tests.gates import FlowInThread, form_description
+    from webapp.app import create_app
+    from webapp.member_exports import routes
+
+    secret = "upload-page-test-secret-0123456789abcdef"
+    server = ServerThread(create_app(routes(secret)))
+    WebApp(url=server.url, signing_secret=secret).save("default", overwrite=True)
+    try:
+        reg = production_customer(tmp_path)
+        processing = sftp_server.root / reg.customer.key / "processing"
+        processing.mkdir(parents=True)
+        claimed = claim_name("staff.csv")
+        (processing / claimed).write_text(UPLOAD)
+
+        def dispatch():
+            name = f"upload-{uuid.uuid4().hex[:8]}"
+            return FlowInThread(process_upload, name, customer_key=reg.customer.key, upload=claimed)
+
+        first = dispatch()
+        wait_for_gate(first.flow_run_id, "member-export")
+        link = re.search(r"(http://127\.0\.0\.1:\d+/\S+)", form_description(first.flow_run_id)).group(1)
+        export = "Email,First Name,Last Name,Status\nann@acme.example,Ann,Lee,active\n"
+        sent = httpx.post(
+            link,
+            data={"uploaded_by": "Casey Success"},
+            files={"export": ("members.csv", export.encode(), "text/csv")},
+            trust_env=False,
+            timeout=30,
+        )
+        assert sent.status_code == 200, sent.text
+        wait_for_gate(first.flow_run_id, "apply-files")
+
+        again = dispatch()  # as the watcher does for a claim whose run it took for dead
+        assert waiting_gate(again.flow_run_id, timeout=120) == "apply-files"  # no second export asked
+        answer(again.flow_run_id, "apply-files", decision="approve", approver="Casey Success")
+        result = again.result().result()
+        assert (result["invites"], result["updates"]) == (1, 1)  # from the files made the first time
+        answer(first.flow_run_id, "apply-files", decision="approve", approver="Casey Success")
+        assert first.result().is_completed()
+        assert len(monitoring_shares(slack)) == 1
     finally:
         delete_block(WebApp, "default")
         server.stop()

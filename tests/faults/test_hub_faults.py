@@ -63,3 +63,32 @@ def test_the_same_removals_in_a_later_step_are_acted_on_again(hub, client, tmp_p
     assert client.remove_members(removals, "once--acme.example--apply-tuesday") == 1
     assert "bo@acme.example" not in members
     assert [action for action, _ in hub.hub(HUB_URL).uploads] == ["remove", "remove"]
+
+
+def test_a_retry_after_the_updates_failed_does_only_what_is_left(prefect_api, hub, tmp_path):
+    """Issue 20: the invites went out, the updates failed; the retry comes a day later (past the
+    hub's 24 h Idempotency-Key memory) and must not invite everyone again."""
+    import uuid
+
+    from prefect import flow
+
+    from flows.process_upload import apply_through_hub
+    from tests.once_effects import make_files
+
+    block = TenKCHub(api_token="hub-test", base_url_override=hub.url, timeout_seconds=1)
+    make_files(tmp_path)
+    key = f"once--acme.example--apply-{uuid.uuid4().hex[:8]}"
+
+    @flow(name="apply-files-test")
+    def apply() -> dict:
+        return apply_through_hub(block, HUB_URL, str(tmp_path), key)
+
+    hub.inject("/members/bulk-update$", "server_error", times=5)  # every attempt of the client
+    failed = apply(return_state=True)
+    assert failed.is_failed() and "hub POST /members/bulk-update: 503" in failed.message
+    assert [action for action, _ in hub.hub(HUB_URL).uploads] == ["invite"]
+
+    hub.forget_idempotency_keys()  # a day later
+    assert apply() == {"invited": 1, "updated": 1, "removed": 1}
+    assert [action for action, _ in hub.hub(HUB_URL).uploads] == ["invite", "update", "remove"]
+    assert len(hub.calls("/invites/bulk$")) == 1  # the retry did not even ask
