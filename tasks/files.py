@@ -15,6 +15,7 @@ import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, TypedDict
 
 import numpy as np
 import pyarrow as pa
@@ -25,6 +26,9 @@ from tasks.addresses import address_keys
 from tasks.column_match import renamed_columns
 from tasks.mapping import MappingTable, read_mapping_file
 from tasks.tabular import InputError, Table, header_key, read_csv
+
+if TYPE_CHECKING:
+    from prefect import Task
 
 INVITES = "potential invites.csv"
 UPDATES = "profile updates.csv"
@@ -51,9 +55,43 @@ class MassDeletion(Exception):
     """The upload would delete more members than the guard allows; files are written for review."""
 
 
+class UnmappedValue(TypedDict):
+    field: str
+    value: str
+    rows: int
+
+
+class DeletionGuard(TypedDict):
+    tripped: bool
+    allowed: bool
+    max_deletion_pct: float
+    deletions: int
+    members: int
+    deletion_pct: float
+
+
+class Summary(TypedDict):
+    """summary.json: counts, never an email or a name (of the customer's data, only unmapped values)."""
+
+    invites: int
+    updates: int
+    deletions: int
+    deactivations: int
+    reactivations: int
+    rejected_rows: int
+    unmapped_values: list[UnmappedValue]
+    deletion_guard: DeletionGuard
+    hris_rows: int
+    members: int
+    missing_columns: list[str]
+    renamed_columns: list[dict[str, str | int]]  # tasks/column_match.py renamed_columns
+    status_column: bool
+    notes: list[str]
+
+
 @dataclass
 class Result:
-    summary: dict
+    summary: Summary
     out_dir: Path
 
 
@@ -78,11 +116,12 @@ class Vocabulary:
         return pc.if_else(pa.array(codes < 0), "", text)
 
 
-def _per_value(column: pa.DictionaryArray, convert) -> np.ndarray:
+def _per_value(column: pa.DictionaryArray, convert: Callable[[str], int]) -> np.ndarray:
     """Apply `convert` to each distinct value once and spread the results over the rows."""
     lookup = np.array([convert(v) for v in column.dictionary.to_pylist()] + [convert("")], dtype=np.int64)
     indices = column.indices.fill_null(len(column.dictionary)).to_numpy()
-    return lookup[indices]
+    per_row: np.ndarray = lookup[indices]
+    return per_row
 
 
 def _strings(column: pa.Array | None, rows: int) -> pa.Array:
@@ -229,7 +268,7 @@ class Segments:
     vocabularies: list[Vocabulary]
     hris: list[np.ndarray]
     members: list[np.ndarray]
-    unmapped_values: list[dict[str, str | int]]
+    unmapped_values: list[UnmappedValue]
     missing_columns: list[str]
 
 
@@ -341,7 +380,8 @@ def _match(hris: Hris, members: Members) -> Matches:
 def _rejected(hris: Hris, matches: Matches) -> np.ndarray:
     """Rejected rows: a missing or invalid email, an email on two rows, or a status other than
     active or inactive. They change no one (and their people are not deleted)."""
-    return ~hris.valid_email | matches.duplicated | (hris.status == BAD_STATUS)
+    rejected: np.ndarray = ~hris.valid_email | matches.duplicated | (hris.status == BAD_STATUS)
+    return rejected
 
 
 def _rejected_rows(hris: Hris, matches: Matches, rows: np.ndarray) -> pa.Table:
@@ -387,11 +427,11 @@ def _segments(hris: Table, members: Table, mapping: MappingTable, valid: np.ndar
 
 def _hris_segments(
     hris: Table, mapping: MappingTable, names: list[str], vocabularies: list[Vocabulary], valid: np.ndarray
-) -> tuple[list[np.ndarray], list[dict[str, str | int]], list[str]]:
+) -> tuple[list[np.ndarray], list[UnmappedValue], list[str]]:
     """Each row's 10KC values through the table (the first field mapped to a segment wins); a value the
     table does not know changes nothing and is reported with its count of valid rows."""
     h_seg = [np.full(len(valid), -1, np.int64) for _ in names]
-    unmapped_values: list[dict[str, str | int]] = []
+    unmapped_values: list[UnmappedValue] = []
     missing_columns: list[str] = []
     for mapped in mapping.fields:
         column = hris.column([header_key(mapped.hris_field)])
@@ -418,7 +458,7 @@ def _translator(translation: dict[str, str], vocabulary: Vocabulary) -> Callable
     return translate
 
 
-def _unmapped(field: str, column: pa.DictionaryArray, unknown: np.ndarray) -> list[dict[str, str | int]]:
+def _unmapped(field: str, column: pa.DictionaryArray, unknown: np.ndarray) -> list[UnmappedValue]:
     """Each value (trimmed) the table has no 10KC value for, with the number of valid rows holding it."""
     if not unknown.any():
         return []
@@ -427,7 +467,7 @@ def _unmapped(field: str, column: pa.DictionaryArray, unknown: np.ndarray) -> li
     for entry in np.nonzero(per_entry)[0]:
         value = column.dictionary[int(entry)].as_py().strip()
         counts[value] = counts.get(value, 0) + int(per_entry[entry])
-    return [{"field": field, "value": v, "rows": c} for v, c in counts.items()]
+    return [UnmappedValue(field=field, value=v, rows=c) for v, c in counts.items()]
 
 
 def _member_segments(members: Table, names: list[str], vocabularies: list[Vocabulary]) -> list[np.ndarray]:
@@ -439,10 +479,17 @@ def _member_segments(members: Table, names: list[str], vocabularies: list[Vocabu
         if column is None:
             codes.append(np.full(rows, -1, np.int64))
         else:
-            codes.append(
-                _per_value(column, lambda v, voc=vocabulary: voc.code(v.strip()) if v.strip() else -1)
-            )
+            codes.append(_per_value(column, _coder(vocabulary)))
     return codes
+
+
+def _coder(vocabulary: Vocabulary) -> Callable[[str], int]:
+    """A member's 10KC value -> its code (a value no file has yet gets a new one); -1 for a blank cell."""
+
+    def code(value: str) -> int:
+        return vocabulary.code(value.strip()) if value.strip() else -1
+
+    return code
 
 
 def _invites(hris: Hris, matches: Matches, segments: Segments, valid: np.ndarray) -> pa.Table:
@@ -564,49 +611,47 @@ def _deletions(hris: Hris, members: Members, matches: Matches) -> pa.Table:
 
 def _deletion_guard(
     deletions: int, members: int, max_deletion_pct: float, allow_mass_deletion: bool
-) -> dict[str, bool | float | int]:
+) -> DeletionGuard:
     """More than 10 deletions and over `max_deletion_pct` of the members stops the run for a person
     to look (the files are still written), unless allowed."""
     deletion_pct = round(100 * deletions / members, 2) if members else 0.0
     tripped = deletions > 10 and deletion_pct > max_deletion_pct
-    return {
-        "tripped": tripped,
-        "allowed": bool(tripped and allow_mass_deletion),
-        "max_deletion_pct": max_deletion_pct,
-        "deletions": deletions,
-        "members": members,
-        "deletion_pct": deletion_pct,
-    }
+    return DeletionGuard(
+        tripped=tripped,
+        allowed=bool(tripped and allow_mass_deletion),
+        max_deletion_pct=max_deletion_pct,
+        deletions=deletions,
+        members=members,
+        deletion_pct=deletion_pct,
+    )
 
 
 def _summary(
     files: dict[str, pa.Table],
     updates: Updates,
     segments: Segments,
-    guard: dict[str, bool | float | int],
+    guard: DeletionGuard,
     hris: Hris,
-    renamed: list[dict[str, object]],
-) -> dict[str, object]:
+    renamed: list[dict[str, str | int]],
+) -> Summary:
     """The counts a person reads before applying the files (summary.json): never an email or a name."""
     status_column = hris.raw_status is not None
-    return {
-        "invites": files[INVITES].num_rows,
-        "updates": files[UPDATES].num_rows,
-        "deletions": files[DELETIONS].num_rows,
-        "deactivations": updates.deactivations,
-        "reactivations": updates.reactivations,
-        "rejected_rows": files[REJECTED].num_rows,
-        "unmapped_values": sorted(
-            segments.unmapped_values, key=lambda u: (u["field"], -u["rows"], u["value"])
-        ),
-        "deletion_guard": guard,
-        "hris_rows": len(hris.key),
-        "members": guard["members"],
-        "missing_columns": segments.missing_columns,
-        "renamed_columns": renamed,
-        "status_column": status_column,
-        "notes": [] if status_column else [NO_STATUS_NOTE],
-    }
+    return Summary(
+        invites=files[INVITES].num_rows,
+        updates=files[UPDATES].num_rows,
+        deletions=files[DELETIONS].num_rows,
+        deactivations=updates.deactivations,
+        reactivations=updates.reactivations,
+        rejected_rows=files[REJECTED].num_rows,
+        unmapped_values=sorted(segments.unmapped_values, key=lambda u: (u["field"], -u["rows"], u["value"])),
+        deletion_guard=guard,
+        hris_rows=len(hris.key),
+        members=guard["members"],
+        missing_columns=segments.missing_columns,
+        renamed_columns=renamed,
+        status_column=status_column,
+        notes=[] if status_column else [NO_STATUS_NOTE],
+    )
 
 
 def use_jemalloc() -> None:
@@ -618,7 +663,7 @@ def use_jemalloc() -> None:
         pass
 
 
-def _write_atomically(out_dir: Path, tables: dict[str, pa.Table], summary: dict, hub_copies: bool) -> None:
+def _write_atomically(out_dir: Path, tables: dict[str, pa.Table], summary: Summary, hub_copies: bool) -> None:
     """Write into a hidden folder beside the outputs, then rename each file into place."""
     out_dir.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".generating-", dir=out_dir))
@@ -643,7 +688,7 @@ def _generate_files_for_flow(
     mapping: Path | MappingTable,
     out_dir: Path,
     max_deletion_pct: float = 20,
-) -> dict:
+) -> Summary:
     """The file engine as a task; a tripped mass-deletion guard comes back in the summary for a gate."""
     from prefect import get_run_logger
 
@@ -669,7 +714,7 @@ def _count(n: int, one: str) -> str:
     return f"{n} {one if n == 1 else one + 's'}"
 
 
-def counts_in_words(summary: dict) -> str:
+def counts_in_words(summary: Summary) -> str:
     """A summary's counts as the Slack message gives them, for a log line a person reads."""
     s = summary
     compared = f"{_count(s['hris_rows'], 'HRIS row')} compared with {_count(s['members'], 'hub member')}"
@@ -684,7 +729,7 @@ def counts_in_words(summary: dict) -> str:
     return f"{compared}: " + ", ".join(changes)
 
 
-def __getattr__(name: str):
+def __getattr__(name: str) -> Task[[Path, Path, Path | MappingTable, Path, float], Summary]:
     """`generate_files_task` (a Prefect task) is made on first use, so `hris-runbook generate-files`
     runs the engine without importing Prefect (about a second of a two-second run)."""
     if name == "generate_files_task":
@@ -692,8 +737,9 @@ def __getattr__(name: str):
 
         from tasks.naming import step_run_name
 
-        globals()[name] = task(name="generate-files", task_run_name=step_run_name("generate-files"))(
+        made = task(name="generate-files", task_run_name=step_run_name("generate-files"))(
             _generate_files_for_flow
         )
-        return globals()[name]
+        globals()[name] = made
+        return made
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
