@@ -12,8 +12,10 @@ import json
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, TypedDict
 
 import numpy as np
 import pyarrow as pa
@@ -24,6 +26,9 @@ from tasks.addresses import address_keys
 from tasks.column_match import renamed_columns
 from tasks.mapping import MappingTable, read_mapping_file
 from tasks.tabular import InputError, Table, header_key, read_csv
+
+if TYPE_CHECKING:
+    from prefect import Task
 
 INVITES = "potential invites.csv"
 UPDATES = "profile updates.csv"
@@ -43,15 +48,50 @@ STATUS_ALIASES = ["employee status", "status"]
 NO_STATUS_NOTE = "no status column: status unchanged"
 FORMULA_START = r"^[=+\-@\t\r]"
 ACTIVE, INACTIVE, BAD_STATUS = 0, 1, 2
+UNKNOWN = -2  # the code of an HRIS value the mapping table does not know (-1: no value)
 
 
 class MassDeletion(Exception):
     """The upload would delete more members than the guard allows; files are written for review."""
 
 
+class UnmappedValue(TypedDict):
+    field: str
+    value: str
+    rows: int
+
+
+class DeletionGuard(TypedDict):
+    tripped: bool
+    allowed: bool
+    max_deletion_pct: float
+    deletions: int
+    members: int
+    deletion_pct: float
+
+
+class Summary(TypedDict):
+    """summary.json: counts, never an email or a name (of the customer's data, only unmapped values)."""
+
+    invites: int
+    updates: int
+    deletions: int
+    deactivations: int
+    reactivations: int
+    rejected_rows: int
+    unmapped_values: list[UnmappedValue]
+    deletion_guard: DeletionGuard
+    hris_rows: int
+    members: int
+    missing_columns: list[str]
+    renamed_columns: list[dict[str, str | int]]  # tasks/column_match.py renamed_columns
+    status_column: bool
+    notes: list[str]
+
+
 @dataclass
 class Result:
-    summary: dict
+    summary: Summary
     out_dir: Path
 
 
@@ -76,15 +116,16 @@ class Vocabulary:
         return pc.if_else(pa.array(codes < 0), "", text)
 
 
-def _per_value(column: pa.DictionaryArray, convert) -> np.ndarray:
+def _per_value(column: pa.DictionaryArray, convert: Callable[[str], int]) -> np.ndarray:
     """Apply `convert` to each distinct value once and spread the results over the rows."""
     lookup = np.array([convert(v) for v in column.dictionary.to_pylist()] + [convert("")], dtype=np.int64)
     indices = column.indices.fill_null(len(column.dictionary)).to_numpy()
-    return lookup[indices]
+    per_row: np.ndarray = lookup[indices]
+    return per_row
 
 
-def _strings(table: Table, aliases: list[str], rows: int) -> pa.Array:
-    column = table.column(aliases)
+def _strings(column: pa.Array | None, rows: int) -> pa.Array:
+    """A name column as trimmed text; an absent column is blank on every row."""
     if column is None:
         return pa.repeat(pa.scalar("", pa.string()), rows)
     if pa.types.is_dictionary(column.type):
@@ -139,251 +180,478 @@ def generate_files(
     hub_copies: bool = False,
 ) -> Result:
     """Write the five output files into out_dir (and, with `hub_copies`, the unescaped three in
-    HUB_API_DIR); raise InputError before writing anything if input is bad."""
-    table = mapping if isinstance(mapping, MappingTable) else read_mapping_file(mapping)
-    segments = table.segments()
-    mapped_keys = [header_key(f.hris_field) for f in table.fields]
-    segment_keys = [header_key(s) for s in segments]
+    HUB_API_DIR); raise InputError before writing anything if input is bad.
+
+    One stage per rule of the runbook's three files, in the order a person would apply them."""
+    mapping_table = mapping if isinstance(mapping, MappingTable) else read_mapping_file(mapping)
     out_dir = Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():
         raise InputError("output folder", out_dir, "exists and is not a folder")
-
-    hris = read_csv(
-        "HRIS upload",
-        hris_csv,
-        wanted=[*EMAIL_ALIASES, *FIRST_NAME_ALIASES, *LAST_NAME_ALIASES, *STATUS_ALIASES, *mapped_keys],
-        categorical=[*STATUS_ALIASES, *mapped_keys],
+    hris = _read_hris(hris_csv, mapping_table)
+    members = _read_members(members_csv, mapping_table)
+    matches = _match(hris, members)
+    rejected = _rejected(hris, matches)
+    valid = ~rejected
+    segments = _segments(hris.table, members.table, mapping_table, valid)
+    updates = _updates(hris, members, matches, segments, valid)
+    files = {
+        INVITES: _invites(hris, matches, segments, valid),
+        UPDATES: updates.table,
+        DELETIONS: _deletions(hris, members, matches),
+        REJECTED: _rejected_rows(hris, matches, np.nonzero(rejected)[0]),
+    }
+    guard = _deletion_guard(
+        files[DELETIONS].num_rows, len(matches.m_rows), max_deletion_pct, allow_mass_deletion
     )
-    raw_email = hris.column(EMAIL_ALIASES)
+    renamed = renamed_columns(
+        hris.table, hris_csv, mapping_table, segments.missing_columns, _hris_columns(mapping_table)
+    )
+    summary = _summary(files, updates, segments, guard, hris, renamed)
+    _write_atomically(out_dir, files, summary, hub_copies)
+    if guard["tripped"] and not allow_mass_deletion:
+        raise MassDeletion(
+            f"mass-deletion guard: {guard['deletions']} of {guard['members']} members "
+            f"({guard['deletion_pct']}%) would be deleted, over the {max_deletion_pct}% limit. The files "
+            f"are in {out_dir} for review; if this is intended, run again with --allow-mass-deletion"
+        )
+    return Result(summary=summary, out_dir=out_dir)
+
+
+# --- the stages of generate_files, each one rule of the runbook -------------------------------------
+
+
+@dataclass
+class Hris:
+    """The HRIS upload, one entry per row: the person's email and its key, names and status."""
+
+    table: Table
+    email: pa.Array  # trimmed
+    key: pa.Array  # address key: lower case, the domain in IDNA form (ö.de and xn--… are one)
+    has_email: np.ndarray
+    valid_email: np.ndarray  # a valid address (so has_email too)
+    first: pa.Array  # trimmed; blank on every row when the file has no such column
+    last: pa.Array
+    has_first: bool
+    has_last: bool
+    raw_status: pa.Array | None  # None: no status column, so nobody's status changes (runbook: optional)
+    status: np.ndarray  # ACTIVE, INACTIVE or BAD_STATUS
+
+
+@dataclass
+class Members:
+    """The hub's member export, one entry per row: email and its key, names, deactivated or not."""
+
+    table: Table
+    email: pa.Array
+    key: pa.Array
+    first: pa.Array
+    last: pa.Array
+    deactivated: np.ndarray
+
+
+@dataclass
+class Matches:
+    """Who is who across both files, from one hash of every email in them."""
+
+    ids_m: np.ndarray  # each member row's person, as a number shared with the HRIS rows
+    duplicated: np.ndarray  # per HRIS row: a valid email on more than one row
+    in_file: np.ndarray  # per person: on some HRIS row with an email, rejected or not
+    m_rows: np.ndarray  # the member rows, each member once (the first row wins when the export repeats one)
+    hub_row: np.ndarray  # per HRIS row: that person's member row, -1 when not a member
+
+
+@dataclass
+class Segments:
+    """Each 10KC segment's value as a code per row (-1: none) in the HRIS file and the member export."""
+
+    names: list[str]
+    vocabularies: list[Vocabulary]
+    hris: list[np.ndarray]
+    members: list[np.ndarray]
+    unmapped_values: list[UnmappedValue]
+    missing_columns: list[str]
+
+
+@dataclass
+class Updates:
+    table: pa.Table
+    deactivations: int
+    reactivations: int
+
+
+def _hris_columns(mapping: MappingTable) -> list[str]:
+    """The HRIS columns the engine reads (header keys): identity, status and every mapped field."""
+    mapped_keys = [header_key(f.hris_field) for f in mapping.fields]
+    return [*EMAIL_ALIASES, *FIRST_NAME_ALIASES, *LAST_NAME_ALIASES, *STATUS_ALIASES, *mapped_keys]
+
+
+def _read_hris(path: Path | str, mapping: MappingTable) -> Hris:
+    """Read and key the HRIS file: 'each line in the file will represent one member's profile', found
+    by its email (a row without a valid one is rejected later)."""
+    mapped_keys = [header_key(f.hris_field) for f in mapping.fields]
+    table = read_csv(
+        "HRIS upload", path, wanted=_hris_columns(mapping), categorical=[*STATUS_ALIASES, *mapped_keys]
+    )
+    raw_email = table.column(EMAIL_ALIASES)
     if raw_email is None:
         raise InputError(
-            "HRIS upload", hris_csv, "no email column (looked for Email, Work Email, Email Address, E-mail)"
+            "HRIS upload", path, "no email column (looked for Email, Work Email, Email Address, E-mail)"
         )
-    members = read_csv(
+    rows = len(raw_email)
+    email = pc.utf8_trim_whitespace(raw_email)
+    key, valid_email = address_keys(email)
+    has_email = pc.not_equal(key, "").to_numpy(zero_copy_only=False)
+    valid_email &= has_email
+    first, last = table.column(FIRST_NAME_ALIASES), table.column(LAST_NAME_ALIASES)
+    raw_status = table.column(STATUS_ALIASES)
+    return Hris(
+        table=table,
+        email=email,
+        key=key,
+        has_email=has_email,
+        valid_email=valid_email,
+        first=_strings(first, rows),
+        last=_strings(last, rows),
+        has_first=first is not None,
+        has_last=last is not None,
+        raw_status=raw_status,
+        status=_per_value(raw_status, _status_code) if raw_status is not None else np.zeros(rows, np.int64),
+    )
+
+
+def _status_code(value: str) -> int:
+    """'We expect the values "active" or "inactive"' (a blank cell is active)."""
+    v = value.strip().lower()
+    return ACTIVE if v in ("", "active") else INACTIVE if v == "inactive" else BAD_STATUS
+
+
+def _read_members(path: Path | str, mapping: MappingTable) -> Members:
+    """Read and key the hub's member export the same way; a member marked deactivated (or inactive)
+    is deactivated."""
+    segment_keys = [header_key(s) for s in mapping.segments()]
+    table = read_csv(
         "member export",
-        members_csv,
+        path,
         wanted=["email", "first name", "last name", "status", *segment_keys],
         categorical=["status", *segment_keys],
     )
-    member_email = members.column(["email"])
-    if member_email is None:
-        raise InputError("member export", members_csv, "no Email column")
-
-    # --- identity: one hash of every email in both files -------------------------------------------
-    n, m = len(raw_email), len(member_email)
+    raw_email = table.column(["email"])
+    if raw_email is None:
+        raise InputError("member export", path, "no Email column")
+    rows = len(raw_email)
     email = pc.utf8_trim_whitespace(raw_email)
-    key, valid_email = address_keys(email)  # the domain in IDNA form: ö.de and xn--… are one
-    m_email = pc.utf8_trim_whitespace(member_email)
-    m_key, _ = address_keys(m_email)
-    has_email = pc.not_equal(key, "").to_numpy(zero_copy_only=False)
-    valid_email &= has_email
-    encoded = pc.dictionary_encode(pa.concat_arrays([key, m_key]))
+    key, _ = address_keys(email)
+    status = table.column(["status"])
+    deactivated = (
+        _per_value(status, lambda v: int(v.strip().lower() in ("deactivated", "inactive")))
+        if status is not None
+        else np.zeros(rows, np.int64)
+    ).astype(bool)
+    return Members(
+        table=table,
+        email=email,
+        key=key,
+        first=_strings(table.column(FIRST_NAME_ALIASES), rows),
+        last=_strings(table.column(LAST_NAME_ALIASES), rows),
+        deactivated=deactivated,
+    )
+
+
+def _match(hris: Hris, members: Members) -> Matches:
+    """Number every email of both files once, so people compare as numbers: who is on two rows, who
+    is on any row, and which member each row is."""
+    encoded = pc.dictionary_encode(pa.concat_arrays([hris.key, members.key]))
     ids = encoded.indices.to_numpy()
-    ids_h, ids_m = ids[:n], ids[n:]
+    ids_h, ids_m = ids[: len(hris.key)], ids[len(hris.key) :]
     distinct = len(encoded.dictionary)
-
-    h_count = np.bincount(ids_h[valid_email], minlength=distinct)
-    duplicated = valid_email & (h_count[ids_h] > 1)
+    h_count = np.bincount(ids_h[hris.valid_email], minlength=distinct)
+    duplicated = hris.valid_email & (h_count[ids_h] > 1)
     # Everyone on a row, rejected or not, is still in the file: never deleted (matched by key).
-    in_file = np.bincount(ids_h[has_email], minlength=distinct) > 0
-
-    m_rows = np.nonzero(pc.not_equal(m_key, "").to_numpy(zero_copy_only=False))[0]
+    in_file = np.bincount(ids_h[hris.has_email], minlength=distinct) > 0
+    m_rows = np.nonzero(pc.not_equal(members.key, "").to_numpy(zero_copy_only=False))[0]
     first_row = np.full(distinct, -1, np.int64)
     first_row[ids_m[m_rows][::-1]] = m_rows[::-1]  # the first row wins when the export repeats a member
     m_rows = m_rows[first_row[ids_m[m_rows]] == m_rows]
-    hub_row = first_row[ids_h]  # -1: not a member
-
-    # --- status and rejections --------------------------------------------------------------------
-    raw_status = hris.column(STATUS_ALIASES)
-
-    def status_code(value: str) -> int:
-        v = value.strip().lower()
-        return ACTIVE if v in ("", "active") else INACTIVE if v == "inactive" else BAD_STATUS
-
-    status_column = raw_status is not None  # without one, nobody's status changes (runbook: optional)
-    status = _per_value(raw_status, status_code) if status_column else np.zeros(n, np.int64)
-    rejected = ~valid_email | duplicated | (status == BAD_STATUS)
-    valid = ~rejected
-    rejected_table = _rejected_rows(
-        hris, np.nonzero(rejected)[0], email, has_email, valid_email, duplicated, raw_status
+    return Matches(
+        ids_m=ids_m, duplicated=duplicated, in_file=in_file, m_rows=m_rows, hub_row=first_row[ids_h]
     )
 
-    # --- mapped fields -> segment codes -----------------------------------------------------------
-    vocabularies = [Vocabulary() for _ in segments]
-    h_seg = [np.full(n, -1, np.int64) for _ in segments]
-    unmapped_values, missing_columns = [], []
-    for mapped in table.fields:
+
+def _rejected(hris: Hris, matches: Matches) -> np.ndarray:
+    """Rejected rows: a missing or invalid email, an email on two rows, or a status other than
+    active or inactive. They change no one (and their people are not deleted)."""
+    rejected: np.ndarray = ~hris.valid_email | matches.duplicated | (hris.status == BAD_STATUS)
+    return rejected
+
+
+def _rejected_rows(hris: Hris, matches: Matches, rows: np.ndarray) -> pa.Table:
+    """Line, email and reason for each rejected row (only these rows are looked at one by one)."""
+    lines = hris.table.line_numbers(rows.tolist())
+    statuses = (
+        hris.raw_status.take(pa.array(rows)).to_pylist() if hris.raw_status is not None else [""] * len(rows)
+    )
+    reasons = []
+    for row, status in zip(rows.tolist(), statuses, strict=True):
+        if not hris.has_email[row]:
+            reasons.append("missing email")
+        elif not hris.valid_email[row]:
+            reasons.append("invalid email")
+        elif matches.duplicated[row]:
+            reasons.append("email appears more than once in the file")
+        else:
+            reasons.append(f"status '{(status or '').strip().lower()}' is not active or inactive")
+    return pa.table(
+        {
+            "Line": pa.array([lines[r] for r in rows.tolist()], pa.int64()),
+            "Email": hris.email.take(pa.array(rows, pa.int64())),
+            "Reason": pa.array(reasons, pa.string()),
+        }
+    ).sort_by("Line")
+
+
+def _segments(hris: Table, members: Table, mapping: MappingTable, valid: np.ndarray) -> Segments:
+    """The data mapping table turns each mapped HRIS field into its 10KC segment; both files' values
+    become codes of one vocabulary per segment."""
+    names = mapping.segments()
+    vocabularies = [Vocabulary() for _ in names]
+    h_seg, unmapped_values, missing_columns = _hris_segments(hris, mapping, names, vocabularies, valid)
+    return Segments(
+        names=names,
+        vocabularies=vocabularies,
+        hris=h_seg,
+        members=_member_segments(members, names, vocabularies),
+        unmapped_values=unmapped_values,
+        missing_columns=missing_columns,
+    )
+
+
+def _hris_segments(
+    hris: Table, mapping: MappingTable, names: list[str], vocabularies: list[Vocabulary], valid: np.ndarray
+) -> tuple[list[np.ndarray], list[UnmappedValue], list[str]]:
+    """Each row's 10KC values through the table (the first field mapped to a segment wins); a value the
+    table does not know changes nothing and is reported with its count of valid rows."""
+    h_seg = [np.full(len(valid), -1, np.int64) for _ in names]
+    unmapped_values: list[UnmappedValue] = []
+    missing_columns: list[str] = []
+    for mapped in mapping.fields:
         column = hris.column([header_key(mapped.hris_field)])
         if column is None:
             missing_columns.append(mapped.hris_field)
             continue
-        s = segments.index(mapped.segment)
-        translation = table.translation(mapped)
-        vocabulary = vocabularies[s]
+        s = names.index(mapped.segment)
+        codes = _per_value(column, _translator(mapping.translation(mapped), vocabularies[s]))
+        h_seg[s] = np.where(h_seg[s] == -1, codes, h_seg[s])
+        unmapped_values += _unmapped(mapped.hris_field, column, (codes == UNKNOWN) & valid)
+    return [np.where(codes == UNKNOWN, -1, codes) for codes in h_seg], unmapped_values, missing_columns
 
-        def translate(value: str, translation=translation, vocabulary=vocabulary) -> int:
-            value = value.strip()
-            if not value:
-                return -1
-            found = translation.get(value.casefold())
-            return vocabulary.code(found) if found is not None else -2
 
-        codes = _per_value(column, translate)
-        h_seg[s] = np.where(h_seg[s] == -1, codes, h_seg[s])  # the first field mapped to a segment wins
-        unknown = (codes == -2) & valid
-        if unknown.any():
-            counts: dict[str, int] = {}
-            per_entry = np.bincount(column.indices.to_numpy()[unknown], minlength=len(column.dictionary))
-            for entry in np.nonzero(per_entry)[0]:
-                value = column.dictionary[int(entry)].as_py().strip()
-                counts[value] = counts.get(value, 0) + int(per_entry[entry])
-            unmapped_values += [
-                {"field": mapped.hris_field, "value": v, "rows": c} for v, c in counts.items()
-            ]
-    h_seg = [np.where(codes == -2, -1, codes) for codes in h_seg]  # unknown values change nothing
+def _translator(translation: dict[str, str], vocabulary: Vocabulary) -> Callable[[str], int]:
+    """HRIS value -> code of its 10KC value: -1 for a blank cell, UNKNOWN for a value not in the table."""
 
-    m_seg = []
-    for s, segment in enumerate(segments):
-        column = members.column([header_key(segment)])
+    def translate(value: str) -> int:
+        value = value.strip()
+        if not value:
+            return -1
+        found = translation.get(value.casefold())
+        return vocabulary.code(found) if found is not None else UNKNOWN
+
+    return translate
+
+
+def _unmapped(field: str, column: pa.DictionaryArray, unknown: np.ndarray) -> list[UnmappedValue]:
+    """Each value (trimmed) the table has no 10KC value for, with the number of valid rows holding it."""
+    if not unknown.any():
+        return []
+    counts: dict[str, int] = {}
+    per_entry = np.bincount(column.indices.to_numpy()[unknown], minlength=len(column.dictionary))
+    for entry in np.nonzero(per_entry)[0]:
+        value = column.dictionary[int(entry)].as_py().strip()
+        counts[value] = counts.get(value, 0) + int(per_entry[entry])
+    return [UnmappedValue(field=field, value=v, rows=c) for v, c in counts.items()]
+
+
+def _member_segments(members: Table, names: list[str], vocabularies: list[Vocabulary]) -> list[np.ndarray]:
+    """The members' segment values as codes of the same vocabularies (-1: none)."""
+    rows = members.table.num_rows
+    codes = []
+    for name, vocabulary in zip(names, vocabularies, strict=True):
+        column = members.column([header_key(name)])
         if column is None:
-            m_seg.append(np.full(m, -1, np.int64))
+            codes.append(np.full(rows, -1, np.int64))
         else:
-            m_seg.append(
-                _per_value(column, lambda v, voc=vocabularies[s]: voc.code(v.strip()) if v.strip() else -1)
-            )
+            codes.append(_per_value(column, _coder(vocabulary)))
+    return codes
 
-    m_status = members.column(["status"])
-    m_deactivated = (
-        _per_value(m_status, lambda v: int(v.strip().lower() in ("deactivated", "inactive")))
-        if m_status is not None
-        else np.zeros(m, np.int64)
-    ).astype(bool)
 
-    first = _strings(hris, FIRST_NAME_ALIASES, n)
-    last = _strings(hris, LAST_NAME_ALIASES, n)
-    m_first = _strings(members, FIRST_NAME_ALIASES, m)
-    m_last = _strings(members, LAST_NAME_ALIASES, m)
-    inactive = status == INACTIVE
+def _coder(vocabulary: Vocabulary) -> Callable[[str], int]:
+    """A member's 10KC value -> its code (a value no file has yet gets a new one); -1 for a blank cell."""
 
-    # --- invites ----------------------------------------------------------------------------------
-    invite = np.nonzero(valid & (hub_row < 0) & ~inactive)[0]
+    def code(value: str) -> int:
+        return vocabulary.code(value.strip()) if value.strip() else -1
+
+    return code
+
+
+def _invites(hris: Hris, matches: Matches, segments: Segments, valid: np.ndarray) -> pa.Table:
+    """'We'll invite people to 10KC when you add a row in the CSV file': a valid row of someone who is
+    not a member, unless inactive. Potential invites: a person decides who is invited."""
+    invite = np.nonzero(valid & (matches.hub_row < 0) & (hris.status != INACTIVE))[0]
     invite_idx = pa.array(invite)
-    invites = _sorted_by(
-        key.take(invite_idx),
+    return _sorted_by(
+        hris.key.take(invite_idx),
         {
-            "Email": email.take(invite_idx),
-            "First Name": first.take(invite_idx),
-            "Last Name": last.take(invite_idx),
-            **{name: vocabularies[s].strings(h_seg[s][invite]) for s, name in enumerate(segments)},
+            "Email": hris.email.take(invite_idx),
+            "First Name": hris.first.take(invite_idx),
+            "Last Name": hris.last.take(invite_idx),
+            **{
+                name: segments.vocabularies[s].strings(segments.hris[s][invite])
+                for s, name in enumerate(segments.names)
+            },
         },
     )
 
-    # --- updates ----------------------------------------------------------------------------------
-    hub = np.nonzero(valid & (hub_row >= 0))[0]
-    hub_m = hub_row[hub]
+
+def _updates(
+    hris: Hris, members: Members, matches: Matches, segments: Segments, valid: np.ndarray
+) -> Updates:
+    """'We'll update user profiles on 10KC to match the row of data for each user in the latest CSV':
+    each member whose valid row differs in status, a name or a 10KC value."""
+    hub = np.nonzero(valid & (matches.hub_row >= 0))[0]
+    hub_m = matches.hub_row[hub]
+    deactivate, reactivate = _status_changes(hris, members, hub, hub_m)
+    changed = deactivate | reactivate | _profile_changes(hris, members, segments, hub, hub_m)
+    return Updates(
+        table=_update_rows(hris, members, segments, hub[changed], hub_m[changed]),
+        deactivations=int(deactivate[changed].sum()),
+        reactivations=int(reactivate[changed].sum()),
+    )
+
+
+def _status_changes(
+    hris: Hris, members: Members, hub: np.ndarray, hub_m: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """'We will deactivate accounts when status changes to "inactive". We will reactivate accounts if
+    the status changes back to "active".' Without a status column, neither."""
+    if hris.raw_status is None:
+        unchanged = np.zeros(len(hub), bool)
+        return unchanged, unchanged
+    inactive, deactivated = hris.status[hub] == INACTIVE, members.deactivated[hub_m]
+    return inactive & ~deactivated, ~inactive & deactivated
+
+
+def _profile_changes(
+    hris: Hris, members: Members, segments: Segments, hub: np.ndarray, hub_m: np.ndarray
+) -> np.ndarray:
+    """A name or a 10KC value on the row that differs from the member's; a blank cell (or a value the
+    mapping table does not know) changes nothing."""
+    changed = np.zeros(len(hub), bool)
     hub_idx, hub_m_idx = pa.array(hub), pa.array(hub_m)
-    if status_column:
-        deactivate = inactive[hub] & ~m_deactivated[hub_m]
-        reactivate = ~inactive[hub] & m_deactivated[hub_m]
-    else:
-        deactivate = reactivate = np.zeros(len(hub), bool)
-    changed = deactivate | reactivate
     for h_names, m_names, present in (
-        (first, m_first, hris.column(FIRST_NAME_ALIASES)),
-        (last, m_last, hris.column(LAST_NAME_ALIASES)),
+        (hris.first, members.first, hris.has_first),
+        (hris.last, members.last, hris.has_last),
     ):
-        if present is not None:
+        if present:
             mine, theirs = h_names.take(hub_idx), m_names.take(hub_m_idx)
             differs = pc.and_(pc.not_equal(mine, ""), pc.not_equal(mine, theirs))
             changed |= differs.to_numpy(zero_copy_only=False)
-    for s in range(len(segments)):
-        mine = h_seg[s][hub]
-        changed |= (mine >= 0) & (mine != m_seg[s][hub_m])
-    upd, upd_m = hub[changed], hub_m[changed]
+    for h_codes, m_codes in zip(segments.hris, segments.members, strict=True):
+        mine = h_codes[hub]
+        changed |= (mine >= 0) & (mine != m_codes[hub_m])
+    return changed
+
+
+def _update_rows(
+    hris: Hris, members: Members, segments: Segments, upd: np.ndarray, upd_m: np.ndarray
+) -> pa.Table:
+    """Each updated profile as the row has it, the member's own value where the row's cell is blank."""
     upd_idx, upd_m_idx = pa.array(upd), pa.array(upd_m)
 
     def prefer_hris(h_values: pa.Array, m_values: pa.Array) -> pa.Array:
         mine = h_values.take(upd_idx)
         return pc.if_else(pc.equal(mine, ""), m_values.take(upd_m_idx), mine)
 
-    updates = _sorted_by(
-        key.take(upd_idx),
+    inactive = hris.status[upd] == INACTIVE if hris.raw_status is not None else members.deactivated[upd_m]
+    return _sorted_by(
+        hris.key.take(upd_idx),
         {
-            "Email": m_email.take(upd_m_idx),
-            "First Name": prefer_hris(first, m_first),
-            "Last Name": prefer_hris(last, m_last),
-            "Employee Status": pc.if_else(
-                pa.array(inactive[upd] if status_column else m_deactivated[upd_m]), "inactive", "active"
-            ),
+            "Email": members.email.take(upd_m_idx),
+            "First Name": prefer_hris(hris.first, members.first),
+            "Last Name": prefer_hris(hris.last, members.last),
+            "Employee Status": pc.if_else(pa.array(inactive), "inactive", "active"),
             **{
-                name: vocabularies[s].strings(np.where(h_seg[s][upd] >= 0, h_seg[s][upd], m_seg[s][upd_m]))
-                for s, name in enumerate(segments)
+                name: segments.vocabularies[s].strings(
+                    np.where(segments.hris[s][upd] >= 0, segments.hris[s][upd], segments.members[s][upd_m])
+                )
+                for s, name in enumerate(segments.names)
             },
         },
     )
 
-    # --- deletions --------------------------------------------------------------------------------
-    gone = m_rows[~in_file[ids_m[m_rows]]]
-    unkeyed = np.nonzero(rejected & ~valid_email)[0]  # a row whose email names no one: go by name
-    names = set(_names(first.take(pa.array(unkeyed)), last.take(pa.array(unkeyed)))) - {None}
+
+def _deletions(hris: Hris, members: Members, matches: Matches) -> pa.Table:
+    """'We'll remove accounts from the 10KC platform when you delete rows in the latest CSV file': each
+    member on no row. A row whose email is missing or invalid still names its person by first and last
+    name, who is kept."""
+    gone = matches.m_rows[~matches.in_file[matches.ids_m[matches.m_rows]]]
+    unkeyed = pa.array(np.nonzero(~hris.valid_email)[0])
+    names = set(_names(hris.first.take(unkeyed), hris.last.take(unkeyed))) - {None}
     if names and len(gone):
-        named = _names(m_first.take(pa.array(gone)), m_last.take(pa.array(gone)))
+        named = _names(members.first.take(pa.array(gone)), members.last.take(pa.array(gone)))
         gone = gone[np.array([name not in names for name in named], bool)]
     gone_idx = pa.array(gone)
-    deletions = _sorted_by(
-        m_key.take(gone_idx),
+    return _sorted_by(
+        members.key.take(gone_idx),
         {
-            "Email": m_email.take(gone_idx),
-            "First Name": m_first.take(gone_idx),
-            "Last Name": m_last.take(gone_idx),
+            "Email": members.email.take(gone_idx),
+            "First Name": members.first.take(gone_idx),
+            "Last Name": members.last.take(gone_idx),
         },
     )
 
-    member_count = len(m_rows)
-    deletion_pct = round(100 * len(gone) / member_count, 2) if member_count else 0.0
-    tripped = len(gone) > 10 and deletion_pct > max_deletion_pct
-    summary = {
-        "invites": len(invite),
-        "updates": len(upd),
-        "deletions": len(gone),
-        "deactivations": int(deactivate[changed].sum()),
-        "reactivations": int(reactivate[changed].sum()),
-        "rejected_rows": rejected_table.num_rows,
-        "unmapped_values": sorted(unmapped_values, key=lambda u: (u["field"], -u["rows"], u["value"])),
-        "deletion_guard": {
-            "tripped": tripped,
-            "allowed": bool(tripped and allow_mass_deletion),
-            "max_deletion_pct": max_deletion_pct,
-            "deletions": len(gone),
-            "members": member_count,
-            "deletion_pct": deletion_pct,
-        },
-        "hris_rows": n,
-        "members": member_count,
-        "missing_columns": missing_columns,
-        "renamed_columns": renamed_columns(
-            hris,
-            hris_csv,
-            table,
-            missing_columns,
-            [*EMAIL_ALIASES, *FIRST_NAME_ALIASES, *LAST_NAME_ALIASES, *STATUS_ALIASES, *mapped_keys],
-        ),
-        "status_column": status_column,
-        "notes": [] if status_column else [NO_STATUS_NOTE],
-    }
-    _write_atomically(
-        out_dir,
-        {INVITES: invites, UPDATES: updates, DELETIONS: deletions, REJECTED: rejected_table},
-        summary,
-        hub_copies,
+
+def _deletion_guard(
+    deletions: int, members: int, max_deletion_pct: float, allow_mass_deletion: bool
+) -> DeletionGuard:
+    """More than 10 deletions and over `max_deletion_pct` of the members stops the run for a person
+    to look (the files are still written), unless allowed."""
+    deletion_pct = round(100 * deletions / members, 2) if members else 0.0
+    tripped = deletions > 10 and deletion_pct > max_deletion_pct
+    return DeletionGuard(
+        tripped=tripped,
+        allowed=bool(tripped and allow_mass_deletion),
+        max_deletion_pct=max_deletion_pct,
+        deletions=deletions,
+        members=members,
+        deletion_pct=deletion_pct,
     )
-    if tripped and not allow_mass_deletion:
-        raise MassDeletion(
-            f"mass-deletion guard: {len(gone)} of {member_count} members ({deletion_pct}%) "
-            f"would be deleted, over the {max_deletion_pct}% limit. The files are in {out_dir} for review; "
-            "if this is intended, run again with --allow-mass-deletion"
-        )
-    return Result(summary=summary, out_dir=out_dir)
+
+
+def _summary(
+    files: dict[str, pa.Table],
+    updates: Updates,
+    segments: Segments,
+    guard: DeletionGuard,
+    hris: Hris,
+    renamed: list[dict[str, str | int]],
+) -> Summary:
+    """The counts a person reads before applying the files (summary.json): never an email or a name."""
+    status_column = hris.raw_status is not None
+    return Summary(
+        invites=files[INVITES].num_rows,
+        updates=files[UPDATES].num_rows,
+        deletions=files[DELETIONS].num_rows,
+        deactivations=updates.deactivations,
+        reactivations=updates.reactivations,
+        rejected_rows=files[REJECTED].num_rows,
+        unmapped_values=sorted(segments.unmapped_values, key=lambda u: (u["field"], -u["rows"], u["value"])),
+        deletion_guard=guard,
+        hris_rows=len(hris.key),
+        members=guard["members"],
+        missing_columns=segments.missing_columns,
+        renamed_columns=renamed,
+        status_column=status_column,
+        notes=[] if status_column else [NO_STATUS_NOTE],
+    )
 
 
 def use_jemalloc() -> None:
@@ -395,32 +663,7 @@ def use_jemalloc() -> None:
         pass
 
 
-def _rejected_rows(
-    hris: Table, rows: np.ndarray, email, has_email, valid_email, duplicated, raw_status
-) -> pa.Table:
-    """Line, email and reason for each rejected row (only these rows are looked at one by one)."""
-    lines = hris.line_numbers(rows.tolist())
-    statuses = raw_status.take(pa.array(rows)).to_pylist() if raw_status is not None else [""] * len(rows)
-    reasons = []
-    for row, status in zip(rows.tolist(), statuses, strict=True):
-        if not has_email[row]:
-            reasons.append("missing email")
-        elif not valid_email[row]:
-            reasons.append("invalid email")
-        elif duplicated[row]:
-            reasons.append("email appears more than once in the file")
-        else:
-            reasons.append(f"status '{(status or '').strip().lower()}' is not active or inactive")
-    return pa.table(
-        {
-            "Line": pa.array([lines[r] for r in rows.tolist()], pa.int64()),
-            "Email": email.take(pa.array(rows, pa.int64())),
-            "Reason": pa.array(reasons, pa.string()),
-        }
-    ).sort_by("Line")
-
-
-def _write_atomically(out_dir: Path, tables: dict[str, pa.Table], summary: dict, hub_copies: bool) -> None:
+def _write_atomically(out_dir: Path, tables: dict[str, pa.Table], summary: Summary, hub_copies: bool) -> None:
     """Write into a hidden folder beside the outputs, then rename each file into place."""
     out_dir.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".generating-", dir=out_dir))
@@ -445,7 +688,7 @@ def _generate_files_for_flow(
     mapping: Path | MappingTable,
     out_dir: Path,
     max_deletion_pct: float = 20,
-) -> dict:
+) -> Summary:
     """The file engine as a task; a tripped mass-deletion guard comes back in the summary for a gate."""
     from prefect import get_run_logger
 
@@ -471,7 +714,7 @@ def _count(n: int, one: str) -> str:
     return f"{n} {one if n == 1 else one + 's'}"
 
 
-def counts_in_words(summary: dict) -> str:
+def counts_in_words(summary: Summary) -> str:
     """A summary's counts as the Slack message gives them, for a log line a person reads."""
     s = summary
     compared = f"{_count(s['hris_rows'], 'HRIS row')} compared with {_count(s['members'], 'hub member')}"
@@ -486,7 +729,7 @@ def counts_in_words(summary: dict) -> str:
     return f"{compared}: " + ", ".join(changes)
 
 
-def __getattr__(name: str):
+def __getattr__(name: str) -> Task[[Path, Path, Path | MappingTable, Path, float], Summary]:
     """`generate_files_task` (a Prefect task) is made on first use, so `hris-runbook generate-files`
     runs the engine without importing Prefect (about a second of a two-second run)."""
     if name == "generate_files_task":
@@ -494,8 +737,9 @@ def __getattr__(name: str):
 
         from tasks.naming import step_run_name
 
-        globals()[name] = task(name="generate-files", task_run_name=step_run_name("generate-files"))(
+        made = task(name="generate-files", task_run_name=step_run_name("generate-files"))(
             _generate_files_for_flow
         )
-        return globals()[name]
+        globals()[name] = made
+        return made
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

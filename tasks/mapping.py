@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
 
 from pydantic import BaseModel
 
@@ -20,9 +21,14 @@ from tasks.tabular import (
     SHEET_MAX_ROWS,
     SHEET_TOO_BIG,
     InputError,
+    SheetRows,
     header_key,
     read_sheet_rows,
 )
+
+if TYPE_CHECKING:
+    import gspread
+    from prefect import Task
 
 LABEL = "mapping table"
 COLUMNS = {
@@ -84,7 +90,7 @@ class MappingTable:
         return {v.hris_value.strip().casefold(): v.tenkc_value for v in hris_field.values}
 
 
-def _cell(value) -> str:
+def _cell(value: object) -> str:
     if value is None:
         return ""
     if isinstance(value, float) and value.is_integer():
@@ -105,13 +111,13 @@ def _find_header(rows: list[list[str]]) -> tuple[int, dict[str, int]]:
     return 0, {part: letter for part, (letter, _) in COLUMNS.items()}
 
 
-def parse_rows(rows: list[list], source: str) -> MappingTable:
+def parse_rows(rows: SheetRows, source: str) -> MappingTable:
     """Build the table from a sheet's rows (header included), from a file or from Google Sheets."""
-    rows = [[_cell(c) for c in row] for row in rows]
-    if not any(any(row) for row in rows):
+    cells = [[_cell(c) for c in row] for row in rows]
+    if not any(any(row) for row in cells):
         raise InputError(LABEL, source, "the table is empty")
-    header_row, at = _find_header(rows)
-    width = max(len(r) for r in rows)
+    header_row, at = _find_header(cells)
+    width = max(len(r) for r in cells)
     if width <= max(at["field"], at["value"]):
         raise InputError(
             LABEL,
@@ -126,7 +132,7 @@ def parse_rows(rows: list[list], source: str) -> MappingTable:
     fields: dict[str, MappedField] = {}
     orphans: list[MappedValue] = []
     current: MappedField | None = None
-    for number, row in enumerate(rows[header_row + 1 :], start=header_row + 2):
+    for number, row in enumerate(cells[header_row + 1 :], start=header_row + 2):
         if not any(row):
             continue
         name = get(row, "field")
@@ -169,6 +175,15 @@ class SheetsError(RuntimeError):
 _SHEET_KEY = r"[a-zA-Z0-9_-]{10,}"
 
 
+class SheetsCredentials(Protocol):
+    """What reading a sheet needs of the GoogleSheetsCredentials block (blocks/google_sheets.py)."""
+
+    @property
+    def client_email(self) -> str: ...
+
+    def get_client(self) -> gspread.Client: ...
+
+
 @dataclass(frozen=True)
 class MappingLink:
     """Where a data mapping table is: a Google Sheet (`sheet_key`) or a CSV/XLSX file on the worker."""
@@ -207,7 +222,7 @@ def sheet_range() -> str:
     return f"A1:{get_column_letter(SHEET_MAX_COLUMNS + 1)}{SHEET_MAX_ROWS + 1}"
 
 
-def read_mapping_sheet(credentials, url_or_key: str) -> MappingTable:
+def read_mapping_sheet(credentials: SheetsCredentials, url_or_key: str) -> MappingTable:
     """Read the table from Google Sheets: the worksheet whose name mentions 'mapping', else the first."""
     from google.auth.exceptions import GoogleAuthError
     from gspread.exceptions import APIError, SpreadsheetNotFound
@@ -241,7 +256,7 @@ def read_mapping_sheet(credentials, url_or_key: str) -> MappingTable:
     return parse_rows(rows, where)
 
 
-def sheet_too_big(rows: list[list]) -> str | None:
+def sheet_too_big(rows: SheetRows) -> str | None:
     """The xlsx path's caps for a sheet's values: rows, columns and bytes of text."""
     if len(rows) > SHEET_MAX_ROWS or any(
         any(str(v).strip() for v in row[SHEET_MAX_COLUMNS:]) for row in rows
@@ -371,7 +386,7 @@ class MappingCheck(BaseModel):
     problem: str | None = None  # could not be read at all (not shared, not found…)
 
 
-def read_mapping(link: str, credentials=None) -> MappingTable:
+def read_mapping(link: str, credentials: SheetsCredentials | None = None) -> MappingTable:
     """The table behind a link (parse_mapping_link). With `credentials` (a form asking for a sheet) only
     a Google Sheet is read, never a file on the worker."""
     source = parse_mapping_link(link)
@@ -384,7 +399,7 @@ def read_mapping(link: str, credentials=None) -> MappingTable:
     return read_mapping_sheet(credentials, source.sheet_key)
 
 
-def _read_and_check_mapping(credentials, link: str, once_key: str) -> MappingCheck:
+def _read_and_check_mapping(credentials: SheetsCredentials | None, link: str, once_key: str) -> MappingCheck:
     """Read and validate the table once per `once_key`, so a resumed run sees the same table."""
     from prefect import get_run_logger
 
@@ -403,12 +418,13 @@ def _read_and_check_mapping(credentials, link: str, once_key: str) -> MappingChe
     return MappingCheck(table=table, report=report)
 
 
-def __getattr__(name: str):
+def __getattr__(name: str) -> Task[[SheetsCredentials | None, str, str], MappingCheck]:
     """`read_and_check_mapping` (a Prefect task) is made on first use, so the file engine and the CLI
     read mapping tables without importing Prefect (about a second)."""
     if name == "read_and_check_mapping":
         from tasks.once import once_task
 
-        globals()[name] = once_task("read-mapping-table")(_read_and_check_mapping)
-        return globals()[name]
+        made = once_task("read-mapping-table")(_read_and_check_mapping)
+        globals()[name] = made
+        return made
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

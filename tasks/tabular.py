@@ -9,7 +9,7 @@ from __future__ import annotations
 import codecs
 import csv
 import io
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,6 +32,8 @@ SHEET_TOO_BIG = (
     f"a mapping table has at most {SHEET_MAX_ROWS:,} rows and {SHEET_MAX_COLUMNS} columns; delete what "
     "is below and right of the table (or copy the table into a new workbook) and send it again"
 )
+# A sheet's rows as read: text from a CSV or Google Sheets; numbers, dates or None from an .xlsx.
+SheetRows = Sequence[Sequence[object]]
 _SIGNATURES = {
     b"\x1f\x8b": "a gzip archive",
     b"PK\x03\x04": "a zip archive or an .xlsx spreadsheet",
@@ -140,8 +142,9 @@ class Table:
                 lines = starts[1:]
         if lines is not None:
             return {i: int(lines[i]) for i in wanted}
-        found, targets = {}, iter(wanted)
-        target = next(targets)
+        found: dict[int, int] = {}
+        targets = iter(wanted)
+        target: int | None = next(targets)
         data = self.path.read_bytes()
         for index, (line, _record) in enumerate(records_with_lines(data, self.encoding, self.delimiter)):
             if index == target:
@@ -157,7 +160,7 @@ class Table:
         file_lines = _count_lines(self.path, self.encoding)
         if file_lines is None:
             return None
-        rows = self.table.num_rows
+        rows: int = self.table.num_rows
         inside = np.zeros(rows, np.int64)
         for column in self.table.columns:
             inside += _newlines_per_row(column)
@@ -169,6 +172,7 @@ class Table:
 def _count_lines(path: Path, encoding: str) -> int | None:
     """The file's line count (a last line without a newline counts); None when it has a lone CR,
     which the csv module counts as a line break."""
+    pieces: Iterator[np.ndarray]
     if encoding == "utf-16":
         pieces = (np.frombuffer(piece, np.uint8) for piece in _utf8_pieces(path, encoding))
     else:
@@ -320,7 +324,7 @@ def read_csv(
     }
     bad_rows: list[tuple[int | None, int, int]] = []
 
-    def on_invalid_row(row) -> str:
+    def on_invalid_row(row: pacsv.InvalidRow) -> str:
         bad_rows.append((row.number, row.expected_columns, row.actual_columns))
         return "skip"
 
@@ -383,7 +387,7 @@ def read_csv(
     return Table(label, path, encoding, delimiter, header, table, header_lines=reader.line_num)
 
 
-def read_sheet_rows(label: str, path: Path | str) -> list[list]:
+def read_sheet_rows(label: str, path: Path | str) -> SheetRows:
     """All rows of a small table (the data mapping table): a CSV or text export in any encoding
     `read_csv` accepts, or the first sheet of an .xlsx workbook."""
     path = Path(path)
@@ -395,7 +399,7 @@ def read_sheet_rows(label: str, path: Path | str) -> list[list]:
     return list(csv.reader(io.StringIO(text, newline=""), delimiter=detect_delimiter(text[:65536])))
 
 
-def _xlsx_rows(label: str, path: Path) -> list[list]:
+def _xlsx_rows(label: str, path: Path) -> SheetRows:
     """The first sheet, refused (in one line, quickly) when it reaches far beyond a mapping table."""
     from zipfile import BadZipFile
 
