@@ -343,6 +343,7 @@ def generate_files(
     deletion_pct = round(100 * len(gone) / member_count, 2) if member_count else 0.0
     tripped = len(gone) > 10 and deletion_pct > max_deletion_pct
     summary = {
+        "rows": n,
         "invites": len(invite),
         "updates": len(upd),
         "deletions": len(gone),
