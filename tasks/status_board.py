@@ -304,10 +304,11 @@ def _upload_history() -> dict[str, list[Upload]]:
     found: dict[str, list[Upload]] = {}
     with get_client(sync_client=True) as client:
         for offset in range(0, UPLOAD_HISTORY, PAGE):
+            size = min(PAGE, UPLOAD_HISTORY - offset)
             body = {
                 "artifacts": {"key": {"like_": prefix}, "type": {"any_": ["table"]}},  # not progress tables
                 "sort": "CREATED_DESC",
-                "limit": PAGE,
+                "limit": size,
                 "offset": offset,
             }
             page = client.request("POST", "/artifacts/filter", json=body).json()
@@ -315,7 +316,7 @@ def _upload_history() -> dict[str, list[Upload]]:
                 if artifact["key"] and artifact["key"].startswith(prefix):
                     if (upload := _upload(artifact)) is not None:
                         found.setdefault(artifact["key"], []).append(upload)
-            if len(page) < PAGE:
+            if len(page) < size:
                 break
     return found
 
