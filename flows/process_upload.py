@@ -565,7 +565,10 @@ def process_upload(customer_key: str, upload: str) -> dict:
                     "upload": name,
                     "claimed as": upload,
                     "channel": shared.channel,
+                    "rows": summary.get("rows", ""),  # files made before rows were counted lack it
                     **{k: summary[k] for k in COUNTS},
+                    "missing columns": len(summary.get("missing_columns", [])),
+                    "unmapped values": len(summary.get("unmapped_values", [])),
                 }
             ],
             description=f"{customer.company_name}: {name}",

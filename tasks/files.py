@@ -73,6 +73,7 @@ class DeletionGuard(TypedDict):
 class Summary(TypedDict):
     """summary.json: counts, never an email or a name (of the customer's data, only unmapped values)."""
 
+    rows: int  # rows read from the HRIS file (the board charts it)
     invites: int
     updates: int
     deletions: int
@@ -637,6 +638,7 @@ def _summary(
     """The counts a person reads before applying the files (summary.json): never an email or a name."""
     status_column = hris.raw_status is not None
     return Summary(
+        rows=len(hris.key),
         invites=files[INVITES].num_rows,
         updates=files[UPDATES].num_rows,
         deletions=files[DELETIONS].num_rows,

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import uuid
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Literal
 
 from prefect.client.orchestration import get_client
@@ -52,6 +52,10 @@ class Registration(BaseModel):
         default=None, description="An sftp-integration run waiting for this upload"
     )
     watching: bool = Field(default=True, description="Whether sftp-watch polls this inbox (from SFTP step 7)")
+    mapping_updated_at: datetime | None = Field(
+        default=None,
+        description="When `mapping_link` was last set (stamped by `register`); None: registered before this",
+    )
 
     @property
     def variable_name(self) -> str:
@@ -68,6 +72,21 @@ def missed_periods(since: datetime, frequency: str | None, now: datetime) -> int
 
 
 def register(registration: Registration) -> None:
+    """Store the registration. `mapping_updated_at` is stamped when the mapping link is new or changed,
+    else kept from the stored registration (callers build registrations without it)."""
+    stored = Variable.get(registration.variable_name)
+    stored = stored if isinstance(stored, dict) else {}
+    stamp = registration.mapping_updated_at
+    if stored and stored.get("mapping_link") != registration.mapping_link:
+        stamp = datetime.now(UTC)
+    elif stamp is None and not stored:
+        stamp = datetime.now(UTC)
+    elif stamp is None and isinstance(stored.get("mapping_updated_at"), str):
+        try:
+            stamp = datetime.fromisoformat(stored["mapping_updated_at"])
+        except ValueError:  # edited by hand: left unknown
+            stamp = None
+    registration = registration.model_copy(update={"mapping_updated_at": stamp})
     value = json.loads(registration.model_dump_json())
     size = len(json.dumps(value))
     if size > MAX_CHARS:

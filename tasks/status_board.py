@@ -8,6 +8,7 @@ as an artifact.
 
 from __future__ import annotations
 
+import json
 import re
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -29,6 +30,7 @@ from tasks.contracts import (
     artifact_key,
     gate_of,
     progress_artifact,
+    upload_artifact,
 )
 from tasks.customer import check_domain
 from tasks.registry import (
@@ -49,6 +51,23 @@ FINAL = ("COMPLETED", "FAILED", "CRASHED", "CANCELLED")
 PAGE = 200
 NEWEST_FINISHED = PAGE  # finished runs read besides each customer's latest (by its artifacts)
 FAILED_WINDOW = timedelta(days=30)  # a failed run older than this, and in no artifact, drops off
+UPLOADS_SHOWN = 8  # the last uploads charted per customer
+UPLOAD_HISTORY = 5 * PAGE  # upload tables read, newest first, for every customer together
+STATES = ("needs a person", "waiting on customer", "fine")
+
+
+@dataclass(frozen=True)
+class Upload:
+    """One upload's counts, from the `upload-<key>` table process-upload publishes (step 8)."""
+
+    at: datetime
+    name: str
+    rows: int | None  # None: made before rows were counted
+    invites: int
+    updates: int
+    deletions: int
+    missing_columns: int = 0
+    unmapped_values: int = 0
 
 
 @dataclass
@@ -64,10 +83,22 @@ class Row:
     last_upload: datetime | None = None
     next_upload: datetime | None = None
     flags: list[str] = field(default_factory=list)
+    uploads: list[Upload] = field(default_factory=list)  # oldest first, the last UPLOADS_SHOWN
+    mapping_link: str = ""
+    mapping_updated: datetime | None = None
 
     @property
     def needs_a_person(self) -> bool:
         return self.waiting_on in NEEDS_A_PERSON or bool(self.flags)
+
+    @property
+    def state(self) -> str:
+        """One of STATES: what the counts per CSM add up."""
+        return STATES[0] if self.needs_a_person else STATES[1] if self.waiting_on == "customer" else STATES[2]
+
+    @property
+    def overdue(self) -> bool:
+        return "upload overdue" in self.flags
 
     def sort_key(self) -> tuple:
         rank = 0 if self.needs_a_person else 1 if self.waiting_on == "customer" else 2
@@ -93,10 +124,12 @@ class Row:
 def build_board(now: datetime | None = None) -> list[Row]:
     """Every customer with a runbook run or an SFTP registration, what needs a person first."""
     now = now or datetime.now(UTC)
-    sources = (_latest_artifacts, _runs, registrations, _seen, _remind_after)
+    sources = (_latest_artifacts, _runs, registrations, _seen, _remind_after, _upload_history)
     with ThreadPoolExecutor(len(sources)) as pool:
         reads = [pool.submit(read) for read in sources]
-        (progress, latest_run_ids), (flows, runs), found, seen, remind_after = (r.result() for r in reads)
+        (progress, latest_run_ids, latest_uploads), (flows, runs), found, seen, remind_after, history = (
+            r.result() for r in reads
+        )
     runs = _with_latest(runs, latest_run_ids, flows)
     regs = {reg.customer.key: reg for reg in found}
     by_customer: dict[str, list[dict]] = {}
@@ -123,6 +156,10 @@ def build_board(now: datetime | None = None) -> list[Row]:
         )
         for key, customer in people.items()
     ]
+    for row in rows:
+        artifact = upload_artifact(row.customer_key)
+        uploads = history.get(artifact) or latest_uploads.get(artifact, [])
+        row.uploads = sorted(uploads, key=lambda upload: upload.at)[-UPLOADS_SHOWN:]
     return sorted(rows, key=Row.sort_key)
 
 
@@ -158,6 +195,7 @@ def _row(
     if any(_is_paused_at(run, MASS_DELETION) for run in runs):
         row.flags.append("mass-deletion hold")
     if reg is not None:
+        row.mapping_link, row.mapping_updated = reg.mapping_link, reg.mapping_updated_at
         row.last_upload = seen.last_upload_at if seen else None
         period = UPLOAD_PERIODS.get(reg.upload_frequency or "")
         since = row.last_upload or reg.registered_at
@@ -228,10 +266,11 @@ def _newest_first(runs: list[dict], flows: dict[str, str]) -> list[dict]:
     return sorted(unique.values(), key=lambda run: run.get("expected_start_time") or "", reverse=True)
 
 
-def _latest_artifacts() -> tuple[dict[str, str], set[str]]:
-    """The latest progress table of every customer and flow (by artifact key), and the runs that wrote
-    them or the latest upload summary: each customer's latest integration and upload run."""
-    progress, run_ids = {}, set()
+def _latest_artifacts() -> tuple[dict[str, str], set[str], dict[str, list[Upload]]]:
+    """The latest progress table of every customer and flow (by artifact key), the runs that wrote
+    them or the latest upload summary (each customer's latest integration and upload run), and that
+    latest upload (charted when it is older than the UPLOAD_HISTORY read)."""
+    progress, run_ids, uploads = {}, set(), {}
     with get_client(sync_client=True) as client:
         for kind in (PROGRESS_ARTIFACT, UPLOAD_ARTIFACT):
             prefix = artifact_key(kind) + "-"
@@ -247,12 +286,59 @@ def _latest_artifacts() -> tuple[dict[str, str], set[str]]:
                         continue
                     if kind == PROGRESS_ARTIFACT:
                         progress[artifact["key"]] = artifact.get("data") or ""
+                    elif (upload := _upload(artifact)) is not None:
+                        uploads[artifact["key"]] = [upload]
                     if artifact.get("flow_run_id"):
                         run_ids.add(str(artifact["flow_run_id"]))
                 if len(page) < PAGE:
                     break
                 offset += PAGE
-    return progress, run_ids
+    return progress, run_ids, uploads
+
+
+def _upload_history() -> dict[str, list[Upload]]:
+    """The newest UPLOAD_HISTORY upload tables of all customers, by artifact key: one paged read,
+    however many customers (a customer uploading rarely may show only its latest, from
+    `_latest_artifacts`)."""
+    prefix = artifact_key(UPLOAD_ARTIFACT) + "-"
+    found: dict[str, list[Upload]] = {}
+    with get_client(sync_client=True) as client:
+        for offset in range(0, UPLOAD_HISTORY, PAGE):
+            size = min(PAGE, UPLOAD_HISTORY - offset)
+            body = {
+                "artifacts": {"key": {"like_": prefix}, "type": {"any_": ["table"]}},  # not progress tables
+                "sort": "CREATED_DESC",
+                "limit": size,
+                "offset": offset,
+            }
+            page = client.request("POST", "/artifacts/filter", json=body).json()
+            for artifact in page:
+                if artifact["key"] and artifact["key"].startswith(prefix):
+                    if (upload := _upload(artifact)) is not None:
+                        found.setdefault(artifact["key"], []).append(upload)
+            if len(page) < size:
+                break
+    return found
+
+
+def _upload(artifact: dict) -> Upload | None:
+    """An upload table's counts; None when it is not one (written by hand, or by another version)."""
+    data = artifact.get("data")
+    try:
+        table = json.loads(data) if isinstance(data, str) else data
+        first = table[0]
+        return Upload(
+            at=datetime.fromisoformat(artifact.get("updated") or artifact["created"]),  # latest: updated
+            name=str(first.get("upload", "")),
+            rows=int(first["rows"]) if str(first.get("rows", "")).strip() else None,
+            invites=int(first.get("invites", 0)),
+            updates=int(first.get("updates", 0)),
+            deletions=int(first.get("deletions", 0)),
+            missing_columns=int(first.get("missing columns", 0)),
+            unmapped_values=int(first.get("unmapped values", 0)),
+        )
+    except (ValueError, TypeError, KeyError, IndexError, AttributeError):
+        return None
 
 
 def _remind_after() -> timedelta:

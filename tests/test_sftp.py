@@ -14,6 +14,7 @@ from flows.process_upload import process_upload
 from flows.sftp_watch import sftp_watch
 from tasks.registry import Registration, register
 from tasks.sftp import look, original_name, refusal_reason, settled
+from tasks.status_board import build_board
 from tests.conftest import make_customer
 from tests.gates import FlowInThread, answer
 
@@ -113,6 +114,8 @@ def test_a_processed_upload_is_shared_applied_then_archived_and_never_processed_
     result = run.result().result()
     assert (result["invites"], result["updates"], result["deletions"]) == (1, 1, 1)
     assert result["outcome"] == "applied through the hub API: 1 invited, 1 updated, 1 removed"
+    [row] = [row for row in build_board() if row.customer_key == customer.key]  # charted from its table
+    assert [(u.name, u.rows, u.invites, u.deletions) for u in row.uploads] == [("staff.csv", 2, 1, 1)]
     summary, *files = [m for m in slack.messages("am-acme") if "Waiting for you" not in m["text"]]
     assert "potential invites: 1" in summary["text"] and "profile deletions: 1" in summary["text"]
     shared = {f["files"][0]["name"]: slack.files[f["files"][0]["id"]]["content"] for f in files}

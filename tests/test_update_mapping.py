@@ -61,6 +61,7 @@ def test_a_new_table_adds_what_is_missing_once_and_later_uploads_use_it(
         registered_at=datetime(2026, 10, 1, tzinfo=UTC),
     )
     register(before)
+    stamped = registration(customer.key).mapping_updated_at  # registered: its table is new
     calls = len(hub.calls("/segments"))
 
     # the new table has a blank Visibility: the report goes back, nothing reaches the hub
@@ -85,7 +86,11 @@ def test_a_new_table_adds_what_is_missing_once_and_later_uploads_use_it(
         ("Department", "public"): ["Engineering", "Sales", "Marketing"],
         ("Office", "private"): ["London", "Paris"],
     }
-    assert registration(customer.key) == before.model_copy(update={"mapping_link": NEW_LINK})
+    after = registration(customer.key)
+    assert stamped and after.mapping_updated_at > stamped  # the status board shows when the table changed
+    assert after == before.model_copy(
+        update={"mapping_link": NEW_LINK, "mapping_updated_at": after.mapping_updated_at}
+    )
     writes = [r for r in hub.calls("/segments") if r.method == "POST"]
     assert len(writes) == 2 + 3  # our setup, then one segment created and two option lists added
 
