@@ -37,7 +37,7 @@ from tasks.customer import Customer, check_url
 from tasks.emails import draft_api_final_summary, draft_api_implementation_email
 from tasks.naming import run_name
 from tasks.once import once_key, once_task
-from tasks.setup_links import make_setup_link
+from tasks.setup_links import SETUP_LINK_SHOWN, make_setup_link
 from tasks.support import api_support_request, post_support_request
 from tasks.workos import WorkOSOrganization, ensure_organization_task, external_id_for, find_organization
 
@@ -158,7 +158,9 @@ def api_integration(customer: Customer) -> dict:
     draft = draft_api_implementation_email(
         customer, catalogue, help_url, smtp.default_cc, setup_link, catalogue.default_question_fields
     )
-    send_reviewed_email(customer, API_IMPLEMENTATION_EMAIL, draft, smtp)
+    send_reviewed_email(
+        customer, API_IMPLEMENTATION_EMAIL, draft, smtp, private={setup_link: SETUP_LINK_SHOWN}
+    )
     progress.mark(2, "done")
 
     progress.mark(3, "waiting", "customer fills in the data mapping table")

@@ -14,6 +14,8 @@ from tasks.tokens import LinkError, seal, unseal
 
 PURPOSE = "setup-link"
 LEGACY_PURPOSE = ""  # setup links emailed before tokens had a key per purpose (they live 30 days)
+# What Prefect's forms, artifacts and Slack show instead of a setup link: only the email carries it.
+SETUP_LINK_SHOWN = "⟨setup link: sent in the email⟩"
 INVALID = "This setup link is not valid. Please ask your 10KC contact for a new one."
 
 
