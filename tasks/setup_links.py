@@ -31,6 +31,11 @@ def make_setup_link(
     return f"{base_url.rstrip('/')}/setup/{sign(secret, organization_id, expires_at)}"
 
 
+def setup_link(base_url: str, secret: str, organization_id: str, expires_at: int) -> str:
+    """The link for this organization and expiry: the same every time it is made with the same key."""
+    return f"{base_url.rstrip('/')}/setup/{sign(secret, organization_id, expires_at)}"
+
+
 def verify(secret: str, token: str, now: float | None = None) -> str:
     """The organization id in a valid, unexpired token; LinkError (403/410) otherwise."""
     organization_id, _, expires = unseal(secret, token, INVALID, PURPOSE, LEGACY_PURPOSE).rpartition(".")

@@ -3,8 +3,10 @@ and out of Slack, except the one form a person copies a link from; the email sti
 
 from __future__ import annotations
 
+import os
 import re
 import uuid
+from pathlib import Path
 
 from prefect import flow
 from prefect.client.orchestration import get_client
@@ -69,6 +71,10 @@ def test_the_setup_link_is_only_in_the_email_never_in_what_prefect_or_slack_keep
     assert any(SETUP_LINK_SHOWN in text for text in texts.values())  # the form and artifact were read
     assert [where for where, text in texts.items() if token in str(text)] == []
     assert [m["text"] for m in all_messages(slack) if token in m["text"]] == []
+    # the once-records (make-setup-link, send-email) keep how to make the link again, not the link
+    stored = [p for p in Path(os.environ["PREFECT_LOCAL_STORAGE_PATH"]).rglob("*") if p.is_file()]
+    assert any("setup-link-issued" in p.read_text(errors="replace") for p in stored)
+    assert [p.name for p in stored if token in p.read_text(errors="replace")] == []
     stop(run.flow_run_id)
 
 
@@ -84,7 +90,9 @@ def test_an_approved_body_without_the_stand_in_is_asked_again_and_nothing_is_sen
     )
     answer(run.flow_run_id, "workos-organization", decision="approve", **CSM)
     assert waiting_gate(run.flow_run_id) == "api-implementation-email"
-    answer(run.flow_run_id, "api-implementation-email", decision="approve", body="Hello, no link here.", **CSM)
+    answer(
+        run.flow_run_id, "api-implementation-email", decision="approve", body="Hello, no link here.", **CSM
+    )
     assert waiting_gate(run.flow_run_id) == "api-implementation-email-again-1"
     assert f"keep {SETUP_LINK_SHOWN} in the text" in form_description(run.flow_run_id)
     assert smtp_server.handler.messages() == []
