@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from tasks.emails import EmailDraft, markup_to_text
-from tasks.templating import SlackText, render
+from tasks.templating import SlackText, file_size, render, slack_text
 
 SECTION_LIMIT = 3000  # Slack refuses a section block whose text is longer
 BODY_LINES = 8  # the first lines of an email's body in its review notice
@@ -35,17 +35,20 @@ def email_details(draft: EmailDraft) -> SlackText:
     """To, Cc, subject, attachments with their sizes and the body's first lines (each escaped)."""
     lines = markup_to_text(draft.body).splitlines()
     shown = [line if len(line) <= LINE_CHARS else line[: LINE_CHARS - 1] + "…" for line in lines[:BODY_LINES]]
+    quoted = [f">{slack_text(line)}" for line in shown] + ([">…"] if len(lines) > BODY_LINES else [])
     paths = [Path(a) for a in draft.attachments]
-    attachments = [(p.name, p.stat().st_size if p.exists() else 0) for p in paths]
+    attachments = [
+        f":paperclip: {slack_text(p.name)} ({file_size(p.stat().st_size) if p.exists() else 'missing'})"
+        for p in paths
+    ]
     return _trimmed(
         render(
             "slack/review_email.md.j2",
             to=", ".join(draft.to),
-            cc=", ".join(draft.cc),
+            cc=", ".join(draft.cc) or "—",
             subject=draft.subject,
-            attachments=attachments,
-            lines=shown,
-            more=len(lines) > BODY_LINES,
+            attachments=SlackText("\n".join(attachments)),
+            quoted=SlackText("\n".join(quoted)),
         )
     )
 

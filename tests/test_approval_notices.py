@@ -8,7 +8,8 @@ import uuid
 from flows.approvals import waiting_notice
 from flows.process_upload import process_upload
 from flows.setup_guides import setup_guides
-from tasks.approval_notices import SECTION_LIMIT
+from tasks.approval_notices import SECTION_LIMIT, email_details
+from tasks.emails import EmailDraft
 from tasks.templating import SlackText
 from tests.conftest import make_customer, wait_until
 from tests.gates import FlowInThread, answer, waiting_gate
@@ -51,6 +52,23 @@ def test_an_email_review_notice_shows_the_email_escaped(
     assert all(line.startswith(">") for line in lines[3:]) and len(lines[3:]) <= 9
     answer(run.flow_run_id, "setup-guides-email", decision="reject", reason="test over", approver="Casey")
     assert run.result().is_cancelled() and smtp_server.handler.messages() == []
+
+
+def test_an_email_notice_names_the_attachments_with_their_sizes(tmp_path):
+    attachment = tmp_path / "potential <!here> invites.csv"
+    attachment.write_bytes(b"x" * 3_500)
+    draft = EmailDraft(
+        template="sftp_review",
+        to=["it@acme.example"],
+        subject="Files & more",
+        body="Hi <@U1>,\n\n" + "".join(f"line {i}\n" for i in range(12)),
+        attachments=[str(attachment)],
+    )
+    assert email_details(draft) == (
+        "*To:* it@acme.example\n*Cc:* —\n*Subject:* Files &amp; more\n"
+        ":paperclip: potential &lt;!here&gt; invites.csv (3.4 KiB)\n"
+        ">Hi &lt;@U1&gt;,\n>\n>line 0\n>line 1\n>line 2\n>line 3\n>line 4\n>line 5\n>…"
+    )
 
 
 def test_what_does_not_fit_in_a_slack_section_only_links_to_prefect():
