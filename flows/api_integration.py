@@ -1,5 +1,6 @@
 """Runbook "API-based implementation (WorkOS)", steps 1–6, with a person approving at each gate."""
 
+import time
 from typing import ClassVar, Literal
 
 from prefect import flow, get_run_logger
@@ -37,7 +38,8 @@ from tasks.customer import Customer, check_url
 from tasks.emails import draft_api_final_summary, draft_api_implementation_email
 from tasks.naming import run_name
 from tasks.once import once_key, once_task
-from tasks.setup_links import make_setup_link
+from tasks.records import SetupLinkIssued
+from tasks.setup_links import SETUP_LINK_SHOWN, setup_link
 from tasks.support import api_support_request, post_support_request
 from tasks.workos import WorkOSOrganization, ensure_organization_task, external_id_for, find_organization
 
@@ -87,14 +89,22 @@ class SummaryCadence(RunInput):
 
 
 @once_task("make-setup-link")
-def long_lived_setup_link(workos: WorkOSCredentials, organization_id: str, once_key: str) -> str:
-    """A signed link to our setup-links endpoint; made once per customer so every email shows the same."""
-    return make_setup_link(
-        workos.setup_links_url,
-        workos.setup_links_secret.get_secret_value(),
-        organization_id,
-        workos.setup_link_days,
+def long_lived_setup_link(workos: WorkOSCredentials, organization_id: str, once_key: str) -> SetupLinkIssued:
+    """A signed link to our setup-links endpoint, issued once per customer so every email shows the
+    same; the record keeps its expiry, not the link (records are plain text)."""
+    return SetupLinkIssued(
+        base_url=workos.setup_links_url,
+        organization_id=organization_id,
+        expires_at=int(time.time() + workos.setup_link_days * 86400),
     )
+
+
+def issued_link(workos: WorkOSCredentials, issued: SetupLinkIssued | str) -> str:
+    """The link a make-setup-link record stands for; records before 2026-12 held the link itself."""
+    if isinstance(issued, str):
+        return issued
+    secret = workos.setup_links_secret.get_secret_value()
+    return setup_link(issued.base_url, secret, issued.organization_id, issued.expires_at)
 
 
 def workos_step(customer: Customer, workos: WorkOSCredentials) -> tuple[WorkOSOrganization, str]:
@@ -123,9 +133,8 @@ def workos_step(customer: Customer, workos: WorkOSCredentials) -> tuple[WorkOSOr
         )
     organization = ensure_organization_task(workos, customer)
     if workos.setup_links_url:
-        return organization, long_lived_setup_link(
-            workos, organization.id, once_key(customer.key, "setup-link")
-        )
+        issued = long_lived_setup_link(workos, organization.id, once_key(customer.key, "setup-link"))
+        return organization, issued_link(workos, issued)
     pasted = ask(
         DashboardSetupLink,
         key=WORKOS_SETUP_LINK,
@@ -158,7 +167,9 @@ def api_integration(customer: Customer) -> dict:
     draft = draft_api_implementation_email(
         customer, catalogue, help_url, smtp.default_cc, setup_link, catalogue.default_question_fields
     )
-    send_reviewed_email(customer, API_IMPLEMENTATION_EMAIL, draft, smtp)
+    send_reviewed_email(
+        customer, API_IMPLEMENTATION_EMAIL, draft, smtp, private={setup_link: SETUP_LINK_SHOWN}
+    )
     progress.mark(2, "done")
 
     progress.mark(3, "waiting", "customer fills in the data mapping table")

@@ -28,11 +28,12 @@ from prefect.states import Cancelled, Paused
 from prefect.variables import Variable
 from pydantic import BaseModel, Field, ValidationError, model_validator
 
+from tasks.approval_notices import SECTION_LIMIT
 from tasks.contracts import APPROVAL_FORM, answer_keyset, artifact_key, asked_again
 from tasks.customer import describe_validation_error
 from tasks.once import once_key, once_task
 from tasks.private_apis import propose_state_sync
-from tasks.templating import render
+from tasks.templating import SlackText, render
 from tasks.wait import WAIT_SETTINGS_VARIABLE, WaitSettings
 
 F = TypeVar("F", bound=RunInput)
@@ -202,6 +203,22 @@ def _pause_in_process(form: type[F], key: str, title: str, wait: WaitSettings, n
                 last_reminder = time.monotonic()
 
 
+def masked(text: str, private: dict[str, str] | None) -> str:
+    """`text` with each private value (a link someone could use) replaced by what is shown instead."""
+    for value, shown in (private or {}).items():
+        text = text.replace(value, shown)
+    return SlackText(text) if isinstance(text, SlackText) else text
+
+
+def waiting_notice(title: str, details: str = "") -> str:
+    """A gate's Slack notice: the title, the run link and what is to be decided, or, when that does
+    not fit in one Slack section, only the link to read it in Prefect."""
+    text = render("slack/waiting.md.j2", title=title, run_url=run_link(), details=details)
+    if len(text) <= SECTION_LIMIT:
+        return text
+    return render("slack/waiting.md.j2", title=title, run_url=run_link(), details="", too_long=True)
+
+
 def _ask_once(
     form: type[F],
     key: str,
@@ -210,6 +227,8 @@ def _ask_once(
     wait: WaitSettings,
     initial: dict[str, Any] | None,
     notify: Notify | None,
+    details: str = "",
+    private: dict[str, str] | None = None,
 ) -> F:
     mode = "suspended" if _in_deployment() else "paused"
     markdown = f"## {title}\n\n{description}\n"  # read in the UI: no link to this very page (Slack has it)
@@ -219,10 +238,12 @@ def _ask_once(
     answered = _answer_already_given(with_form, answer_keyset(key, suspended=mode == "suspended"))
     if answered is not None:
         return answered
-    create_markdown_artifact(key=artifact_key("waiting", key), markdown=markdown, description=title)
+    create_markdown_artifact(
+        key=artifact_key("waiting", key), markdown=masked(markdown, private), description=title
+    )
     get_run_logger().info("Waiting for a person: %s (%s)", title, run_link())
     buttons = (key, form.slack_form) if hasattr(form, "slack_form") else None
-    _notify(notify, render("slack/waiting.md.j2", title=title, run_url=run_link()), buttons)
+    _notify(notify, waiting_notice(title, masked(details, private)), buttons)
     if mode == "suspended":
         return suspend_flow_run(wait_for_input=with_form, key=key, timeout=None)
     return _pause_in_process(with_form, key, title, wait, notify)
@@ -237,8 +258,13 @@ def ask(
     wait: WaitSettings | None = None,
     initial: dict[str, Any] | None = None,
     notify: Notify | None = None,
+    details: str = "",
+    private: dict[str, str] | None = None,
 ) -> F:
     """Publish `description`, wait for a person to fill in `form`, and return their answer.
+
+    `details` (Slack text) goes into the Slack notice after the title. `private` maps values only
+    the form may show (a link the person copies from there) to what the artifact and Slack show.
 
     `key` must be stable for this question in this run: a resumed run re-executes from the top and
     finds the answer under the same key. The UI checks only the form's types; an answer that fails
@@ -249,7 +275,9 @@ def ask(
     attempt_key, problem = key, ""
     for attempt in itertools.count(1):
         try:
-            return _ask_once(form, attempt_key, title, problem + description, wait, initial, notify)
+            return _ask_once(
+                form, attempt_key, title, problem + description, wait, initial, notify, details, private
+            )
         except ValidationError as exc:
             problem = (
                 f"**The last answer could not be used** ({describe_validation_error(exc)}). "
@@ -295,9 +323,12 @@ def request_approval(
     what: str,
     wait: WaitSettings | None = None,
     notify: Notify | None = None,
+    details: str = "",
 ) -> Approval:
-    """Ask for approve / reject; a rejection raises `Rejected` with the reason recorded."""
-    return decide(key, title, ask(Approval, key=key, title=title, description=what, wait=wait, notify=notify))
+    """Ask for approve / reject; a rejection raises `Rejected` with the reason recorded. `details`
+    (Slack text) shows in the Slack notice what an Approve click approves."""
+    answer = ask(Approval, key=key, title=title, description=what, wait=wait, notify=notify, details=details)
+    return decide(key, title, answer)
 
 
 M = TypeVar("M", bound=BaseModel)
@@ -343,7 +374,7 @@ def wait_for_signal(
             markdown = f"## {title}\n\n{description}\n"
             create_markdown_artifact(key=artifact_key("waiting", key), markdown=markdown, description=title)
             get_run_logger().info("Waiting for another flow: %s (%s)", title, run_link())
-            _notify(notify, render("slack/waiting.md.j2", title=title, run_url=run_link()))
+            _notify(notify, waiting_notice(title))
         if _in_deployment():
             suspend_flow_run(key=pause_key, timeout=None)
         else:

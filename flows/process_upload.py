@@ -34,6 +34,7 @@ from flows.approvals import (
 )
 from flows.sftp_watch import alert_once
 from flows.upload_queue import claims_in_processing, listed_claims, older_claims, resume_next_upload
+from tasks.approval_notices import files_details
 from tasks.column_match import column_problems, findings, slack_column_problems
 from tasks.contracts import (
     APPLY_FILES,
@@ -49,7 +50,7 @@ from tasks.contracts import (
     numbered,
     upload_artifact,
 )
-from tasks.export_links import MemberExportReceived, member_export_link
+from tasks.export_links import EXPORT_LINK_SHOWN, MemberExportReceived, member_export_link
 from tasks.files import DELETIONS, INVITES, REJECTED, UPDATES, generate_files_task, hub_file
 from tasks.files_dir import files_dir
 from tasks.mapping import parse_mapping_link, read_mapping
@@ -369,6 +370,7 @@ def current_members(reg: Registration, upload: str, wait: WaitSettings) -> Path 
             ),
             wait=wait,
             notify=Notify(email=reg.customer.csm.email, channel=reg.customer.slack_channel),
+            private={link: EXPORT_LINK_SHOWN},  # the CSM copies it from the form, nowhere else
         )
         export = Path(answer.export_path)
         if export.parent.resolve() == expected.resolve() and export.is_file():
@@ -408,6 +410,7 @@ def _apply(reg: Registration, upload: str, out_dir: Path, received: Received, su
             what=checklist(out_dir, customer.hub_url) + f"\n{counts}.\n",
             wait=wait,
             notify=notify,
+            details=files_details(original_name(upload), summary),
         )
         return "applied by hand in the hub (checklist)"
     request_approval(
@@ -416,6 +419,7 @@ def _apply(reg: Registration, upload: str, out_dir: Path, received: Received, su
         what=f"{counts}.",
         wait=wait,
         notify=notify,
+        details=files_details(original_name(upload), summary),
     )
     apply_key = once_key(customer.key, f"apply-{upload}-{received.sha256[:16]}")
     if gone := files_gone(str(out_dir), original_name(upload), apply_key):
@@ -540,6 +544,7 @@ def process_upload(customer_key: str, upload: str) -> dict:
                 ),
                 wait=wait,
                 notify=Notify(email=customer.csm.email, channel=slack.monitoring_channel),
+                details=files_details(name, summary),
             )
 
         stage = "share"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import re
+from typing import ClassVar
 
 from prefect import get_run_logger
 from prefect.artifacts import create_markdown_artifact
@@ -23,10 +24,12 @@ from flows.approvals import (
     ask,
     current_run_id,
     decide,
+    masked,
     record,
     request_approval,
     run_link,
 )
+from tasks.approval_notices import email_details
 from tasks.contracts import MAPPING_TABLE, SEGMENTS_CHECKLIST, SEGMENTS_PLAN, deployment_name, numbered
 from tasks.customer import Customer, check_email, key_in_alphabet
 from tasks.emails import EmailDraft, SentEmail, send_email
@@ -122,11 +125,24 @@ class EmailReview(Approval):
     def _cc(cls, value: str) -> str:
         return _addresses(value, "Cc", required=False)
 
+    # What the body shows instead of a private value (a link): the email puts the value back there.
+    keep: ClassVar[tuple[str, ...]] = ()
+
     @model_validator(mode="after")
     def _body_when_sending(self) -> EmailReview:
         if self.decision == "approve" and not self.body.strip():
             raise ValueError("body: the email to send is empty")
+        missing = [text for text in self.keep if text not in self.body]
+        if self.decision == "approve" and missing:
+            raise ValueError(f"body: keep {missing[0]} in the text; the email puts the real link there")
         return self
+
+
+def _review_form(private: dict[str, str]) -> type[EmailReview]:
+    """EmailReview, checking that the stand-ins of `private` values are still in the approved body."""
+    if not private:
+        return EmailReview
+    return type("EmailReview", (EmailReview,), {"keep": tuple(private.values()), "__module__": __name__})
 
 
 def _reviewed(draft: EmailDraft, review: EmailReview) -> tuple[EmailDraft, list[str]]:
@@ -144,9 +160,17 @@ def _reviewed(draft: EmailDraft, review: EmailReview) -> tuple[EmailDraft, list[
 
 
 def send_reviewed_email(
-    customer: Customer, step: str, draft: EmailDraft, smtp: SmtpServer, wait: WaitSettings | None = None
+    customer: Customer,
+    step: str,
+    draft: EmailDraft,
+    smtp: SmtpServer,
+    wait: WaitSettings | None = None,
+    private: dict[str, str] | None = None,
 ) -> SentEmail:
-    """A CSM approves (and may correct subject, To, Cc and body), then it is sent; never twice for a step."""
+    """A CSM approves (and may correct subject, To, Cc and body), then it is sent; never twice for a step.
+
+    `private` maps values in the body (a setup link) to what the form, artifacts and Slack show
+    instead, since Prefect keeps those in plain text; only the email carries the values."""
     key = once_key(customer.key, step)
     previous = already_done(key)
     if previous is not None:
@@ -154,26 +178,32 @@ def send_reviewed_email(
             "%s: already sent at %s, not sending again", step, f"{previous.sent_at:%Y-%m-%d %H:%M} UTC"
         )
         return previous
+    private = private or {}
+    shown = draft.model_copy(update={"body": masked(draft.body, private)})
     title = f"Send “{draft.subject}” to {customer.company_name}"
-    for warning in draft.warnings():
+    for warning in shown.warnings():
         get_run_logger().warning("%s: %s", step, warning)
     review = ask(
-        EmailReview,
+        _review_form(private),
         key=step,
         title=title,
-        description=draft.for_review(),
+        description=shown.for_review(),
         wait=wait,
         initial={
             "subject": draft.subject,
             "to": ", ".join(draft.to),
             "cc": ", ".join(draft.cc),
-            "body": draft.body,
+            "body": shown.body,
         },
         notify=csm_notice(customer),
+        details=email_details(shown),
     )
-    reviewed, changed = _reviewed(draft, review)
+    reviewed, changed = _reviewed(shown, review)
     decide(step, title, review, f"Corrected before sending: {', '.join(changed)}." if changed else "")
-    return send_email(smtp, reviewed, key)
+    body = reviewed.body
+    for value, stand_in in private.items():
+        body = body.replace(stand_in, value)
+    return send_email(smtp, reviewed.model_copy(update={"body": body}), key)
 
 
 class MappingTableReady(RunInput):

@@ -21,6 +21,9 @@ PURPOSE = "member-export-page"  # the signing purpose of upload-page links (not 
 LEGACY_PURPOSE = "member-export:"  # links emailed before tokens had a key per purpose (they live 7 days)
 INVALID = "This upload link is not valid. Please ask your 10KC contact for a new one."
 
+# What artifacts and Slack show instead of the link: the waiting form is the one place it is copied from.
+EXPORT_LINK_SHOWN = "⟨upload link: in the form of this run in Prefect⟩"
+
 
 class MemberExportReceived(RunInput):
     """The hub's current member export, handed over on the signed upload page."""

@@ -80,6 +80,15 @@ class SegmentsOutcome(BaseModel):
         return f"{self.segments_created} segment(s) created, {self.options_added} option(s) added"
 
 
+class SetupLinkIssued(BaseModel):
+    """A long-lived setup link as made once per customer: what makes the same link again, never the
+    link itself (records are plain text; older records, a plain string, held the link)."""
+
+    base_url: str
+    organization_id: str
+    expires_at: int = Field(description="Unix time the link stops working")
+
+
 class UnknownRecord(BaseModel):
     """A record this code cannot interpret (written by a newer version): the step still counts as done."""
 
@@ -98,6 +107,7 @@ KINDS: dict[str, type[BaseModel]] = {
     "sample-files": SampleFiles,
     "segments-outcome": SegmentsOutcome,
     "mapping-check": MappingCheck,
+    "setup-link-issued": SetupLinkIssued,
 }
 _KIND_OF = {cls: kind for kind, cls in KINDS.items()}
 _PLAIN = (str, bool, int, float, dict, list, type(None))

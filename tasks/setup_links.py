@@ -14,6 +14,8 @@ from tasks.tokens import LinkError, seal, unseal
 
 PURPOSE = "setup-link"
 LEGACY_PURPOSE = ""  # setup links emailed before tokens had a key per purpose (they live 30 days)
+# What Prefect's forms, artifacts and Slack show instead of a setup link: only the email carries it.
+SETUP_LINK_SHOWN = "⟨setup link: sent in the email⟩"
 INVALID = "This setup link is not valid. Please ask your 10KC contact for a new one."
 
 
@@ -26,6 +28,11 @@ def make_setup_link(
 ) -> str:
     """The link to email: valid for `days`, for this organization only."""
     expires_at = int((now or time.time()) + days * 86400)
+    return f"{base_url.rstrip('/')}/setup/{sign(secret, organization_id, expires_at)}"
+
+
+def setup_link(base_url: str, secret: str, organization_id: str, expires_at: int) -> str:
+    """The link for this organization and expiry: the same every time it is made with the same key."""
     return f"{base_url.rstrip('/')}/setup/{sign(secret, organization_id, expires_at)}"
 
 

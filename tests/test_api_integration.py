@@ -8,6 +8,7 @@ import httpx
 from prefect.deployments import run_deployment
 
 from tasks.customer import key_in_alphabet
+from tasks.setup_links import SETUP_LINK_SHOWN
 from tests.conftest import make_customer, wait_until
 from tests.gates import (
     answer,
@@ -231,9 +232,17 @@ def test_without_a_setup_links_endpoint_the_csm_pastes_a_dashboard_link(
             answered_by="Casey",
         )
         assert waiting_gate(run.flow_run_id) == "api-implementation-email"
-        assert "https://setup.workos.com/dashboard-made-link" in form_description(run.flow_run_id)
-        answer(run.flow_run_id, "api-implementation-email", decision="reject", reason="test ends here", **CSM)
-        assert run.result().is_cancelled()
-        assert len(workos.organizations) == 1 and smtp_server.handler.messages() == []
+        shown = form_description(run.flow_run_id)  # the email carries the link; the form shows where
+        assert SETUP_LINK_SHOWN in shown and "dashboard-made-link" not in shown
+        answer(run.flow_run_id, "api-implementation-email", decision="approve", **CSM)
+        assert waiting_gate(run.flow_run_id) == "mapping-table-1"
+        [email] = smtp_server.handler.messages()
+        link = "https://setup.workos.com/dashboard-made-link"
+        assert f"{link} ({link})" in body(email) and len(workos.organizations) == 1
+        from prefect.client.orchestration import get_client
+        from prefect.states import Cancelled
+
+        with get_client(sync_client=True) as client:  # done here
+            client.set_flow_run_state(run.flow_run_id, Cancelled(message="test over"), force=True)
     finally:
         delete_block(WorkOSCredentials, "default")

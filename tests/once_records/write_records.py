@@ -25,6 +25,7 @@ def record_values() -> dict:
         SampleFiles,
         SegmentsOutcome,
         SentEmail,
+        SetupLinkIssued,
         SharedFiles,
         SupportRequest,
     )
@@ -80,7 +81,9 @@ def record_values() -> dict:
             permalink="https://slack.example/archives/C0PRODSUPPORT/p1764511509000100",
             attachment_file_id="F0SAMPLE",
         ),
-        "make-setup-link": "https://links.example/setup/eyJvIjoib3JnXzAxIn0.c2lnbmF0dXJl",
+        "make-setup-link": SetupLinkIssued(
+            base_url="https://links.example", organization_id="org_01", expires_at=1767225600
+        ),
         "read-mapping-table": MappingCheck(table=table, report=report),
         "apply-segments": SegmentsOutcome(mode="api", segments_created=2, options_added=5),
         "start-flow": "6f1c2d3e-4b5a-4c6d-8e7f-8091a2b3c4d5",
