@@ -1,0 +1,76 @@
+"""What the README and docs/ tell people to type exists: commands, their flags, settings, make targets."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from functools import cache
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+CODE = [
+    p
+    for folder in ("flows", "tasks", "blocks", "webapp", "sandbox", "tests")
+    for p in (ROOT / folder).rglob("*.py")
+]
+
+
+def _code_texts() -> list[str]:
+    """Inline code spans and the lines of fenced blocks: what a person copies."""
+    texts = []
+    for doc in DOCS:
+        text = doc.read_text()
+        for block in re.findall(r"```[a-z]*\n(.*?)```", text, re.S):
+            texts += block.splitlines()
+        texts += re.findall(r"`([^`\n]+)`", re.sub(r"```.*?```", "", text, flags=re.S))
+    return texts
+
+
+@cache
+def _help(*command: str) -> str:
+    done = subprocess.run(
+        [sys.executable, "-m", "flows.cli", *command, "--help"], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+@pytest.mark.slow  # runs the CLI's --help once per command
+def test_every_command_and_flag_the_docs_name_exists():
+    uses = []
+    for text in _code_texts():
+        for match in re.finditer(r"hris-runbook ([a-z-]+)((?:\s+(?:--[a-z-]+|[^\s-][^\s]*))*)", text):
+            command, rest = match.group(1), match.group(2)
+            uses.append((command, re.findall(r"--[a-z-]+", rest)))
+        for match in re.finditer(r"(?:^|\s)`?up ((?:--[a-z-]+\s*)+)", text):
+            uses.append(("up", re.findall(r"--[a-z-]+", match.group(1))))
+    assert uses, "the docs name no hris-runbook command"
+    commands = _help()
+    for command, flags in uses:
+        assert re.search(rf"\b{command}\b", commands), (
+            f"the docs name `hris-runbook {command}`, which does not exist"
+        )
+        for flag in flags:
+            assert flag in _help(command), (
+                f"the docs name `hris-runbook {command} {flag}`, which it does not take"
+            )
+
+
+def test_every_setting_the_docs_name_is_read_by_the_code():
+    code = "\n".join(p.read_text() for p in CODE)
+    named = {s for doc in DOCS for s in re.findall(r"\bHRIS_[A-Z_]+\b", doc.read_text())}
+    assert named
+    missing = sorted(s for s in named if s not in code)
+    assert not missing, f"the docs name settings no code reads: {missing}"
+
+
+def test_every_make_target_the_docs_name_exists():
+    targets = set(re.findall(r"^([a-z][a-z-]*):", (ROOT / "Makefile").read_text(), re.M))
+    named = {m for text in _code_texts() for m in re.findall(r"\bmake ([a-z][a-z-]*)", text)}
+    assert named and named <= targets, (
+        f"the docs name make targets that do not exist: {sorted(named - targets)}"
+    )
