@@ -74,3 +74,15 @@ def test_every_make_target_the_docs_name_exists():
     assert named and named <= targets, (
         f"the docs name make targets that do not exist: {sorted(named - targets)}"
     )
+
+
+def test_the_readme_layout_names_every_module_and_only_modules_that_exist():
+    readme = (ROOT / "README.md").read_text()
+    layout = readme[readme.index("## Layout") :]
+    for folder in ("flows", "tasks", "webapp"):
+        row = next(line for line in layout.splitlines() if line.startswith(f"| `{folder}/` |"))
+        named = set(re.findall(r"`([a-z_]+\.py)`", row))
+        modules = {p.name for p in (ROOT / folder).glob("*.py") if p.name != "__init__.py"}
+        assert named == modules, (
+            f"README layout, {folder}/: missing {sorted(modules - named)}, gone {sorted(named - modules)}"
+        )
