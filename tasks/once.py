@@ -418,12 +418,28 @@ def _legacy_record(key: str) -> Any | None:
 def earlier_attempt(key: str) -> float | None:
     """When an earlier run began the side effect under `key` (epoch seconds), or None and this one
     is noted as the first: a retry after a killed worker then knows to look for what it did."""
-    noted = f"{key}--attempt"
-    if (began := already_done(noted)) is not None:
-        return float(began)
-    store = ResultStore(result_storage=_storage(), serializer=OnceRecordSerializer())
-    store.write(time.time(), key=record_key(noted))
+    if (began := attempt_began(key)) is not None:
+        return began
+    note_attempt(key)
     return None
+
+
+def attempt_began(key: str) -> float | None:
+    """When an earlier run began the side effect under `key` and did not hear how it ended, or None."""
+    began = already_done(f"{key}--attempt")
+    return None if began is None else float(began)
+
+
+def note_attempt(key: str, began: float | None = None) -> None:
+    """Note that the side effect under `key` begins now (`began=None` after a clear "no": forgotten)."""
+    store = ResultStore(result_storage=_storage(), serializer=OnceRecordSerializer())
+    store.write(time.time() if began is None else began, key=record_key(f"{key}--attempt"))
+
+
+def forget_attempt(key: str) -> None:
+    """The side effect under `key` clearly did not happen (the server said no): a retry may act."""
+    store = ResultStore(result_storage=_storage(), serializer=OnceRecordSerializer())
+    store.write(None, key=record_key(f"{key}--attempt"))
 
 
 def already_done(key: str) -> Any | None:

@@ -46,6 +46,7 @@ STORED = {
     "QUEUED": "queued",
     "MASS_DELETION": "mass-deletion",
     "APPLY_FILES": "apply-files",
+    "EMAIL_UNCLEAR": "email-unclear",
     "PRODUCTION_UPLOAD": "production-upload",
     "PROCESSING": "processing",
     "ARCHIVE": "archive",
