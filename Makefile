@@ -33,7 +33,9 @@ clean-all:
 	@[ "$(YES)" = 1 ] || sleep 10
 	rm -rf $(VENV) .prefect .sandbox *.egg-info
 
+# The engine beside the plain-Python baseline and the bare-join anchors (polars, DuckDB, pandas: the `bench` extra).
 bench: $(BIN)/hris-runbook
+	$(BIN)/python -m pip install --quiet -e '.[bench]'
 	$(BIN)/python -m benchmarks.run --rows 1000000
 
 bench-sftp: $(BIN)/hris-runbook
