@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 import anyio
-from prefect import Task, task
+from prefect import Task
 from prefect.cache_policies import CacheKeyFnPolicy
 from prefect.filesystems import WritableFileSystem
 from prefect.locking.filesystem import FileSystemLockManager
@@ -361,6 +361,24 @@ def once_policy() -> CacheKeyFnPolicy:
     )
 
 
+class OnceTask(Task):
+    """A once-step that, already done, returns its record without creating a task run: a run that
+    re-executes from the top after each resume shows every runbook step once, and walks past the
+    done ones without a round of API calls each."""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        if not {"return_state", "wait_for"} & kwargs.keys():
+            key = inspect.signature(self.fn).bind_partial(*args, **kwargs).arguments.get("once_key")
+            if key is not None and (done := already_done(key)) is not None:
+                return done
+        return super().__call__(*args, **kwargs)
+
+    def with_options(self, **options: Any) -> OnceTask:
+        changed = super().with_options(**options)
+        changed.__class__ = OnceTask  # Prefect's with_options builds a plain Task
+        return changed  # type: ignore[return-value]
+
+
 def once_task(name: str, **options: Any) -> Callable[[Callable], Task]:
     """A Prefect task that acts once per its `once_key` parameter and keeps the result, named
     "<name> · Company · step" on the Runs page; `options` are other `@task` options (retries…)."""
@@ -375,14 +393,15 @@ def once_task(name: str, **options: Any) -> Callable[[Callable], Task]:
             with lock_renewed(record_key(key)):
                 return fn(*args, **kwargs)
 
-        return task(
+        return OnceTask(
+            act_unless_recorded_before,
             name=name,
             task_run_name=step_run_name(name),
             cache_policy=once_policy(),
             persist_result=True,
             result_serializer=OnceRecordSerializer(),
             **options,
-        )(act_unless_recorded_before)
+        )
 
     return decorate
 
