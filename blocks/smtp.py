@@ -55,6 +55,21 @@ class SmtpServer(Block):
     timeout_seconds: float = Field(
         title="Timeout (seconds)", default=30, gt=0, description="Connect and command timeout"
     )
+    attachments_limit_mb: float = Field(
+        title="Attachments limit (MB)",
+        default=15,
+        gt=0,
+        le=100,
+        description="Files totalling more than this (their own size; a third more once encoded for email) "
+        "are not attached: the email carries a download link from the web app instead",
+    )
+    download_link_days: int = Field(
+        title="Download link lifetime (days)",
+        default=14,
+        ge=1,
+        le=90,
+        description="How long the download link of files too large to attach works",
+    )
     ca_file: str | None = Field(
         title="CA file",
         default=None,

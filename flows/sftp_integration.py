@@ -2,7 +2,7 @@
 
 import itertools
 import tempfile
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Literal
 
@@ -12,6 +12,7 @@ from pydantic import Field, field_validator
 
 from blocks import SftpServer, SlackWorkspace, SmtpServer, load_block
 from flows.approvals import (
+    WaitSettings,
     ask,
     current_run_id,
     ends_on_rejection,
@@ -46,13 +47,14 @@ from tasks.contracts import (
     numbered,
 )
 from tasks.customer import Customer
-from tasks.emails import draft_sftp_implementation_email, draft_sftp_review_email
+from tasks.emails import draft_sftp_implementation_email, draft_sftp_review_email, too_large_to_attach
 from tasks.files import DELETIONS, INVITES, UPDATES
 from tasks.files_dir import files_dir
 from tasks.naming import run_name
 from tasks.once import already_done, once_key, once_task
-from tasks.records import SampleFiles
+from tasks.records import SampleFiles, SentEmail
 from tasks.registry import Registration, register
+from tasks.review_links import DOWNLOAD_LINK_SHOWN, review_download_link
 from tasks.sftp import archive, claim, download, inbox_path, missing_from_inbox, safe_file_name
 from tasks.support import post_support_request, sftp_support_request
 
@@ -166,6 +168,31 @@ def ask_customer_ready(customer: Customer, wait, notify) -> CustomerReady:
     raise AssertionError("unreachable")
 
 
+def send_review_email(
+    customer: Customer, smtp: SmtpServer, out: Path, summary: dict, wait: WaitSettings | None = None
+) -> SentEmail:
+    """SFTP step 4's email: the three files attached, or, when they are over the SMTP block's
+    attachments limit once encoded, a signed download link in their place (the review form says so;
+    Prefect's forms, artifacts and logs show DOWNLOAD_LINK_SHOWN, only the email carries the link)."""
+    files = [out / INVITES, out / UPDATES, out / DELETIONS]
+    why = too_large_to_attach(files, smtp.attachments_limit_mb)
+    if why is None:
+        review = draft_sftp_review_email(customer, smtp.default_cc, files, summary)
+        return send_reviewed_email(customer, SFTP_REVIEW_EMAIL, review, smtp, wait)
+    link = review_download_link(customer.key, files, smtp.download_link_days)
+    expires = datetime.now(UTC) + timedelta(days=smtp.download_link_days)
+    review = draft_sftp_review_email(customer, smtp.default_cc, files, summary, link, expires)
+    note = (
+        f"No files are attached: {why}. The email carries a download link instead, from the web app, "
+        f"valid {smtp.download_link_days} days (until {expires:%d %B %Y}); this form shows "
+        f"{DOWNLOAD_LINK_SHOWN} where it goes: keep that text in the body."
+    )
+    review = review.model_copy(update={"notes": [note]})
+    return send_reviewed_email(
+        customer, SFTP_REVIEW_EMAIL, review, smtp, wait, private={link: DOWNLOAD_LINK_SHOWN}
+    )
+
+
 @once_task("register-for-watching")
 def register_once(reg: Registration, once_key: str) -> str:
     """Register once per run: a resumed run re-executes from the top and must not turn a customer
@@ -242,11 +269,7 @@ def sftp_integration(customer: Customer) -> dict:
 
     # 4. review email with the files; the customer confirms
     progress.mark(4, "waiting", "CSM reviews the email")
-    out = Path(sample.out_dir)
-    review = draft_sftp_review_email(
-        customer, smtp.default_cc, [out / INVITES, out / UPDATES, out / DELETIONS], sample.summary
-    )
-    send_reviewed_email(customer, SFTP_REVIEW_EMAIL, review, smtp, wait)
+    send_review_email(customer, smtp, Path(sample.out_dir), sample.summary, wait)
     progress.mark(4, "waiting", "customer verifies the files")
     confirmed = ask(
         CustomerConfirmed,

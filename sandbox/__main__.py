@@ -27,7 +27,7 @@ from sandbox.hub import HubStandIn
 from sandbox.sftp import start_sftp_server
 from sandbox.sheets import SheetsStandIn
 from sandbox.slack import SlackStandIn
-from sandbox.smtp import start_smtp
+from sandbox.smtp import MAX_MESSAGE_BYTES, start_smtp
 from sandbox.workos import WorkOSStandIn
 
 DEMO_TABLE = [
@@ -40,9 +40,9 @@ DEMO_TABLE = [
 ]
 
 
-def start_all(state: Path) -> list:
+def start_all(state: Path, smtp_max_mb: float = MAX_MESSAGE_BYTES / 2**20) -> list:
     """Start the stand-ins on their fixed ports; returns objects with .stop()."""
-    smtp = start_smtp(state / "mail", ports.SMTP_PORT)
+    smtp = start_smtp(state / "mail", ports.SMTP_PORT, max_message_bytes=int(smtp_max_mb * 2**20))
     slack = SlackStandIn(token=ports.SLACK_TOKEN, log_dir=state / "slack", page_size=100)
     for name in ports.SANDBOX_CHANNELS:
         slack.add_channel(name)
@@ -69,8 +69,14 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--state", type=Path, default=Path(".sandbox"), help="where stand-ins keep state")
+    parser.add_argument(
+        "--smtp-max-mb",
+        type=float,
+        default=MAX_MESSAGE_BYTES / 2**20,
+        help="the SMTP stand-in's message size limit (advertised as SIZE, 552 above it); default 25",
+    )
     args = parser.parse_args()
-    running = start_all(args.state)
+    running = start_all(args.state, args.smtp_max_mb)
     print(f"sandbox stand-ins running; state in {args.state}", flush=True)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())

@@ -1,5 +1,9 @@
 """SMTP stand-in (aiosmtpd): accepts every message and keeps it as an .eml file, in arrival order.
 
+Like a real relay it has a message size limit (25 MB by default, `max_message_bytes`): EHLO
+advertises it as `SIZE`, and a larger message is refused with 552, at MAIL FROM when the client
+declares its size, else at the end of DATA.
+
 Faults can be injected at the DATA command (`MailSink.inject`): a temporary or permanent refusal,
 a hang past the client's timeout, a dropped connection, or a reply lost after the message was kept.
 """
@@ -26,6 +30,7 @@ REPLIES = {
     "rejected": "554 5.7.1 Message rejected",
 }
 FAULTS = (*REPLIES, "hang", "drop", "lost_answer", "kept_then_hang")
+MAX_MESSAGE_BYTES = 25 * 1024 * 1024  # what common relays accept (Gmail, Microsoft 365: 25 MB)
 
 
 class MailSink:
@@ -40,6 +45,13 @@ class MailSink:
         self._faults: list[list] = []  # [kind, times left, hang seconds]
         self.faults_served: list[str] = []
         self.data_commands = 0  # DATA commands received, faulted or not
+        self.sessions = 0  # EHLO commands received (one per connection; two with STARTTLS)
+
+    async def handle_EHLO(self, server, session, envelope, hostname, responses):
+        with self._lock:
+            self.sessions += 1
+        session.host_name = hostname
+        return responses
 
     def inject(self, fault: str, times: int = 1, hang_seconds: float = 30.0) -> None:
         """Serve `fault` to the next `times` DATA commands.
@@ -111,14 +123,15 @@ def start_smtp(
     tls_context: ssl.SSLContext | None = None,
     login: tuple[str, str] | None = None,
     implicit_tls: bool = False,
+    max_message_bytes: int = MAX_MESSAGE_BYTES,
 ) -> Controller:
     """Start the stand-in in a background thread; call `.stop()` on the result to end it.
 
     With `tls_context` it offers STARTTLS and requires it, or with `implicit_tls` speaks TLS from
     the first byte (port 465 style); with `login` it requires AUTH with that user and password
-    (over TLS when there is a `tls_context`).
+    (over TLS when there is a `tls_context`). A message over `max_message_bytes` gets 552 (SIZE).
     """
-    options: dict = {}
+    options: dict = {"data_size_limit": max_message_bytes}
     if tls_context is not None and implicit_tls:
         options |= {"ssl_context": tls_context}
     elif tls_context is not None:

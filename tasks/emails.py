@@ -95,6 +95,39 @@ EMAIL_ARRIVED = "It arrived"
 SEND_AGAIN = "It did not arrive: send it again"
 
 
+MB = 1024 * 1024
+
+
+def mb(size: int | float) -> str:
+    """A size in MB, as people read it: `15 MB`, `16.2 MB`."""
+    return f"{size / MB:.1f}".removesuffix(".0") + " MB"
+
+
+def mime_size(raw: int) -> int:
+    """The bytes `raw` bytes take in a message once base64-encoded (76 characters and CRLF a line)."""
+    encoded = 4 * -(-raw // 3)
+    return encoded + 2 * -(-encoded // 76)
+
+
+def attachments_size(files: list[Path]) -> tuple[int, int]:
+    """The files' own total size, and what they take in the message once encoded (base64 MIME)."""
+    sizes = [Path(f).stat().st_size for f in files]
+    return sum(sizes), sum(mime_size(size) for size in sizes)
+
+
+def too_large_to_attach(files: list[Path], limit_mb: float) -> str | None:
+    """Why the files go as a download link rather than attached (None: attach them). The encoded size
+    is what counts against a mail server's limit; `limit_mb` is in the files' own size."""
+    raw, encoded = attachments_size(files)
+    # each file is encoded on its own: up to 6 bytes more (padding, its last line break) than one file
+    if encoded <= mime_size(int(limit_mb * MB)) + 6 * len(files):
+        return None
+    return (
+        f"the {len(files)} files are {mb(raw)} ({mb(encoded)} once encoded for email), over the "
+        f"{mb(limit_mb * MB)} limit for attachments (SMTP Server block, “Attachments limit (MB)”)"
+    )
+
+
 def render_email(
     template: str, *, to: list[str], cc: list[str], reply_to: str | None = None, **context
 ) -> EmailDraft:
@@ -197,6 +230,15 @@ def deliver(
             if exc.smtp_code < 500:
                 raise  # temporary: `_is_transient` retries it
             reply = exc.smtp_error.decode(errors="replace") if isinstance(exc.smtp_error, bytes) else ""
+            if exc.smtp_code == 552:  # too large: at MAIL FROM (declared SIZE) or at the end of DATA
+                limit = client.esmtp_features.get("size", "")
+                over = f"the mail server's limit of {mb(int(limit))}" if limit.isdigit() else "its size limit"
+                size = mb(len(message.as_bytes()))
+                raise EmailRefused(
+                    f"the mail server refused the email {draft.subject!r}: it is {size}, "
+                    f"over {over} (552); not retried: lower the SMTP Server block's “Attachments limit (MB)” "
+                    "so the files go as a download link, then run the step again"
+                ) from None
             raise EmailRefused(
                 f"the mail server refused {draft.subject!r} ({exc.smtp_code} {' '.join(reply.split())}); "
                 "not retried: check the SMTP Server block and the addresses, then run the step again"
@@ -372,9 +414,15 @@ def draft_sftp_implementation_email(
 
 
 def draft_sftp_review_email(
-    customer: Customer, default_cc: list[str], files: list[Path], counts: dict
+    customer: Customer,
+    default_cc: list[str],
+    files: list[Path],
+    counts: dict,
+    download_link: str | None = None,
+    link_expires: datetime | None = None,
 ) -> EmailDraft:
-    """SFTP step 4: the three files from the sample, attached, for the customer to verify."""
+    """SFTP step 4: the three files from the sample for the customer to verify: attached, or, with
+    `download_link` (files too large to attach), behind that link, which works until `link_expires`."""
     draft = render_email(
         "sftp_review",
         first_name=customer.contact_first_name,
@@ -382,6 +430,10 @@ def draft_sftp_review_email(
         invites=counts["invites"],
         updates=counts["updates"],
         deletions=counts["deletions"],
+        download_link=download_link,
+        link_expires=f"{link_expires:%d %B %Y}" if link_expires else "",
         **_to_customer(customer, default_cc),
     )
+    if download_link is not None:
+        return draft
     return draft.model_copy(update={"attachments": [str(f) for f in files]})

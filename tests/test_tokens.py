@@ -14,8 +14,9 @@ import httpx
 import pytest
 
 from tasks.export_links import export_upload_link, read_link
+from tasks.review_links import download_link
 from tasks.setup_links import make_setup_link
-from tasks.tokens import LinkError, b64, unb64
+from tasks.tokens import LinkError, b64, seal, unb64
 from tests.conftest import SETUP_LINKS_SECRET, ServerThread
 
 SECRET = SETUP_LINKS_SECRET  # one key for both pages, as when the Web App block falls back to WorkOS's
@@ -42,15 +43,16 @@ def get(url: str) -> httpx.Response:
 
 @pytest.fixture
 def pages(workos_credentials, tmp_path):
-    """The public app with both token-reading routes under the same key."""
+    """The public app with every token-reading route under the same key."""
     from tasks.setup_links import workos_portal_links
-    from webapp import member_exports, setup_links
+    from webapp import member_exports, review_files, setup_links
     from webapp.app import create_public_app
 
     server = ServerThread(
         create_public_app(
             setup_links.routes(SECRET, workos_portal_links(workos_credentials)),
             member_exports.routes(SECRET, files_dir=lambda: tmp_path),
+            review_files.routes(SECRET, files_dir=lambda: tmp_path),
         )
     )
     try:
@@ -76,10 +78,15 @@ def tokens_by_purpose(organization: str) -> dict[str, list[str]]:
             export_upload_link("", SECRET, run, "acme.com", "u1").rsplit("/", 1)[1],
             first_format(SECRET, export, "member-export:"),
         ],
+        "review-files": [
+            download_link("", SECRET, "acme.com", "sample-staff", ["potential invites.csv"]).rsplit("/", 1)[
+                1
+            ],
+        ],
     }
 
 
-ROUTES = {"setup": "/setup/", "member-export": "/member-export/"}
+ROUTES = {"setup": "/setup/", "member-export": "/member-export/", "review-files": "/review-files/"}
 
 
 def test_a_token_of_one_purpose_is_refused_by_every_other_route(pages, organization):
@@ -105,6 +112,23 @@ def test_setup_links_emailed_in_the_first_format_still_open_their_own_page(pages
     export = {"run": str(uuid.uuid4()), "customer": "acme.com", "upload": "u1", "expires": expires}
     token = first_format(SECRET, json.dumps(export), "member-export:")
     assert read_link(SECRET, token).customer_key == "acme.com"  # a member-export link still reads
+
+
+def test_a_token_re_split_between_purpose_and_payload_opens_nothing(pages, organization):
+    """Issue 21: the first scheme signed purpose + payload with no separator, so moving a purpose's
+    characters into the payload kept the signature valid for the empty purpose (setup links); only the
+    purposes' names, which happened not to decode as text, stopped it. Here the purpose is base64url
+    text itself ('b3Jn' decodes as 'org'): re-split, the token read as this organization's setup link,
+    and on the first scheme the setup page redirected to its portal."""
+    purpose = b64(organization[:3].encode())
+    assert purpose == "b3Jn"
+    token = seal(SECRET, f"{organization[3:]}.{int(time.time()) + 3600}", purpose)
+    *version, payload, sig = token.split(".")
+    resplit = ".".join([*version, purpose + payload, sig])
+    for route in ROUTES.values():
+        response = get(f"{pages.url}{route}{resplit}")
+        assert response.status_code == 403, (route, response.status_code, response.headers.get("location"))
+        assert "location" not in response.headers
 
 
 @pytest.mark.parametrize(

@@ -1,6 +1,7 @@
 """The project's one small web app (`hris-runbook setup-links`), on two listeners:
 
-- public (`app_from_blocks`): pages reached by signed links (setup links, member exports) and Slack's
+- public (`app_from_blocks`): pages reached by signed links (setup links, member exports, review-file
+  downloads) and Slack's
   interactivity endpoint; meant to be reachable from the internet;
 - internal (`internal_app_from_blocks`): pages for 10KC staff only (the status board), bound to
   127.0.0.1 by default, optionally behind HTTP basic auth (the Web App block's `internal_password`).
@@ -59,13 +60,14 @@ def app_from_blocks(block_name: str = "default") -> Starlette:
     """
     from blocks import SlackWorkspace, WorkOSCredentials
     from blocks.web_app import load_checked, load_web_app
-    from webapp import member_exports, setup_links, slack_actions
+    from webapp import member_exports, review_files, setup_links, slack_actions
 
     web = load_web_app(block_name)
     workos = load_checked(WorkOSCredentials, block_name, required=False)
     return create_public_app(
         setup_links.routes_from_block(workos),
         member_exports.routes(web.signing_secret.get_secret_value()),
+        review_files.routes(web.signing_secret.get_secret_value()),
         slack_actions.routes_from_block(load_checked(SlackWorkspace, block_name, required=False)),
     )
 
