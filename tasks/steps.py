@@ -16,7 +16,7 @@ from prefect.variables import Variable
 from pydantic import Field, field_validator, model_validator
 
 from blocks import GoogleSheetsCredentials, SmtpServer, TenKCHub, load_block, optional_block
-from flows.approvals import (
+from tasks.approvals import (
     Approval,
     Notify,
     WaitSettings,
