@@ -95,8 +95,8 @@ def _hub(block, hub_urls: list[str]) -> str:
 
 def help_center_checks() -> list[Check]:
     """Every guide link the emails can carry answers 200 and none is a placeholder (host or path)."""
-    from flows.steps import help_center_catalogue
     from tasks.platforms import catalogue_links, is_placeholder
+    from tasks.steps import help_center_catalogue
 
     try:
         links = catalogue_links(help_center_catalogue())

@@ -21,7 +21,9 @@ from prefect.states import Cancelled, Failed
 from pydantic import BaseModel, Field
 
 from blocks import GoogleSheetsCredentials, SftpServer, SlackWorkspace, TenKCHub, load_block, optional_block
-from flows.approvals import (
+from flows.sftp_watch import alert_once
+from tasks.approval_notices import files_details
+from tasks.approvals import (
     Notify,
     Rejected,
     WaitSettings,
@@ -32,9 +34,6 @@ from flows.approvals import (
     send_signal,
     wait_settings,
 )
-from flows.sftp_watch import alert_once
-from flows.upload_queue import claims_in_processing, listed_claims, older_claims, resume_next_upload
-from tasks.approval_notices import files_details
 from tasks.column_match import column_problems, findings, slack_column_problems
 from tasks.contracts import (
     APPLY_FILES,
@@ -71,6 +70,7 @@ from tasks.sftp import (
 from tasks.slack import Slack
 from tasks.tabular import InputError
 from tasks.templating import render
+from tasks.upload_queue import claims_in_processing, listed_claims, older_claims, resume_next_upload
 
 COUNTS = ("invites", "updates", "deletions", "deactivations", "reactivations", "rejected_rows")
 HUB_PATHS = {

@@ -11,15 +11,6 @@ from prefect.input import RunInput
 from pydantic import Field, field_validator
 
 from blocks import SftpServer, SlackWorkspace, SmtpServer, load_block
-from flows.approvals import (
-    ask,
-    current_run_id,
-    ends_on_rejection,
-    record,
-    run_link,
-    wait_for_signal,
-    wait_settings,
-)
 from flows.process_upload import (
     ProductionUpload,
     current_members,
@@ -28,13 +19,14 @@ from flows.process_upload import (
     share_files,
     summary_text,
 )
-from flows.progress import Progress
-from flows.steps import (
-    check_mapping_table,
-    csm_notice,
-    help_center_catalogue,
-    send_reviewed_email,
-    update_hub_segments,
+from tasks.approvals import (
+    ask,
+    current_run_id,
+    ends_on_rejection,
+    record,
+    run_link,
+    wait_for_signal,
+    wait_settings,
 )
 from tasks.contracts import (
     CUSTOMER_CONFIRMED,
@@ -51,9 +43,17 @@ from tasks.files import DELETIONS, INVITES, UPDATES
 from tasks.files_dir import files_dir
 from tasks.naming import run_name
 from tasks.once import already_done, once_key, once_task
+from tasks.progress import Progress
 from tasks.records import SampleFiles
 from tasks.registry import Registration, register
 from tasks.sftp import archive, claim, download, inbox_path, missing_from_inbox, safe_file_name
+from tasks.steps import (
+    check_mapping_table,
+    csm_notice,
+    help_center_catalogue,
+    send_reviewed_email,
+    update_hub_segments,
+)
 from tasks.support import post_support_request, sftp_support_request
 
 STEPS = [

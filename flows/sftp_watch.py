@@ -28,10 +28,9 @@ from prefect.exceptions import MissingContextError
 from prefect.states import Crashed
 
 from blocks import BlockNotConfigured, SftpServer, SlackWorkspace, load_block, optional_block
-from flows.approvals import run_link
-from flows.liveness import is_dead
-from flows.upload_queue import is_queued, resume_next_upload, upload_runs
+from tasks.approvals import run_link
 from tasks.contracts import PROCESS_UPLOAD, PROCESSING, deployment_name, inbox_folder
+from tasks.liveness import is_dead
 from tasks.naming import upload_run_label
 from tasks.once import once_key, once_task
 from tasks.registry import (
@@ -60,6 +59,7 @@ from tasks.sftp import (
 )
 from tasks.slack import Slack
 from tasks.templating import render
+from tasks.upload_queue import is_queued, resume_next_upload, upload_runs
 
 MAX_DISPATCHES = 3
 

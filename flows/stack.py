@@ -371,8 +371,8 @@ def up(production: bool = False) -> int:
             start(name, _bin("prefect"), "worker", "start", "--pool", WORK_POOL)
 
         # before the banner: once it is printed, `up` only waits (a slow import here could take Ctrl-C)
-        from flows.steps import help_center_catalogue, help_center_warning
         from tasks.platforms import CatalogueOverrideError
+        from tasks.steps import help_center_catalogue, help_center_warning
 
         try:
             warning = help_center_warning(help_center_catalogue())

@@ -16,6 +16,7 @@ from prefect.variables import Variable
 from pydantic import Field, field_validator, model_validator
 
 from blocks import GoogleSheetsCredentials, SmtpServer, TenKCHub, load_block, optional_block
+from tasks.approval_notices import email_details
 from tasks.approvals import (
     Approval,
     Notify,
@@ -29,7 +30,6 @@ from tasks.approvals import (
     request_approval,
     run_link,
 )
-from tasks.approval_notices import email_details
 from tasks.contracts import MAPPING_TABLE, SEGMENTS_CHECKLIST, SEGMENTS_PLAN, deployment_name, numbered
 from tasks.customer import Customer, check_email, key_in_alphabet
 from tasks.emails import EmailDraft, SentEmail, send_email

@@ -12,7 +12,7 @@ from prefect import flow
 from prefect.client.orchestration import get_client
 from prefect.states import Cancelled
 
-from flows.approvals import WaitSettings
+from tasks.approvals import WaitSettings
 from tasks.export_links import EXPORT_LINK_SHOWN
 from tasks.setup_links import SETUP_LINK_SHOWN
 from tests.conftest import make_customer

@@ -15,7 +15,7 @@ import pytest
 from prefect import flow
 
 from blocks import WebApp, WorkOSCredentials
-from flows.approvals import WaitSettings, ask
+from tasks.approvals import WaitSettings, ask
 from tasks.export_links import MemberExportReceived, export_upload_link, member_export_link
 from tasks.setup_links import make_setup_link, sign
 from tasks.tabular import read_csv

@@ -9,7 +9,7 @@ import uuid
 import pytest
 from prefect import flow
 
-from flows.approvals import Notify, WaitSettings, request_approval
+from tasks.approvals import Notify, WaitSettings, request_approval
 from tasks.slack import Slack, SlackError
 from tests.conftest import wait_until
 from tests.gates import FlowInThread, answer, artifacts_and_logs
