@@ -11,14 +11,6 @@ from prefect.input import RunInput
 from pydantic import Field, field_validator
 
 from blocks import SftpServer, SlackWorkspace, SmtpServer, load_block
-from flows.process_upload import (
-    ProductionUpload,
-    current_members,
-    generate_for,
-    review_files,
-    share_files,
-    summary_text,
-)
 from tasks.approvals import (
     ask,
     current_run_id,
@@ -55,6 +47,14 @@ from tasks.steps import (
     update_hub_segments,
 )
 from tasks.support import post_support_request, sftp_support_request
+from tasks.uploads import (
+    ProductionUpload,
+    current_members,
+    generate_for,
+    review_files,
+    share_files,
+    summary_text,
+)
 
 STEPS = [
     "Implementation email; customer confirms frequency, SFTP server and sample CSV",

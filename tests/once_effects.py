@@ -15,10 +15,11 @@ from pathlib import Path
 from prefect import flow
 
 from blocks import SlackWorkspace, TenKCHub, WorkOSCredentials
-from flows.process_upload import apply_through_hub, share_files
+from flows.process_upload import apply_through_hub
 from tasks.customer import Customer
 from tasks.files import DELETIONS, INVITES, UPDATES
 from tasks.support import post_support_request
+from tasks.uploads import share_files
 from tasks.workos import ensure_organization_task
 from tests.conftest import make_customer
 

@@ -142,7 +142,7 @@ def test_links_and_keys_are_understood():
 def test_a_link_the_check_accepts_is_the_table_every_upload_reads(sheets, sheets_block, tmp_path, link):
     """Issue 20: the check took ' https://…' and a bare key, process-upload's load_mapping read them as
     worker paths ('file not found') and refused every later upload."""
-    from flows.process_upload import load_mapping
+    from tasks.uploads import load_mapping
 
     sheets.add_spreadsheet(KEY, {"Data Mapping": REALISTIC}, [sheets_block.client_email])
     checked = read_mapping(link, sheets_block)  # what the mapping-table form's check reads

@@ -36,16 +36,16 @@ def once_tasks() -> dict:
         remember_outcome,
         remove_members,
         report_duplicate,
-        share_files,
         update_members,
     )
     from flows.sftp_integration import _watch_started, fetch_sample, files_from_sample, register_once
-    from flows.sftp_watch import alert_once
+    from tasks.alerts import alert_once
     from tasks.approvals import record_decision
     from tasks.emails import send_email
     from tasks.mapping import read_and_check_mapping
     from tasks.steps import _start_deployment, apply_segments_once
     from tasks.support import post_support_request
+    from tasks.uploads import share_files
 
     return {
         "send-email": send_email,
