@@ -344,7 +344,7 @@ def up(production: bool = False) -> int:
                 str(WEB_INTERNAL_PORT),
             )
         if production:  # the web app is up first, so doctor sees its public URL answer
-            from flows.doctor import doctor, table
+            from cli.doctor import doctor, table
 
             deadline = time.monotonic() + 60
             while not healthy(f"http://127.0.0.1:{SETUP_LINKS_PORT}") and time.monotonic() < deadline:
