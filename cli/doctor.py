@@ -143,7 +143,7 @@ def doctor(
         WorkOSCredentials,
     )
     from blocks.web_app import load_checked, load_web_app
-    from flows.stack import block_types
+    from cli.stack import block_types
     from sandbox.blocks import sandbox_marker
 
     required, optional = block_types()
