@@ -2,7 +2,7 @@
 EFFECT ONCE_KEY STAND_IN_URL WORK_DIR`.
 
 EFFECT is `support-request` (tasks/support.py, with the sample in its thread), `share-files`
-(flows/process_upload.py: a summary and three files in its thread), `apply-files` (the hub's three
+(tasks/uploads.py: a summary and three files in its thread), `apply-files` (the hub's three
 bulk uploads) or `workos-organization` (API step 1's find-or-create). The files are made in WORK_DIR; the step talks to the stand-in at STAND_IN_URL.
 """
 

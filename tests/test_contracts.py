@@ -16,7 +16,7 @@ from tasks import contracts
 ROOT = Path(__file__).resolve().parents[1]
 SOURCES = [
     path
-    for folder in ("flows", "tasks", "blocks", "webapp", "sandbox", "benchmarks")
+    for folder in ("cli", "flows", "tasks", "blocks", "webapp", "sandbox", "benchmarks")
     for path in sorted((ROOT / folder).rglob("*.py"))
     if path.name != "contracts.py"
 ]

@@ -17,7 +17,7 @@ import httpx
 import pytest
 import yaml
 
-from flows.stack import Children, healthy
+from cli.stack import Children, healthy
 from tests.conftest import free_port, make_customer, wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -36,7 +36,7 @@ class Stack:
         self.lines: queue.Queue[str] = queue.Queue()
         self.output: list[str] = []
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "flows.cli", "up"],
+            [sys.executable, "-m", "cli.main", "up"],
             cwd=ROOT,
             env=env,
             stdout=subprocess.PIPE,

@@ -1,5 +1,5 @@
 """Slack faults against the poster the flows use (tasks/slack.py) and the approval gate's notice
-(flows/approvals.py): a post survives each fault and appears once; a Slack outage never fails a
+(tasks/approvals.py): a post survives each fault and appears once; a Slack outage never fails a
 gate, which still waits and can be answered."""
 
 from __future__ import annotations
