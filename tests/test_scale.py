@@ -12,7 +12,7 @@ from collections import Counter
 
 import pytest
 
-from sandbox import scale
+from benchmarks import scale
 from tasks.once import once_key, record_key
 from tests.conftest import require
 
