@@ -23,7 +23,7 @@ from pathlib import Path
 os.environ.setdefault("NO_PROXY", "127.0.0.1,localhost")
 os.environ.setdefault("no_proxy", "127.0.0.1,localhost")
 
-from sandbox import scale  # noqa: E402
+from benchmarks import scale  # noqa: E402
 from sandbox.smtp import start_smtp  # noqa: E402
 
 OUT = Path(__file__).resolve().parent / "out"

@@ -64,7 +64,7 @@ def _timed(command: list[str], cwd: Path) -> tuple[dict, str]:
 def _run_engine(folder: Path, checkout: Path) -> dict:
     out = folder / "out-engine"
     command = [
-        sys.executable, "-m", "flows.cli", "generate-files",
+        sys.executable, "-m", "cli.main", "generate-files",
         "--hris-csv", str(folder / "hris.csv"), "--members-csv", str(folder / "members.csv"),
         "--mapping", str(folder / "mapping.csv"), "--out", str(out), "--allow-mass-deletion",
     ]  # fmt: skip

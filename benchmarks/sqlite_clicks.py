@@ -1,7 +1,7 @@
 """`make bench-clicks`: does a CSM's Submit or Resume get 503 "database is locked" from the SQLite
 Prefect server that `make up` starts, while the server is busy with other writers?
 
-Starts the Prefect server exactly as `make up` does (flows/stack.py: its environment and its
+Starts the Prefect server exactly as `make up` does (cli/stack.py: its environment and its
 command) on a fresh SQLite database, then, for `--seconds`:
 - `--writers` busy flow runs, each doing what a flow-run process and its worker write: create the
   run, Pending, labels, Running, task runs with their states, logs, a run input, an artifact,
@@ -64,7 +64,7 @@ def stack_server(port: int, plain_prefect: bool = False) -> Iterator[Server]:
     """The Prefect server of `make up` (its settings and command) on a fresh SQLite database in a
     temporary state directory; `plain_prefect` starts it the way `make up` did before
     (`prefect server start`)."""
-    from flows.stack import healthy, server_command, stack_settings
+    from cli.stack import healthy, server_command, stack_settings
 
     home = Path(tempfile.mkdtemp(prefix="hris-clicks-"))
     environ = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "HRIS_"))}
@@ -300,7 +300,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=0, help="server port (default: a free one)")
     parser.add_argument("--plain-prefect", action="store_true", help="start `prefect server start` as before")
     args = parser.parse_args(argv)
-    from sandbox.scale import free_port
+    from benchmarks.scale import free_port
 
     os.environ.setdefault("NO_PROXY", "127.0.0.1,localhost")
     os.environ.setdefault("no_proxy", "127.0.0.1,localhost")

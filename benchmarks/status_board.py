@@ -54,7 +54,7 @@ def customer_form(i: int, csm: str = "csm@10kc.example", company: str | None = N
 
 
 def progress_markdown(flow: str, company: str, done: int, waiting_note: str = "") -> str:
-    """What flows/progress.py publishes: `done` steps done, the next one waiting (or all done)."""
+    """What tasks/progress.py publishes: `done` steps done, the next one waiting (or all done)."""
     rows = []
     for i, step in enumerate(STEPS, start=1):
         status = "✅ done" if i <= done else "⏳ waiting" if i == done + 1 else "· next"

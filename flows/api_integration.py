@@ -8,21 +8,13 @@ from prefect.input import RunInput
 from pydantic import Field, field_validator
 
 from blocks import SlackWorkspace, SmtpServer, WorkOSCredentials, load_block
-from flows.approvals import (
+from tasks.approvals import (
     Notify,
     ask,
     ends_on_rejection,
     record,
     request_approval,
     run_link,
-)
-from flows.progress import Progress
-from flows.steps import (
-    check_mapping_table,
-    csm_notice,
-    help_center_catalogue,
-    send_reviewed_email,
-    update_hub_segments,
 )
 from tasks.contracts import (
     API_FINAL_SUMMARY,
@@ -38,8 +30,16 @@ from tasks.customer import Customer, check_url
 from tasks.emails import draft_api_final_summary, draft_api_implementation_email
 from tasks.naming import run_name
 from tasks.once import once_key, once_task
+from tasks.progress import Progress
 from tasks.records import SetupLinkIssued
 from tasks.setup_links import SETUP_LINK_SHOWN, setup_link
+from tasks.steps import (
+    check_mapping_table,
+    csm_notice,
+    help_center_catalogue,
+    send_reviewed_email,
+    update_hub_segments,
+)
 from tasks.support import api_support_request, post_support_request
 from tasks.workos import WorkOSOrganization, ensure_organization_task, external_id_for, find_organization
 

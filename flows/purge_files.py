@@ -21,11 +21,11 @@ from prefect.states import Failed
 from prefect.variables import Variable
 
 from blocks import BlockNotConfigured, SftpServer, load_block
-from flows.upload_queue import upload_runs
 from tasks.files_dir import files_dir
 from tasks.registry import registrations
 from tasks.retention import DEFAULT_RETENTION_DAYS, Purged, purge_expired
 from tasks.sftp import inbox_path, purge_handled
+from tasks.upload_queue import upload_runs
 
 DEFAULT_ARCHIVE_RETENTION_DAYS = 90
 

@@ -18,7 +18,7 @@ from prefect.client.schemas.objects import StateType
 from prefect.client.schemas.sorting import FlowRunSort
 from prefect.input.actions import read_flow_run_input
 
-from flows.approvals import Notify, send_reminder, wait_settings
+from tasks.approvals import Notify, send_reminder, wait_settings
 from tasks.contracts import artifact_key
 from tasks.registry import registration
 

@@ -7,12 +7,12 @@ from prefect.input import RunInput
 from pydantic import Field
 
 from blocks import SmtpServer, load_block
-from flows.approvals import ask, ends_on_rejection, record
-from flows.steps import csm_notice, help_center_catalogue, send_reviewed_email, start_next_flow
+from tasks.approvals import ask, ends_on_rejection, record
 from tasks.contracts import CUSTOMER_CHOICE, SETUP_GUIDES, SETUP_GUIDES_EMAIL
 from tasks.customer import Customer
 from tasks.emails import draft_setup_guides_email
 from tasks.naming import run_name
+from tasks.steps import csm_notice, help_center_catalogue, send_reviewed_email, start_next_flow
 
 
 class CustomerChoice(RunInput):

@@ -11,7 +11,7 @@ from prefect.input import RunInput
 from pydantic import Field, field_validator
 
 from blocks import SftpServer, SlackWorkspace, SmtpServer, load_block
-from flows.approvals import (
+from tasks.approvals import (
     WaitSettings,
     ask,
     current_run_id,
@@ -20,22 +20,6 @@ from flows.approvals import (
     run_link,
     wait_for_signal,
     wait_settings,
-)
-from flows.process_upload import (
-    ProductionUpload,
-    current_members,
-    generate_for,
-    review_files,
-    share_files,
-    summary_text,
-)
-from flows.progress import Progress
-from flows.steps import (
-    check_mapping_table,
-    csm_notice,
-    help_center_catalogue,
-    send_reviewed_email,
-    update_hub_segments,
 )
 from tasks.contracts import (
     CUSTOMER_CONFIRMED,
@@ -52,11 +36,27 @@ from tasks.files import DELETIONS, INVITES, UPDATES
 from tasks.files_dir import files_dir
 from tasks.naming import run_name
 from tasks.once import already_done, once_key, once_task
+from tasks.progress import Progress
 from tasks.records import SampleFiles, SentEmail
 from tasks.registry import Registration, register
 from tasks.review_links import DOWNLOAD_LINK_SHOWN, review_download_link
 from tasks.sftp import archive, claim, download, inbox_path, missing_from_inbox, safe_file_name
+from tasks.steps import (
+    check_mapping_table,
+    csm_notice,
+    help_center_catalogue,
+    send_reviewed_email,
+    update_hub_segments,
+)
 from tasks.support import post_support_request, sftp_support_request
+from tasks.uploads import (
+    ProductionUpload,
+    current_members,
+    generate_for,
+    review_files,
+    share_files,
+    summary_text,
+)
 
 STEPS = [
     "Implementation email; customer confirms frequency, SFTP server and sample CSV",

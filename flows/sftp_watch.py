@@ -28,12 +28,12 @@ from prefect.exceptions import MissingContextError
 from prefect.states import Crashed
 
 from blocks import BlockNotConfigured, SftpServer, SlackWorkspace, load_block, optional_block
-from flows.approvals import run_link
-from flows.liveness import is_dead
-from flows.upload_queue import is_queued, resume_next_upload, upload_runs
+from tasks.alerts import alert_once
+from tasks.approvals import run_link
 from tasks.contracts import PROCESS_UPLOAD, PROCESSING, deployment_name, inbox_folder
+from tasks.liveness import is_dead
 from tasks.naming import upload_run_label
-from tasks.once import once_key, once_task
+from tasks.once import once_key
 from tasks.registry import (
     UPLOAD_PERIODS,
     InvalidVariable,
@@ -60,6 +60,7 @@ from tasks.sftp import (
 )
 from tasks.slack import Slack
 from tasks.templating import render
+from tasks.upload_queue import is_queued, resume_next_upload, upload_runs
 
 MAX_DISPATCHES = 3
 
@@ -164,15 +165,6 @@ def _logger():
         return get_run_logger()
     except MissingContextError:
         return logging.getLogger(__name__)
-
-
-@once_task("alert-once")
-def alert_once(slack: Slack | None, channel: str, text: str, once_key: str) -> bool:
-    """An alert that must go out once however many ticks see its cause; retried next tick if Slack fails."""
-    if slack is None:
-        raise RuntimeError("no Slack configured")
-    slack.post(channel, text, once_key=once_key)
-    return True
 
 
 def _alert(slack: Slack | None, channel: str, text: str) -> bool:

@@ -9,13 +9,13 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
-from flows.approvals import ends_on_rejection, wait_settings
-from flows.progress import Progress
-from flows.steps import check_mapping_table, update_hub_segments
+from tasks.approvals import ends_on_rejection, wait_settings
 from tasks.contracts import artifact_key
 from tasks.customer import Customer, key_in_alphabet
 from tasks.naming import run_name
+from tasks.progress import Progress
 from tasks.registry import registration, update_registration
+from tasks.steps import check_mapping_table, update_hub_segments
 
 STEPS = [
     "Check the new data mapping table",

@@ -1,4 +1,4 @@
-"""The Approve / Reject buttons on a gate's Slack notice (flows/approvals.py posts them; the web app's
+"""The Approve / Reject buttons on a gate's Slack notice (tasks/approvals.py posts them; the web app's
 `/slack/actions` in webapp/slack_actions.py answers their clicks).
 """
 

@@ -175,7 +175,7 @@ def set_wait_settings(**settings) -> None:
     """Every gate's timing (the `hris_wait_settings` Variable): tests poll fast, remind when they say."""
     from prefect.variables import Variable
 
-    from flows.approvals import WAIT_SETTINGS_VARIABLE, WaitSettings
+    from tasks.approvals import WAIT_SETTINGS_VARIABLE, WaitSettings
 
     Variable.set(WAIT_SETTINGS_VARIABLE, WaitSettings(**settings).model_dump(), overwrite=True)
 

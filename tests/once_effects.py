@@ -2,9 +2,10 @@
 EFFECT ONCE_KEY STAND_IN_URL WORK_DIR`.
 
 EFFECT is `support-request` (tasks/support.py, with the sample in its thread), `share-files`
-(flows/process_upload.py: a summary and three files in its thread), `apply-files` (the hub's three
+(tasks/uploads.py: a summary and three files in its thread), `apply-files` (the hub's three
 bulk uploads), `workos-organization` (API step 1's find-or-create) or `email` (a reviewed email:
-STAND_IN_URL is `smtp://127.0.0.1:PORT`, an optional fifth argument the CSM's answer after an unclear send). The files are made in WORK_DIR; the step talks to the stand-in at STAND_IN_URL.
+STAND_IN_URL is `smtp://127.0.0.1:PORT`, an optional fifth argument the CSM's answer after an
+unclear send). The files are made in WORK_DIR; the step talks to the stand-in at STAND_IN_URL.
 """
 
 from __future__ import annotations
@@ -16,11 +17,12 @@ from pathlib import Path
 from prefect import flow
 
 from blocks import SlackWorkspace, SmtpServer, TenKCHub, WorkOSCredentials
-from flows.process_upload import apply_through_hub, share_files
+from flows.process_upload import apply_through_hub
 from tasks.customer import Customer
 from tasks.emails import EmailDraft, send_email
 from tasks.files import DELETIONS, INVITES, UPDATES
 from tasks.support import post_support_request
+from tasks.uploads import share_files
 from tasks.workos import ensure_organization_task
 from tests.conftest import make_customer
 

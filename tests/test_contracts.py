@@ -16,7 +16,7 @@ from tasks import contracts
 ROOT = Path(__file__).resolve().parents[1]
 SOURCES = [
     path
-    for folder in ("flows", "tasks", "blocks", "webapp", "sandbox", "benchmarks")
+    for folder in ("cli", "flows", "tasks", "blocks", "webapp", "sandbox", "benchmarks")
     for path in sorted((ROOT / folder).rglob("*.py"))
     if path.name != "contracts.py"
 ]
@@ -94,8 +94,8 @@ def test_notices_posted_with_old_form_names_still_answer_their_gates():
 def test_a_click_fills_in_the_forms_a_button_answers():
     """What a click sends must be a valid answer of the form class that names that button form."""
     from flows.api_integration import IntegrationOn
-    from flows.approvals import Approval
-    from flows.steps import EmailReview
+    from tasks.approvals import Approval
+    from tasks.steps import EmailReview
 
     for form in (Approval, IntegrationOn):
         answer = contracts.click_answer(form.slack_form, "ana@10kc.example (verified in Slack)", "approve")

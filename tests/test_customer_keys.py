@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from flows.approvals import artifact_key
+from tasks.approvals import artifact_key
 from tasks.customer import check_domain, key_in_alphabet
 from tasks.once import once_key
 from tasks.registry import Registration, register, registration, registrations

@@ -10,7 +10,7 @@ from importlib.metadata import packages_distributions
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-OWN = {"flows", "tasks", "blocks", "webapp", "sandbox", "templates", "benchmarks", "tests"}
+OWN = {"cli", "flows", "tasks", "blocks", "webapp", "sandbox", "templates", "benchmarks", "tests"}
 # Needed without being imported by name: Starlette parses uploaded forms with python-multipart;
 # the rest are commands `make test` runs, or a pytest plugin.
 USED_INDIRECTLY = {"python-multipart", "ruff", "import-linter", "mypy", "pytest-timeout"}
@@ -47,7 +47,7 @@ def test_every_package_the_product_imports_is_a_declared_dependency():
     runtime, extras = _declared()
     undeclared = {
         module: sorted(_distributions(module))
-        for module in _imports(("flows", "tasks", "blocks", "webapp", "sandbox", "templates"))
+        for module in _imports(("cli", "flows", "tasks", "blocks", "webapp", "sandbox", "templates"))
         if not _distributions(module) & (runtime | extras)
     }
     assert not undeclared, f"imported but not in pyproject.toml: {undeclared}"
@@ -57,7 +57,7 @@ def test_every_declared_dependency_is_imported():
     runtime, extras = _declared()
     imported = set()
     for module in _imports(
-        ("flows", "tasks", "blocks", "webapp", "sandbox", "templates", "tests", "benchmarks")
+        ("cli", "flows", "tasks", "blocks", "webapp", "sandbox", "templates", "tests", "benchmarks")
     ):
         imported |= _distributions(module)
     unused = sorted((runtime | extras) - imported - USED_INDIRECTLY)

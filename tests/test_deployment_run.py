@@ -54,8 +54,8 @@ def test_a_deployment_run_suspends_at_the_gate_and_sends_once_after_resume(serve
 def test_suspended_runs_get_reminders_from_the_sweeper_once_per_interval(
     served, smtp_block, smtp_server, slack_block, slack
 ):
-    from flows.approvals import wait_settings
     from flows.reminders import approval_reminders
+    from tasks.approvals import wait_settings
 
     customer = make_customer()
     run = run_deployment(

@@ -14,7 +14,7 @@ ROOT = Path(__file__).resolve().parents[1]
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 CODE = [
     p
-    for folder in ("flows", "tasks", "blocks", "webapp", "sandbox", "tests")
+    for folder in ("cli", "flows", "tasks", "blocks", "webapp", "sandbox", "tests")
     for p in (ROOT / folder).rglob("*.py")
 ]
 
@@ -33,7 +33,7 @@ def _code_texts() -> list[str]:
 @cache
 def _help(*command: str) -> str:
     done = subprocess.run(
-        [sys.executable, "-m", "flows.cli", *command, "--help"], capture_output=True, text=True, timeout=120
+        [sys.executable, "-m", "cli.main", *command, "--help"], capture_output=True, text=True, timeout=120
     )
     assert done.returncode == 0, done.stderr
     return done.stdout
@@ -79,7 +79,7 @@ def test_every_make_target_the_docs_name_exists():
 def test_the_readme_layout_names_every_module_and_only_modules_that_exist():
     readme = (ROOT / "README.md").read_text()
     layout = readme[readme.index("## Layout") :]
-    for folder in ("flows", "tasks", "webapp"):
+    for folder in ("cli", "flows", "tasks", "webapp"):
         row = next(line for line in layout.splitlines() if line.startswith(f"| `{folder}/` |"))
         named = set(re.findall(r"`([a-z_]+\.py)`", row))
         modules = {p.name for p in (ROOT / folder).glob("*.py") if p.name != "__init__.py"}

@@ -13,7 +13,7 @@ from starlette.applications import Starlette
 from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 
-from flows.doctor import doctor
+from cli.doctor import doctor
 from tests import golive
 from tests.conftest import ServerThread, free_port
 from tests.golive import save
@@ -162,7 +162,7 @@ def test_the_command_prints_one_table_and_exits_1_on_a_failure(real_blocks, pref
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
     env |= {"PREFECT_API_URL": prefect_api, "PREFECT_UI_URL": prefect_api.removesuffix("/api")}
     done = subprocess.run(
-        [sys.executable, "-m", "flows.cli", "doctor", "--hub-url", HUB_URL],
+        [sys.executable, "-m", "cli.main", "doctor", "--hub-url", HUB_URL],
         cwd=ROOT,
         env=env,
         capture_output=True,

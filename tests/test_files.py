@@ -331,7 +331,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def cli(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "flows.cli", "generate-files", *args], cwd=ROOT, capture_output=True, text=True
+        [sys.executable, "-m", "cli.main", "generate-files", *args], cwd=ROOT, capture_output=True, text=True
     )
 
 

@@ -70,7 +70,7 @@ def test_an_xlsx_with_a_stray_cell_far_away_is_refused_quickly(tmp_path):
     assert mapping.stat().st_size < 10_000
     hris = write(tmp_path, "hris.csv", HEADER + "new@acme.com,N,P,active,Sales,Paris\n")
     done = subprocess.run(
-        [sys.executable, "-m", "flows.cli", "generate-files", *cli_args(tmp_path, hris, mapping=mapping)],
+        [sys.executable, "-m", "cli.main", "generate-files", *cli_args(tmp_path, hris, mapping=mapping)],
         cwd=ROOT, capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     assert done.returncode == 2
@@ -154,7 +154,7 @@ def _run_cli(tmp_path, hris_text: str):
 
 NO_PREFECT = """
 import sys
-from flows.cli import main
+from cli.main import main
 code = main(sys.argv[1:])
 loaded = sorted(name for name in sys.modules if name == "prefect" or name.startswith("prefect."))
 print("prefect modules:", len(loaded))

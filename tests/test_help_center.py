@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from flows.steps import help_center_warning
 from tasks.platforms import (
     CatalogueOverrideError,
     catalogue_links,
@@ -13,6 +12,7 @@ from tasks.platforms import (
     placeholder_links,
     with_overrides,
 )
+from tasks.steps import help_center_warning
 
 CATALOGUE = load_catalogue()
 

@@ -16,7 +16,7 @@ import pytest
 from prefect import flow
 
 from blocks import SmtpServer
-from flows.approvals import WaitSettings
+from tasks.approvals import WaitSettings
 from sandbox.smtp import start_smtp
 from tasks.emails import EmailRefused, render_email
 from tasks.files import DELETIONS, INVITES, UPDATES

@@ -9,8 +9,8 @@ from prefect.client.orchestration import get_client
 from prefect.events import emit_event
 from prefect.states import Running
 
-from flows.liveness import last_heartbeat
 from flows.sftp_watch import _stale
+from tasks.liveness import last_heartbeat
 from tests.conftest import wait_until
 
 

@@ -17,7 +17,7 @@ import httpx
 import pytest
 import yaml
 
-from flows.stack import Children, healthy
+from cli.stack import Children, healthy
 from tests.conftest import free_port, make_customer, wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -36,7 +36,7 @@ class Stack:
         self.lines: queue.Queue[str] = queue.Queue()
         self.output: list[str] = []
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "flows.cli", "up"],
+            [sys.executable, "-m", "cli.main", "up"],
             cwd=ROOT,
             env=env,
             stdout=subprocess.PIPE,
@@ -204,7 +204,7 @@ def _api(env, method, path, **kwargs):
 
 def _click(env, path, body):
     """A CSM's click in the UI: one request, no retry; `make up`'s server never answers it 503
-    "database is locked" (flows/prefect_server.py), even right after it started (issue 22)."""
+    "database is locked" (cli/prefect_server.py), even right after it started (issue 22)."""
     url = f"http://127.0.0.1:{env['HRIS_PREFECT_PORT']}/api{path}"
     return httpx.post(url, json=body, timeout=120, trust_env=False)
 

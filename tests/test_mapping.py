@@ -142,7 +142,7 @@ def test_links_and_keys_are_understood():
 def test_a_link_the_check_accepts_is_the_table_every_upload_reads(sheets, sheets_block, tmp_path, link):
     """Issue 20: the check took ' https://…' and a bare key, process-upload's load_mapping read them as
     worker paths ('file not found') and refused every later upload."""
-    from flows.process_upload import load_mapping
+    from tasks.uploads import load_mapping
 
     sheets.add_spreadsheet(KEY, {"Data Mapping": REALISTIC}, [sheets_block.client_email])
     checked = read_mapping(link, sheets_block)  # what the mapping-table form's check reads
@@ -280,7 +280,7 @@ BLANK_VISIBILITY = [
 def check_mapping(*args: str) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_API")}
     return subprocess.run(
-        [sys.executable, "-m", "flows.cli", "check-mapping", *args],
+        [sys.executable, "-m", "cli.main", "check-mapping", *args],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -340,7 +340,7 @@ def api_in_env(prefect_api, monkeypatch):
 
 
 def test_check_mapping_reads_a_sheet_link_with_the_default_block(sheets, sheets_block, capsys, api_in_env):
-    from flows.cli import main
+    from cli.main import main
 
     sheets.add_spreadsheet(KEY, {"Data Mapping": BLANK_VISIBILITY}, [sheets_block.client_email])
     assert main(["check-mapping", "--mapping", LINK]) == 2
@@ -356,7 +356,7 @@ def test_check_mapping_reads_a_sheet_link_with_the_default_block(sheets, sheets_
 def test_check_mapping_of_a_sheet_says_what_is_missing_in_one_line(
     sheets, sheets_credentials, capsys, api_in_env
 ):
-    from flows.cli import main
+    from cli.main import main
 
     sheets_credentials.save("default", overwrite=True)
     sheets.add_spreadsheet(KEY, {"Sheet1": REALISTIC}, ["someone-else@example.com"])

@@ -12,7 +12,7 @@ from prefect import flow
 from prefect.client.orchestration import get_client
 from prefect.states import Cancelled
 
-from flows.approvals import WaitSettings
+from tasks.approvals import WaitSettings
 from tasks.export_links import EXPORT_LINK_SHOWN
 from tasks.setup_links import SETUP_LINK_SHOWN
 from tests.conftest import make_customer
@@ -102,9 +102,9 @@ def test_an_approved_body_without_the_stand_in_is_asked_again_and_nothing_is_sen
 @flow
 def asks_for_member_export(customer: dict, mapping: str) -> str:
     """process-upload without a hub API, up to its member-export gate."""
-    from flows.process_upload import current_members
     from tasks.customer import Customer
     from tasks.registry import Registration
+    from tasks.uploads import current_members
 
     reg = Registration(customer=Customer(**customer), mode="onboarding", mapping_link=mapping)
     return str(current_members(reg, "20261126T040000Z-staff.csv", FAST))

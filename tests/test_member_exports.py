@@ -15,7 +15,7 @@ import pytest
 from prefect import flow
 
 from blocks import WebApp, WorkOSCredentials
-from flows.approvals import WaitSettings, ask
+from tasks.approvals import WaitSettings, ask
 from tasks.export_links import MemberExportReceived, export_upload_link, member_export_link
 from tasks.setup_links import make_setup_link, sign
 from tasks.tabular import read_csv
@@ -222,7 +222,7 @@ def test_a_link_is_never_made_for_a_name_that_is_a_path(name):
 def test_the_web_app_command_refuses_a_missing_or_short_key_in_one_line(prefect_api, capsys):
     from pydantic import SecretStr
 
-    from flows.cli import main
+    from cli.main import main
 
     name = f"web-{uuid.uuid4().hex[:8]}"
     assert main(["setup-links", "--block", name]) == 2

@@ -27,7 +27,6 @@ FOLDERS = sorted(p.name for p in FIXTURES.iterdir() if (p / "expected.json").is_
 def once_tasks() -> dict:
     """Every once-only task of the code, by the step name its fixture record is stored under."""
     from flows.api_integration import long_lived_setup_link
-    from flows.approvals import record_decision
     from flows.process_upload import (
         apply_files,
         first_claim_of_content,
@@ -37,15 +36,16 @@ def once_tasks() -> dict:
         remember_outcome,
         remove_members,
         report_duplicate,
-        share_files,
         update_members,
     )
     from flows.sftp_integration import _watch_started, fetch_sample, files_from_sample, register_once
-    from flows.sftp_watch import alert_once
-    from flows.steps import _start_deployment, apply_segments_once
+    from tasks.alerts import alert_once
+    from tasks.approvals import record_decision
     from tasks.emails import send_email
     from tasks.mapping import read_and_check_mapping
+    from tasks.steps import _start_deployment, apply_segments_once
     from tasks.support import post_support_request
+    from tasks.uploads import share_files
 
     return {
         "send-email": send_email,

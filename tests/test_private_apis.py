@@ -83,14 +83,14 @@ def test_prefects_redis_lock_manager_names_its_keys():
 
 
 def test_the_stack_servers_sqlite_transactions_take_the_write_lock_first(tmp_path, monkeypatch):
-    """flows/prefect_server.py relies on AioSqliteConfiguration.begin_transaction(session,
+    """cli/prefect_server.py relies on AioSqliteConfiguration.begin_transaction(session,
     with_for_update=True) beginning IMMEDIATE; Prefect's own default (DEFERRED) does not lock."""
     import asyncio
     import sqlite3
 
     from prefect.server.database.configurations import AioSqliteConfiguration
 
-    from flows.prefect_server import sqlite_transactions_wait_their_turn
+    from cli.prefect_server import sqlite_transactions_wait_their_turn
 
     monkeypatch.setattr(AioSqliteConfiguration, "begin_transaction", AioSqliteConfiguration.begin_transaction)
     path = tmp_path / "prefect.db"

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from flows.stack import GoLiveRefused, bootstrap
+from cli.stack import GoLiveRefused, bootstrap
 from tests import golive
 from tests.conftest import free_port
 from tests.golive import save, saved_defaults
@@ -111,7 +111,7 @@ def test_up_production_refuses_a_missing_block_before_starting_anything(real_blo
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
     env |= {"HRIS_PREFECT_PORT": port, "HRIS_STATE_DIR": str(tmp_path / "state")}
     done = subprocess.run(
-        [sys.executable, "-m", "flows.cli", "up", "--production"],
+        [sys.executable, "-m", "cli.main", "up", "--production"],
         cwd=ROOT,
         env=env,
         capture_output=True,
@@ -145,7 +145,7 @@ def test_up_production_runs_doctor_first_and_starts_nothing_when_a_check_fails(
         "HRIS_SETUP_LINKS_PORT": str(links_port),
     }
     done = subprocess.run(
-        [sys.executable, "-m", "flows.cli", "up", "--production"],
+        [sys.executable, "-m", "cli.main", "up", "--production"],
         cwd=ROOT,
         env=env,
         capture_output=True,

@@ -12,7 +12,7 @@ from collections import Counter
 
 import pytest
 
-from sandbox import scale
+from benchmarks import scale
 from tasks.once import once_key, record_key
 from tests.conftest import require
 
@@ -114,7 +114,7 @@ def test_once_records_are_on_shared_storage_and_locks_in_redis(stack, load):
 
 
 def test_a_database_url_that_is_not_postgresql_is_a_clear_error():
-    from flows.stack import database_settings
+    from cli.stack import database_settings
 
     assert database_settings(None) == {}
     assert database_settings("postgresql+asyncpg://u:p@db:5432/prefect") == {

@@ -8,13 +8,13 @@ import pytest
 from prefect import flow
 
 from blocks import TenKCHub
-from flows.approvals import WaitSettings
-from flows.steps import update_hub_segments
 from sandbox.http import Response
+from tasks.approvals import WaitSettings
 from tasks.hub import HubError
 from tasks.mapping import parse_rows
 from tasks.retry import retry_delay
 from tasks.segments import apply_plan, checklist, plan_segments
+from tasks.steps import update_hub_segments
 from tests.conftest import make_customer
 from tests.gates import FlowInThread, answer, form_description, waiting_gate
 

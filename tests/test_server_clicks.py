@@ -1,7 +1,7 @@
 """A CSM's Submit and Resume on the SQLite Prefect server `make up` starts, while other writers keep
 it busy (the worker and flow runs of `bench-load`, the scheduler filling schedules at start): never
 a 503 "database is locked" (issue 22). benchmarks/sqlite_clicks.py drives it; the server is started
-with flows/stack.py's own settings and command, so this tests what `make up` runs."""
+with cli/stack.py's own settings and command, so this tests what `make up` runs."""
 
 from __future__ import annotations
 

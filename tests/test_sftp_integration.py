@@ -213,7 +213,7 @@ def monitoring_shares(slack) -> list[dict]:
 
 def upload_run(customer_key: str, name: str, nth: int):
     """The process-upload run of the nth claim of `name` for this customer."""
-    from flows.upload_queue import upload_runs
+    from tasks.upload_queue import upload_runs
 
     def find():
         runs = [

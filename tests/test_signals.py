@@ -7,7 +7,7 @@ import uuid
 from prefect import flow
 from pydantic import BaseModel
 
-from flows.approvals import send_signal, wait_for_signal
+from tasks.approvals import send_signal, wait_for_signal
 from tests.conftest import wait_until
 from tests.gates import FlowInThread, read_run
 

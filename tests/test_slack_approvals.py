@@ -13,8 +13,8 @@ from prefect.deployments import run_deployment
 from prefect.flow_runs import resume_flow_run
 from prefect.states import Cancelled
 
-from flows.approvals import WaitSettings
 from flows.setup_guides import setup_guides
+from tasks.approvals import WaitSettings
 from tasks.gate_buttons import APPROVE, REJECT
 from tests.conftest import ServerThread, delete_block, make_customer, wait_until
 from tests.gates import FlowInThread, answer, waiting_gate

@@ -92,7 +92,7 @@ def test_a_short_internal_password_is_refused_without_repeating_it():
 
 def test_the_command_binds_the_internal_listener_to_loopback_unless_told_otherwise(monkeypatch):
     import webapp.app
-    from flows.cli import main
+    from cli.main import main
 
     seen = {}
 

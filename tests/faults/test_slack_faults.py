@@ -1,5 +1,5 @@
 """Slack faults against the poster the flows use (tasks/slack.py) and the approval gate's notice
-(flows/approvals.py): a post survives each fault and appears once; a Slack outage never fails a
+(tasks/approvals.py): a post survives each fault and appears once; a Slack outage never fails a
 gate, which still waits and can be answered."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import uuid
 import pytest
 from prefect import flow
 
-from flows.approvals import Notify, WaitSettings, request_approval
+from tasks.approvals import Notify, WaitSettings, request_approval
 from tasks.slack import Slack, SlackError
 from tests.conftest import wait_until
 from tests.gates import FlowInThread, answer, artifacts_and_logs

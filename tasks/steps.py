@@ -16,7 +16,8 @@ from prefect.variables import Variable
 from pydantic import Field, field_validator, model_validator
 
 from blocks import GoogleSheetsCredentials, SmtpServer, TenKCHub, load_block, optional_block
-from flows.approvals import (
+from tasks.approval_notices import email_details
+from tasks.approvals import (
     Approval,
     Notify,
     WaitSettings,
@@ -29,7 +30,6 @@ from flows.approvals import (
     request_approval,
     run_link,
 )
-from tasks.approval_notices import email_details
 from tasks.contracts import (
     MAPPING_TABLE,
     SEGMENTS_CHECKLIST,

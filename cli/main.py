@@ -56,7 +56,7 @@ def _check_mapping(args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
     if is_link and "PREFECT_API_URL" not in os.environ:
-        from flows import stack
+        from cli import stack
 
         stack.configure_environment()
     import httpx
@@ -177,14 +177,14 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "setup-links":
         return _serve_setup_links(args)
 
-    from flows import stack
+    from cli import stack
 
     if args.command == "up":
         return stack.up(args.production)
     if args.command == "doctor":
         if "PREFECT_API_URL" not in os.environ:
             stack.configure_environment()
-        from flows.doctor import doctor, table
+        from cli.doctor import doctor, table
 
         results = doctor(args.block, hub_urls=args.hub_url)
         print(table(results))

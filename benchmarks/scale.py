@@ -158,7 +158,7 @@ def prefect_stack(database_url: str | None, redis_url: str | None, workers: int 
     Each worker has its own PREFECT_HOME (its own machine, as far as files go); result storage is
     one shared path, and once-locks are in Redis when `redis_url` is given.
     """
-    from flows.stack import database_settings, healthy, server_command
+    from cli.stack import database_settings, healthy, server_command
 
     base = Path(tempfile.mkdtemp(prefix="hris-scale-"))
     logs, storage, port = base / "logs", base / "shared-results", free_port()

@@ -159,8 +159,8 @@ def stack_settings(environ: Mapping[str, str]) -> dict[str, str]:
 
 def server_command() -> list[str]:
     """How `up` starts the Prefect server: `prefect server start` with SQLite transactions that wait
-    for the write lock instead of answering 503 "database is locked" (flows/prefect_server.py)."""
-    return [sys.executable, "-m", "flows.prefect_server", "start"]
+    for the write lock instead of answering 503 "database is locked" (cli/prefect_server.py)."""
+    return [sys.executable, "-m", "cli.prefect_server", "start"]
 
 
 def healthy(base_url: str) -> bool:
@@ -361,7 +361,7 @@ def up(production: bool = False) -> int:
                 str(WEB_INTERNAL_PORT),
             )
         if production:  # the web app is up first, so doctor sees its public URL answer
-            from flows.doctor import doctor, table
+            from cli.doctor import doctor, table
 
             deadline = time.monotonic() + 60
             while not healthy(f"http://127.0.0.1:{SETUP_LINKS_PORT}") and time.monotonic() < deadline:
@@ -388,8 +388,8 @@ def up(production: bool = False) -> int:
             start(name, _bin("prefect"), "worker", "start", "--pool", WORK_POOL)
 
         # before the banner: once it is printed, `up` only waits (a slow import here could take Ctrl-C)
-        from flows.steps import help_center_catalogue, help_center_warning
         from tasks.platforms import CatalogueOverrideError
+        from tasks.steps import help_center_catalogue, help_center_warning
 
         try:
             warning = help_center_warning(help_center_catalogue())

@@ -95,8 +95,8 @@ def _hub(block, hub_urls: list[str]) -> str:
 
 def help_center_checks() -> list[Check]:
     """Every guide link the emails can carry answers 200 and none is a placeholder (host or path)."""
-    from flows.steps import help_center_catalogue
     from tasks.platforms import catalogue_links, is_placeholder
+    from tasks.steps import help_center_catalogue
 
     try:
         links = catalogue_links(help_center_catalogue())
@@ -143,7 +143,7 @@ def doctor(
         WorkOSCredentials,
     )
     from blocks.web_app import load_checked, load_web_app
-    from flows.stack import block_types
+    from cli.stack import block_types
     from sandbox.blocks import sandbox_marker
 
     required, optional = block_types()

@@ -13,7 +13,7 @@ waits for it under the busy timeout. Reads outside transactions stay concurrent 
 
 PostgreSQL (`HRIS_DATABASE_URL`) is untouched: the flag only means something to SQLite.
 
-    python -m flows.prefect_server start [prefect server start options]
+    python -m cli.prefect_server start [prefect server start options]
 """
 
 from __future__ import annotations
