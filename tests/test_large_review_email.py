@@ -16,8 +16,8 @@ import pytest
 from prefect import flow
 
 from blocks import SmtpServer
-from tasks.approvals import WaitSettings
 from sandbox.smtp import start_smtp
+from tasks.approvals import WaitSettings
 from tasks.emails import EmailRefused, render_email
 from tasks.files import DELETIONS, INVITES, UPDATES
 from tasks.review_links import DOWNLOAD_LINK_SHOWN
