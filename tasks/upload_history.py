@@ -84,7 +84,7 @@ def read_upload(artifact: dict[str, Any]) -> Upload | None:
     """An upload table's counts; None when it is not one (written by hand, or by a newer version)."""
     data = artifact.get("data")
     try:
-        table = json.loads(data) if isinstance(data, str) else data
+        table: Any = json.loads(data) if isinstance(data, str) else data
         first = table[0]
         version = int(first.get("table version", 1))
         if version > TABLE_VERSION:
