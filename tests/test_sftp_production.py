@@ -467,3 +467,29 @@ def test_an_approval_binds_the_files_it_showed_and_a_changed_file_is_not_applied
     answer(run.flow_run_id, "apply-files-2", decision="reject", reason="who edited it?", approver="Casey")
     assert run.result().is_cancelled()
     assert members == before and hub.hub(reg.customer.hub_url).uploads == []
+
+
+def test_each_upload_counts_once_and_only_applied_uploads_make_the_guard_s_median():
+    """Step 8 and the decision each publish a table: the newest says what the upload is. Tables of
+    older code (no decision) read, but a customer without an applied upload has only the flat rule."""
+    import json
+
+    from tasks.upload_history import decided_before, history_rule, newest_per_claim, read_upload
+
+    def artifact(minute: int, n: int, deletions: int, decision: str | None) -> dict:
+        table = history_table(n, deletions, decision)
+        return {"created": f"2026-12-0{n}T09:{minute:02d}:00+00:00", "data": json.dumps([table])}
+
+    tables = [artifact(1, 1, 40, None), artifact(1, 2, 50, "pending"), artifact(2, 2, 50, "rejected")]
+    uploads = newest_per_claim([read_upload(a) for a in reversed(tables)])
+    assert [(u.name, u.decision) for u in uploads] == [("week-2.csv", "rejected"), ("week-1.csv", None)]
+    history = decided_before(uploads, claimed="this-one.csv")
+    assert len(history) == 2 and history_rule(12, history) is None  # nothing applied: flat rule only
+    applied = read_upload(artifact(3, 3, 4, "applied"))
+    rule = history_rule(21, [applied, *history])
+    assert (rule.median, rule.limit, rule.tripped) == (4, 20, True)
+    assert not history_rule(20, [applied]).tripped
+    assert (
+        read_upload({"created": "2026-12-01T09:00:00+00:00", "data": json.dumps([{"table version": 3}])})
+        is None
+    )
