@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: up test bench bench-sftp bench-load clean clean-all
+.PHONY: up test bench bench-sftp bench-load bench-clicks clean clean-all
 
 $(BIN)/hris-runbook: pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "hris-runbook needs Python >= 3.11 (set PYTHON=...)")'
@@ -33,7 +33,9 @@ clean-all:
 	@[ "$(YES)" = 1 ] || sleep 10
 	rm -rf $(VENV) .prefect .sandbox *.egg-info
 
+# The engine beside the plain-Python baseline and the bare-join anchors (polars, DuckDB, pandas: the `bench` extra).
 bench: $(BIN)/hris-runbook
+	$(BIN)/python -m pip install --quiet -e '.[bench]'
 	$(BIN)/python -m benchmarks.run --rows 1000000
 
 bench-sftp: $(BIN)/hris-runbook
@@ -42,3 +44,7 @@ bench-sftp: $(BIN)/hris-runbook
 # N concurrent setup-guides runs on SQLite and on PostgreSQL (needs postgresql + redis-server); N=10 for a quick run.
 bench-load: $(BIN)/hris-runbook
 	$(BIN)/python -m benchmarks.load $(if $(N),--n $(N))
+
+# A CSM's Submit and Resume on the SQLite server of `make up` while other writers keep it busy: 503s counted.
+bench-clicks: $(BIN)/hris-runbook
+	$(BIN)/python -m benchmarks.sqlite_clicks

@@ -5,8 +5,10 @@
 
 Each run is a whole process, timed from outside: the engine as `hris-runbook generate-files`
 (interpreter start, imports, reading, writing), the baseline as a process running
-`benchmarks/reference.py`. Peak memory is that process's max RSS. The engine runs `--repeat`
-times and the best run is reported (other work on the machine only ever slows a run down).
+`benchmarks/reference.py`, and the anchors (benchmarks/anchors.py: polars, DuckDB and pandas doing
+only the bare join) each as its own process. Peak memory is that process's max RSS. The engine and
+the anchors run `--repeat` times, interleaved, and the best run of each is reported (other work on
+the machine only ever slows a run down); `ratio` is the engine's best time over polars' best.
 """
 
 from __future__ import annotations
@@ -76,6 +78,20 @@ def _run_baseline(folder: Path) -> dict:
     return {**measured, **json.loads(stdout)}
 
 
+def _run_anchor(anchor: str, folder: Path) -> dict:
+    measured, stdout = _timed([sys.executable, "-m", "benchmarks.anchors", anchor, str(folder)], ROOT)
+    return {**measured, **json.loads(stdout)}
+
+
+def _installed_anchors() -> list[str]:
+    """The anchors whose package is installed (`make bench` installs the `bench` extra)."""
+    import importlib.util
+
+    from benchmarks.anchors import ANCHORS
+
+    return [name for name in ANCHORS if importlib.util.find_spec(name) is not None]
+
+
 def _best(runs: list[dict]) -> dict:
     return {**min(runs, key=lambda r: r["seconds"]), "all_seconds": [r["seconds"] for r in runs]}
 
@@ -95,6 +111,7 @@ def main() -> int:
     parser.add_argument(
         "--before", type=Path, help="another checkout whose engine runs too, interleaved (before/after)"
     )
+    parser.add_argument("--no-baseline", action="store_true", help="skip the slow plain-Python baseline")
     parser.add_argument("--baseline-in", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
 
@@ -114,15 +131,20 @@ def main() -> int:
     for case in cases:
         folder = _dataset(case, args.rows)
         runs, before_runs = [], []
+        anchor_runs: dict[str, list[dict]] = {name: [] for name in _installed_anchors()}
         for _ in range(args.repeat):
             runs.append(_run_engine(folder, ROOT))
             if args.before:
                 before_runs.append(_run_engine(folder, args.before.resolve()))
+            for name, measured in anchor_runs.items():
+                measured.append(_run_anchor(name, folder))
         engine = _best(runs)
         before = _best(before_runs) if before_runs else None
-        baseline = _run_baseline(folder)
-        same = all(r[k] == baseline[k] for r in [*runs, *before_runs] for k in COUNTS)
+        anchors = {name: _best(measured) for name, measured in anchor_runs.items()}
+        baseline = None if args.no_baseline else _run_baseline(folder)
+        same = baseline is None or all(r[k] == baseline[k] for r in [*runs, *before_runs] for k in COUNTS)
         ok &= same
+        ratio = round(engine["seconds"] / anchors["polars"]["seconds"], 2) if "polars" in anchors else None
         result = {
             "case": case,
             "description": CASES[case],
@@ -134,7 +156,9 @@ def main() -> int:
             "engine": engine,
             "before": before,
             "baseline": baseline,
-            "speedup": round(baseline["seconds"] / engine["seconds"], 1),
+            "anchors": anchors,
+            "ratio_to_polars": ratio,
+            "speedup": round(baseline["seconds"] / engine["seconds"], 1) if baseline else None,
             "same_counts": same,
         }
         (HERE / "out").mkdir(exist_ok=True)
@@ -143,9 +167,15 @@ def main() -> int:
             f"{case}: {args.rows:,} rows ({CASES[case]}; HRIS {result['hris_mib']} MiB) on {machine}\n"
             + _line("engine", engine, f"best of {engine['all_seconds']}")
             + (_line("before", before, f"best of {before['all_seconds']} ({args.before})") if before else "")
-            + _line("baseline", baseline, "")
-            + f"  speedup  {result['speedup']:6.1f}x  same counts: {same}  "
-            f"load {result['load_average_1min']:.1f}\n"
+            + "".join(_line(name, r, f"bare join, best of {r['all_seconds']}") for name, r in anchors.items())
+            + (_line("baseline", baseline, "") if baseline else "")
+            + (
+                f"  engine / polars {ratio:.2f}x\n"
+                if ratio
+                else "  (no anchors: pip install -e '.[bench]')\n"
+            )
+            + (f"  speedup  {result['speedup']:6.1f}x  same counts: {same}  " if baseline else "  ")
+            + f"load {result['load_average_1min']:.1f}\n"
             + f"  counts   invites {engine['invites']:,}, updates {engine['updates']:,}, "
             f"deletions {engine['deletions']:,}, rejected rows {engine['rejected_rows']:,}",
             flush=True,

@@ -167,10 +167,20 @@ def summary_text(reg: Registration, upload: str, summary: dict) -> str:
         upload=upload,
         mode=reg.mode,
         unmapped=len(summary["unmapped_values"]),
+        unmapped_shown=unmapped_in_words(summary["unmapped_values"]),
         status_column=summary.get("status_column", True),
         columns=slack_column_problems(summary),
         **{k: summary[k] for k in COUNTS},
     )
+
+
+UNMAPPED_SHOWN = 10  # the Slack summary names this many unmapped values, then says how many more
+
+
+def unmapped_in_words(unmapped: list[dict]) -> list[str]:
+    """`Department: Sales Ops ×4`, most rows first (summary.json's order), the rest counted."""
+    shown = [f"{u['field']}: {u['value']} ×{u['rows']}" for u in unmapped[:UNMAPPED_SHOWN]]
+    return shown + ([f"and {len(unmapped) - UNMAPPED_SHOWN} more"] if len(unmapped) > UNMAPPED_SHOWN else [])
 
 
 def production_text(reg: Registration, upload: str, summary: dict) -> str:

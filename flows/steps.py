@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import itertools
 import re
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 from prefect import get_run_logger
 from prefect.artifacts import create_markdown_artifact
@@ -30,9 +30,16 @@ from flows.approvals import (
     run_link,
 )
 from tasks.approval_notices import email_details
-from tasks.contracts import MAPPING_TABLE, SEGMENTS_CHECKLIST, SEGMENTS_PLAN, deployment_name, numbered
+from tasks.contracts import (
+    MAPPING_TABLE,
+    SEGMENTS_CHECKLIST,
+    SEGMENTS_PLAN,
+    deployment_name,
+    numbered,
+    unclear_email,
+)
 from tasks.customer import Customer, check_email, key_in_alphabet
-from tasks.emails import EmailDraft, SentEmail, send_email
+from tasks.emails import EMAIL_ARRIVED, SEND_AGAIN, EmailDraft, EmailMaybeSent, SentEmail, send_email
 from tasks.hub import HubClient
 from tasks.mapping import MappingTable, parse_mapping_link, read_and_check_mapping
 from tasks.once import already_done, once_key, once_task
@@ -203,7 +210,42 @@ def send_reviewed_email(
     body = reviewed.body
     for value, stand_in in private.items():
         body = body.replace(stand_in, value)
-    return send_email(smtp, reviewed.model_copy(update={"body": body}), key)
+    final = reviewed.model_copy(update={"body": body})
+    try:
+        return send_email(smtp, final, key)
+    except EmailMaybeSent as unclear:
+        arrived = ask_if_it_arrived(customer, step, shown, str(unclear), wait)
+        return send_email(smtp, final, key, unclear_answer=arrived.outcome)
+
+
+class EmailArrived(RunInput):
+    """Whether an email whose sending was cut off reached the customer (the CSM has a Cc copy)."""
+
+    outcome: Literal[EMAIL_ARRIVED, SEND_AGAIN] = Field(  # type: ignore[valid-type]
+        title="Did it arrive?",
+        description="Look for it in your own inbox (you are in Cc) before answering",
+    )
+    answered_by: str = Field(min_length=1, title="Your name", description="Recorded with the answer")
+
+
+def ask_if_it_arrived(
+    customer: Customer, step: str, shown: EmailDraft, problem: str, wait: WaitSettings | None
+) -> EmailArrived:
+    """Ask the CSM, who is in Cc, rather than risk a second email or a lost one."""
+    title = f"Did “{shown.subject}” reach {customer.company_name}?"
+    answer = ask(
+        EmailArrived,
+        key=unclear_email(step),
+        title=title,
+        description=(
+            f"**{problem}.** Sending it again could give the customer two copies; not sending could "
+            f"lose it. You are in Cc: look for it in your inbox, then answer.\n\n{shown.for_review()}"
+        ),
+        wait=wait,
+        notify=csm_notice(customer),
+    )
+    record(unclear_email(step), title, answer.answered_by, answer.outcome)
+    return answer
 
 
 class MappingTableReady(RunInput):

@@ -158,7 +158,7 @@ def prefect_stack(database_url: str | None, redis_url: str | None, workers: int 
     Each worker has its own PREFECT_HOME (its own machine, as far as files go); result storage is
     one shared path, and once-locks are in Redis when `redis_url` is given.
     """
-    from flows.stack import database_settings, healthy
+    from flows.stack import database_settings, healthy, server_command
 
     base = Path(tempfile.mkdtemp(prefix="hris-scale-"))
     logs, storage, port = base / "logs", base / "shared-results", free_port()
@@ -192,7 +192,7 @@ def prefect_stack(database_url: str | None, redis_url: str | None, workers: int 
     try:
         server = start(
             "server",
-            [_prefect(), "server", "start", "--host", "127.0.0.1", "--port", str(port), "--no-ui"],
+            [*server_command(), "--host", "127.0.0.1", "--port", str(port), "--no-ui"],  # as `make up`
             database_settings(database_url) | {"PREFECT_SERVER_API_PORT": str(port)},
         )
         _wait(lambda: healthy(api_url), 240, "Prefect server", server, logs / "server.log")

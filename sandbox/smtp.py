@@ -25,7 +25,7 @@ REPLIES = {
     "server_error": "451 4.3.0 Local error in processing, try again later",
     "rejected": "554 5.7.1 Message rejected",
 }
-FAULTS = (*REPLIES, "hang", "drop", "lost_answer")
+FAULTS = (*REPLIES, "hang", "drop", "lost_answer", "kept_then_hang")
 
 
 class MailSink:
@@ -47,7 +47,8 @@ class MailSink:
         rate_limit / server_error: a 451 (temporary) reply; rejected: a 554 (permanent) reply;
         hang: no reply for `hang_seconds`, then the connection is closed and the message not kept;
         drop: the connection is closed, the message not kept; lost_answer: the message is kept,
-        then the connection is closed before the 250 reply.
+        then the connection is closed before the 250 reply; kept_then_hang: the message is kept,
+        then no reply for `hang_seconds` (a worker can be killed while it waits).
         """
         if fault not in FAULTS:
             raise ValueError(f"unknown fault {fault!r}; choose one of {', '.join(FAULTS)}")
@@ -75,6 +76,9 @@ class MailSink:
             return "421 4.4.2 connection dropped"  # never reaches the client
         self._keep(envelope)
         if fault is not None and fault[0] == "lost_answer":
+            server.transport.abort()
+        if fault is not None and fault[0] == "kept_then_hang":
+            await asyncio.sleep(fault[1])
             server.transport.abort()
         return "250 Message accepted for delivery"
 

@@ -53,6 +53,14 @@ QUEUED = "queued"  # an upload waiting behind an older one: queued-1, -2…
 MASS_DELETION = "mass-deletion"
 APPLY_FILES = "apply-files"
 
+EMAIL_UNCLEAR = "email-unclear"  # an email whose sending was cut off: did it arrive? (per email step)
+
+
+def unclear_email(step: str) -> str:
+    """The pause key asking whether the email of `step` arrived (email-unclear-setup-guides-email)."""
+    return f"{EMAIL_UNCLEAR}-{step}"
+
+
 # Signals: one flow resumes another that waits under this key.
 PRODUCTION_UPLOAD = "production-upload"
 
@@ -78,6 +86,7 @@ GATES = (
     MEMBER_EXPORT,
     MASS_DELETION,
     APPLY_FILES,
+    EMAIL_UNCLEAR,
 )
 
 # Who owes the answer at a gate other than the CSM's.
@@ -104,8 +113,9 @@ def asked_again(key: str, attempt: int) -> str:
 
 
 def gate_of(pause_key: str) -> str:
-    """The gate a pause key belongs to, without its attempt number."""
-    return _ASKED_AGAIN.sub("", pause_key)
+    """The gate a pause key belongs to, without its attempt number (or the email it asks about)."""
+    gate = _ASKED_AGAIN.sub("", pause_key)
+    return EMAIL_UNCLEAR if gate.startswith(f"{EMAIL_UNCLEAR}-") else gate
 
 
 def answer_keysets(key: str) -> list[Keyset]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import re
 import smtplib
+from collections.abc import Callable
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import formatdate
@@ -22,7 +23,7 @@ from pydantic import BaseModel, Field
 
 from blocks.smtp import SmtpServer
 from tasks.customer import Customer
-from tasks.once import once_task
+from tasks.once import attempt_began, forget_attempt, note_attempt, once_task
 from tasks.platforms import Catalogue, placeholder_links
 from tasks.records import SentEmail
 from tasks.templating import TemplateError, render
@@ -82,6 +83,16 @@ class EmailDraft(BaseModel):
 
 class EmailRefused(RuntimeError):
     """The mail server refused an email for good (a 5xx reply): retrying would not help."""
+
+
+class EmailMaybeSent(RuntimeError):
+    """An earlier send was cut off after the message was handed over: only a person can tell
+    whether it arrived (the CSM is in Cc), so it is neither sent again nor taken as sent unasked."""
+
+
+# What the CSM answers when an email may have gone out (`send_email(unclear_answer=…)`).
+EMAIL_ARRIVED = "It arrived"
+SEND_AGAIN = "It did not arrive: send it again"
 
 
 def render_email(
@@ -163,10 +174,23 @@ def build_message(draft: EmailDraft, from_address: str, once_key: str) -> EmailM
     return message
 
 
-def deliver(smtp: SmtpServer, draft: EmailDraft, once_key: str) -> SentEmail:
-    """Send one message through the SMTP server and describe what went out."""
+def deliver(
+    smtp: SmtpServer, draft: EmailDraft, once_key: str, before_data: Callable[[], None] | None = None
+) -> SentEmail:
+    """Send one message through the SMTP server and describe what went out.
+
+    `before_data` runs just before the message itself is sent (SMTP DATA): from there on, a lost
+    answer may mean the server kept it."""
     message = build_message(draft, smtp.from_address, once_key)
     with smtp.get_client() as client:  # a refused login stays an SMTPAuthenticationError
+        if before_data is not None:
+            data = client.data
+
+            def noted_data(msg: bytes | str) -> tuple[int, bytes]:
+                before_data()
+                return data(msg)
+
+            client.data = noted_data  # type: ignore[method-assign]
         try:
             client.send_message(message, to_addrs=[*draft.to, *draft.cc])
         except smtplib.SMTPResponseException as exc:
@@ -177,12 +201,12 @@ def deliver(smtp: SmtpServer, draft: EmailDraft, once_key: str) -> SentEmail:
                 f"the mail server refused {draft.subject!r} ({exc.smtp_code} {' '.join(reply.split())}); "
                 "not retried: check the SMTP Server block and the addresses, then run the step again"
             ) from None
+    return _described(draft, once_key, datetime.now(UTC))
+
+
+def _described(draft: EmailDraft, once_key: str, sent_at: datetime) -> SentEmail:
     return SentEmail(
-        message_id=message["Message-ID"],
-        to=draft.to,
-        cc=draft.cc,
-        subject=draft.subject,
-        sent_at=datetime.now(UTC),
+        message_id=message_id(once_key), to=draft.to, cc=draft.cc, subject=draft.subject, sent_at=sent_at
     )
 
 
@@ -210,9 +234,26 @@ def _is_transient(task, task_run, state) -> bool:
     retry_delay_seconds=[5, 30, 120],
     retry_condition_fn=_is_transient,
 )
-def send_email(smtp: SmtpServer, draft: EmailDraft, once_key: str) -> SentEmail:
-    """Send a reviewed email once per `once_key`; later calls return the first send's record."""
-    sent = deliver(smtp, draft, once_key)
+def send_email(smtp: SmtpServer, draft: EmailDraft, once_key: str, unclear_answer: str = "") -> SentEmail:
+    """Send a reviewed email once per `once_key`; later calls return the first send's record.
+
+    An attempt cut off after the message went out (a lost answer, a killed worker) is not sent
+    again blindly: `EmailMaybeSent` asks a person, whose `unclear_answer` is then followed."""
+    began = attempt_began(f"{once_key}--smtp-data")
+    if unclear_answer == EMAIL_ARRIVED and began is not None:
+        get_run_logger().info("“%s”: arrived, as the CSM confirmed; not sent again", draft.subject)
+        return _described(draft, once_key, datetime.fromtimestamp(began, UTC))
+    if began is not None and unclear_answer != SEND_AGAIN:
+        raise EmailMaybeSent(
+            f"“{draft.subject}” may already have gone out: an earlier attempt "
+            f"({datetime.fromtimestamp(began, UTC):%Y-%m-%d %H:%M} UTC) was cut off after the message "
+            "was handed to the mail server, and SMTP cannot be asked what it kept"
+        )
+    try:
+        sent = deliver(smtp, draft, once_key, before_data=lambda: note_attempt(f"{once_key}--smtp-data"))
+    except (smtplib.SMTPResponseException, EmailRefused):
+        forget_attempt(f"{once_key}--smtp-data")  # the server answered "no": it kept nothing
+        raise
     get_run_logger().info(
         "Sent “%s” to %d recipient(s) (%d cc) as %s",
         draft.subject,

@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 import anyio
-from prefect import Task, task
+from prefect import Task
 from prefect.cache_policies import CacheKeyFnPolicy
 from prefect.filesystems import WritableFileSystem
 from prefect.locking.filesystem import FileSystemLockManager
@@ -361,6 +361,24 @@ def once_policy() -> CacheKeyFnPolicy:
     )
 
 
+class OnceTask(Task):
+    """A once-step that, already done, returns its record without creating a task run: a run that
+    re-executes from the top after each resume shows every runbook step once, and walks past the
+    done ones without a round of API calls each."""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        if not {"return_state", "wait_for"} & kwargs.keys():
+            key = inspect.signature(self.fn).bind_partial(*args, **kwargs).arguments.get("once_key")
+            if key is not None and (done := already_done(key)) is not None:
+                return done
+        return super().__call__(*args, **kwargs)
+
+    def with_options(self, **options: Any) -> OnceTask:
+        changed = super().with_options(**options)
+        changed.__class__ = OnceTask  # Prefect's with_options builds a plain Task
+        return changed  # type: ignore[return-value]
+
+
 def once_task(name: str, **options: Any) -> Callable[[Callable], Task]:
     """A Prefect task that acts once per its `once_key` parameter and keeps the result, named
     "<name> · Company · step" on the Runs page; `options` are other `@task` options (retries…)."""
@@ -375,14 +393,15 @@ def once_task(name: str, **options: Any) -> Callable[[Callable], Task]:
             with lock_renewed(record_key(key)):
                 return fn(*args, **kwargs)
 
-        return task(
+        return OnceTask(
+            act_unless_recorded_before,
             name=name,
             task_run_name=step_run_name(name),
             cache_policy=once_policy(),
             persist_result=True,
             result_serializer=OnceRecordSerializer(),
             **options,
-        )(act_unless_recorded_before)
+        )
 
     return decorate
 
@@ -418,12 +437,28 @@ def _legacy_record(key: str) -> Any | None:
 def earlier_attempt(key: str) -> float | None:
     """When an earlier run began the side effect under `key` (epoch seconds), or None and this one
     is noted as the first: a retry after a killed worker then knows to look for what it did."""
-    noted = f"{key}--attempt"
-    if (began := already_done(noted)) is not None:
-        return float(began)
-    store = ResultStore(result_storage=_storage(), serializer=OnceRecordSerializer())
-    store.write(time.time(), key=record_key(noted))
+    if (began := attempt_began(key)) is not None:
+        return began
+    note_attempt(key)
     return None
+
+
+def attempt_began(key: str) -> float | None:
+    """When an earlier run began the side effect under `key` and did not hear how it ended, or None."""
+    began = already_done(f"{key}--attempt")
+    return None if began is None else float(began)
+
+
+def note_attempt(key: str, began: float | None = None) -> None:
+    """Note that the side effect under `key` begins now (`began=None` after a clear "no": forgotten)."""
+    store = ResultStore(result_storage=_storage(), serializer=OnceRecordSerializer())
+    store.write(time.time() if began is None else began, key=record_key(f"{key}--attempt"))
+
+
+def forget_attempt(key: str) -> None:
+    """The side effect under `key` clearly did not happen (the server said no): a retry may act."""
+    store = ResultStore(result_storage=_storage(), serializer=OnceRecordSerializer())
+    store.write(None, key=record_key(f"{key}--attempt"))
 
 
 def already_done(key: str) -> Any | None:

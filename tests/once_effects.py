@@ -3,7 +3,8 @@ EFFECT ONCE_KEY STAND_IN_URL WORK_DIR`.
 
 EFFECT is `support-request` (tasks/support.py, with the sample in its thread), `share-files`
 (flows/process_upload.py: a summary and three files in its thread), `apply-files` (the hub's three
-bulk uploads) or `workos-organization` (API step 1's find-or-create). The files are made in WORK_DIR; the step talks to the stand-in at STAND_IN_URL.
+bulk uploads), `workos-organization` (API step 1's find-or-create) or `email` (a reviewed email:
+STAND_IN_URL is `smtp://127.0.0.1:PORT`, an optional fifth argument the CSM's answer after an unclear send). The files are made in WORK_DIR; the step talks to the stand-in at STAND_IN_URL.
 """
 
 from __future__ import annotations
@@ -14,9 +15,10 @@ from pathlib import Path
 
 from prefect import flow
 
-from blocks import SlackWorkspace, TenKCHub, WorkOSCredentials
+from blocks import SlackWorkspace, SmtpServer, TenKCHub, WorkOSCredentials
 from flows.process_upload import apply_through_hub, share_files
 from tasks.customer import Customer
+from tasks.emails import EmailDraft, send_email
 from tasks.files import DELETIONS, INVITES, UPDATES
 from tasks.support import post_support_request
 from tasks.workos import ensure_organization_task
@@ -44,7 +46,7 @@ def make_files(work: Path) -> list[Path]:
 
 
 @flow(name="once-effect")
-def once_effect(effect: str, once_key: str, url: str, work: str) -> str:
+def once_effect(effect: str, once_key: str, url: str, work: str, answer: str = "") -> str:
     paths = make_files(Path(work))
     slack = SlackWorkspace(bot_token="xoxb-test", base_url=f"{url}/api/", max_retries=0)
     if effect == "support-request":
@@ -57,11 +59,23 @@ def once_effect(effect: str, once_key: str, url: str, work: str) -> str:
     if effect == "workos-organization":
         workos = WorkOSCredentials(api_key="sk_test_123", base_url=url)
         return ensure_organization_task(workos, customer_for(once_key)).id
+    if effect == "email":
+        smtp = SmtpServer(
+            host="127.0.0.1",
+            port=int(url.rsplit(":", 1)[1]),
+            security="none",
+            timeout_seconds=600,
+            from_address="cs@10kc.example",
+        )
+        draft = EmailDraft(
+            template="t", to=["dana.admin@acme.example"], subject="Your HRIS integration", body="Hi\n"
+        )
+        return send_email(smtp, draft, once_key, unclear_answer=answer).message_id
     raise ValueError(f"unknown effect {effect!r}")
 
 
 if __name__ == "__main__":
-    effect, key, url, work = sys.argv[1:5]
-    state = once_effect(effect, key, url, work, return_state=True)
+    effect, key, url, work, *answer = sys.argv[1:]
+    state = once_effect(effect, key, url, work, *answer, return_state=True)
     print(state.message or state.type.value, flush=True)
     sys.exit(0 if state.is_completed() else 1)

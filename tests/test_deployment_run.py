@@ -31,6 +31,11 @@ def test_a_deployment_run_suspends_at_the_gate_and_sends_once_after_resume(serve
     assert final.is_completed(), final.message
     [message] = smtp_server.handler.messages()
     assert message["To"] == customer.contact_email
+    # the run re-executed from the top after each resume; its timeline shows each step once
+    with get_client(sync_client=True) as client:
+        steps = [t.name for t in client.read_task_runs(flow_run_filter=FlowRunFilter(id={"any_": [run.id]}))]
+    assert "send-email · Acme Corp · setup-guides-email" in steps
+    assert sorted(steps) == sorted(set(steps)), f"a step shows more than once: {sorted(steps)}"
     assert "Connecting BambooHR to 10KC" in message["Subject"]
 
     # the customer chose SFTP: sftp-integration was started once, for this customer

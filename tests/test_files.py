@@ -491,3 +491,24 @@ def test_a_missing_mapped_column_without_a_look_alike_is_still_said(tmp_path):
         "the mapped column `Department` is not in the upload, so its segment is not updated: ask the "
         "customer or update the mapping table"
     ]
+
+
+def test_the_slack_summary_names_the_unmapped_values_with_their_counts_and_caps_the_list():
+    from flows.process_upload import summary_text
+    from tasks.registry import Registration
+    from tests.conftest import make_customer
+
+    unmapped = [
+        {"field": "Department", "value": "Sales <Ops>", "rows": 41},
+        {"field": "Location", "value": "Lisbon", "rows": 2},
+    ]
+    unmapped += [{"field": "Location", "value": f"Site {i}", "rows": 1} for i in range(11)]
+    counts = dict.fromkeys(
+        ["invites", "updates", "deletions", "deactivations", "reactivations", "rejected_rows"], 0
+    )
+    summary = {**counts, "unmapped_values": unmapped, "missing_columns": []}
+    registration = Registration(customer=make_customer(), mode="production", mapping_link="map.csv")
+    text = summary_text(registration, "employees.csv", summary)
+    assert "• unmapped values: 13 (not in the mapping table: add them there)\n" in text
+    assert "    ◦ Department: Sales &lt;Ops&gt; ×41\n    ◦ Location: Lisbon ×2\n" in text  # escaped for Slack
+    assert "    ◦ Location: Site 7 ×1\n    ◦ and 3 more" in text and "Site 8" not in text

@@ -80,3 +80,46 @@ def test_prefects_redis_lock_manager_names_its_keys():
     from prefect_redis.locking import RedisLockManager
 
     assert "once--acme.com--step.json" in RedisLockManager()._lock_name_for_key("once--acme.com--step.json")
+
+
+def test_the_stack_servers_sqlite_transactions_take_the_write_lock_first(tmp_path, monkeypatch):
+    """flows/prefect_server.py relies on AioSqliteConfiguration.begin_transaction(session,
+    with_for_update=True) beginning IMMEDIATE; Prefect's own default (DEFERRED) does not lock."""
+    import asyncio
+    import sqlite3
+
+    from prefect.server.database.configurations import AioSqliteConfiguration
+
+    from flows.prefect_server import sqlite_transactions_wait_their_turn
+
+    monkeypatch.setattr(AioSqliteConfiguration, "begin_transaction", AioSqliteConfiguration.begin_transaction)
+    path = tmp_path / "prefect.db"
+
+    def write_lock_taken() -> bool:
+        other = sqlite3.connect(path, timeout=0, isolation_level=None)
+        try:
+            other.execute("BEGIN IMMEDIATE")
+            other.execute("ROLLBACK")
+            return False
+        except sqlite3.OperationalError as exc:
+            assert "database is locked" in str(exc)
+            return True
+        finally:
+            other.close()
+
+    async def inside_a_transaction() -> bool:
+        config = AioSqliteConfiguration(connection_url=f"sqlite+aiosqlite:///{path}")
+        engine = await config.engine()
+        try:
+            session = await config.session(engine)
+            async with session:
+                async with config.begin_transaction(session):
+                    await session.connection()  # BEGIN is sent when the connection is taken
+                    return await asyncio.to_thread(write_lock_taken)
+        finally:
+            await engine.dispose()
+
+    assert asyncio.run(inside_a_transaction()) is False  # Prefect's default: DEFERRED, no lock yet
+    sqlite_transactions_wait_their_turn()
+    sqlite_transactions_wait_their_turn()  # twice is once
+    assert asyncio.run(inside_a_transaction()) is True

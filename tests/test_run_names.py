@@ -100,3 +100,26 @@ def test_an_upload_of_an_unregistered_customer_is_named_by_its_key(prefect_api, 
     )
     assert state.is_failed() and "is not registered" in state.message
     assert read_run(state.state_details.flow_run_id).name == f"{key} · employees.csv (2026-12-05)"
+
+
+def test_a_step_already_done_adds_no_task_run_when_the_flow_runs_through_it_again(prefect_api):
+    """A resumed run re-executes from the top: its timeline must show each runbook step once."""
+    from prefect import flow
+
+    from tasks.once import once_key, once_task
+
+    done = []
+
+    @once_task("count-me")
+    def count_me(once_key: str) -> int:
+        done.append(once_key)
+        return len(done)
+
+    @flow(name="re-executed")
+    def re_executed(key: str) -> list[int]:
+        return [count_me(key), count_me(key), count_me.with_options(retries=1)(key)]  # as after 2 resumes
+
+    key = once_key(f"timeline-{uuid.uuid4().hex[:8]}", "count-me")
+    state = re_executed(key, return_state=True)
+    assert state.result() == [1, 1, 1] and len(done) == 1
+    assert len(task_run_names(state.state_details.flow_run_id)) == 1

@@ -228,3 +228,26 @@ def test_the_help_center_variable_replaces_the_placeholders(smtp_block, smtp_ser
         assert run.result().is_cancelled()
     finally:
         Variable.unset("help_center")
+
+
+def test_an_email_cut_off_after_the_server_kept_it_asks_the_csm_instead_of_sending_it_again(
+    smtp_block, smtp_server
+):
+    sink = smtp_server.handler
+    sink.inject("lost_answer")  # the server keeps the email; its "250" never arrives
+    customer = make_customer(platform="Okta")
+    run = start(customer)
+    answer(run.flow_run_id, "setup-guides-email", decision="approve", **CSM)
+
+    gate = "email-unclear-setup-guides-email"
+    assert waiting_gate(run.flow_run_id) == gate
+    description = form_description(run.flow_run_id)
+    assert "may already have gone out" in description and "You are in Cc" in description
+    assert len(sink.messages()) == 1 and sink.data_commands == 1  # not sent again unasked
+
+    answer(run.flow_run_id, gate, outcome="It arrived", answered_by="Casey Success")
+    answer(run.flow_run_id, "customer-choice", option="not yet", answered_by="Casey Success")
+    assert run.result().is_completed()
+    assert len(sink.messages()) == 1 and sink.data_commands == 1
+    decisions = artifacts_of(run.flow_run_id, "decision-")
+    assert any("| Casey Success |" in d["data"] and "| It arrived |" in d["data"] for d in decisions)

@@ -18,12 +18,12 @@ from tests.test_once_locks import finish
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def start(effect: str, key: str, url: str, work: Path) -> subprocess.Popen:
+def start(effect: str, key: str, url: str, work: Path, *answer: str) -> subprocess.Popen:
     """The once-step in its own process, on the session's Prefect server."""
     from prefect.settings import PREFECT_API_URL
 
     return subprocess.Popen(
-        [sys.executable, "-m", "tests.once_effects", effect, key, url, str(work)],
+        [sys.executable, "-m", "tests.once_effects", effect, key, url, str(work), *answer],
         cwd=ROOT,
         env=dict(os.environ, PREFECT_API_URL=PREFECT_API_URL.value()),
         stdout=subprocess.PIPE,
@@ -44,8 +44,8 @@ def kill_once_done(effect: str, key: str, url: str, work: Path, done, what: str)
         worker.wait(10)
 
 
-def run_again(effect: str, key: str, url: str, work: Path) -> None:
-    code, output = finish(start(effect, key, url, work))
+def run_again(effect: str, key: str, url: str, work: Path, *answer: str) -> None:
+    code, output = finish(start(effect, key, url, work, *answer))
     assert code == 0, output
 
 
@@ -125,3 +125,23 @@ def test_a_workos_organization_whose_worker_was_killed_mid_create_exists_once(pr
     [organization] = workos.organizations.values()
     assert organization["external_id"] == external_id_for(customer_for(key))
     assert len([r for r in workos.calls("^/organizations$") if r.method == "POST"]) == 1
+
+
+def test_an_email_whose_worker_was_killed_mid_send_is_not_sent_again_unasked(
+    prefect_api, smtp_server, tmp_path
+):
+    """SMTP cannot be asked what it kept: the next run asks the CSM (in Cc) instead of sending again."""
+    sink = smtp_server.handler
+    url = f"smtp://127.0.0.1:{smtp_server.port}"
+    key = new_key("email")
+    sink.inject("kept_then_hang", hang_seconds=300)
+    kill_once_done("email", key, url, tmp_path, lambda: len(sink.messages()) == 1, "the email to be kept")
+
+    code, output = finish(start("email", key, url, tmp_path))  # a Retry of the run
+    assert code == 1
+    assert "“Your HRIS integration” may already have gone out" in output
+    assert len(sink.messages()) == 1 and sink.data_commands == 1
+
+    run_again("email", key, url, tmp_path, "It arrived")  # the CSM found it in their Cc copy
+    run_again("email", key, url, tmp_path)  # done for good
+    assert len(sink.messages()) == 1 and sink.data_commands == 1
