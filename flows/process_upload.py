@@ -10,6 +10,7 @@ the hub's members as they are when its turn comes.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import tempfile
 from pathlib import Path
 
@@ -24,11 +25,13 @@ from blocks import SftpServer, SlackWorkspace, TenKCHub, load_block, optional_bl
 from tasks.alerts import alert_once
 from tasks.approval_notices import files_details
 from tasks.approvals import (
+    Approval,
     Notify,
     Rejected,
     WaitSettings,
     ask,
     current_run_id,
+    decide,
     request_approval,
     run_link,
     send_signal,
@@ -48,11 +51,11 @@ from tasks.contracts import (
     numbered,
     upload_artifact,
 )
-from tasks.files import DELETIONS, INVITES, UPDATES, hub_file
+from tasks.files import DELETIONS, HUB_API_DIR, INVITES, UPDATES, hub_file
 from tasks.files_dir import files_dir
 from tasks.naming import upload_run_name
 from tasks.once import already_done, once_key, once_task
-from tasks.records import Received
+from tasks.records import Received, ShownFiles
 from tasks.registry import Registration, last_applied, note_applied, registration, update_registration
 from tasks.sftp import (
     DownloadRefused,
@@ -65,8 +68,23 @@ from tasks.sftp import (
     safe_file_name,
 )
 from tasks.slack import Slack
-from tasks.tabular import InputError
-from tasks.templating import render
+from tasks.tabular import InputError, read_header
+from tasks.templating import SlackText, render
+from tasks.upload_history import (
+    APPLIED,
+    PENDING,
+    HistoryRule,
+    customer_uploads,
+    decided_before,
+    history_details,
+    history_markdown,
+    history_rule,
+    unusual,
+    upload_table,
+)
+from tasks.upload_history import (
+    REJECTED as DECIDED_REJECTED,
+)
 from tasks.upload_queue import claims_in_processing, listed_claims, older_claims, resume_next_upload
 from tasks.uploads import (
     COUNTS,
@@ -135,7 +153,7 @@ def first_claim_of_content(upload: str, once_key: str) -> str:
     return upload
 
 
-APPLIED = "applied"  # how the outcome of an applied upload starts
+# APPLIED ("applied"): how the outcome of an applied upload starts (tasks/upload_history.py)
 
 
 def applied_copy(customer_key: str, upload: str, received: Received) -> str | None:
@@ -177,7 +195,8 @@ def generate_upload_files(
 ) -> dict:
     """The three files, once per upload: a re-executed run keeps the comparison it made first."""
     with tempfile.TemporaryDirectory(prefix="hris-upload-") as tmp:
-        return generate_for(reg, local, out_dir, Path(tmp), members)
+        summary = generate_for(reg, local, out_dir, Path(tmp), members)
+    return {**summary, "columns": read_header("HRIS upload", local)}  # the header, for "a column gone"
 
 
 @once_task("apply-files-to-hub")
@@ -295,16 +314,91 @@ def remember_outcome(outcome: str, once_key: str) -> str:
     return outcome
 
 
-def apply_step(reg: Registration, upload: str, out_dir: Path, received: Received, summary: dict, wait) -> str:
+BOUND_FILES = (INVITES, UPDATES, DELETIONS)
+
+
+def file_hashes(out_dir: Path) -> dict[str, str]:
+    """The SHA-256 of the three files and of their hub-API copies, by path in the files folder."""
+    found = {}
+    for name in BOUND_FILES:
+        for path in (name, f"{HUB_API_DIR}/{name}"):
+            if (out_dir / path).is_file():
+                with (out_dir / path).open("rb") as handle:
+                    found[path] = hashlib.file_digest(handle, "sha256").hexdigest()
+    return found
+
+
+@once_task("bind-shown-files")
+def bind_shown_files(out_dir: str, once_key: str) -> ShownFiles:
+    """The files as an apply gate shows them, hashed once: what an approval binds."""
+    return ShownFiles(sha256=file_hashes(Path(out_dir)))
+
+
+def changed_files(out_dir: Path, shown: ShownFiles) -> list[str]:
+    """The files whose bytes are not the ones the gate showed (changed, missing, or new)."""
+    now = file_hashes(out_dir)
+    return [path for path in sorted(set(shown.sha256) | set(now)) if shown.sha256.get(path) != now.get(path)]
+
+
+def bound_line(shown: ShownFiles) -> str:
+    """The form's line naming what an approval binds (the shown files' SHA-256, shortened)."""
+    files = ", ".join(f"`{name}` {shown.sha256[name][:12]}…" for name in BOUND_FILES if name in shown.sha256)
+    return f"Approving binds these files (SHA-256): {files}. Changed files are not applied.\n"
+
+
+def hashes_table(shown: ShownFiles) -> str:
+    """The decision artifact's record of the files approved: every SHA-256, in full."""
+    rows = "".join(f"| {path} | {digest} |\n" for path, digest in sorted(shown.sha256.items()))
+    return f"Files approved (SHA-256):\n\n| file | SHA-256 |\n|---|---|\n{rows}"
+
+
+def joined(*parts: str) -> SlackText:
+    """Slack texts one after the other, each on its own lines (empty ones left out)."""
+    return SlackText("\n".join(part for part in parts if part))
+
+
+def publish_upload(
+    reg: Registration, upload: str, summary: dict, channel: str, decision: str = PENDING, by: str = ""
+) -> None:
+    """The customer's `upload-<key>` table for this upload: the board charts it, the gates list it."""
+    name = original_name(upload)
+    create_table_artifact(
+        key=upload_artifact(reg.customer.key),
+        table=upload_table(name, upload, channel, summary, decision, by),
+        description=f"{reg.customer.company_name}: {name}",
+    )
+
+
+def apply_step(
+    reg: Registration,
+    upload: str,
+    out_dir: Path,
+    received: Received,
+    summary: dict,
+    wait,
+    channel: str = "",
+    history: tuple[str, str] = ("", ""),
+) -> str:
     """Runbook SFTP step 9 for this upload, decided once: the CSM applies the files (API or
-    checklist); returns what happened, in words."""
+    checklist); returns what happened, in words. `history`: the customer's last decided uploads
+    (markdown for the form, Slack text for the notice)."""
     decided_key = once_key(reg.customer.key, f"decided-{upload}-{received.sha256[:16]}")
     if (previous := already_done(decided_key)) is not None:
         return previous
-    return remember_outcome(_apply(reg, upload, out_dir, received, summary, wait), decided_key)
+    outcome, approver = _apply(reg, upload, out_dir, received, summary, wait, history)
+    publish_upload(reg, upload, summary, channel, APPLIED, approver)
+    return remember_outcome(outcome, decided_key)
 
 
-def _apply(reg: Registration, upload: str, out_dir: Path, received: Received, summary: dict, wait) -> str:
+def _apply(
+    reg: Registration,
+    upload: str,
+    out_dir: Path,
+    received: Received,
+    summary: dict,
+    wait,
+    history: tuple[str, str],
+) -> tuple[str, str]:
     customer = reg.customer
     notify = Notify(email=customer.csm.email, channel=customer.slack_channel)
     hub = optional_block(TenKCHub)
@@ -313,32 +407,59 @@ def _apply(reg: Registration, upload: str, out_dir: Path, received: Received, su
         f"{summary['invites']} invites, {summary['updates']} updates ({summary['deactivations']} "
         f"deactivations), {summary['deletions']} removals from `{original_name(upload)}`"
     )
+    shown_history, slack_history = history
+    details = joined(files_details(original_name(upload), summary), SlackText(slack_history))
+    bind_step = f"shown-{upload}-{received.sha256[:16]}"
     if hub is None:
-        request_approval(
+        title = f"Upload {customer.company_name}'s files in the hub, then approve here"
+        shown = bind_shown_files(str(out_dir), once_key(customer.key, bind_step))
+        what = checklist(out_dir, customer.hub_url) + f"\n{counts}.\n\n{bound_line(shown)}\n{shown_history}"
+        answer = ask(
+            Approval,
             key=APPLY_FILES,
-            title=f"Upload {customer.company_name}'s files in the hub, then approve here",
-            what=checklist(out_dir, customer.hub_url) + f"\n{counts}.\n",
+            title=title,
+            description=what,
             wait=wait,
             notify=notify,
-            details=files_details(original_name(upload), summary),
+            details=details,
         )
-        return "applied by hand in the hub (checklist)"
-    request_approval(
-        key=APPLY_FILES,
-        title=f"Apply {customer.company_name}'s files through the hub API?",
-        what=f"{counts}.",
-        wait=wait,
-        notify=notify,
-        details=files_details(original_name(upload), summary),
-    )
+        decide(APPLY_FILES, title, answer, hashes_table(shown))
+        return "applied by hand in the hub (checklist)", answer.approver
+    title = f"Apply {customer.company_name}'s files through the hub API?"
     apply_key = once_key(customer.key, f"apply-{upload}-{received.sha256[:16]}")
-    if gone := files_gone(str(out_dir), original_name(upload), apply_key):
-        raise FilesPurged(gone)
+    problem, slack_problem = "", ""
+    for attempt in itertools.count(1):
+        key = APPLY_FILES if attempt == 1 else numbered(APPLY_FILES, attempt)
+        step = bind_step if attempt == 1 else f"{bind_step}-{attempt}"
+        shown = bind_shown_files(str(out_dir), once_key(customer.key, step))
+        answer = ask(
+            Approval,
+            key=key,
+            title=title,
+            description=f"{problem}{counts}.\n\n{bound_line(shown)}\n{shown_history}",
+            wait=wait,
+            notify=notify,
+            details=joined(slack_problem, details),
+        )
+        decide(key, title, answer, hashes_table(shown))
+        if gone := files_gone(str(out_dir), original_name(upload), apply_key):
+            raise FilesPurged(gone)
+        if applied_record(apply_key) is not None or not (changed := changed_files(out_dir, shown)):
+            break
+        names = ", ".join(changed)
+        line = (
+            f"Not applied: {names} changed on the worker after {answer.approver} approved them "
+            "(regenerated or edited): check the files and approve again"
+        )
+        get_run_logger().warning(line)
+        problem = f"**{line}.**\n\n"
+        slack_problem = render("slack/files_changed.md.j2", files=names, approver=answer.approver)
     applied = apply_through_hub(hub, customer.hub_url, str(out_dir), apply_key)
-    return (
+    outcome = (
         f"applied through the hub API: {applied['invited']} invited, {applied['updated']} updated, "
         f"{applied['removed']} removed"
     )
+    return outcome, answer.approver
 
 
 def _resume_onboarding_run(reg: Registration, upload: str, summary: dict | None, outcome: str) -> None:
@@ -369,6 +490,41 @@ def _finish(reg: Registration, upload: str, summary: dict | None, outcome: str, 
     _resume_onboarding_run(reg, upload, summary, outcome)
     if resume_next_upload(reg.customer.key, in_processing, current_run_id()):
         get_run_logger().info("Started the next queued upload of %s", reg.customer.key)
+
+
+def deletion_rules(name: str, guard: dict, rule: HistoryRule | None) -> str:
+    """Which rule of the mass-deletion guard tripped, and why, for the gate's form."""
+    lines = []
+    if guard["tripped"]:
+        lines.append(
+            f"**Flat rule:** the upload `{name}` would delete {guard['deletion_pct']}% of the hub's members "
+            f"({guard['deletions']} of {guard['members']}), over the {guard['max_deletion_pct']}% limit and "
+            "more than 10. A truncated or partial export looks like this.\n"
+        )
+    if rule is not None and rule.tripped:
+        lines.append(
+            f"**This customer's history:** the upload `{name}` would delete {rule.deletions} members, above "
+            f"max(10, 5 × {rule.median:g}) = {rule.limit:g}: the median of their last {rule.applied} applied "
+            f"upload(s) is {rule.median:g}.\n"
+        )
+    lines.append(
+        "Approve only if the customer confirms these people left; reject to stop here (nothing is shared).\n"
+    )
+    return "\n".join(lines)
+
+
+def rule_details(rule: HistoryRule | None) -> str:
+    """The Slack notice's line for the history rule, when it tripped (the flat rule has its own)."""
+    if rule is None or not rule.tripped:
+        return ""
+    return render(
+        "slack/history_check.md.j2",
+        kind="rule",
+        deletions=rule.deletions,
+        median=f"{rule.median:g}",
+        limit=f"{rule.limit:g}",
+        applied=rule.applied,
+    ).strip()
 
 
 @flow(name=PROCESS_UPLOAD, flow_run_name=upload_run_name)
@@ -437,8 +593,13 @@ def process_upload(customer_key: str, upload: str) -> dict:
         finally:
             incoming.unlink(missing_ok=True)
 
-        guard = summary["deletion_guard"]
-        if guard["tripped"]:
+        # The customer's last decided uploads (one bounded read): shown at both gates, and the
+        # mass-deletion guard's second rule.
+        history = decided_before(customer_uploads(customer_key), upload)
+        unusual_now = unusual(summary, history)
+        shown_history = (history_markdown(history, unusual_now), history_details(history, unusual_now))
+        guard, rule = summary["deletion_guard"], history_rule(summary["deletions"], history)
+        if guard["tripped"] or (rule is not None and rule.tripped):
             stage = MASS_DELETION
             request_approval(
                 key=MASS_DELETION,
@@ -446,15 +607,10 @@ def process_upload(customer_key: str, upload: str) -> dict:
                     f"{customer.company_name}: {guard['deletions']} of {guard['members']} members "
                     "would be deleted"
                 ),
-                what=(
-                    f"The upload `{name}` would delete {guard['deletion_pct']}% of the hub's members, over "
-                    f"the {guard['max_deletion_pct']}% limit. A truncated or partial export looks like this. "
-                    "Approve only if the customer confirms these people left; reject to stop here "
-                    "(nothing is shared)."
-                ),
+                what=deletion_rules(name, guard, rule) + "\n" + shown_history[0],
                 wait=wait,
                 notify=Notify(email=customer.csm.email, channel=slack.monitoring_channel),
-                details=files_details(name, summary),
+                details=joined(files_details(name, summary), rule_details(rule), shown_history[1]),
             )
 
         stage = "share"
@@ -473,24 +629,10 @@ def process_upload(customer_key: str, upload: str) -> dict:
             review_files(out_dir, summary),
             once_key(customer_key, f"shared-{upload}-{received.sha256[:16]}"),
         )
-        create_table_artifact(
-            key=upload_artifact(customer_key),
-            table=[
-                {
-                    "upload": name,
-                    "claimed as": upload,
-                    "channel": shared.channel,
-                    "rows": summary.get("rows", ""),  # files made before rows were counted lack it
-                    **{k: summary[k] for k in COUNTS},
-                    "missing columns": len(summary.get("missing_columns", [])),
-                    "unmapped values": len(summary.get("unmapped_values", [])),
-                }
-            ],
-            description=f"{customer.company_name}: {name}",
-        )
+        publish_upload(reg, upload, summary, shared.channel)
 
         # 9. the CSM applies them
-        outcome = apply_step(reg, upload, out_dir, received, summary, wait)
+        outcome = apply_step(reg, upload, out_dir, received, summary, wait, shared.channel, shown_history)
     except FilesPurged as gone:
         return Failed(message=str(gone))
     except Rejected as rejected:
@@ -498,6 +640,8 @@ def process_upload(customer_key: str, upload: str) -> dict:
         # A refused mass deletion leaves the upload in refused/ (nothing was shared); a refused apply
         # is a decision on a shared upload, archived like any other.
         to = REFUSED if stage == MASS_DELETION else ARCHIVE
+        channel_used = "" if stage == MASS_DELETION else shared.channel
+        publish_upload(reg, upload, summary, channel_used, DECIDED_REJECTED, rejected.approver)
         _finish(reg, upload, None, f"rejected by {rejected.approver}: {rejected.reason}", to=to)
         return Cancelled(message=str(rejected))
     _finish(reg, upload, summary, outcome)

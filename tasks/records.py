@@ -89,6 +89,14 @@ class SetupLinkIssued(BaseModel):
     expires_at: int = Field(description="Unix time the link stops working")
 
 
+class ShownFiles(BaseModel):
+    """The SHA-256 of each generated file an apply gate showed, by its path in the upload's files
+    folder (the three files and their hub-API copies): approving binds these bytes, and applying
+    checks them again."""
+
+    sha256: dict[str, str]
+
+
 class UnknownRecord(BaseModel):
     """A record this code cannot interpret (written by a newer version): the step still counts as done."""
 
@@ -108,6 +116,7 @@ KINDS: dict[str, type[BaseModel]] = {
     "segments-outcome": SegmentsOutcome,
     "mapping-check": MappingCheck,
     "setup-link-issued": SetupLinkIssued,
+    "shown-files": ShownFiles,
 }
 _KIND_OF = {cls: kind for kind, cls in KINDS.items()}
 _PLAIN = (str, bool, int, float, dict, list, type(None))

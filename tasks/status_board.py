@@ -8,7 +8,6 @@ as an artifact.
 
 from __future__ import annotations
 
-import json
 import re
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -42,6 +41,7 @@ from tasks.registry import (
     valid_seen,
     variable_for,
 )
+from tasks.upload_history import Upload, newest_per_claim, read_upload
 from tasks.wait import WAIT_SETTINGS_VARIABLE, WaitSettings
 
 PATHS = {API_INTEGRATION: "API", SFTP_INTEGRATION: "SFTP", PROCESS_UPLOAD: "SFTP"}
@@ -54,20 +54,6 @@ FAILED_WINDOW = timedelta(days=30)  # a failed run older than this, and in no ar
 UPLOADS_SHOWN = 8  # the last uploads charted per customer
 UPLOAD_HISTORY = 5 * PAGE  # upload tables read, newest first, for every customer together
 STATES = ("needs a person", "waiting on customer", "fine")
-
-
-@dataclass(frozen=True)
-class Upload:
-    """One upload's counts, from the `upload-<key>` table process-upload publishes (step 8)."""
-
-    at: datetime
-    name: str
-    rows: int | None  # None: made before rows were counted
-    invites: int
-    updates: int
-    deletions: int
-    missing_columns: int = 0
-    unmapped_values: int = 0
 
 
 @dataclass
@@ -159,6 +145,8 @@ def build_board(now: datetime | None = None) -> list[Row]:
     for row in rows:
         artifact = upload_artifact(row.customer_key)
         uploads = history.get(artifact) or latest_uploads.get(artifact, [])
+        # each upload once (step 8 and its decision publish a table each), as its newest table says
+        uploads = newest_per_claim(sorted(uploads, key=lambda upload: upload.at, reverse=True))
         row.uploads = sorted(uploads, key=lambda upload: upload.at)[-UPLOADS_SHOWN:]
     return sorted(rows, key=Row.sort_key)
 
@@ -323,22 +311,7 @@ def _upload_history() -> dict[str, list[Upload]]:
 
 def _upload(artifact: dict) -> Upload | None:
     """An upload table's counts; None when it is not one (written by hand, or by another version)."""
-    data = artifact.get("data")
-    try:
-        table = json.loads(data) if isinstance(data, str) else data
-        first = table[0]
-        return Upload(
-            at=datetime.fromisoformat(artifact.get("updated") or artifact["created"]),  # latest: updated
-            name=str(first.get("upload", "")),
-            rows=int(first["rows"]) if str(first.get("rows", "")).strip() else None,
-            invites=int(first.get("invites", 0)),
-            updates=int(first.get("updates", 0)),
-            deletions=int(first.get("deletions", 0)),
-            missing_columns=int(first.get("missing columns", 0)),
-            unmapped_values=int(first.get("unmapped values", 0)),
-        )
-    except (ValueError, TypeError, KeyError, IndexError, AttributeError):
-        return None
+    return read_upload(artifact)
 
 
 def _remind_after() -> timedelta:

@@ -292,6 +292,20 @@ def header_key(name: str) -> str:
     return " ".join(name.strip().split()).casefold()
 
 
+def read_header(label: str, path: Path | str) -> list[str]:
+    """The header row's names as written (trimmed), from the file's first MiB only."""
+    path = Path(path)
+    data = read_bytes(label, path, limit=HEAD_BYTES)
+    encoding = detect_encoding(data)
+    head = data[:262_144].decode(encoding, errors="replace").lstrip("\ufeff")
+    csv.field_size_limit(FIELD_LIMIT)
+    try:
+        header = next(csv.reader(io.StringIO(head, newline=""), delimiter=detect_delimiter(head)))
+    except (StopIteration, csv.Error):
+        raise InputError(label, path, "no header row") from None
+    return [h.strip() for h in header]
+
+
 def read_csv(
     label: str, path: Path | str, wanted: Iterable[str] | None = None, categorical: Iterable[str] = ()
 ) -> Table:

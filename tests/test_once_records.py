@@ -29,6 +29,7 @@ def once_tasks() -> dict:
     from flows.api_integration import long_lived_setup_link
     from flows.process_upload import (
         apply_files,
+        bind_shown_files,
         first_claim_of_content,
         generate_upload_files,
         invite_members,
@@ -70,6 +71,7 @@ def once_tasks() -> dict:
         "report-duplicate": report_duplicate,
         "record-upload-decision": remember_outcome,
         "alert-once": alert_once,
+        "bind-shown-files": bind_shown_files,
     }
 
 

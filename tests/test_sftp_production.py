@@ -288,3 +288,208 @@ def test_without_a_hub_api_a_re_dispatched_upload_does_not_ask_again_for_an_expo
     finally:
         delete_block(WebApp, "default")
         server.stop()
+
+
+def seed_upload_tables(customer_key: str, tables: list[dict]) -> None:
+    """`upload-<key>` tables as process-upload publishes them, oldest first (version 1 has no decision)."""
+    import json
+
+    from prefect.client.orchestration import get_client
+
+    from tasks.contracts import upload_artifact
+
+    with get_client(sync_client=True) as client:
+        for table in tables:
+            body = {"key": upload_artifact(customer_key), "type": "table", "data": json.dumps([table])}
+            client.request("POST", "/artifacts/", json=body).raise_for_status()
+
+
+def history_table(n: int, deletions: int, decision: str | None, rows: int = 100) -> dict:
+    counts = {"invites": 1, "updates": 2, "deletions": deletions, "deactivations": 1, "reactivations": 0}
+    table = {"upload": f"week-{n}.csv", "claimed as": f"2026110{n}T090000.000000Z-week-{n}.csv",
+             "channel": "#monitoring", "rows": rows, **counts, "rejected_rows": 0, "missing columns": 0,
+             "unmapped values": 0}  # fmt: skip
+    if decision is None:
+        return table  # version 1: written before decisions were kept
+    columns = ["Email", "First Name", "Last Name", "Employee Status", "Department", "Location"]
+    return table | {"columns": columns, "decision": decision, "decided by": "Casey" if decision != "pending" else "",
+                    "table version": 2}  # fmt: skip
+
+
+def test_the_destructive_gates_show_the_customers_history_and_its_guard_trips_on_it(
+    prefect_api, sftp_block, sftp_server, slack_block, slack, hub_block, hub, clean_registrations, tmp_path
+):
+    """Issue 23: 12 of 100 members deleted passes the flat rule (20%), but this customer's applied
+    uploads delete a median of 1: the guard stops it, says why, and both gates list the history."""
+    import uuid
+
+    from flows.process_upload import process_upload
+    from tasks.sftp import claim_name
+    from tasks.upload_history import customer_uploads
+    from tests.gates import FlowInThread, form_description
+    from tests.test_approval_notices import notices
+
+    reg = production_customer(tmp_path)
+    for i in range(100):
+        email = f"m{i}@acme.example"
+        hub.hub(reg.customer.hub_url).members[email] = {"Email": email, "First Name": "M", "Last Name": str(i), "Status": "active"}  # fmt: skip
+    seed_upload_tables(
+        reg.customer.key,
+        [
+            history_table(1, 25, None),  # older code's table: listed, never counted as applied
+            history_table(2, 0, "pending"),  # week 2's step-8 table, then its decision
+            history_table(2, 0, "applied"),
+            history_table(3, 30, "rejected"),
+            history_table(4, 1, "applied"),
+            history_table(5, 2, "applied"),
+            history_table(6, 9, "pending"),  # a claim never decided: not history
+        ],
+    )
+    processing = sftp_server.root / reg.customer.key / "processing"
+    processing.mkdir(parents=True)
+    claimed = claim_name("staff.csv")  # 88 of the 100 members, and no Location column
+    (processing / claimed).write_text(
+        "Email,First Name,Last Name,Employee Status,Department\n"
+        + "".join(f"m{i}@acme.example,M,{i},active,Sales\n" for i in range(88))
+    )
+    run = FlowInThread(process_upload, f"upload-{uuid.uuid4().hex[:8]}", customer_key=reg.customer.key, upload=claimed)  # fmt: skip
+
+    wait_for_gate(run.flow_run_id, "mass-deletion")
+    form = form_description(run.flow_run_id)
+    assert (
+        "**This customer's history:** the upload `staff.csv` would delete 12 members, above max(10, 5 × 1) = 10"
+        in form
+    )
+    assert "Flat rule" not in form  # 12% of the members: under the flat rule's 20%
+    checks = [
+        "**Check:** 12 deletions where this customer's last 3 applied upload(s) deleted a median of 1",
+        "**Check:** 88 rows, 12% fewer than the 100 of `week-5.csv`, the last applied upload",
+        "**Check:** the column `Location` was in `week-5.csv`, the last applied upload, and is not in this one",
+    ]
+    assert all(check in form for check in checks)
+    history = [line for line in form.splitlines() if line.startswith("| 20")]
+    assert [line.split(" | ")[1:] for line in history] == [
+        ["`week-5.csv`", "100", "1", "2", "1", "2", "applied", "Casey |"],
+        ["`week-4.csv`", "100", "1", "2", "1", "1", "applied", "Casey |"],
+        ["`week-3.csv`", "100", "1", "2", "1", "30", "rejected", "Casey |"],
+        ["`week-2.csv`", "100", "1", "2", "1", "0", "applied", "Casey |"],
+        ["`week-1.csv`", "100", "1", "2", "1", "25", "not recorded", "— |"],
+    ]
+    [notice] = wait_until(lambda: notices(slack), what="the mass-deletion notice")
+    lines = notice.splitlines()
+    assert "• deletion guard: 12 of 100 members (12.0%), limit 20%" in lines  # the flat rule: not over
+    assert (
+        ":warning: *History rule:* 12 deletions, above max(10, 5 × 1) = 10 (the median of this customer's last 3 applied upload(s) is 1)"
+        in lines
+    )
+    assert (
+        ":warning: *Check:* the column `Location` was in `week-5.csv`, the last applied upload, and is not in this one"
+        in lines
+    )
+    assert lines[-6:] == [
+        "*Last 5 decided upload(s), newest first:*",
+        *[f"• {day}: 100 rows, 1 invites, 2 updates (1 deactivations), {d} deletions: {decision}"
+          for day, d, decision in [(history[0][2:12], 2, "applied by Casey"), (history[1][2:12], 1, "applied by Casey"),
+                                   (history[2][2:12], 30, "rejected by Casey"), (history[3][2:12], 0, "applied by Casey"),
+                                   (history[4][2:12], 25, "not recorded")]],
+    ]  # fmt: skip
+
+    answer(run.flow_run_id, "mass-deletion", decision="approve", approver="Casey")
+    wait_for_gate(run.flow_run_id, "apply-files")
+    form = form_description(run.flow_run_id)
+    assert (
+        all(check in form for check in checks)
+        and len([x for x in form.splitlines() if x.startswith("| 20")]) == 5
+    )
+    apply = wait_until(lambda: notices(slack)[1:], what="the apply notice")[0]
+    assert apply.splitlines()[-6] == "*Last 5 decided upload(s), newest first:*"
+    answer(run.flow_run_id, "apply-files", decision="approve", approver="Dana")
+    assert run.result().is_completed()
+    assert len(hub.hub(reg.customer.hub_url).members) == 88
+    latest = customer_uploads(reg.customer.key)[0]  # the next upload's history starts with this one
+    assert (latest.name, latest.rows, latest.deletions, latest.decision, latest.decided_by) == (
+        "staff.csv",
+        88,
+        12,
+        "applied",
+        "Dana",
+    )
+
+
+def test_an_approval_binds_the_files_it_showed_and_a_changed_file_is_not_applied(
+    prefect_api, sftp_block, sftp_server, slack_block, slack, hub_block, hub, clean_registrations, tmp_path
+):
+    """Issue 23: a file edited on the worker after the gate showed it is refused with one line and a
+    new gate; the hub is left as it was, and the decision artifact keeps the hashes it approved."""
+    import hashlib
+    import uuid
+
+    from flows.process_upload import process_upload
+    from tasks.files_dir import files_dir
+    from tasks.sftp import claim_name
+    from tests.gates import FlowInThread, artifacts_and_logs, form_description
+    from tests.test_approval_notices import notices
+
+    reg = production_customer(tmp_path)
+    members = hub.hub(reg.customer.hub_url).members
+    members["ann@acme.example"] = {"Email": "ann@acme.example", "Status": "active"}
+    before = {email: dict(values) for email, values in members.items()}
+    processing = sftp_server.root / reg.customer.key / "processing"
+    processing.mkdir(parents=True)
+    claimed = claim_name("staff.csv")
+    (processing / claimed).write_text(UPLOAD)
+    run = FlowInThread(process_upload, f"upload-{uuid.uuid4().hex[:8]}", customer_key=reg.customer.key, upload=claimed)  # fmt: skip
+    wait_for_gate(run.flow_run_id, "apply-files")
+    invites = files_dir() / reg.customer.key / Path(claimed).stem / "for-hub-api" / "potential invites.csv"
+    shown = hashlib.sha256(invites.read_bytes()).hexdigest()
+    assert "Approving binds these files (SHA-256): `potential invites.csv`" in form_description(
+        run.flow_run_id
+    )
+    with invites.open("a") as handle:  # edited on the worker after the CSM looked
+        handle.write("mallory@acme.example,Mal,Lory,\n")
+
+    answer(run.flow_run_id, "apply-files", decision="approve", approver="Casey")
+    wait_for_gate(run.flow_run_id, "apply-files-2")
+    line = (
+        "Not applied: for-hub-api/potential invites.csv changed on the worker after Casey approved them "
+        "(regenerated or edited): check the files and approve again"
+    )
+    assert form_description(run.flow_run_id).startswith(
+        f"## Apply Acme Corp's files through the hub API?\n\n**{line}.**"
+    )
+    assert members == before and hub.hub(reg.customer.hub_url).uploads == []  # nothing applied
+    again = wait_until(lambda: notices(slack)[1:], what="the second apply notice")[0]
+    assert again.splitlines()[1] == f":no_entry: *{line.replace('Not applied:', 'Not applied:*')}."
+    artifacts, _ = artifacts_and_logs(run.flow_run_id)
+    [decision] = [a for a in artifacts if a["key"].startswith("decision-")]
+    assert f"| for-hub-api/potential invites.csv | {shown} |" in decision["data"]
+
+    answer(run.flow_run_id, "apply-files-2", decision="reject", reason="who edited it?", approver="Casey")
+    assert run.result().is_cancelled()
+    assert members == before and hub.hub(reg.customer.hub_url).uploads == []
+
+
+def test_each_upload_counts_once_and_only_applied_uploads_make_the_guard_s_median():
+    """Step 8 and the decision each publish a table: the newest says what the upload is. Tables of
+    older code (no decision) read, but a customer without an applied upload has only the flat rule."""
+    import json
+
+    from tasks.upload_history import decided_before, history_rule, newest_per_claim, read_upload
+
+    def artifact(minute: int, n: int, deletions: int, decision: str | None) -> dict:
+        table = history_table(n, deletions, decision)
+        return {"created": f"2026-12-0{n}T09:{minute:02d}:00+00:00", "data": json.dumps([table])}
+
+    tables = [artifact(1, 1, 40, None), artifact(1, 2, 50, "pending"), artifact(2, 2, 50, "rejected")]
+    uploads = newest_per_claim([read_upload(a) for a in reversed(tables)])
+    assert [(u.name, u.decision) for u in uploads] == [("week-2.csv", "rejected"), ("week-1.csv", None)]
+    history = decided_before(uploads, claimed="this-one.csv")
+    assert len(history) == 2 and history_rule(12, history) is None  # nothing applied: flat rule only
+    applied = read_upload(artifact(3, 3, 4, "applied"))
+    rule = history_rule(21, [applied, *history])
+    assert (rule.median, rule.limit, rule.tripped) == (4, 20, True)
+    assert not history_rule(20, [applied]).tripped
+    assert (
+        read_upload({"created": "2026-12-01T09:00:00+00:00", "data": json.dumps([{"table version": 3}])})
+        is None
+    )

@@ -27,6 +27,7 @@ def record_values() -> dict:
         SentEmail,
         SetupLinkIssued,
         SharedFiles,
+        ShownFiles,
         SupportRequest,
     )
 
@@ -101,7 +102,7 @@ def record_values() -> dict:
         ),
         "receive-upload": Received(sha256="9f" * 32, size=48213),
         "first-claim-of-content": "20261201T090000Z-employees.csv",
-        "generate-upload-files": summary,
+        "generate-upload-files": summary | {"columns": ["Email", "First Name", "Department"]},
         "apply-files-to-hub": {"invited": 6, "updated": 2, "removed": 1},
         "invite-members": 6,
         "update-members": 2,
@@ -109,6 +110,16 @@ def record_values() -> dict:
         "report-duplicate": "1764580100.000300",
         "record-upload-decision": "applied through the hub API: 6 invited, 2 updated, 1 removed",
         "alert-once": True,
+        "bind-shown-files": ShownFiles(
+            sha256={
+                "potential invites.csv": "1a" * 32,
+                "profile updates.csv": "2b" * 32,
+                "profile deletions.csv": "3c" * 32,
+                "for-hub-api/potential invites.csv": "4d" * 32,
+                "for-hub-api/profile updates.csv": "5e" * 32,
+                "for-hub-api/profile deletions.csv": "6f" * 32,
+            }
+        ),
     }
 
 
