@@ -494,7 +494,7 @@ def test_a_missing_mapped_column_without_a_look_alike_is_still_said(tmp_path):
 
 
 def test_the_slack_summary_names_the_unmapped_values_with_their_counts_and_caps_the_list():
-    from flows.process_upload import summary_text
+    from tasks.uploads import summary_text
     from tasks.registry import Registration
     from tests.conftest import make_customer
 

@@ -19,6 +19,7 @@ import yaml
 
 from cli.stack import Children, healthy
 from tests.conftest import free_port, make_customer, wait_until
+from tests.test_prefect_yaml import readme_schedules
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -230,6 +231,18 @@ def test_up_runs_the_runbook_end_to_end_and_can_be_started_again(stack_env, tmp_
         deployments = _api(stack_env, "POST", "/deployments/filter", json={}).json()
         [deployment] = [d for d in deployments if d["name"] == "setup-guides"]
         assert deployment["work_pool_name"] == "hris-runbook"
+        deployed = {  # issue 19: the schedules and one-at-a-time limits the README promises are live
+            d["name"]: (
+                [
+                    s["schedule"]["cron"]
+                    for s in d["schedules"]
+                    if s["active"] and s["schedule"]["timezone"] == "UTC"
+                ],
+                (d.get("global_concurrency_limit") or {}).get("limit"),
+            )
+            for d in deployments
+        }
+        assert deployed == readme_schedules()
 
         customer = make_customer(platform="Okta")
         created = _click(  # Submit at once, while the worker and the scheduler start writing

@@ -81,3 +81,31 @@ def test_the_update_mapping_form_asks_for_the_customer_and_the_new_sheet():
     schema = parameter_schema(update_mapping.fn).model_dump_for_openapi()
     assert schema["required"] == ["customer", "sheet_link"]
     assert "Google Sheets link" in schema["properties"]["sheet_link"]["description"]
+
+
+def readme_schedules() -> dict[str, tuple[list[str], int | None]]:
+    """What README's Deployments table says of each deployment: its schedule as cron (UTC) and
+    whether it runs one at a time. "every N min (UTC)" is `*/N * * * *`, "daily HH:MM UTC" `MM HH * * *`."""
+    import re
+
+    table = (ROOT / "README.md").read_text().partition("## Deployments (`prefect.yaml`)")[2]
+    said = {}
+    for name, started_by in re.findall(r"^\| `([a-z-]+)` \| ([^|]+) \|", table.partition("\n## ")[0], re.M):
+        crons = [f"*/{n} * * * *" for n in re.findall(r"every (\d+) min \(UTC\)", started_by)]
+        crons += [f"{int(m)} {int(h)} * * *" for h, m in re.findall(r"daily (\d\d):(\d\d) UTC", started_by)]
+        assert ("schedule" in started_by) == bool(crons), f"README: {name}'s schedule is not one we read"
+        said[name] = (crons, 1 if "one at a time" in started_by else None)
+    return said
+
+
+def test_schedules_and_one_at_a_time_are_what_the_readme_says():
+    """Issue 19: the README's promise (sftp-watch every 15 min, one at a time, …) is what gets deployed."""
+    declared = {
+        d["name"]: (
+            [s["cron"] for s in d.get("schedules") or [] if s.get("timezone") == "UTC"],
+            d.get("concurrency_limit"),
+        )
+        for d in DEPLOYMENTS
+    }
+    assert declared == readme_schedules()
+    assert readme_schedules()["sftp-watch"] == (["*/15 * * * *"], 1)

@@ -74,11 +74,53 @@ def test_up_beside_real_blocks_saves_no_sandbox_hub_or_web_app_and_says_so(real_
     save({SlackWorkspace: real_blocks[SlackWorkspace]})
     plan = bootstrap()
     assert saved_defaults() == {"Slack Workspace"}
+    kept = SlackWorkspace.load("default")  # issue 19: the real block is kept as it was, not overwritten
+    assert kept.base_url == real_blocks[SlackWorkspace].base_url and kept.signing_secret is not None
     assert not plan.uses_sandbox
     assert plan.line.startswith("configured blocks: Slack Workspace; missing (runs that need them stop")
     assert (
         "no sandbox block saved; no 10KC Hub block: segments and uploads use the CSM checklist" in plan.line
     )
+
+
+def test_up_beside_an_invalid_default_block_names_it_and_saves_nothing_over_it(real_blocks, sandbox_dir):
+    """Issue 19: a `default` block saved before a check (here an SMTP security nobody knows) is named in
+    one line; `make up` neither replaces it with the sandbox's nor saves any sandbox block beside it."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.actions import BlockDocumentUpdate
+
+    from blocks import SmtpServer
+
+    save({SmtpServer: real_blocks[SmtpServer]})
+    with get_client(sync_client=True) as client:
+        document = client.read_block_document_by_name("default", SmtpServer.get_block_type_slug())
+        client.update_block_document(document.id, BlockDocumentUpdate(data={"security": "tls1.3"}))
+    with pytest.raises(GoLiveRefused) as refused:
+        bootstrap()
+    assert refused.value.code.startswith("error: SMTP Server block 'default' is not valid (security: ")
+    assert refused.value.code.endswith("; fix it in the Prefect UI (Blocks)")
+    with get_client(sync_client=True) as client:
+        kept = client.read_block_document_by_name("default", SmtpServer.get_block_type_slug())
+    assert kept.id == document.id and kept.data["security"] == "tls1.3"
+    assert kept.data["port"] == real_blocks[SmtpServer].port  # not the sandbox's
+    with get_client(sync_client=True) as client:
+        others = [
+            t.get_block_type_name()
+            for t in golive.every_block_type()
+            if t is not SmtpServer and _has_default(client, t)
+        ]
+    assert others == []  # no sandbox block was saved beside it either
+    assert not sandbox_dir.exists()
+
+
+def _has_default(client, block_type) -> bool:
+    from prefect.exceptions import ObjectNotFound
+
+    try:
+        client.read_block_document_by_name("default", block_type.get_block_type_slug())
+    except ObjectNotFound:
+        return False
+    return True
 
 
 def test_up_with_nothing_saved_is_the_whole_sandbox(no_default_blocks, sandbox_dir):

@@ -231,11 +231,23 @@ def answer_when_waiting(run, gate, **values):
     answer(run, gate, **values)
 
 
-def test_a_sample_name_not_in_the_inbox_is_said_and_asked_again(
-    prefect_api, smtp_block, smtp_server, slack_block, slack, sheets_block, sheets, sftp_block, sftp_server
+def test_a_sample_name_not_in_the_inbox_is_said_and_asked_again_and_a_rejected_review_email_stops_it(
+    prefect_api,
+    smtp_block,
+    smtp_server,
+    slack_block,
+    slack,
+    sheets_block,
+    sheets,
+    sftp_block,
+    sftp_server,
+    hub_block,
+    hub,
 ):
     """Issue 20: a sample file name that is not in the inbox ended the onboarding as Failed with
-    FileNotFoundError. The same form comes back with one line saying what is there, and waits."""
+    FileNotFoundError. The same form comes back with one line saying what is there, and waits.
+    Issue 19: rejecting the review email (step 4) ends the run Cancelled with who and why; the email
+    is not sent and nothing after it happens."""
     import uuid
 
     from flows.sftp_integration import sftp_integration
@@ -258,3 +270,14 @@ def test_a_sample_name_not_in_the_inbox_is_said_and_asked_again(
     assert read_run(run.flow_run_id).state.is_paused()
     answer(run.flow_run_id, "customer-ready-2", sample_csv="staff.csv", answered_by="Casey", **ready)
     assert waiting_gate(run.flow_run_id, timeout=120) == "mapping-table-2"  # on to the mapping table
+
+    sheets.add_spreadsheet(KEY, {"Data Mapping": TABLE}, [sheets_block.client_email])
+    answer(run.flow_run_id, "mapping-table-2", sheet_link=LINK, answered_by="Casey")
+    assert waiting_gate(run.flow_run_id, timeout=120) == "sftp-review-email"
+    answer(run.flow_run_id, "sftp-review-email", decision="reject", reason="wrong sample", **CSM)
+    state = run.result()
+    assert state.is_cancelled() and "rejected by Casey Success: wrong sample" in state.message
+    assert len(smtp_server.handler.messages()) == 1  # the implementation email only
+    assert hub.hub(customer.hub_url).segments == []  # step 5 never came
+    requests = [m for m in slack.messages("product-support") if "HRIS integration (SFTP)" in m["text"]]
+    assert len(requests) == 1  # the sample's request; no production request

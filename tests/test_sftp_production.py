@@ -14,6 +14,7 @@ import pytest
 from flows.sftp_watch import overdue_alerts, sftp_watch
 from tasks.registry import Registration, Seen, note_seen, register, registration
 from tasks.slack import Slack
+from tasks.upload_queue import upload_runs
 from tests.conftest import make_customer, wait_until
 from tests.gates import answer, read_run, wait_for_gate, waiting_gate
 from tests.test_sftp_integration import monitoring_shares, upload_run
@@ -493,3 +494,64 @@ def test_each_upload_counts_once_and_only_applied_uploads_make_the_guard_s_media
         read_upload({"created": "2026-12-01T09:00:00+00:00", "data": json.dumps([{"table version": 3}])})
         is None
     )
+
+
+def process_upload_deployment():
+    """The process-upload deployment on the session's server (served by `served` when that runs)."""
+    from prefect.client.orchestration import get_client
+    from prefect.exceptions import ObjectNotFound
+
+    from flows.process_upload import process_upload
+    from tasks.contracts import PROCESS_UPLOAD, deployment_name
+
+    with get_client(sync_client=True) as client:
+        try:
+            return client.read_deployment_by_name(deployment_name(PROCESS_UPLOAD)).id
+        except ObjectNotFound:
+            return process_upload.to_deployment(name=PROCESS_UPLOAD).apply()
+
+
+def test_a_silent_running_try_is_taken_for_dead_and_the_third_try_alerts_once(
+    sftp_block, sftp_server, slack_block, slack, clean_registrations, tmp_path
+):
+    """Issue 19: two tries crashed, the third is Running without a sign of life. Within
+    `stale_after_minutes` it is left alone; past it, it is marked Crashed, nothing is started a fourth
+    time, and #monitoring-hris-files gets one "still in processing/ after 3 tries" alert, however
+    many ticks follow."""
+    from prefect.client.orchestration import get_client
+    from prefect.states import Crashed, Running
+
+    from tasks.sftp import claim_name
+
+    reg = production_customer(tmp_path)
+    processing = sftp_server.root / reg.customer.key / "processing"
+    processing.mkdir(parents=True)
+    claimed = claim_name("staff.csv")
+    (processing / claimed).write_text(UPLOAD)
+    deployment = process_upload_deployment()
+    parameters = {"customer_key": reg.customer.key, "upload": claimed}
+    with get_client(sync_client=True) as client:  # never Scheduled: no runner ever takes them
+        for _ in range(2):
+            client.create_flow_run_from_deployment(deployment, parameters=parameters, state=Crashed())
+        third = client.create_flow_run_from_deployment(deployment, parameters=parameters, state=Running())
+
+    def stranded_alerts():
+        return [m["text"] for m in slack.messages("monitoring-hris-files") if "after 3 tries" in m["text"]]
+
+    tick = sftp_watch(settle_seconds=0.5, stale_after_minutes=60)  # silent, but not for an hour yet
+    assert (tick["picked_up"], tick["stranded"], tick["errors"]) == (0, 0, 0)
+    assert read_run(third.id).state.is_running() and stranded_alerts() == []
+
+    quiet = timedelta(seconds=1)
+    wait_until(
+        lambda: datetime.now(UTC) - read_run(third.id).state.timestamp > 2 * quiet,
+        what="the third try to be quiet for longer than stale_after_minutes",
+    )
+    for _ in range(2):
+        tick = sftp_watch(settle_seconds=0.5, stale_after_minutes=quiet.total_seconds() / 60)
+        assert (tick["picked_up"], tick["stranded"], tick["errors"]) == (0, 1, 0)
+    assert read_run(third.id).state.is_crashed()
+    [alert] = stranded_alerts()
+    assert "`staff.csv` is still in processing/ after 3 tries" in alert and str(third.id) in alert
+    assert len(upload_runs(reg.customer.key, live_only=False)) == 3  # no fourth try
+    assert [p.name for p in processing.iterdir()] == [claimed]  # left for a person

@@ -8,19 +8,24 @@ import time
 import uuid
 
 import pytest
+from prefect import flow
 from prefect.client.orchestration import get_client
 from prefect.deployments import run_deployment
 from prefect.flow_runs import resume_flow_run
 from prefect.states import Cancelled
 
+from flows.api_integration import IntegrationOn
 from flows.setup_guides import setup_guides
-from tasks.approvals import WaitSettings
+from tasks.approvals import Notify, WaitSettings, ask
+from tasks.contracts import INTEGRATION_ON
+from tasks.customer import Customer
 from tasks.gate_buttons import APPROVE, REJECT
 from tests.conftest import ServerThread, delete_block, make_customer, wait_until
 from tests.gates import FlowInThread, answer, waiting_gate
 
 FAST = WaitSettings(poll_seconds=0.2, remind_after_hours=1)
 CSM, MANAGER, OUTSIDER = "casey@10kc.example", "imani@10kc.example", "mallory@10kc.example"
+ENGINEER = "eng-oncall@10kc.example"  # in the block's `approvers`: not the customer's CSM or manager
 GATE = "setup-guides-email"
 
 
@@ -32,12 +37,13 @@ def app(prefect_api, slack, smtp_block):
     from webapp import slack_actions
     from webapp.app import create_public_app
 
-    for email in (MANAGER, OUTSIDER):
+    for email in (MANAGER, OUTSIDER, ENGINEER):
         slack.add_user(email)
     block = SlackWorkspace(
         bot_token="xoxb-test",
         base_url=f"{slack.url}/api/",
         signing_secret=slack.signing_secret,
+        approvers=[ENGINEER.upper()],  # compared without case, as Slack's profile email may differ
         max_retries=1,
     )
     block.save("default", overwrite=True)
@@ -192,3 +198,38 @@ def test_ui_then_slack_resumes_once_and_the_late_click_is_told_so(app, slack, sm
     assert slack.updates == [] and len(smtp_server.handler.messages()) == 1
     answer(run.flow_run_id, "customer-choice", option="not yet", answered_by="Casey Success")
     assert run.result().is_completed()
+
+
+@flow(name="integration-on-gate")
+def integration_on_gate(customer: Customer) -> str:
+    """API step 5 as api-integration asks it: engineering's gate, announced in #product-support."""
+    on = ask(
+        IntegrationOn,
+        key=INTEGRATION_ON,
+        title=f"Engineering: is {customer.company_name}'s HRIS integration turned on?",
+        description="Resume when the integration is on.",
+        notify=Notify(channel="#product-support"),
+    )
+    return on.confirmed_by
+
+
+def test_engineering_in_approvers_answers_it_is_turned_on_and_nobody_else_can(app, slack):
+    """Issue 19: the "It is turned on" button, clicked by engineering on call, who is neither the
+    customer's CSM nor its implementation manager: only the block's `approvers` list lets them."""
+    run = FlowInThread(integration_on_gate, f"slack-on-{uuid.uuid4().hex[:8]}", customer=make_customer())
+    assert waiting_gate(run.flow_run_id) == INTEGRATION_ON
+    wait_until(lambda: any(m.get("blocks") for m in slack.messages("product-support")), what="the notice")
+    [notice_message] = slack.messages("product-support")
+    [buttons] = [b["elements"] for b in notice_message["blocks"] if b["type"] == "actions"]
+    assert [(e["action_id"], e["text"]["text"]) for e in buttons] == [(APPROVE, "It is turned on")]
+
+    assert slack.click(app, "product-support", OUTSIDER, APPROVE)[0] == 200
+    assert "not one of them" in ephemeral_for(slack, OUTSIDER)[0]
+    assert waiting_gate(run.flow_run_id) == INTEGRATION_ON and slack.updates == []
+
+    assert slack.click(app, "product-support", ENGINEER, APPROVE)[0] == 200
+    state = run.result()
+    assert state.is_completed() and state.result() == f"{ENGINEER} (verified in Slack)"
+    (update,) = slack.updates
+    assert f"✅ Confirmed by {ENGINEER}" in update["text"]
+    assert not any(b["type"] == "actions" for b in update["blocks"])

@@ -3,13 +3,16 @@ options reach the hub once after approval, and the customer's later SFTP uploads
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime
 
 from prefect.deployments import run_deployment
 
+from flows.process_upload import process_upload
 from tasks.registry import Registration, register, registration
+from tasks.sftp import claim_name
 from tests.conftest import make_customer, wait_until
-from tests.gates import answer, form_description, read_run, waiting_gate
+from tests.gates import FlowInThread, answer, form_description, read_run, wait_for_gate, waiting_gate
 
 HEADER = ["Category", "HRIS Field", "HRIS Values", "Notes", "10KC Segment", "10KC Value", "Visibility"]
 NEW_KEY = "1UpdateMappingNewTable000000000000000"
@@ -45,7 +48,16 @@ def ended_or_waiting(run):
 
 
 def test_a_new_table_adds_what_is_missing_once_and_later_uploads_use_it(
-    served, sheets, sheets_block, hub, hub_block, clean_registrations
+    served,
+    sheets,
+    sheets_block,
+    hub,
+    hub_block,
+    sftp_block,
+    sftp_server,
+    slack_block,
+    slack,
+    clean_registrations,
 ):
     customer = make_customer()
     sheets.add_spreadsheet(NEW_KEY, {"Data Mapping": NEW_TABLE}, [sheets_block.client_email])
@@ -103,3 +115,48 @@ def test_a_new_table_adds_what_is_missing_once_and_later_uploads_use_it(
         (s["name"], s["visibility"]): s["options"] for s in hub.hub(customer.hub_url).segments
     } == segments
     assert registration(customer.key).mapping_link == NEW_LINK
+
+    # issue 19: the next upload is read with the new table: Marketing and PAR (only in it) reach the hub
+    processing = sftp_server.root / customer.key / "processing"
+    processing.mkdir(parents=True)
+    claimed = claim_name("staff.csv")
+    (processing / claimed).write_text(
+        "Email,First Name,Last Name,Employee Status,Department,Work Location\n"
+        "ann@acme.example,Ann,Lee,active,Marketing,PAR\n"
+    )
+    upload = FlowInThread(
+        process_upload, f"upload-{uuid.uuid4().hex[:8]}", customer_key=customer.key, upload=claimed
+    )
+    wait_for_gate(upload.flow_run_id, "apply-files")
+    answer(upload.flow_run_id, "apply-files", decision="approve", **CSM)
+    assert upload.result().is_completed()
+    ann = hub.hub(customer.hub_url).members["ann@acme.example"]
+    assert {"Marketing", "Paris"} <= set(ann.values()), ann
+
+
+def test_rejecting_the_segment_plan_changes_neither_the_hub_nor_the_registration(
+    served, sheets, sheets_block, hub, hub_block, clean_registrations
+):
+    """Issue 19: a reject at segments-plan ends the run Cancelled with who and why; nothing is added
+    to the hub and uploads keep the old table."""
+    customer = make_customer()
+    sheets.add_spreadsheet(NEW_KEY, {"Data Mapping": NEW_TABLE}, [sheets_block.client_email])
+    before = Registration(
+        customer=customer,
+        mode="production",
+        mapping_link="https://old.example/map",
+        upload_frequency="weekly",
+        registered_at=datetime(2026, 10, 1, tzinfo=UTC),
+    )
+    register(before)
+    kept = registration(customer.key)
+
+    run = start(customer, NEW_LINK)
+    assert waiting_gate(run, timeout=120) == "segments-plan"
+    answer(run, "segments-plan", decision="reject", reason="the customer sends another table", **CSM)
+    final = ended_or_waiting(run)
+    assert final.is_cancelled(), final.message
+    assert "rejected by Casey Success: the customer sends another table" in final.message
+    assert hub.hub(customer.hub_url).segments == []
+    assert [r for r in hub.calls("/segments") if r.method == "POST"] == []
+    assert registration(customer.key) == kept

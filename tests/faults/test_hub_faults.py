@@ -1,5 +1,6 @@
-"""Hub admin API faults (tasks/hub.py, the client the flows use): a segment create and a bulk invite
-upload are retried through each fault, and the hub acts on each exactly once."""
+"""Hub admin API faults (tasks/hub.py, the client the flows use): a segment create and the bulk
+invite, update and removal uploads are retried through each fault, and the hub acts on each
+exactly once: no duplicate, no loss."""
 
 from __future__ import annotations
 
@@ -38,6 +39,41 @@ def test_a_bulk_invite_is_acted_on_once_whatever_happens_to_the_upload(hub, clie
     assert [action for action, _ in hub.hub(HUB_URL).uploads] == ["invite"]  # acted on once
     assert len(hub.hub(HUB_URL).members) == 2
     assert len(hub.calls("/invites/bulk$")) == 2  # the faulted attempt and one retry
+
+
+BULK_CHANGES = {  # the client's call, its path, and the members the hub must hold afterwards
+    "update_members": (
+        "/members/bulk-update$",
+        "Email,Department\nann@acme.example,Sales\nbo@acme.example,Legal\n",
+        {"ann@acme.example": "Sales", "bo@acme.example": "Legal", "cy@acme.example": "Ops"},
+    ),
+    "remove_members": (
+        "/members/bulk-remove$",
+        "Email\nann@acme.example\nbo@acme.example\n",
+        {"cy@acme.example": "Ops"},
+    ),
+}
+
+
+@pytest.mark.parametrize("call", BULK_CHANGES)
+@pytest.mark.parametrize("fault", FAULTS)
+def test_bulk_updates_and_removals_are_acted_on_once_whatever_happens_to_them(
+    hub, client, tmp_path, fault, call
+):
+    """Issue 19: the apply's second and third uploads go through the same faults as the invites."""
+    path, rows, after = BULK_CHANGES[call]
+    members = hub.hub(HUB_URL).members
+    for email in ("ann@acme.example", "bo@acme.example", "cy@acme.example"):
+        members[email] = {"Email": email, "Department": "Ops", "Status": "active"}
+    changes = tmp_path / "changes.csv"
+    changes.write_text(rows)
+    hub.inject(path, fault, hang_seconds=3)
+
+    assert getattr(client, call)(changes, f"once--acme.example--{call}-test") == 2
+    assert [kind for kind, _, _ in hub.faults_served] == [fault]
+    assert [body for _, body in hub.hub(HUB_URL).uploads] == [rows.encode()]  # acted on once
+    assert {email: m["Department"] for email, m in members.items()} == after  # nobody lost or left over
+    assert len(hub.calls(path)) == 2  # the faulted attempt and one retry
 
 
 def test_a_hub_that_keeps_failing_is_reported_in_one_line(hub, tmp_path):

@@ -32,10 +32,10 @@ def start(effect: str, key: str, url: str, work: Path, *answer: str) -> subproce
     )
 
 
-def kill_once_done(effect: str, key: str, url: str, work: Path, done, what: str) -> None:
+def kill_once_done(effect: str, key: str, url: str, work: Path, done, what: str, worker=None) -> None:
     """Run the step and SIGKILL its process as soon as `done()` holds (the stand-in has acted and
     holds its answer back)."""
-    worker = start(effect, key, url, work)
+    worker = worker or start(effect, key, url, work)
     try:
         wait_until(lambda: done() or worker.poll() is not None, timeout=180, what=what)
         assert worker.poll() is None, f"the step ended before it was killed: {finish(worker)[1]}"
@@ -145,3 +145,60 @@ def test_an_email_whose_worker_was_killed_mid_send_is_not_sent_again_unasked(
     run_again("email", key, url, tmp_path, "It arrived")  # the CSM found it in their Cc copy
     run_again("email", key, url, tmp_path)  # done for good
     assert len(sink.messages()) == 1 and sink.data_commands == 1
+
+
+def execute(flow_run_id) -> subprocess.Popen:
+    """Run an existing deployment run as a worker does: a new process, given the run's id."""
+    from prefect.settings import PREFECT_API_URL
+
+    return subprocess.Popen(
+        [sys.executable, "-m", "prefect.flow_engine", "tests/once_effects.py:once_effect"],
+        cwd=ROOT,
+        env=dict(os.environ, PREFECT_API_URL=PREFECT_API_URL.value(), PREFECT__FLOW_RUN_ID=str(flow_run_id)),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+def test_retry_on_a_run_crashed_mid_share_completes_it_and_shares_once(prefect_api, slack, tmp_path):
+    """Issue 19, README on call: "A run is Crashed … press Retry on the run's page: every side effect
+    is once-only, so nothing is sent twice." The Retry re-runs the same flow run in a new process."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.objects import StateType
+    from prefect.client.schemas.responses import SetStateStatus
+    from prefect.states import Crashed, State
+
+    from tests.once_effects import once_effect
+
+    key = new_key("retried")
+    deployment = once_effect.to_deployment(name="retry-after-crash").apply()  # Retry needs a deployment
+    parameters = {"effect": "share-files", "once_key": key, "url": slack.url, "work": str(tmp_path)}
+    with get_client(sync_client=True) as client:
+        run = client.create_flow_run_from_deployment(deployment, parameters=parameters)
+    slack.inject("files.completeUploadExternal", "timeout_after_acting", hang_seconds=300)
+    kill_once_done(
+        "share-files",
+        key,
+        slack.url,
+        tmp_path,
+        lambda: any(m.get("files") for m in slack.messages("am-acme")),
+        "the first file to be shared",
+        worker=execute(run.id),
+    )
+    with get_client(sync_client=True) as client:
+        # what the worker reports when the run's process dies, then what the UI's Retry button sends
+        client.set_flow_run_state(run.id, Crashed(message="Process exited with status code -9"), force=True)
+        retry = State(type=StateType.SCHEDULED, name="AwaitingRetry", message="Retry from the UI")
+        assert client.set_flow_run_state(run.id, retry).status == SetStateStatus.ACCEPT
+    code, output = finish(execute(run.id))
+    assert code == 0, output
+    with get_client(sync_client=True) as client:
+        state = client.read_flow_run(run.id).state
+    assert state.is_completed(), state.message
+
+    [summary] = top_level(slack, "am-acme")
+    assert summary["text"] == "3 files for Acme"
+    shared = [(m["thread_ts"], f["name"]) for m in slack.messages("am-acme") for f in m.get("files") or []]
+    assert sorted(shared) == sorted((summary["ts"], name) for name in FILES)
+    assert len(slack.calls("files.completeUploadExternal")) == len(FILES)
