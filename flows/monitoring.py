@@ -18,6 +18,7 @@ import os
 from datetime import timedelta
 from uuid import UUID
 
+from flows.stack import WORK_POOL  # the pool `make up` creates and its workers poll
 from tasks.contracts import (
     AUTOMATION_CRASHED,
     AUTOMATION_NO_WORKER,
@@ -28,8 +29,6 @@ from tasks.contracts import (
     WATCH_WINDOW_SECONDS,
     deployment_name,
 )
-
-WORK_POOL = "hris-runbook"
 
 
 def watch_window_seconds() -> int:

@@ -18,6 +18,7 @@ import pytest
 import yaml
 
 from flows.stack import Children, healthy
+from tasks.contracts import AUTOMATIONS
 from tests.conftest import free_port, make_customer, wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -220,6 +221,8 @@ def test_up_runs_the_runbook_end_to_end_and_can_be_started_again(stack_env, tmp_
     stack = Stack(stack_env)
     try:
         stack.wait_for("hris-runbook is up.")
+        automations = _api(stack_env, "POST", "/automations/filter", json={}).json()
+        assert sorted(a["name"] for a in automations) == sorted(AUTOMATIONS)  # the server watches the worker
         deployments = _api(stack_env, "POST", "/deployments/filter", json={}).json()
         [deployment] = [d for d in deployments if d["name"] == "setup-guides"]
         assert deployment["work_pool_name"] == "hris-runbook"
@@ -278,6 +281,8 @@ def test_up_runs_the_runbook_end_to_end_and_can_be_started_again(stack_env, tmp_
         names = sorted(d["name"] for d in _api(stack_env, "POST", "/deployments/filter", json={}).json())
         declared = yaml.safe_load((ROOT / "prefect.yaml").read_text())["deployments"]
         assert names == sorted(d["name"] for d in declared)  # updated in place, none twice
+        automations = _api(stack_env, "POST", "/automations/filter", json={}).json()
+        assert sorted(a["name"] for a in automations) == sorted(AUTOMATIONS)  # none twice either
     finally:
         status = again.stop()
     output = "".join(again.output)

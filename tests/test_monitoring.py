@@ -144,3 +144,33 @@ def test_the_server_alerts_when_sftp_watch_is_silent_the_worker_stops_or_a_run_c
             "*:boom: flow run crashed-on-purpose crashed*\nsftp-watch run crashed-on-purpose"
         )
         assert f"{url}/runs/flow-run/{run.id}" in alert
+
+
+def test_the_slack_stand_in_takes_what_the_notification_block_sends_as_slack_does(slack):
+    """An incoming webhook posts into its one channel; a wrong URL or an empty message is refused with
+    Slack's own answers, so a misconfigured block fails as it would against Slack."""
+    import httpx
+
+    from sandbox.blocks import webhook_notification_block
+
+    url = slack.incoming_webhook("monitoring-hris-files")
+    webhook_notification_block(url).notify("the body", subject="the subject")
+    assert [m["text"] for m in slack.messages("monitoring-hris-files")] == ["*the subject*\nthe body"]
+    wrong = httpx.post(url.rsplit("/", 1)[0] + "/wrong", json={"text": "x"}, trust_env=False)
+    assert (wrong.status_code, wrong.text) == (404, "no_service")
+    empty = httpx.post(url, json={"text": ""}, trust_env=False)
+    assert (empty.status_code, empty.text) == (400, "no_text")
+    assert len(slack.messages("monitoring-hris-files")) == 1
+
+
+def test_the_watch_window_is_a_setting_of_at_least_ten_seconds(monkeypatch):
+    from flows.monitoring import watch_window_seconds
+
+    monkeypatch.delenv("HRIS_WATCH_WINDOW_SECONDS", raising=False)
+    assert watch_window_seconds() == 2700  # three missed 15-minute ticks
+    monkeypatch.setenv("HRIS_WATCH_WINDOW_SECONDS", "5")
+    with pytest.raises(SystemExit) as refused:
+        watch_window_seconds()
+    assert (
+        refused.value.code == "HRIS_WATCH_WINDOW_SECONDS: expected a whole number of seconds >= 10, got '5'"
+    )
