@@ -183,6 +183,7 @@ def stack_env(tmp_path):
         HRIS_SANDBOX_HUB_PORT=str(free_port()),
         HRIS_SANDBOX_WORKOS_PORT=str(free_port()),
         HRIS_SETUP_LINKS_PORT=str(free_port()),
+        HRIS_WEB_INTERNAL_PORT=str(free_port()),  # the board's listener: 8031 may be another stack's
         HRIS_SANDBOX_SFTP_PORT=str(free_port()),
     )
     return env
