@@ -206,7 +206,32 @@ def doctor(
     else:
         results.append(_run("Web app public URL", lambda: _get_ok(f"{web.url}/health")))
     results.append(_signing_secrets(blocks))
+    results.append(_run("Monitoring notifications", _monitoring))
     return results
+
+
+def _monitoring() -> str:
+    """The notification block the server's automations post through is saved, real, and a webhook URL;
+    nothing is posted (a test message would reach #monitoring-hris-files)."""
+    from cli.monitoring import monitoring_block, monitoring_block_label
+    from sandbox.blocks import sandbox_marker
+
+    block = monitoring_block()
+    if block is None:
+        raise RuntimeError(
+            f"no {monitoring_block_label()}: create it (Prefect UI > Blocks) with the incoming webhook "
+            "of #monitoring-hris-files"
+        )
+    label = f"{type(block).get_block_type_name()} block {block._block_document_name!r}"
+    why = sandbox_marker(block)
+    if why:
+        raise RuntimeError(f"{label} is a sandbox block ({why}): replace it with the real one")
+    url = block.url.get_secret_value() if hasattr(block.url, "get_secret_value") else block.url
+    if "{{" in url:  # a Custom Webhook keeps the URL among its secrets
+        url = next((v for v in block.secrets.get_secret_value().values() if isinstance(v, str)), "")
+    if not url.startswith(("https://", "http://")):
+        raise RuntimeError(f"{label}: its webhook URL is not an http(s) address")
+    return f"{label} set: the server's automations post to it (nothing sent now)"
 
 
 def _signing_secrets(blocks: dict) -> Check:

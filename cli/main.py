@@ -102,6 +102,85 @@ def _serve_setup_links(args: argparse.Namespace) -> int:
     return 0
 
 
+def _customer(args: argparse.Namespace) -> int:
+    """`hris-runbook customer …`: read or change a customer's SFTP registration (the `sftp_watch_<key>`
+    Variable) through the code the flows use, under the same lock, without hand-editing Variables."""
+    from pydantic import ValidationError
+
+    from tasks.customer import Person
+    from tasks.registry import read_registrations, registration, remove_registration, update_registration
+
+    def missing() -> int:
+        print(
+            f"error: {args.key}: no SFTP registration for this customer key "
+            "(see `hris-runbook customer list`)",
+            file=sys.stderr,
+        )
+        return EXIT_BAD_INPUT
+
+    if args.action == "list":
+        found, problems = read_registrations()
+        for reg in sorted(found, key=lambda r: r.customer.key):
+            print(
+                f"{reg.customer.key}  {reg.customer.company_name}  {reg.mode}  CSM {reg.customer.csm.label}"
+            )
+        for problem in problems:
+            print(f"skipped: {problem}", file=sys.stderr)
+        return 0
+    if args.action == "show":
+        reg = registration(args.key)
+        if reg is None:
+            return missing()
+        c = reg.customer
+        print(
+            f"customer:          {c.company_name} ({c.key})\n"
+            f"mode:              {reg.mode}{'' if reg.watching else ' (not watched)'}\n"
+            f"CSM:               {c.csm.label}\n"
+            f"upload frequency:  {reg.upload_frequency or 'not set (lateness not watched)'}\n"
+            f"SFTP Server block: {reg.sftp_block}\n"
+            f"mapping table:     {reg.mapping_link}\n"
+            f"registered at:     {reg.registered_at.isoformat() if reg.registered_at else '-'}\n"
+            f"waiting run:       {reg.waiting_run_id or '-'}"
+        )
+        return 0
+    if args.action == "remove":
+        removed = remove_registration(args.key)
+        if removed is None:
+            return missing()
+        print(f"removed {args.key}: sftp-watch no longer polls its inbox (the inbox and its files are kept)")
+        if removed.waiting_run_id:
+            print(f"note: run {removed.waiting_run_id} still waits for its first upload: cancel it in the UI")
+        return 0
+
+    if args.action == "set-csm":
+        try:
+            csm = Person(name=args.name, email=args.email)
+        except ValidationError as exc:
+            where = str(exc.errors()[0]["loc"][0])
+            print(f"error: --{where}: {exc.errors()[0]['msg']}", file=sys.stderr)
+            return EXIT_BAD_INPUT
+        current = registration(args.key)
+        if current is None:
+            return missing()
+        changes: dict = {"customer": current.customer.model_copy(update={"csm": csm})}
+        said = f"CSM is now {csm.label}"
+    elif args.action == "set-frequency":
+        changes, said = {"upload_frequency": args.frequency}, f"upload frequency is now {args.frequency}"
+    else:  # set-sftp
+        from blocks import SftpServer, load_block
+
+        try:
+            load_block(SftpServer, args.block)
+        except Exception as exc:  # noqa: BLE001 — missing or invalid: named in one line
+            print(f"error: --block: {str(exc).splitlines()[0]}", file=sys.stderr)
+            return EXIT_BAD_INPUT
+        changes, said = {"sftp_block": args.block}, f"inbox is now on SFTP Server block {args.block!r}"
+    if update_registration(args.key, **changes) is None:
+        return missing()
+    print(f"{args.key}: {said}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="hris-runbook", description="The 10KC HRIS-integration runbook.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -168,6 +247,31 @@ def main(argv: list[str] | None = None) -> int:
     )
     links.add_argument("--internal-port", type=int, default=8031, help="port of the internal listener")
     links.add_argument("--block", default="default", help="name of the Web App and WorkOS Credentials blocks")
+    customer = commands.add_parser(
+        "customer",
+        help="show or change a customer's SFTP registration (CSM, upload frequency, SFTP server), "
+        "or remove it",
+        description="Works on the customer's sftp_watch_<key> Variable through the flows' own code, under "
+        "the registration's lock. Exit 0: done; 2: no such customer or a bad value (one line).",
+    )
+    actions = customer.add_subparsers(dest="action", required=True)
+    actions.add_parser("list", help="every registered customer: key, company, mode, CSM")
+    for name, text in [
+        ("show", "what the registration holds"),
+        ("remove", "offboard: stop watching the inbox (the inbox and its files are kept)"),
+        ("set-csm", "a new CSM: named in upload summaries and reminders from now on"),
+        ("set-frequency", "weekly or monthly: when an upload counts as overdue"),
+        ("set-sftp", "the SFTP Server block (saved in the UI) that holds the customer's inbox"),
+    ]:
+        action = actions.add_parser(name, help=text)
+        action.add_argument("key", help="the customer key: their first email domain, e.g. acme.com")
+        if name == "set-csm":
+            action.add_argument("--name", required=True, help="the CSM's full name")
+            action.add_argument("--email", required=True, help="the CSM's work email")
+        if name == "set-frequency":
+            action.add_argument("frequency", choices=["weekly", "monthly"])
+        if name == "set-sftp":
+            action.add_argument("--block", required=True, help="name of the SFTP Server block")
     args = parser.parse_args(argv)
 
     if args.command == "generate-files":
@@ -181,6 +285,10 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.command == "up":
         return stack.up(args.production)
+    if args.command == "customer":
+        if "PREFECT_API_URL" not in os.environ:
+            stack.configure_environment()
+        return _customer(args)
     if args.command == "doctor":
         if "PREFECT_API_URL" not in os.environ:
             stack.configure_environment()

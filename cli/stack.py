@@ -233,7 +233,9 @@ def bootstrap(production: bool = False) -> Plan:
     from prefect.client.schemas.actions import WorkPoolCreate
 
     from blocks import DEFAULT_NAME, SftpServer, TenKCHub, WebApp, WorkOSCredentials
-    from sandbox.blocks import sandbox_marker
+    from cli.monitoring import monitoring_block, monitoring_block_label
+    from sandbox.blocks import sandbox_marker, sandbox_monitoring_block
+    from tasks.contracts import MONITORING_BLOCK
 
     required, optional = block_types()
     for block_type in [*required, *optional]:
@@ -244,6 +246,7 @@ def bootstrap(production: bool = False) -> Plan:
     saved = {block_type: _load_default(block_type) for block_type in [*required, *optional]}
     sandbox = {t: sandbox_marker(b) for t, b in saved.items() if b is not None and sandbox_marker(b)}
     real = [t for t, b in saved.items() if b is not None and t not in sandbox]
+    monitoring = monitoring_block()
     workos = saved[WorkOSCredentials]
     links_from_workos = workos is not None and bool(workos.setup_links_url)
 
@@ -265,6 +268,17 @@ def bootstrap(production: bool = False) -> Plan:
             "production mode never saves the sandbox's"
             for block in missing_required()
         ]
+        if monitoring is None:
+            problems.append(
+                f"error: no {monitoring_block_label()}: create it in the Prefect UI (Blocks) with the "
+                "incoming webhook of #monitoring-hris-files; production mode never saves the sandbox's"
+            )
+        elif sandbox_marker(monitoring):
+            problems.append(
+                f"error: {type(monitoring).get_block_type_name()} block {MONITORING_BLOCK!r} is a sandbox "
+                f"block ({sandbox_marker(monitoring)}): replace it with the real one in the Prefect UI "
+                "(Blocks) before going live"
+            )
         if problems:
             raise GoLiveRefused("\n".join(problems))
         line = "production: every block is real; no stand-in started"
@@ -274,6 +288,8 @@ def bootstrap(production: bool = False) -> Plan:
         for block_type, sandbox_block in sandbox_blocks(Path(os.environ["HRIS_SANDBOX_DIR"])).items():
             if saved.get(block_type) is None:
                 sandbox_block.save(DEFAULT_NAME)
+        if monitoring is None:  # the Prefect server's automations post to the Slack stand-in's webhook
+            sandbox_monitoring_block().save(MONITORING_BLOCK)
         return Plan(True, "sandbox: every block is the sandbox's, stand-ins on 127.0.0.1")
     else:
         line = "configured blocks: " + ", ".join(map(name, real))
@@ -383,6 +399,9 @@ def up(production: bool = False) -> int:
         if deploy.returncode != 0:
             print(deploy.stdout[-3000:], deploy.stderr[-3000:], sep="\n", file=sys.stderr)
             return 1
+        from cli.monitoring import ensure_automations
+
+        print(f"  {ensure_automations()}", flush=True)  # the server alerts when the worker cannot
         for number in range(1, int(os.environ.get("HRIS_WORKERS", "1")) + 1):  # all on one pool
             name = "worker" if number == 1 else f"worker-{number}"
             start(name, _bin("prefect"), "worker", "start", "--pool", WORK_POOL)

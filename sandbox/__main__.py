@@ -47,6 +47,9 @@ def start_all(state: Path, smtp_max_mb: float = MAX_MESSAGE_BYTES / 2**20) -> li
     for name in ports.SANDBOX_CHANNELS:
         slack.add_channel(name)
     slack.start(ports.SLACK_PORT)
+    slack.incoming_webhook(
+        "monitoring-hris-files", ports.MONITORING_WEBHOOK_PATH
+    )  # Prefect automations post here
 
     sheets_dir = state / "sheets"
     sheets_dir.mkdir(parents=True, exist_ok=True)

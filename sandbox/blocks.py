@@ -91,6 +91,24 @@ def sandbox_blocks(state_dir: Path) -> dict[type, object]:
     }
 
 
+def webhook_notification_block(webhook_url: str):
+    """A Prefect "Custom Webhook" notification block posting `{"text": …}` to a Slack incoming webhook
+    (the URL kept as a secret): what the sandbox saves as `hris-monitoring`, pointed at the stand-in."""
+    from prefect.blocks.notifications import CustomWebhookNotificationBlock
+
+    return CustomWebhookNotificationBlock(
+        name="hris-runbook monitoring",
+        url="{{webhook_url}}",
+        json_data={"text": "*{{subject}}*\n{{body}}"},
+        secrets={"webhook_url": webhook_url},
+    )
+
+
+def sandbox_monitoring_block():
+    """The sandbox's `hris-monitoring` block: the Slack stand-in's #monitoring-hris-files webhook."""
+    return webhook_notification_block(f"http://127.0.0.1:{ports.SLACK_PORT}{ports.MONITORING_WEBHOOK_PATH}")
+
+
 SANDBOX_CREDENTIALS = {ports.SLACK_TOKEN, ports.HUB_TOKEN, ports.WORKOS_KEY}
 SANDBOX_SERVICE_ACCOUNT = "hris-runbook@sandbox.iam.gserviceaccount.com"
 _LOOPBACK = {"127.0.0.1", "localhost", "::1"}
@@ -126,7 +144,9 @@ def sandbox_marker(block) -> str | None:
     for name in type(block).model_fields:
         value = getattr(block, name)
         values[name] = value.get_secret_value() if hasattr(value, "get_secret_value") else value
-    for name, value in values.items():
+        if isinstance(values[name], dict):  # a Custom Webhook's secrets: each value is checked too
+            values |= {f"{name}.{k}": v for k, v in values[name].items() if isinstance(v, str)}
+    for name, value in list(values.items()):
         if isinstance(value, str) and value in credentials:
             return f"{name} is the sandbox's"
         if isinstance(value, str) and SANDBOX_SERVICE_ACCOUNT in value:

@@ -16,3 +16,5 @@ HUB_TOKEN = "hub-sandbox-token"
 WORKOS_KEY = "sk_test_sandbox"
 SANDBOX_CHANNELS = ["general", "product-support", "monitoring-hris-files", "am-acme", "am-demo"]
 DEMO_SHEET_KEY = "SANDBOXdemoMappingTable0001"
+# The incoming webhook the sandbox's monitoring notification block posts to (#monitoring-hris-files).
+MONITORING_WEBHOOK_PATH = "/services/T0SANDBOX/B0MONITOR/sandboxmonitoringwebhook"

@@ -1,5 +1,6 @@
 """Slack Web API stand-in: channels with paging, messages, permalinks, the three-call file upload,
-DMs by email, `ok: false` errors and 429s with Retry-After. It records everything it receives."""
+DMs by email, `ok: false` errors and 429s with Retry-After, and incoming webhooks (a URL bound to one
+channel, as Slack's `https://hooks.slack.com/services/T…/B…/…`). It records everything it receives."""
 
 from __future__ import annotations
 
@@ -204,8 +205,16 @@ class SlackStandIn(StandIn, _Interactivity):
         self.channels: dict[str, Channel] = {}
         self.users: dict[str, str] = {}  # email -> user id
         self.files: dict[str, dict] = {}
+        self.webhooks: dict[str, str] = {}  # incoming-webhook path -> channel name
         self._ids = itertools.count(1)
         super().__init__()
+
+    def incoming_webhook(self, channel: str, path: str | None = None) -> str:
+        """An incoming-webhook URL that posts into `channel` (Slack binds each webhook to one channel)."""
+        secret = hashlib.sha256(channel.encode()).hexdigest()[:24]
+        path = path or f"/services/T0SANDBOX/B{next(self._ids):08d}/{secret}"
+        self.webhooks[path] = channel.lstrip("#")
+        return f"{self.url}{path}"
 
     # --- state helpers for tests and make up ----------------------------------------------------
     def add_channel(self, name: str, bot_is_member: bool = True) -> Channel:
@@ -242,7 +251,24 @@ class SlackStandIn(StandIn, _Interactivity):
             self.route("POST", f"/api/{method}", self._authed(handler))
             self.route("GET", f"/api/{method}", self._authed(handler))  # the SDK reads history by GET
         self.route("POST", r"/upload/(?P<file_id>F\w+)", self._receive_upload)
+        self.route("POST", r"/services/[\w/]+", self._incoming_webhook)
         self._interactive_routes()
+
+    def _incoming_webhook(self, request: Request) -> Response:
+        """Slack's incoming webhook: JSON `{"text": …}` (or blocks) into the webhook's channel; answers
+        `ok` as plain text, or Slack's errors (`no_service`, `invalid_payload`, `no_text`)."""
+        channel = self.channel(self.webhooks.get(request.path.rstrip("/"), ""))
+        if channel is None:
+            return Response(404, b"no_service", content_type="text/plain")
+        body = request.json
+        if not isinstance(body, dict):
+            return Response(400, b"invalid_payload", content_type="text/plain")
+        if not body.get("text") and not body.get("blocks"):
+            return Response(400, b"no_text", content_type="text/plain")
+        self._record(
+            channel, {"text": body.get("text") or "", "blocks": body.get("blocks"), "via": "webhook"}
+        )
+        return Response(200, b"ok", content_type="text/plain")
 
     def _authed(self, handler):
         def wrapped(request: Request) -> Response:

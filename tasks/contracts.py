@@ -190,3 +190,18 @@ WORK_DIRS = (PROCESSING, ARCHIVE, REFUSED)
 def inbox_folder(inbox: str, folder: str, name: str = "") -> str:
     """A path inside a customer's inbox: `inbox_folder(inbox, PROCESSING, upload)`."""
     return posixpath.join(inbox, folder, name) if name else posixpath.join(inbox, folder)
+
+
+# --- monitoring: Prefect automations that watch the watcher (cli/monitoring.py) ---------------------
+# The Prefect server runs them (not our worker), posting through one notification block of this name:
+# a "Slack Webhook" block (production) or a "Custom Webhook" block (the sandbox's, at the stand-in).
+SFTP_WATCH = "sftp-watch"
+MONITORING_BLOCK = "hris-monitoring"
+MONITORING_BLOCK_TYPES = ("slack-webhook", "custom-webhook")  # block type slugs, looked up in this order
+AUTOMATION_WATCH_SILENT = "hris-runbook: sftp-watch has not completed"
+AUTOMATION_NO_WORKER = "hris-runbook: no healthy worker"
+AUTOMATION_CRASHED = "hris-runbook: a flow run crashed"
+AUTOMATIONS = (AUTOMATION_WATCH_SILENT, AUTOMATION_NO_WORKER, AUTOMATION_CRASHED)
+WATCH_WINDOW_SECONDS = (
+    2700  # sftp-watch runs every 15 minutes: three missed ticks (HRIS_WATCH_WINDOW_SECONDS)
+)

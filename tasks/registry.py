@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 import logging
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Literal
 
@@ -107,22 +109,39 @@ def _problem(name: str, exc: ValidationError) -> str:
     return f"Variable {name}: {where}: {first['msg']} (fix or delete it in Prefect > Variables)"
 
 
-def update_registration(customer_key: str, **changes) -> Registration | None:
-    """Change some fields of the registration as it is now, one writer at a time (a lock per customer),
-    so two flows changing different fields at once both keep their change; None if not registered."""
+@contextmanager
+def registration_lock(customer_key: str) -> Iterator[None]:
+    """One writer of a customer's registration at a time (flows, `hris-runbook customer`)."""
     locks, holder = lock_manager(), uuid.uuid4().hex
     lock = f"registration-{variable_for(PREFIX, customer_key)}"
     if not locks.acquire_lock(lock, holder, acquire_timeout=120, hold_timeout=60):
         raise TimeoutError(f"the SFTP registration of {customer_key} stayed locked for 120 s; try again")
     try:
+        yield
+    finally:
+        locks.release_lock(lock, holder)
+
+
+def update_registration(customer_key: str, **changes) -> Registration | None:
+    """Change some fields of the registration as it is now, one writer at a time (a lock per customer),
+    so two flows changing different fields at once both keep their change; None if not registered."""
+    with registration_lock(customer_key):
         current = registration(customer_key)
         if current is None:
             return None
         updated = current.model_copy(update=changes)
         register(updated)
         return updated
-    finally:
-        locks.release_lock(lock, holder)
+
+
+def remove_registration(customer_key: str) -> Registration | None:
+    """Stop watching a customer (offboarding): their registration and what the watcher remembered of
+    them go, under the registration's lock; None if not registered. The SFTP inbox is left as it is."""
+    with registration_lock(customer_key):
+        current = registration(customer_key)
+        if current is not None:
+            unregister(customer_key)
+        return current
 
 
 def registration(customer_key: str) -> Registration | None:

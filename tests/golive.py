@@ -16,21 +16,35 @@ def every_block_type() -> list[type]:
     return [*required, *optional]
 
 
+def monitoring_block_types() -> list[type]:
+    """The notification block kinds the `hris-monitoring` block may be (cli/monitoring.py)."""
+    from prefect.blocks.notifications import CustomWebhookNotificationBlock, SlackWebhook
+
+    return [SlackWebhook, CustomWebhookNotificationBlock]
+
+
+def block_name(block_type: type) -> str:
+    from tasks.contracts import MONITORING_BLOCK
+
+    return MONITORING_BLOCK if block_type in monitoring_block_types() else "default"
+
+
 @pytest.fixture
 def no_default_blocks(prefect_api):
-    """No `default` block of any kind during the test; what other tests saved is put back after."""
+    """No `default` block of any kind (nor a `hris-monitoring` one) during the test; what other tests
+    saved is put back after."""
     kept = {}
-    for block_type in every_block_type():
+    for block_type in every_block_type() + monitoring_block_types():
         try:
-            kept[block_type] = block_type.load("default")
+            kept[block_type] = block_type.load(block_name(block_type))
         except (ValueError, RuntimeError):
             pass
-        delete_block(block_type, "default")
+        delete_block(block_type, block_name(block_type))
     yield
-    for block_type in every_block_type():
-        delete_block(block_type, "default")
-    for block in kept.values():
-        block.save("default", overwrite=True)
+    for block_type in every_block_type() + monitoring_block_types():
+        delete_block(block_type, block_name(block_type))
+    for block_type, block in kept.items():
+        block.save(block_name(block_type), overwrite=True)
 
 
 def saved_defaults() -> set[str]:
@@ -54,7 +68,10 @@ def real_blocks(
     """Every kind of block, as an operator would configure the real systems, but at the stand-ins."""
     import json
 
+    from prefect.blocks.notifications import CustomWebhookNotificationBlock
+
     from blocks import GoogleSheetsCredentials, SlackWorkspace, SmtpServer, TenKCHub, WebApp
+    from sandbox.blocks import webhook_notification_block
     from sandbox.sheets import make_service_account
 
     account = make_service_account(
@@ -81,12 +98,15 @@ def real_blocks(
         WebApp: WebApp(url=workos_credentials.setup_links_url, signing_secret=SETUP_LINKS_SECRET),
         type(sftp_server.block()): sftp_server.block(connect_timeout_seconds=5),
         TenKCHub: TenKCHub(api_token="hub-test", base_url_override=hub.url, timeout_seconds=5),
+        CustomWebhookNotificationBlock: webhook_notification_block(
+            slack.incoming_webhook("monitoring-hris-files")
+        ),
     }
 
 
 def save(blocks: dict) -> None:
-    for block in blocks.values():
-        block.save("default", overwrite=True)
+    for block_type, block in blocks.items():
+        block.save(block_name(block_type), overwrite=True)
 
 
 @pytest.fixture

@@ -79,7 +79,7 @@ def failed(ui) -> dict[str, str]:
 
 @pytest.mark.timeout(600)
 def test_doctor_passes_on_real_blocks_and_fails_each_injected_fault(
-    real_blocks, web_app, help_center, ui, sheets, tmp_path
+    real_blocks, web_app, help_center, ui, sheets, slack, tmp_path
 ):
     from blocks import SftpServer, SlackWorkspace, SmtpServer, TenKCHub, WorkOSCredentials
     from sandbox.blocks import sandbox_blocks
@@ -98,6 +98,7 @@ def test_doctor_passes_on_real_blocks_and_fails_each_injected_fault(
         "Prefect API public URL",
         "Web app public URL",
         "Signing secrets",
+        "Monitoring notifications",
     }
 
     def injected(block_type, **changes) -> dict[str, str]:
@@ -127,6 +128,25 @@ def test_doctor_passes_on_real_blocks_and_fails_each_injected_fault(
     wrong = failed(ui)
     real_blocks[SmtpServer].save("default", overwrite=True)
     assert list(wrong) == ["SMTP Server"] and wrong["SMTP Server"].startswith("sandbox block (127.0.0.1:")
+
+    from prefect.blocks.notifications import CustomWebhookNotificationBlock
+
+    from sandbox.blocks import sandbox_monitoring_block, webhook_notification_block
+    from tests.conftest import delete_block
+
+    sandbox_monitoring_block().save("hris-monitoring", overwrite=True)  # it posts to the stand-in
+    wrong = failed(ui)
+    assert (
+        list(wrong) == ["Monitoring notifications"]
+        and "is a sandbox block" in wrong["Monitoring notifications"]
+    )
+    delete_block(CustomWebhookNotificationBlock, "hris-monitoring")  # nobody would hear the watcher stop
+    wrong = failed(ui)
+    assert wrong == {
+        "Monitoring notifications": "RuntimeError: no Slack Webhook block 'hris-monitoring': create it "
+        "(Prefect UI > Blocks) with the incoming webhook of #monitoring-hris-files"
+    }
+    webhook_notification_block(slack.incoming_webhook("monitoring-hris-files")).save("hris-monitoring")
 
     help_center(mapping_template="/articles/hris-data-mapping-table-template")  # the shipped placeholder
     wrong = failed(ui)

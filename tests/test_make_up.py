@@ -18,6 +18,7 @@ import pytest
 import yaml
 
 from cli.stack import Children, healthy
+from tasks.contracts import AUTOMATIONS
 from tests.conftest import free_port, make_customer, wait_until
 from tests.test_prefect_yaml import readme_schedules
 
@@ -183,6 +184,7 @@ def stack_env(tmp_path):
         HRIS_SANDBOX_HUB_PORT=str(free_port()),
         HRIS_SANDBOX_WORKOS_PORT=str(free_port()),
         HRIS_SETUP_LINKS_PORT=str(free_port()),
+        HRIS_WEB_INTERNAL_PORT=str(free_port()),  # the board's listener: 8031 may be another stack's
         HRIS_SANDBOX_SFTP_PORT=str(free_port()),
     )
     return env
@@ -228,6 +230,8 @@ def test_up_runs_the_runbook_end_to_end_and_can_be_started_again(stack_env, tmp_
     stack = Stack(stack_env)
     try:
         stack.wait_for("hris-runbook is up.")
+        automations = _api(stack_env, "POST", "/automations/filter", json={}).json()
+        assert sorted(a["name"] for a in automations) == sorted(AUTOMATIONS)  # the server watches the worker
         deployments = _api(stack_env, "POST", "/deployments/filter", json={}).json()
         [deployment] = [d for d in deployments if d["name"] == "setup-guides"]
         assert deployment["work_pool_name"] == "hris-runbook"
@@ -297,6 +301,8 @@ def test_up_runs_the_runbook_end_to_end_and_can_be_started_again(stack_env, tmp_
         names = sorted(d["name"] for d in _api(stack_env, "POST", "/deployments/filter", json={}).json())
         declared = yaml.safe_load((ROOT / "prefect.yaml").read_text())["deployments"]
         assert names == sorted(d["name"] for d in declared)  # updated in place, none twice
+        automations = _api(stack_env, "POST", "/automations/filter", json={}).json()
+        assert sorted(a["name"] for a in automations) == sorted(AUTOMATIONS)  # none twice either
     finally:
         status = again.stop()
     output = "".join(again.output)

@@ -54,6 +54,30 @@ def test_production_refuses_a_saved_sandbox_block_by_name(real_blocks, sandbox_d
     )
 
 
+def test_production_refuses_a_missing_or_sandbox_monitoring_block_by_name(real_blocks, sandbox_dir):
+    """The server's automations alert through the `hris-monitoring` block: going live without it (or
+    with the sandbox's, which posts to the stand-in) would leave nobody watching the watcher."""
+    from prefect.blocks.notifications import CustomWebhookNotificationBlock
+
+    from sandbox.blocks import sandbox_monitoring_block
+
+    save({t: b for t, b in real_blocks.items() if t is not CustomWebhookNotificationBlock})
+    with pytest.raises(GoLiveRefused) as refused:
+        bootstrap(production=True)
+    assert refused.value.code == (
+        "error: no Slack Webhook block 'hris-monitoring': create it in the Prefect UI (Blocks) with the "
+        "incoming webhook of #monitoring-hris-files; production mode never saves the sandbox's"
+    )
+    sandbox_monitoring_block().save("hris-monitoring", overwrite=True)
+    with pytest.raises(GoLiveRefused) as refused:
+        bootstrap(production=True)
+    assert refused.value.code.startswith(
+        "error: Custom Webhook block 'hris-monitoring' is a sandbox block (secrets.webhook_url http://127.0.0.1:"
+    )
+    real_blocks[CustomWebhookNotificationBlock].save("hris-monitoring", overwrite=True)
+    assert bootstrap(production=True).line.startswith("production: every block is real")
+
+
 def test_production_without_a_hub_block_is_the_checklist_path(real_blocks, sandbox_dir):
     from blocks import TenKCHub
 
