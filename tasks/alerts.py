@@ -14,4 +14,3 @@ def alert_once(slack: Slack | None, channel: str, text: str, once_key: str) -> b
         raise RuntimeError("no Slack configured")
     slack.post(channel, text, once_key=once_key)
     return True
-

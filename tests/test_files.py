@@ -494,8 +494,8 @@ def test_a_missing_mapped_column_without_a_look_alike_is_still_said(tmp_path):
 
 
 def test_the_slack_summary_names_the_unmapped_values_with_their_counts_and_caps_the_list():
-    from tasks.uploads import summary_text
     from tasks.registry import Registration
+    from tasks.uploads import summary_text
     from tests.conftest import make_customer
 
     unmapped = [
