@@ -325,7 +325,7 @@ def _answered(click: Click) -> bool:
 
 
 def _what(exc: SlackApiError) -> str:
-    """The Slack method a refused call was, in words ("chat.update" -> "chat.update")."""
+    """The Slack method that refused ("views.open"), from the answer's URL."""
     url = getattr(exc.response, "api_url", "") or ""
     return url.rstrip("/").rsplit("/", 1)[-1] or "a call"
 
