@@ -83,8 +83,8 @@ def fit_text(text: str, limit: int = TEXT_LIMIT, link: str | None = None) -> str
     if opened > head.rfind(">"):
         head = head[:opened]  # a link or mention cut in half would show as markup
     entity = head.rfind("&")
-    if entity > head.rfind(";") or (entity >= 0 and len(head) - entity < 6 and ";" not in head[entity:]):
-        head = head[:entity]
+    if entity >= 0 and len(head) - entity < 5 and ";" not in head[entity:]:
+        head = head[:entity]  # "&am" of a cut "&amp;"
     return head + note
 
 

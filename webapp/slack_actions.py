@@ -33,6 +33,7 @@ from starlette.routing import Route
 from blocks.slack import SlackWorkspace
 from tasks.contracts import INTEGRATION_ON_FORM, answer_keysets, click_answer, slack_form_of
 from tasks.gate_buttons import APPROVE, REJECT
+from tasks.slack import SECTION_LIMIT, fit_text
 from tasks.templating import slack_text
 
 REJECT_VIEW = "gate-reject-reason"
@@ -271,7 +272,10 @@ class SlackActions:
                 ts=click.message_ts,
                 text=f"{click.text}\n{outcome}",
                 blocks=[
-                    {"type": "section", "text": {"type": "mrkdwn", "text": click.text or " "}},
+                    {
+                        "type": "section",
+                        "text": {"type": "mrkdwn", "text": fit_text(click.text or " ", SECTION_LIMIT)},
+                    },
                     {"type": "context", "elements": [{"type": "mrkdwn", "text": outcome}]},
                 ],
             )
