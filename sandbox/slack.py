@@ -392,7 +392,7 @@ class SlackStandIn(StandIn, _Interactivity):
         return wrapped
 
     def _auth_test(self, request: Request) -> Response:
-        return _ok(user_id=BOT_USER, team="sandbox", url="https://sandbox.slack.example/")
+        return _ok(user_id=BOT_USER, team="sandbox", team_id=TEAM_ID, url="https://sandbox.slack.example/")
 
     def _conversations_list(self, request: Request) -> Response:
         channels = sorted(self.channels.values(), key=lambda c: c.id)
