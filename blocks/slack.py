@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from prefect.blocks.core import Block
 from pydantic import ConfigDict, Field, SecretStr, field_validator
 from slack_sdk import WebClient
@@ -58,6 +60,12 @@ class SlackWorkspace(Block):
         description="Signing secret of the Slack app (Basic Information): with it, approval notices carry "
         "Approve / Reject buttons and the web app's /slack/actions endpoint verifies every click",
     )
+    team_id: str | None = Field(
+        title="Workspace (team) ID",
+        default=None,
+        description="The Slack workspace's ID (T…, from auth.test or the workspace URL): with it, "
+        "/slack/actions refuses clicks from any other workspace; empty = not checked",
+    )
     approvers: list[str] = Field(
         title="Approvers",
         default_factory=list,
@@ -76,6 +84,14 @@ class SlackWorkspace(Block):
     @classmethod
     def _is_channel_name(cls, value: str) -> str:
         return _channel_name(value)
+
+    @field_validator("team_id")
+    @classmethod
+    def _team_id(cls, value: str | None) -> str | None:
+        value = (value or "").strip().upper()
+        if value and not re.fullmatch(r"[TE][A-Z0-9]{2,}", value):
+            raise ValueError(f"{value!r} is not a Slack workspace ID such as T0123ABCD")
+        return value or None
 
     @field_validator("approvers")
     @classmethod

@@ -48,6 +48,12 @@ def _slack(block, channels: list[str]) -> str:
 
     slack = Slack(block.model_copy(update={"max_retries": 0}))
     identity = slack._call("auth.test", slack.client.auth_test)  # a one-line error with Slack's code
+    team = identity.get("team_id")
+    if block.team_id and team != block.team_id:
+        raise RuntimeError(
+            f"the bot token is for Slack workspace {team}, but the block's team_id is {block.team_id}: "
+            "every click would be refused; set team_id to the bot's workspace"
+        )
     for channel in channels:
         slack.channel_id(channel)  # raises naming the channel the bot is not in
     return f"auth.test ok (bot {identity.get('user', '?')}); in {', '.join(channels)}"

@@ -19,6 +19,7 @@ from blocks import (
     WorkOSCredentials,
 )
 from sandbox import ports
+from sandbox.slack import TEAM_ID as SLACK_TEAM_ID
 from sandbox.slack import SlackStandIn
 
 
@@ -64,6 +65,7 @@ def sandbox_blocks(state_dir: Path) -> dict[type, object]:
             bot_token=ports.SLACK_TOKEN,
             base_url=f"http://127.0.0.1:{ports.SLACK_PORT}/api/",
             signing_secret=SlackStandIn.signing_secret,
+            team_id=SLACK_TEAM_ID,  # the stand-in's clicks come from it
         ),
         GoogleSheetsCredentials: GoogleSheetsCredentials(
             service_account_info=_sheets_key(state_dir), api_base_url=f"http://127.0.0.1:{ports.SHEETS_PORT}"

@@ -1,6 +1,12 @@
 """Slack Web API stand-in: channels with paging, messages, permalinks, the three-call file upload,
 DMs by email, `ok: false` errors and 429s with Retry-After, and incoming webhooks (a URL bound to one
-channel, as Slack's `https://hooks.slack.com/services/T…/B…/…`). It records everything it receives."""
+channel, as Slack's `https://hooks.slack.com/services/T…/B…/…`). It records everything it receives.
+
+It refuses what real Slack refuses: a section's text over 3,000 characters, a header's over 150,
+more than 50 blocks, a button value over 2,000 (`invalid_blocks`); top-level text over 40,000
+(`msg_too_long`); a view's `private_metadata` over 3,000 (`invalid_arguments`); a `trigger_id` used
+more than 3 s after its click (`expired_trigger_id`); and chat.postMessage faster than about one a
+second per channel (429 with Retry-After; a short burst of `post_burst` passes, as on Slack)."""
 
 from __future__ import annotations
 
@@ -8,6 +14,7 @@ import hashlib
 import hmac
 import itertools
 import json
+import math
 import time
 import urllib.error
 import urllib.request
@@ -18,6 +25,55 @@ from urllib.parse import urlencode
 from sandbox.http import Request, Response, StandIn
 
 BOT_USER = "UBOT0001"
+TEAM_ID = "T0SANDBOX"
+
+# Slack's published limits (api.slack.com/reference/block-kit, chat.postMessage, views.open)
+TEXT_LIMIT = 40_000
+SECTION_TEXT_LIMIT = 3_000
+HEADER_TEXT_LIMIT = 150
+MESSAGE_BLOCKS_LIMIT = 50
+BUTTON_VALUE_LIMIT = 2_000
+PRIVATE_METADATA_LIMIT = 3_000
+TRIGGER_SECONDS = 3.0
+
+
+def blocks_problem(blocks: object) -> str | None:
+    """Why Slack would refuse these message blocks (`invalid_blocks`), or None."""
+    if blocks is None:
+        return None
+    if isinstance(blocks, str):
+        try:
+            blocks = json.loads(blocks)
+        except ValueError:
+            return "blocks are not JSON"
+    if not isinstance(blocks, list):
+        return "blocks must be a list"
+    if len(blocks) > MESSAGE_BLOCKS_LIMIT:
+        return f"no more than {MESSAGE_BLOCKS_LIMIT} items allowed [json-pointer:/blocks]"
+    for i, block in enumerate(blocks):
+        kind = block.get("type") if isinstance(block, dict) else None
+        text = (block.get("text") or {}).get("text", "") if isinstance(block, dict) else ""
+        if kind == "section" and len(text) > SECTION_TEXT_LIMIT:
+            return f"must be less than {SECTION_TEXT_LIMIT + 1} characters [json-pointer:/blocks/{i}/text]"
+        if kind == "header" and len(text) > HEADER_TEXT_LIMIT:
+            return f"must be less than {HEADER_TEXT_LIMIT + 1} characters [json-pointer:/blocks/{i}/text]"
+        if kind == "context":
+            for j, element in enumerate(block.get("elements") or []):
+                if len(element.get("text") or "") > SECTION_TEXT_LIMIT:
+                    return f"must be less than 3001 characters [json-pointer:/blocks/{i}/elements/{j}/text]"
+        for j, element in enumerate(block.get("elements") or [] if kind == "actions" else []):
+            if len(element.get("value") or "") > BUTTON_VALUE_LIMIT:
+                return f"must be less than 2001 characters [json-pointer:/blocks/{i}/elements/{j}/value]"
+    return None
+
+
+def view_problem(view: object) -> str | None:
+    """Why Slack would refuse this view (`invalid_arguments`), or None."""
+    if not isinstance(view, dict):
+        return "view must be an object"
+    if len(view.get("private_metadata") or "") > PRIVATE_METADATA_LIMIT:
+        return f"must be less than {PRIVATE_METADATA_LIMIT + 1} characters [json-pointer:/private_metadata]"
+    return None
 
 
 @dataclass
@@ -40,11 +96,14 @@ class _Interactivity:
         self.ephemerals: list[dict] = []
         self.views: dict[str, dict] = {}
         self.interactions: list[tuple[str, bytes, dict]] = []  # what was sent: url, body, headers
+        self.refused: list[tuple[str, str]] = []  # (method, error) of every call refused for a limit
+        self.view_responses: list[dict] = []  # response_action answers to view submissions
         for method, handler in {
             "users.info": self._users_info,
             "chat.update": self._chat_update,
             "chat.postEphemeral": self._post_ephemeral,
             "views.open": self._views_open,
+            "views.update": self._views_update,
         }.items():
             self.route("POST", f"/api/{method}", self._authed(handler))
 
@@ -62,6 +121,9 @@ class _Interactivity:
         if message is None:
             return _error("message_not_found")
         blocks = request.json.get("blocks") if isinstance(request.json, dict) else None
+        refused = self._message_problem("chat.update", request.params.get("text") or "", blocks)
+        if refused:
+            return refused
         message.update(text=request.params.get("text") or message["text"], blocks=blocks)
         self.updates.append({"channel": channel.id, "ts": ts, "text": message["text"], "blocks": blocks})
         return _ok(channel=channel.id, ts=ts)
@@ -69,6 +131,9 @@ class _Interactivity:
     def _post_ephemeral(self, request: Request) -> Response:
         if self._find(request.params.get("channel")) is None:
             return _error("channel_not_found")
+        refused = self._message_problem("chat.postEphemeral", request.params.get("text") or "", None)
+        if refused:
+            return refused
         self.ephemerals.append(
             {
                 "channel": request.params["channel"],
@@ -83,11 +148,43 @@ class _Interactivity:
         opened = next((v for v in self.views.values() if v["trigger_id"] == trigger), None)
         if opened is None or opened["view"] is not None:
             return _error("invalid_trigger_id")  # unknown, or used already (a trigger opens one view)
+        if time.monotonic() - opened["clicked"] > self.trigger_seconds:
+            self.refused.append(("views.open", "expired_trigger_id"))
+            return _error("expired_trigger_id")
         view = request.json.get("view") if isinstance(request.json, dict) else None
         if isinstance(view, str):
             view = json.loads(view)
+        problem = view_problem(view)
+        if problem:
+            self.refused.append(("views.open", problem))
+            return _error("invalid_arguments", problem)
         opened["view"] = view
         return _ok(view={"id": opened["id"], **view})
+
+    def _views_update(self, request: Request) -> Response:
+        opened = self.views.get(request.params.get("view_id", ""))
+        if opened is None or opened["view"] is None:
+            return _error("not_found")
+        view = request.json.get("view") if isinstance(request.json, dict) else None
+        if isinstance(view, str):
+            view = json.loads(view)
+        problem = view_problem(view)
+        if problem:
+            self.refused.append(("views.update", problem))
+            return _error("invalid_arguments", problem)
+        opened["view"] = view
+        return _ok(view={"id": opened["id"], **view})
+
+    def _message_problem(self, method: str, text: str, blocks: object) -> Response | None:
+        """Slack's answer to a message over its limits, or None when it fits."""
+        if len(text) > TEXT_LIMIT:
+            self.refused.append((method, "msg_too_long"))
+            return _error("msg_too_long")
+        problem = blocks_problem(blocks)
+        if problem:
+            self.refused.append((method, problem))
+            return _error("invalid_blocks", problem)
+        return None
 
     # --- sending interactions like Slack ----------------------------------------------------------
     def send_interaction(
@@ -115,8 +212,18 @@ class _Interactivity:
         url, body, headers = self.interactions[-1]
         return _send(url, body, headers)
 
-    def click(self, url: str, channel: str, email: str, action_id: str, message_index: int = -1, **options):
-        """`email` clicks the button `action_id` on a message in a channel or DM (block_actions)."""
+    def click(
+        self,
+        url: str,
+        channel: str,
+        email: str,
+        action_id: str,
+        message_index: int = -1,
+        team: str = TEAM_ID,
+        **options,
+    ):
+        """`email` clicks the button `action_id` on a message in a channel or DM (block_actions), from
+        the workspace `team`; the click's trigger_id opens a view only within `trigger_seconds`."""
         found = self.channel(channel) or self._find(channel)
         message = found.messages[message_index]
         button = next(
@@ -129,11 +236,18 @@ class _Interactivity:
         user = self.users[email.lower()]
         trigger = f"{next(self._ids)}.{int(time.time())}.trigger"
         view_id = f"V{next(self._ids):08d}"
-        self.views[view_id] = {"id": view_id, "trigger_id": trigger, "user": user, "view": None}
+        self.views[view_id] = {
+            "id": view_id,
+            "trigger_id": trigger,
+            "user": user,
+            "view": None,
+            "clicked": time.monotonic(),
+            "team": team,
+        }
         payload = {
             "type": "block_actions",
-            "team": {"id": "T0SANDBOX", "domain": "sandbox"},
-            "user": {"id": user, "username": email.split("@")[0], "team_id": "T0SANDBOX"},
+            "team": {"id": team, "domain": "sandbox"},
+            "user": {"id": user, "username": email.split("@")[0], "team_id": team},
             "api_app_id": "A0SANDBOX",
             "trigger_id": trigger,
             "container": {
@@ -168,7 +282,7 @@ class _Interactivity:
         view = self.views[view_id]["view"]
         payload = {
             "type": "view_submission",
-            "team": {"id": "T0SANDBOX", "domain": "sandbox"},
+            "team": {"id": self.views[view_id]["team"], "domain": "sandbox"},
             "user": {"id": self.users[email.lower()], "username": email.split("@")[0]},
             "api_app_id": "A0SANDBOX",
             "trigger_id": f"{next(self._ids)}.{int(time.time())}.trigger",
@@ -180,7 +294,19 @@ class _Interactivity:
                 },
             },
         }
-        return self.send_interaction(url, payload, **options)
+        status, body = self.send_interaction(url, payload, **options)
+        try:
+            answer = json.loads(body) if body else None
+        except ValueError:
+            answer = None
+        if isinstance(answer, dict) and answer.get("response_action"):
+            self.view_responses.append(answer)
+            if answer["response_action"] in ("update", "push"):
+                problem = view_problem(answer.get("view"))
+                if problem:  # Slack shows the person an error instead of the view
+                    self.refused.append(("response_action", problem))
+                    return 200, json.dumps({"ok": False, "error": "invalid_arguments"})
+        return status, body
 
     def opened_views(self) -> list[dict]:
         return [v for v in self.views.values() if v["view"] is not None]
@@ -198,9 +324,21 @@ def _send(url: str, body: bytes, headers: dict) -> tuple[int, str]:
 class SlackStandIn(StandIn, _Interactivity):
     name = "slack"
 
-    def __init__(self, token: str = "xoxb-sandbox", log_dir: Path | None = None, page_size: int = 2):
+    def __init__(
+        self,
+        token: str = "xoxb-sandbox",
+        log_dir: Path | None = None,
+        page_size: int = 2,
+        post_interval: float = 1.0,
+        post_burst: int = 3,
+        trigger_seconds: float = TRIGGER_SECONDS,
+    ):
         self.token = token
         self.page_size = page_size
+        # chat.postMessage per channel: a bucket of `post_burst` posts, one back every `post_interval` s
+        self.post_interval, self.post_burst = post_interval, post_burst
+        self._post_budget: dict[str, tuple[float, float]] = {}  # channel id -> (posts left, when)
+        self.trigger_seconds = trigger_seconds
         self.log_dir = log_dir
         self.channels: dict[str, Channel] = {}
         self.users: dict[str, str] = {}  # email -> user id
@@ -280,7 +418,7 @@ class SlackStandIn(StandIn, _Interactivity):
         return wrapped
 
     def _auth_test(self, request: Request) -> Response:
-        return _ok(user_id=BOT_USER, team="sandbox", url="https://sandbox.slack.example/")
+        return _ok(user_id=BOT_USER, team="sandbox", team_id=TEAM_ID, url="https://sandbox.slack.example/")
 
     def _conversations_list(self, request: Request) -> Response:
         channels = sorted(self.channels.values(), key=lambda c: c.id)
@@ -321,6 +459,13 @@ class SlackStandIn(StandIn, _Interactivity):
         blocks = (request.json or {}).get("blocks") if isinstance(request.json, dict) else None
         if not text and not blocks:
             return _error("no_text")
+        refused = self._message_problem("chat.postMessage", text, blocks)
+        if refused:
+            return refused
+        wait = self._rate_limited(channel.id)
+        if wait:
+            self.refused.append(("chat.postMessage", "ratelimited"))
+            return rate_limited(wait)
         body = request.json if isinstance(request.json, dict) else {}
         message = {"text": text, "blocks": blocks, "user": BOT_USER}
         if body.get("metadata"):
@@ -329,6 +474,20 @@ class SlackStandIn(StandIn, _Interactivity):
             message["thread_ts"] = request.params["thread_ts"]
         message = self._record(channel, message)
         return _ok(channel=channel.id, ts=message["ts"], message=message)
+
+    def _rate_limited(self, channel_id: str) -> int:
+        """0 when a post may go into the channel now (and count it), else Retry-After in seconds."""
+        if not self.post_interval:
+            return 0
+        with self.lock:
+            now = time.monotonic()
+            left, when = self._post_budget.get(channel_id, (float(self.post_burst), now))
+            left = min(float(self.post_burst), left + (now - when) / self.post_interval)
+            if left < 1:
+                self._post_budget[channel_id] = (left, now)
+                return max(1, math.ceil((1 - left) * self.post_interval))
+            self._post_budget[channel_id] = (left - 1, now)
+            return 0
 
     def _readable(self, request: Request) -> tuple[Channel | None, Response | None]:
         channel = self._find(request.params.get("channel"))
@@ -433,8 +592,11 @@ def _ok(**data) -> Response:
     return Response(200, {"ok": True, **data})
 
 
-def _error(code: str) -> Response:
-    return Response(200, {"ok": False, "error": code})
+def _error(code: str, detail: str | None = None) -> Response:
+    body: dict = {"ok": False, "error": code}
+    if detail:
+        body["response_metadata"] = {"messages": [f"[ERROR] {detail}"]}
+    return Response(200, body)
 
 
 def rate_limited(retry_after: int = 1) -> Response:

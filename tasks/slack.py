@@ -5,6 +5,11 @@ A message whose answer was lost (timeout, dropped connection, 5xx) is looked up 
 the channel before it is posted again, so it appears once. With a once-step's key, that holds across
 processes too: the post id comes from the key, and a run after one that was cut off (a killed
 worker) first looks for the earlier post, or for the earlier file share by its name in the thread.
+
+Every message is fitted to Slack's limits before it goes (`fit_text`, `fit_blocks`): text over 40,000
+characters, a section over 3,000, a header over 150 are cut (saying so, with the run's link in
+Prefect), more than 50 blocks are shortened; blocks that still cannot go (a button value over 2,000)
+or that Slack refuses anyway are dropped for the plain text, so a notice is never lost to a limit.
 """
 
 from __future__ import annotations
@@ -17,6 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.error import URLError
 
+from prefect.context import FlowRunContext
+from prefect.settings import PREFECT_UI_URL
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
@@ -28,6 +35,94 @@ from tasks.private_apis import slack_upload_bytes
 
 class SlackError(RuntimeError):
     """A Slack call failed for a reason a person has to fix (missing channel, bot not invited…)."""
+
+    code: str | None = None  # Slack's error code, when Slack answered with one
+
+
+def _slack_error(message: str, code: str | None = None) -> SlackError:
+    error = SlackError(message)
+    error.code = code
+    return error
+
+
+# Slack's limits (api.slack.com/reference/block-kit/blocks, methods/chat.postMessage)
+TEXT_LIMIT = 40_000
+SECTION_LIMIT = 3_000
+HEADER_LIMIT = 150
+BLOCKS_LIMIT = 50
+VALUE_LIMIT = 2_000
+# what Slack answers when a message is over a limit: then the plain text goes instead
+TOO_BIG = {"invalid_blocks", "invalid_blocks_format", "msg_too_long"}
+
+
+def run_link() -> str | None:
+    """This flow run's page in the Prefect UI, when called in a flow run."""
+    context = FlowRunContext.get()
+    if context is None or context.flow_run is None:
+        return None
+    base = (PREFECT_UI_URL.value() or "http://127.0.0.1:4200").rstrip("/")
+    return f"{base}/runs/flow-run/{context.flow_run.id}"
+
+
+def fit_text(text: str, limit: int = TEXT_LIMIT, link: str | None = None) -> str:
+    """`text` as it is when it fits in `limit` characters; else its start, cut at a line break where
+    one is near (never inside a `&amp;` or a `<link>`), and a last line saying it was cut and where
+    the rest is (`link`, the run in Prefect)."""
+    if len(text) <= limit:
+        return text
+    note = (
+        f"\n… _cut to fit in Slack; all of it is in <{link}|the run in Prefect>_"
+        if link
+        else ("\n… _cut to fit in Slack_")
+    )
+    head = text[: max(limit - len(note), 0)]
+    line = head.rfind("\n")
+    if line >= len(head) * 0.8:
+        head = head[:line]
+    opened = head.rfind("<")
+    if opened > head.rfind(">"):
+        head = head[:opened]  # a link or mention cut in half would show as markup
+    entity = head.rfind("&")
+    if entity >= 0 and len(head) - entity < 5 and ";" not in head[entity:]:
+        head = head[:entity]  # "&am" of a cut "&amp;"
+    return head + note
+
+
+def _fit_plain(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def fit_blocks(blocks: list[dict] | None, link: str | None = None) -> list[dict] | None:
+    """Message blocks cut to Slack's limits; None when they cannot fit (a button value too long):
+    then the message goes as its plain text."""
+    if not blocks:
+        return blocks
+    fitted = []
+    for block in blocks:
+        block = dict(block)
+        kind = block.get("type")
+        if kind == "section" and isinstance(block.get("text"), dict):
+            text = block["text"]
+            block["text"] = {**text, "text": fit_text(text.get("text", ""), SECTION_LIMIT, link)}
+        elif kind == "header" and isinstance(block.get("text"), dict):
+            block["text"] = {**block["text"], "text": _fit_plain(block["text"].get("text", ""), HEADER_LIMIT)}
+        elif kind == "context":
+            block["elements"] = [
+                {**e, "text": fit_text(e["text"], SECTION_LIMIT)} if isinstance(e.get("text"), str) else e
+                for e in block.get("elements") or []
+            ]
+        elif kind == "actions":
+            if any(len(e.get("value") or "") > VALUE_LIMIT for e in block.get("elements") or []):
+                return None
+        fitted.append(block)
+    if len(fitted) > BLOCKS_LIMIT:
+        buttons = [b for b in fitted if b.get("type") == "actions"][-1:]
+        rest = [b for b in fitted if b.get("type") != "actions"]
+        kept = rest[: BLOCKS_LIMIT - 1 - len(buttons)]
+        where = f" <{link}|in Prefect>" if link else ""
+        note = f"… {len(rest) - len(kept)} more parts do not fit in Slack: read them{where or ' in Prefect'}"
+        fitted = kept + [{"type": "context", "elements": [{"type": "mrkdwn", "text": note}]}] + buttons
+    return fitted
 
 
 @dataclass(frozen=True)
@@ -104,7 +199,7 @@ class Slack:
                 if not _server_error(exc):
                     code = exc.response.get("error", "error") if exc.response is not None else "error"
                     hint = _HINTS.get(code, "see the Slack API docs")
-                    raise SlackError(f"Slack {what}: {code} ({hint})") from None
+                    raise _slack_error(f"Slack {what}: {code} ({hint})", code) from None
                 problem = f"HTTP {exc.response.status_code}"
             except UNCLEAR as exc:
                 problem = exc.__class__.__name__
@@ -146,7 +241,8 @@ class Slack:
             return method(**kwargs)
         except SlackApiError as exc:
             code = exc.response.get("error", "error") if exc.response is not None else "error"
-            raise SlackError(f"Slack {what}: {code} ({_HINTS.get(code, 'see the Slack API docs')})") from None
+            hint = _HINTS.get(code, "see the Slack API docs")
+            raise _slack_error(f"Slack {what}: {code} ({hint})", code) from None
 
     def channel_id(self, name: str) -> str:
         """The ID of `#name` (uploads need IDs), after checking the bot is a member."""
@@ -183,9 +279,10 @@ class Slack:
         once_key: str | None = None,
     ) -> PostedMessage:
         """Post `text` (Slack mrkdwn; with `blocks`, the notification fallback) and return where it
-        landed; with a once-step's `once_key`, a post an earlier run made for that key is returned."""
+        landed; with a once-step's `once_key`, a post an earlier run made for that key is returned.
+        What is over Slack's limits is cut to fit (see `fit_text`), never dropped."""
         channel_id = self.channel_id(channel)
-        response = self._post_once(
+        response = self._post_fitted(
             f"posting to {channel}",
             channel_id,
             once_key,
@@ -260,5 +357,30 @@ class Slack:
         except SlackApiError:
             return None
         channel_id = self._call("opening a DM", self.client.conversations_open, users=user)["channel"]["id"]
-        response = self._post_once("sending a DM", channel_id, None, text=text, blocks=blocks)
+        response = self._post_fitted("sending a DM", channel_id, None, text=text, blocks=blocks)
         return PostedMessage(f"@{email}", channel_id, response["ts"], None)
+
+    def _post_fitted(
+        self,
+        what: str,
+        channel_id: str,
+        once_key: str | None,
+        *,
+        text: str,
+        blocks: list[dict] | None,
+        **kwargs,
+    ) -> dict:
+        """`_post_once` with the message fitted to Slack's limits; when Slack still refuses it as too
+        big, the plain text goes alone (the notice without its blocks, cut shorter if need be)."""
+        link = run_link()
+        fitted = fit_blocks(blocks, link)
+        text = fit_text(text, TEXT_LIMIT, link)
+        try:
+            return self._post_once(what, channel_id, once_key, text=text, blocks=fitted, **kwargs)
+        except SlackError as exc:
+            if exc.code not in TOO_BIG:
+                raise
+        # Slack counts differently than we do (or refuses blocks for a reason we do not check):
+        # the plain text, short enough for any notice, still gets there
+        plain = fit_text(text, SECTION_LIMIT, link)
+        return self._post_once(what, channel_id, once_key, text=plain, blocks=None, **kwargs)

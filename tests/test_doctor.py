@@ -115,6 +115,11 @@ def test_doctor_passes_on_real_blocks_and_fails_each_injected_fault(
     assert wrong == {
         "Slack Workspace": "SlackError: the Slack bot is not in #secret-room: invite it with /invite, then retry"
     }
+    wrong = injected(SlackWorkspace, team_id="T0ELSEWHERE")
+    assert wrong == {
+        "Slack Workspace": "RuntimeError: the bot token is for Slack workspace T0SANDBOX, but the block's "
+        "team_id is T0ELSEWHERE: every click would be refused; set team_id to the bot's workspace"
+    }
     wrong = injected(SlackWorkspace, signing_secret=None)
     assert list(wrong) == ["Signing secrets"]
     wrong = injected(TenKCHub, api_token=golive_secret("hub-wrong"))

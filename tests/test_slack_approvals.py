@@ -133,16 +133,22 @@ def test_reject_through_the_modal_cancels_the_run_with_the_reason(app, slack, sm
     status, body = slack.submit_view(app, view["id"], MANAGER, {"reason": "  "})
     assert json.loads(body)["errors"] == {"reason": "Say why, so the run records it."}
     assert waiting_gate(run.flow_run_id) == GATE  # an empty reason changes nothing
+    status, body = slack.submit_view(app, view["id"], MANAGER, {"reason": "no " * 200})
+    assert json.loads(body)["errors"] == {"reason": "At most 500 characters (this is 599): say it shorter."}
+    assert waiting_gate(run.flow_run_id) == GATE  # nor does one too long for the notice
 
-    assert slack.submit_view(app, view["id"], MANAGER, {"reason": "customer on holiday"})[0] == 200
+    reason = "customer on holiday <!channel> & back in May"
+    assert slack.submit_view(app, view["id"], MANAGER, {"reason": reason})[0] == 200
     state = run.result()
     assert state.is_cancelled()
-    assert f"rejected by {MANAGER} (verified in Slack): customer on holiday" in state.message
+    assert f"rejected by {MANAGER} (verified in Slack): {reason}" in state.message  # as typed, on the run
     assert smtp_server.handler.messages() == []
     (decision,) = decisions(run.flow_run_id)
     assert "| reject |" in decision and "customer on holiday" in decision
-    (update,) = slack.updates
-    assert f"Rejected by {MANAGER}" in update["text"] and "customer on holiday" in update["text"]
+    (update,) = slack.updates  # in Slack, the reason cannot notify anyone
+    assert f"Rejected by {MANAGER}" in update["text"]
+    assert "customer on holiday &lt;!channel&gt; &amp; back in May" in update["text"]
+    assert "<!channel>" not in update["text"] and not slack.refused
 
 
 def test_stale_replayed_unsigned_forged_unauthorised_and_unknown_clicks_change_nothing(
@@ -233,3 +239,77 @@ def test_engineering_in_approvers_answers_it_is_turned_on_and_nobody_else_can(ap
     (update,) = slack.updates
     assert f"✅ Confirmed by {ENGINEER}" in update["text"]
     assert not any(b["type"] == "actions" for b in update["blocks"])
+
+
+def notice_for(slack, flow_run_id: str, text: str) -> str:
+    """A gate's notice with buttons for this run in the CSM's DM, posted as flows/approvals.py does."""
+    from blocks import SlackWorkspace
+    from tasks.gate_buttons import gate_blocks
+    from tasks.slack import Slack
+
+    Slack(SlackWorkspace.load("default")).direct_message(
+        CSM, text, gate_blocks(text, flow_run_id, GATE, "EmailReview")
+    )
+    return notice(slack)
+
+
+def test_reject_opens_the_reason_form_at_once_and_checks_when_it_is_submitted(app, slack):
+    # a run that is not suspended yet (the notice goes out a moment before the run waits), and a
+    # notice as long as Slack allows, in German: its JSON in the form's metadata is far longer
+    customer = make_customer()
+    with get_client(sync_client=True) as client:
+        run = client.create_flow_run(setup_guides, parameters={"customer": customer.model_dump(mode="json")})
+    channel = notice_for(slack, str(run.id), "Überprüfung der E-Mail „Willkommen“ · " * 75)
+
+    assert slack.click(app, channel, MANAGER, REJECT)[0] == 200
+    (view,) = wait_until(slack.opened_views, what="the reason modal (the stand-in refuses it after 3 s)")
+    assert len(view["view"]["private_metadata"]) <= 3_000 and slack.refused == []
+
+    with get_client(sync_client=True) as client:
+        client.set_flow_run_state(run.id, Cancelled(message="cancelled meanwhile"), force=True)
+    assert slack.submit_view(app, view["id"], MANAGER, {"reason": "wrong platform"})[0] == 200
+    assert ephemeral_for(slack, MANAGER) == ["This run is already cancelled: nothing was changed."]
+    assert slack.updates == []
+
+
+def test_a_call_slack_refuses_is_told_to_the_clicker_only(app, slack):
+    channel = notice_for(slack, str(uuid.uuid4()), "Waiting for you: *Send “Hello” to Acme*")
+    slack.trigger_seconds = 0  # the click's trigger expires before the app uses it
+
+    assert slack.click(app, channel, MANAGER, REJECT)[0] == 200
+    assert ephemeral_for(slack, MANAGER) == [
+        "Slack refused views.open (expired_trigger_id): nothing was changed; click again."
+    ]
+    assert slack.opened_views() == [] and [e["user"] for e in slack.ephemerals] == [slack.users[MANAGER]]
+
+
+def test_clicks_from_another_slack_workspace_are_refused_when_the_workspace_is_configured(
+    prefect_api, slack, smtp_block
+):
+    from blocks import SlackWorkspace
+    from webapp import slack_actions
+    from webapp.app import create_public_app
+
+    slack.add_user(MANAGER)
+    block = SlackWorkspace(
+        bot_token="xoxb-test",
+        base_url=f"{slack.url}/api/",
+        signing_secret=slack.signing_secret,
+        team_id="T0SANDBOX",
+    )
+    block.save("default", overwrite=True)
+    server = ServerThread(create_public_app(slack_actions.routes_from_block(block)))
+    try:
+        url = f"{server.url}/slack/actions"
+        channel = notice_for(slack, str(uuid.uuid4()), "Waiting for you: *Send “Hello” to Acme*")
+        status, body = slack.click(url, channel, MANAGER, REJECT, team="T0ELSEWHERE")
+        assert (status, body) == (
+            403,
+            "refused: this click comes from another Slack workspace than the one configured",
+        )
+        assert slack.click(url, channel, MANAGER, REJECT)[0] == 200  # the configured workspace's click works
+        (view,) = wait_until(slack.opened_views, what="the reason modal of the configured workspace's click")
+        assert slack.views[view["id"]]["team"] == "T0SANDBOX"
+    finally:
+        server.stop()
+        delete_block(SlackWorkspace, "default")

@@ -2,9 +2,12 @@
 interactivity endpoint that verifies each click and resumes the run with the clicking user as approver.
 
 Every request is checked with the app's signing secret (`v0` HMAC over timestamp and raw body,
-at most 5 minutes old, never twice). Slack gets its answer at once; the work happens after it, and a
-click that cannot be used (already answered, not allowed, unknown run) gets an ephemeral reply.
-The app keeps no store of its own: the run's state and run inputs in Prefect say what is answered.
+at most 5 minutes old, never twice) and, when the workspace block names its team, must come from that
+Slack workspace. Slack gets its answer at once; the work happens after it, and a click that cannot be
+used (already answered, not allowed, unknown run, Slack refusing a call) gets a one-line ephemeral
+reply. A Reject click opens the reason form first (its trigger is good for 3 s); everything is checked
+when the form is submitted. The app keeps no store of its own: the run's state and run inputs in
+Prefect say what is answered.
 """
 
 from __future__ import annotations
@@ -30,8 +33,12 @@ from starlette.routing import Route
 from blocks.slack import SlackWorkspace
 from tasks.contracts import INTEGRATION_ON_FORM, answer_keysets, click_answer, slack_form_of
 from tasks.gate_buttons import APPROVE, REJECT
+from tasks.slack import SECTION_LIMIT, fit_text
+from tasks.templating import slack_text
 
 REJECT_VIEW = "gate-reject-reason"
+REASON_LIMIT = 500  # characters of a reject reason: it goes on the run and into the notice
+METADATA_LIMIT = 3000  # Slack refuses a view whose private_metadata is longer
 MAX_AGE_SECONDS = 300  # Slack's advice, and SignatureVerifier's check
 MAX_BODY_BYTES = 1024 * 1024  # an interaction payload is a few kB
 
@@ -142,8 +149,11 @@ class SlackActions:
         try:
             payload = json.loads(parse_qs(body.decode())["payload"][0])
             kind = payload["type"]
-        except (KeyError, IndexError, ValueError, UnicodeDecodeError):
+        except (KeyError, IndexError, ValueError, UnicodeDecodeError, TypeError):
             return PlainTextResponse("refused: not an interaction payload", status_code=400)
+        problem = self.check_team(payload)
+        if problem:
+            return PlainTextResponse(f"refused: {problem}", status_code=403)
         if kind == "block_actions":
             action = (payload.get("actions") or [{}])[0].get("action_id")
             if action in (APPROVE, REJECT):
@@ -154,8 +164,21 @@ class SlackActions:
                 return JSONResponse(
                     {"response_action": "errors", "errors": {"reason": "Say why, so the run records it."}}
                 )
+            if len(reason) > REASON_LIMIT:
+                too_long = f"At most {REASON_LIMIT} characters (this is {len(reason)}): say it shorter."
+                return JSONResponse({"response_action": "errors", "errors": {"reason": too_long}})
             return Response(status_code=200, background=BackgroundTask(self.on_reason, payload, reason))
         return Response(status_code=200)
+
+    def check_team(self, payload: dict) -> str | None:
+        """Why this interaction is not from the configured workspace (None: it is, or none is set)."""
+        expected = self.workspace.team_id
+        if not expected:
+            return None
+        team = (payload.get("team") or {}).get("id") or (payload.get("user") or {}).get("team_id")
+        if team != expected:
+            return "this click comes from another Slack workspace than the one configured"
+        return None
 
     # --- the work, after Slack has its answer ---------------------------------------------------------
     def on_click(self, payload: dict) -> None:
@@ -164,14 +187,16 @@ class SlackActions:
         except (KeyError, ValueError, TypeError):
             return
         try:
-            with self._run_lock(click.run):
-                email = self.check(click)
-                if payload["actions"][0]["action_id"] == APPROVE:
-                    self.answer(click, email, "approve")
             if payload["actions"][0]["action_id"] == REJECT:
-                self.client.views_open(trigger_id=payload["trigger_id"], view=_reason_view(click))
+                # first, while the click's trigger is good (3 s); the reason's submit checks the rest
+                self.client.views_open(trigger_id=payload.get("trigger_id", ""), view=_reason_view(click))
+                return
+            with self._run_lock(click.run):
+                self.answer(click, self.check(click), "approve")
         except Refused as refusal:
             self.tell(click, str(refusal))
+        except SlackApiError as exc:
+            self.tell(click, f"Slack refused {_what(exc)} ({_code(exc)}): nothing was changed; click again.")
 
     def on_reason(self, payload: dict, reason: str) -> None:
         try:
@@ -183,6 +208,8 @@ class SlackActions:
                 self.answer(click, self.check(click), "reject", reason)
         except Refused as refusal:
             self.tell(click, str(refusal))
+        except SlackApiError as exc:
+            self.tell(click, f"Slack refused {_what(exc)} ({_code(exc)}): nothing was changed.")
 
     def _run_lock(self, flow_run_id: str) -> threading.Lock:
         """One decision at a time per run: a second click then sees the first one's answer, and cannot
@@ -238,19 +265,25 @@ class SlackActions:
         done = {"approve": "✅ Approved", "reject": "❌ Rejected"}[decision]
         if slack_form_of(click.form) == INTEGRATION_ON_FORM:
             done = "✅ Confirmed"
-        outcome = f"{done} by {email} at {when}" + (f": {reason}" if reason else "")
+        outcome = f"{done} by {slack_text(email)} at {when}" + (f": {slack_text(reason)}" if reason else "")
         try:
             self.client.chat_update(
                 channel=click.channel_id,
                 ts=click.message_ts,
                 text=f"{click.text}\n{outcome}",
                 blocks=[
-                    {"type": "section", "text": {"type": "mrkdwn", "text": click.text or " "}},
+                    {
+                        "type": "section",
+                        "text": {"type": "mrkdwn", "text": fit_text(click.text or " ", SECTION_LIMIT)},
+                    },
                     {"type": "context", "elements": [{"type": "mrkdwn", "text": outcome}]},
                 ],
             )
-        except SlackApiError:
-            pass  # the decision stands; the notice just keeps its buttons, which now refuse
+        except SlackApiError as exc:  # the decision stands; the notice keeps its buttons, which now refuse
+            self.tell(
+                click,
+                f"{done} and recorded on the run, but Slack refused to update the notice ({_code(exc)}).",
+            )
 
     def email_of(self, user_id: str) -> str:
         try:
@@ -295,12 +328,35 @@ def _answered(click: Click) -> bool:
     )
 
 
+def _what(exc: SlackApiError) -> str:
+    """The Slack method that refused ("views.open"), from the answer's URL."""
+    url = getattr(exc.response, "api_url", "") or ""
+    return url.rstrip("/").rsplit("/", 1)[-1] or "a call"
+
+
+def _code(exc: SlackApiError) -> str:
+    return str(exc.response.get("error", "error")) if exc.response is not None else "no answer"
+
+
+def _metadata(click: Click) -> str:
+    """Where the reason goes (run, gate, notice), in at most METADATA_LIMIT characters as Slack counts
+    them: the notice's text (to show it again with the outcome) is cut to what is left."""
+    metadata = {k: v for k, v in click.__dict__.items() if k != "user_id"} | {"text": ""}
+    room = METADATA_LIMIT - len(json.dumps(metadata, ensure_ascii=False))
+    text = click.text
+    while len(json.dumps(text, ensure_ascii=False)) - 2 > room:
+        text = text[: max(0, len(text) - max(1, len(text) // 10) - 1)] + "…"
+        if len(text) <= 1:
+            text = ""
+            break
+    return json.dumps(metadata | {"text": text}, ensure_ascii=False)
+
+
 def _reason_view(click: Click) -> dict:
-    metadata = {k: v for k, v in click.__dict__.items() if k != "user_id"} | {"text": click.text[:2000]}
     return {
         "type": "modal",
         "callback_id": REJECT_VIEW,
-        "private_metadata": json.dumps(metadata),
+        "private_metadata": _metadata(click),
         "title": _plain("Reject"),
         "submit": _plain("Reject"),
         "close": _plain("Cancel"),
@@ -309,7 +365,12 @@ def _reason_view(click: Click) -> dict:
                 "type": "input",
                 "block_id": "reason",
                 "label": _plain("Why? (recorded on the run)"),
-                "element": {"type": "plain_text_input", "action_id": "reason", "multiline": True},
+                "element": {
+                    "type": "plain_text_input",
+                    "action_id": "reason",
+                    "multiline": True,
+                    "max_length": REASON_LIMIT,
+                },
             }
         ],
     }
