@@ -65,7 +65,10 @@ def app_from_blocks(block_name: str = "default") -> Starlette:
     workos = load_checked(WorkOSCredentials, block_name, required=False)
     return create_public_app(
         setup_links.routes_from_block(workos),
-        member_exports.routes(web.signing_secret.get_secret_value()),
+        member_exports.routes(
+            web.signing_secret.get_secret_value(),
+            previous=[s.get_secret_value() for s in web.previous_secrets],
+        ),
         slack_actions.routes_from_block(load_checked(SlackWorkspace, block_name, required=False)),
     )
 
