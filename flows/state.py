@@ -150,6 +150,8 @@ def restore(archive: Path, force: bool = False) -> str:
                 f"state already there ({', '.join(existing)}): restore replaces it only with --force"
             )
         with tempfile.TemporaryDirectory(prefix="hris-restore-", dir=home().parent) as tmp:
+            if not hasattr(tarfile, "data_filter"):  # Python before 3.11.4: no safe extraction
+                raise StateRefused("restore needs Python 3.11.4 or later (safe archive extraction)")
             tar.extractall(tmp, filter="data")
             unpacked = Path(tmp)
             home().mkdir(parents=True, exist_ok=True)
@@ -263,7 +265,7 @@ def migrate_db(target_url: str, source: Path | None = None) -> str:
     except StateRefused:
         raise
     except Exception as exc:  # the driver's error, in one line (the URL's password is never in it)
-        line = f"the copy failed and nothing was kept: {type(exc).__name__}: {exc}".splitlines()[0]
+        line = f"the copy failed and no row was kept: {type(exc).__name__}: {exc}".splitlines()[0]
         raise StateRefused(line) from None
     shown = target_url.split("@")[-1]
     return "\n".join(
