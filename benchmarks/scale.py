@@ -152,17 +152,28 @@ class Stack:
 
 
 @contextmanager
-def prefect_stack(database_url: str | None, redis_url: str | None, workers: int = 2, limit: int = 50):
+def prefect_stack(
+    database_url: str | None,
+    redis_url: str | None,
+    workers: int = 2,
+    limit: int = 50,
+    base: Path | None = None,
+    deploy: bool = True,
+):
     """A Prefect server (PostgreSQL at `database_url`, else SQLite) and `workers` process workers.
 
     Each worker has its own PREFECT_HOME (its own machine, as far as files go); result storage is
-    one shared path, and once-locks are in Redis when `redis_url` is given.
+    one shared path, and once-locks are in Redis when `redis_url` is given. With `base` the stack
+    keeps its state there (the SQLite server's database is `base/server/prefect.db`, result storage
+    `base/shared-results`) for a later stack on the same folder; `deploy=False` runs the deployments
+    and pool already in the database.
     """
     from cli.stack import database_settings, healthy, server_command
 
-    base = Path(tempfile.mkdtemp(prefix="hris-scale-"))
+    keep = base is not None
+    base = base or Path(tempfile.mkdtemp(prefix="hris-scale-"))
     logs, storage, port = base / "logs", base / "shared-results", free_port()
-    logs.mkdir()
+    logs.mkdir(parents=True, exist_ok=True)
     api_url = f"http://127.0.0.1:{port}/api"
     common = {
         "PREFECT_API_URL": api_url,
@@ -178,12 +189,12 @@ def prefect_stack(database_url: str | None, redis_url: str | None, workers: int 
 
     def start(name: str, command: list[str], extra: dict[str, str]) -> subprocess.Popen:
         home = base / name
-        home.mkdir()
+        home.mkdir(exist_ok=True)
         process = subprocess.Popen(
             command,
             cwd=ROOT,
             env=env | {"PREFECT_HOME": str(home)} | extra,
-            stdout=(logs / f"{name}.log").open("wb"),
+            stdout=(logs / f"{name}.log").open("ab"),
             stderr=subprocess.STDOUT,
         )
         stack.processes.append(process)
@@ -196,8 +207,9 @@ def prefect_stack(database_url: str | None, redis_url: str | None, workers: int 
             database_settings(database_url) | {"PREFECT_SERVER_API_PORT": str(port)},
         )
         _wait(lambda: healthy(api_url), 240, "Prefect server", server, logs / "server.log")
-        with api(api_url):
-            _deploy()
+        if deploy:
+            with api(api_url):
+                _deploy()
         for number in range(1, workers + 1):
             start(
                 f"worker-{number}",
@@ -208,7 +220,8 @@ def prefect_stack(database_url: str | None, redis_url: str | None, workers: int 
     finally:
         for process in reversed(stack.processes):
             _stop(process)
-        shutil.rmtree(base, ignore_errors=True)
+        if not keep:
+            shutil.rmtree(base, ignore_errors=True)
 
 
 @contextmanager

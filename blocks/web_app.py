@@ -44,6 +44,14 @@ class WebApp(Block):
         description="Key that signs the app's links: a random string of at least 32 bytes, kept secret",
     )
 
+    previous_secrets: list[SecretStr] = Field(
+        default_factory=list,
+        title="Previous signing secrets",
+        description="Keys used before the current one: links they signed still open until they expire. "
+        "To rotate, move the current secret here and set a new one; remove an old one when its links "
+        "have expired (member-export links live 7 days)",
+    )
+
     internal_user: str = Field(
         default="runbook",
         title="Internal pages: user",
@@ -68,6 +76,17 @@ class WebApp(Block):
     def _secret_long_enough(cls, secret: SecretStr) -> SecretStr:
         check_secret(secret.get_secret_value(), "signing_secret")
         return secret
+
+    @field_validator("previous_secrets")
+    @classmethod
+    def _previous_long_enough(cls, secrets: list[SecretStr]) -> list[SecretStr]:
+        for secret in secrets:
+            check_secret(secret.get_secret_value(), "previous_secrets")
+        return secrets
+
+    def accepted_secrets(self) -> list[str]:
+        """The keys a link may be signed with: the current one first, then the previous ones."""
+        return [s.get_secret_value() for s in [self.signing_secret, *self.previous_secrets]]
 
     @field_validator("internal_password")
     @classmethod
@@ -118,7 +137,11 @@ def load_web_app(name: str = "default") -> WebApp:
             "setup_links_url: create one of them in the Prefect UI (Blocks) or run `make up`"
         )
     try:
-        return WebApp(url=workos.setup_links_url, signing_secret=workos.setup_links_secret)
+        return WebApp(
+            url=workos.setup_links_url,
+            signing_secret=workos.setup_links_secret,
+            previous_secrets=workos.setup_links_previous_secrets,
+        )
     except ValidationError:
         raise WebAppNotConfigured(
             f"WorkOS Credentials block {name!r}: setup_links_url is not a URL"

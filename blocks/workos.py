@@ -63,6 +63,13 @@ class WorkOSCredentials(Block):
         description="Key that signs setup links (a random string of at least 32 bytes); required with "
         "setup_links_url",
     )
+    setup_links_previous_secrets: list[SecretStr] = Field(
+        default_factory=list,
+        title="Previous setup links secrets",
+        description="Keys used before setup_links_secret: setup links they signed still open until they "
+        "expire. To rotate, move the current secret here and set a new one; remove an old one when its "
+        "links have expired (setup_link_days after the last email it signed)",
+    )
     setup_link_days: int = Field(
         title="Setup link lifetime (days)",
         default=30,
@@ -77,6 +84,13 @@ class WorkOSCredentials(Block):
         if secret is not None:
             check_secret(secret.get_secret_value(), "setup_links_secret")
         return secret
+
+    @field_validator("setup_links_previous_secrets")
+    @classmethod
+    def _previous_long_enough(cls, secrets: list[SecretStr]) -> list[SecretStr]:
+        for secret in secrets:
+            check_secret(secret.get_secret_value(), "setup_links_previous_secrets")
+        return secrets
 
     @model_validator(mode="after")
     def _links_need_a_secret(self) -> WorkOSCredentials:

@@ -1,4 +1,5 @@
-"""The `hris-runbook` command: `up` runs the local stack; `generate-files` runs the file engine."""
+"""The `hris-runbook` command: `up` runs the local stack; `generate-files` runs the file engine;
+`backup`, `restore` and `migrate-db` keep the stack's state (cli/state.py)."""
 
 from __future__ import annotations
 
@@ -181,6 +182,24 @@ def _customer(args: argparse.Namespace) -> int:
     return 0
 
 
+def _state(args: argparse.Namespace, stack) -> int:
+    """backup, restore and migrate-db on the local stack's state (cli/state.py)."""
+    stack.configure_environment()
+    from cli import state
+
+    try:
+        if args.command == "backup":
+            print(state.backup(args.file))
+        elif args.command == "restore":
+            print(state.restore(args.file, force=args.force))
+        else:
+            print(state.migrate_db(args.to, args.source))
+    except state.StateRefused as refused:
+        print(f"error: {refused}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="hris-runbook", description="The 10KC HRIS-integration runbook.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -272,6 +291,36 @@ def main(argv: list[str] | None = None) -> int:
             action.add_argument("frequency", choices=["weekly", "monthly"])
         if name == "set-sftp":
             action.add_argument("--block", required=True, help="name of the SFTP Server block")
+    backup = commands.add_parser(
+        "backup",
+        help="save .prefect/ (database by SQLite's online backup, result storage, generated files) in a file",
+        description="A consistent copy even while the stack runs: the database first, then the result "
+        "storage (once-records). Exit 0: written; 2: refused (one line says why).",
+    )
+    backup.add_argument("file", type=Path, help="the archive to write (.tar.gz); must not exist")
+    restore = commands.add_parser(
+        "restore",
+        help="put a backup back into .prefect/ (the stack must be stopped)",
+        description="Refuses while a Prefect server answers, and when a database or result storage is "
+        "already there unless --force. Exit 0: restored; 2: refused.",
+    )
+    restore.add_argument("file", type=Path, help="an archive written by `hris-runbook backup`")
+    restore.add_argument(
+        "--force", action="store_true", help="replace the database and result storage that are there"
+    )
+    migrate = commands.add_parser(
+        "migrate-db",
+        help="copy the SQLite install (.prefect/prefect.db) into an empty PostgreSQL database",
+        description="Blocks, Variables, deployments, the work pool and every run (suspended ones still "
+        "resume) move; result storage stays where it is. The stack must be stopped. Then start it "
+        "with HRIS_DATABASE_URL set to the same URL. Exit 0: copied; 2: refused, nothing kept.",
+    )
+    migrate.add_argument(
+        "--to", required=True, help="the target: postgresql+asyncpg://user:password@host:5432/database"
+    )
+    migrate.add_argument(
+        "--from", dest="source", type=Path, help="the SQLite file (default: prefect.db in .prefect/)"
+    )
     args = parser.parse_args(argv)
 
     if args.command == "generate-files":
@@ -289,6 +338,8 @@ def main(argv: list[str] | None = None) -> int:
         if "PREFECT_API_URL" not in os.environ:
             stack.configure_environment()
         return _customer(args)
+    if args.command in ("backup", "restore", "migrate-db"):
+        return _state(args, stack)
     if args.command == "doctor":
         if "PREFECT_API_URL" not in os.environ:
             stack.configure_environment()

@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from uuid import UUID
@@ -113,8 +114,9 @@ def member_export_link(
     )
 
 
-def read_link(secret: str, token: str, now: float | None = None) -> ExportLink:
-    """The link a token stands for; LinkError 403 (not ours) or 410 (expired) otherwise."""
+def read_link(secret: str | Sequence[str], token: str, now: float | None = None) -> ExportLink:
+    """The link a token stands for; LinkError 403 (not ours) or 410 (expired) otherwise. `secret`: the
+    current key, or it and the previous keys still accepted (tasks/tokens.py `unseal`)."""
     try:
         fields = json.loads(unseal(secret, token, INVALID, PURPOSE, LEGACY_PURPOSE))
         link = ExportLink(

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -79,7 +80,7 @@ def review_download_link(
     )
 
 
-def read_download_link(secret: str, token: str, now: float | None = None) -> DownloadLink:
+def read_download_link(secret: str | Sequence[str], token: str, now: float | None = None) -> DownloadLink:
     """The link a token stands for; LinkError 403 (not ours, or another page's) or 410 (expired)."""
     try:
         fields = json.loads(unseal(secret, token, INVALID, PURPOSE))

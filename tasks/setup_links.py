@@ -8,7 +8,7 @@ Token (tasks/tokens.py) carrying "<organization id>.<expiry unix time>", keyed b
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from tasks.tokens import LinkError, seal, unseal
 
@@ -36,8 +36,9 @@ def setup_link(base_url: str, secret: str, organization_id: str, expires_at: int
     return f"{base_url.rstrip('/')}/setup/{sign(secret, organization_id, expires_at)}"
 
 
-def verify(secret: str, token: str, now: float | None = None) -> str:
-    """The organization id in a valid, unexpired token; LinkError (403/410) otherwise."""
+def verify(secret: str | Sequence[str], token: str, now: float | None = None) -> str:
+    """The organization id in a valid, unexpired token; LinkError (403/410) otherwise. `secret`: the
+    current key, or it and the previous keys still accepted (tasks/tokens.py `unseal`)."""
     organization_id, _, expires = unseal(secret, token, INVALID, PURPOSE, LEGACY_PURPOSE).rpartition(".")
     if not organization_id or not expires.isdigit():
         raise LinkError(403, INVALID)

@@ -15,6 +15,7 @@ import binascii
 import hashlib
 import hmac
 import re
+from collections.abc import Sequence
 
 from blocks.web_app import check_secret
 
@@ -68,9 +69,15 @@ def seal(secret: str, text: str, purpose: str) -> str:
     return f"{VERSION}.{payload}.{signature(check_secret(secret), payload, purpose)}"
 
 
-def unseal(secret: str, token: str, invalid: str, purpose: str, legacy: str | None = None) -> str:
+def unseal(
+    secret: str | Sequence[str], token: str, invalid: str, purpose: str, legacy: str | None = None
+) -> str:
     """The text inside a token signed with `secret` for `purpose` (or, in the first format, for the
-    first format's purpose string `legacy`); LinkError(403, invalid) for anything else."""
+    first format's purpose string `legacy`); LinkError(403, invalid) for anything else.
+
+    `secret` may be a list: the current key first, then the previous ones still accepted after a
+    rotation (links already emailed stay valid until they expire)."""
+    secrets = [secret] if isinstance(secret, str) else list(secret)
     parts = token.split(".")
     if len(parts) == 3 and parts[0] == VERSION:
         payload, sig, expected = parts[1], parts[2], signature
@@ -85,7 +92,8 @@ def unseal(secret: str, token: str, invalid: str, purpose: str, legacy: str | No
         data = unb64(payload)
     except ValueError:
         raise LinkError(403, invalid) from None
-    if not hmac.compare_digest(sig.encode(), expected(secret, payload, wanted).encode()):
+    matches = [hmac.compare_digest(sig.encode(), expected(key, payload, wanted).encode()) for key in secrets]
+    if not any(matches):
         raise LinkError(403, invalid)
     try:
         return data.decode()

@@ -16,9 +16,10 @@ from prefect import flow
 
 from blocks import WebApp, WorkOSCredentials
 from tasks.approvals import WaitSettings, ask
-from tasks.export_links import MemberExportReceived, export_upload_link, member_export_link
+from tasks.export_links import MemberExportReceived, export_upload_link, member_export_link, read_link
 from tasks.setup_links import make_setup_link, sign
 from tasks.tabular import read_csv
+from tasks.tokens import LinkError
 from tasks.workos import ensure_organization
 from tests.conftest import ServerThread, delete_block, make_customer
 from tests.gates import FlowInThread, read_run, waiting_gate
@@ -277,3 +278,53 @@ def test_the_served_app_signs_with_the_web_app_block_or_else_the_workos_setup_li
     finally:
         delete_block(WebApp, name)
         delete_block(WorkOSCredentials, name)
+
+
+def test_after_a_rotation_links_signed_with_a_previous_secret_still_open_and_unknown_ones_do_not(
+    prefect_api, workos_credentials
+):
+    """Rotating the signing secrets (the current one moved to the previous list, a new one set) keeps
+    every link already emailed working until it expires; new links use the new key; a link signed
+    with a key the blocks never had is refused."""
+    from pydantic import SecretStr
+
+    name = f"web-{uuid.uuid4().hex[:8]}"
+    organization = ensure_organization(workos_credentials, make_customer()).id
+    gone_run = uuid.uuid4()  # a run the server does not know: a valid link gets "no longer has this request"
+    old_setup_secret = workos_credentials.setup_links_secret.get_secret_value()
+    new_setup_secret, new_web_secret = "rotated-setup-secret-0123456789abcdefgh", "rotated-web-secret-0123456789abcdefghij"
+    unknown = "a-key-these-blocks-never-had-0123456789ab"
+    old_export = export_upload_link("", SECRET, gone_run, "acme.com", "u1")
+    old_setup = make_setup_link("", old_setup_secret, organization, 30)
+    workos_credentials.setup_links_secret = SecretStr(new_setup_secret)
+    workos_credentials.setup_links_previous_secrets = [SecretStr(old_setup_secret)]
+    workos_credentials.save(name)
+    WebApp(url="https://hris.10kc.example", signing_secret=new_web_secret, previous_secrets=[SECRET]).save(name)
+    try:
+        server = ServerThread(app_from_blocks(name))
+        try:
+            response = get(server.url + old_export)
+            assert response.status_code == 410 and "no longer has this request" in response.text
+            assert httpx.get(server.url + old_setup, trust_env=False, timeout=30).status_code == 302
+            new = member_export_link(gone_run, "acme.com", "u1", block_name=name)
+            assert get(new.replace("https://hris.10kc.example", server.url)).status_code == 410
+            assert read_link(new_web_secret, new.rsplit("/", 1)[1]).flow_run_id == str(gone_run)
+            with pytest.raises(LinkError):
+                read_link(SECRET, new.rsplit("/", 1)[1])  # new links are signed with the current key only
+            response = get(server.url + export_upload_link("", unknown, gone_run, "acme.com", "u1"))
+            assert response.status_code == 403
+            unknown_setup = make_setup_link("", unknown, organization, 30)
+            assert httpx.get(server.url + unknown_setup, trust_env=False, timeout=30).status_code == 403
+        finally:
+            server.stop()
+    finally:
+        delete_block(WebApp, name)
+        delete_block(WorkOSCredentials, name)
+
+
+def test_a_short_previous_secret_is_refused_without_repeating_it():
+    with pytest.raises(ValueError, match="previous_secrets must be at least 32 bytes") as refused:
+        WebApp(url="https://hris.10kc.example", signing_secret=SECRET, previous_secrets=["too-short-old"])
+    assert "too-short-old" not in str(refused.value)
+    with pytest.raises(ValueError, match="setup_links_previous_secrets must be at least 32 bytes"):
+        WorkOSCredentials(api_key="sk_test_1", setup_links_previous_secrets=["too-short-old"])

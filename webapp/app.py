@@ -64,10 +64,11 @@ def app_from_blocks(block_name: str = "default") -> Starlette:
 
     web = load_web_app(block_name)
     workos = load_checked(WorkOSCredentials, block_name, required=False)
+    previous = [s.get_secret_value() for s in web.previous_secrets]  # links signed before a rotation
     return create_public_app(
         setup_links.routes_from_block(workos),
-        member_exports.routes(web.signing_secret.get_secret_value()),
-        review_files.routes(web.signing_secret.get_secret_value()),
+        member_exports.routes(web.signing_secret.get_secret_value(), previous=previous),
+        review_files.routes(web.signing_secret.get_secret_value(), previous=previous),
         slack_actions.routes_from_block(load_checked(SlackWorkspace, block_name, required=False)),
     )
 

@@ -14,7 +14,7 @@ import html
 import logging
 import os
 import tempfile
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO
@@ -189,15 +189,18 @@ def routes(
     secret: str,
     files_dir: Callable[[], Path] = default_files_dir,
     max_bytes: int = MAX_EXPORT_BYTES,
+    previous: Sequence[str] = (),
 ) -> list[BaseRoute]:
-    """GET shows the upload form; POST checks and stores the export and resumes the run."""
+    """GET shows the upload form; POST checks and stores the export and resumes the run. Links signed
+    with a `previous` key (before a rotation) open too, until they expire."""
     from blocks.web_app import check_secret
 
     check_secret(secret, "the web app's signing secret")
+    keys = [secret, *previous]
 
     async def opened(request: Request) -> tuple[ExportLink, Path]:
         """The link and the files dir, or LinkError for an invalid, expired, used or stale link."""
-        link = read_link(secret, request.path_params["token"])
+        link = read_link(keys, request.path_params["token"])
         root = await run_in_threadpool(files_dir)
         if link.used_marker(root).exists():
             raise LinkError(410, USED)

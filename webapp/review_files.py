@@ -11,7 +11,7 @@ import logging
 import os
 import stat
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO
@@ -80,8 +80,10 @@ def routes(
     files_dir: Callable[[], Path] = default_files_dir,
     per_minute: int = DOWNLOADS_PER_MINUTE,
     clock: Callable[[], float] = time.monotonic,
+    previous: Sequence[str] = (),
 ) -> list[BaseRoute]:
-    """GET `/review-files/{token}` (the list) and `/review-files/{token}/{n}` (one file)."""
+    """GET `/review-files/{token}` (the list) and `/review-files/{token}/{n}` (one file); links signed
+    with a `previous` key (before a rotation) open too, until they expire."""
     from blocks.web_app import check_secret
 
     check_secret(secret, "the web app's signing secret")
@@ -89,7 +91,7 @@ def routes(
 
     def opened(request: Request) -> DownloadLink:
         token = request.path_params["token"]
-        link = read_download_link(secret, token)
+        link = read_download_link([secret, *previous], token)
         wait = limit.wait_seconds(token)
         if wait:
             raise LinkError(429, "This link was used many times in the last minute. Please try again later.")

@@ -6,7 +6,7 @@ redirects a minute.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -27,15 +27,18 @@ def routes(
     fresh_portal_link: Callable[[str], str | None],
     clicks_per_minute: int = CLICKS_PER_MINUTE,
     clock: Callable[[], float] = time.monotonic,
+    previous: Sequence[str] = (),
 ) -> list[BaseRoute]:
-    """`/setup/{token}`; `fresh_portal_link(org_id)` returns a new WorkOS portal link, or None if unknown."""
+    """`/setup/{token}`; `fresh_portal_link(org_id)` returns a new WorkOS portal link, or None if unknown.
+    Links signed with a `previous` key (before a rotation) open too, until they expire."""
     check_secret(secret, "the setup links secret")
+    keys = [secret, *previous]
     limit = RateLimit(clicks_per_minute, clock)
 
     async def setup(request: Request):
         token = request.path_params["token"]
         try:
-            organization_id = verify(secret, token)
+            organization_id = verify(keys, token)
         except LinkError as exc:
             return page(TITLE, exc.message, exc.status)
         wait = limit.wait_seconds(token)
@@ -58,4 +61,8 @@ def routes_from_block(credentials) -> list[BaseRoute]:
     """The setup-link routes for a WorkOS block that serves links; none without WorkOS or links."""
     if credentials is None or not credentials.setup_links_url or credentials.setup_links_secret is None:
         return []
-    return routes(credentials.setup_links_secret.get_secret_value(), workos_portal_links(credentials))
+    return routes(
+        credentials.setup_links_secret.get_secret_value(),
+        workos_portal_links(credentials),
+        previous=[s.get_secret_value() for s in credentials.setup_links_previous_secrets],
+    )
