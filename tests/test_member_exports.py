@@ -292,14 +292,19 @@ def test_after_a_rotation_links_signed_with_a_previous_secret_still_open_and_unk
     organization = ensure_organization(workos_credentials, make_customer()).id
     gone_run = uuid.uuid4()  # a run the server does not know: a valid link gets "no longer has this request"
     old_setup_secret = workos_credentials.setup_links_secret.get_secret_value()
-    new_setup_secret, new_web_secret = "rotated-setup-secret-0123456789abcdefgh", "rotated-web-secret-0123456789abcdefghij"
+    new_setup_secret, new_web_secret = (
+        "rotated-setup-secret-0123456789abcdefgh",
+        "rotated-web-secret-0123456789abcdefghij",
+    )
     unknown = "a-key-these-blocks-never-had-0123456789ab"
     old_export = export_upload_link("", SECRET, gone_run, "acme.com", "u1")
     old_setup = make_setup_link("", old_setup_secret, organization, 30)
     workos_credentials.setup_links_secret = SecretStr(new_setup_secret)
     workos_credentials.setup_links_previous_secrets = [SecretStr(old_setup_secret)]
     workos_credentials.save(name)
-    WebApp(url="https://hris.10kc.example", signing_secret=new_web_secret, previous_secrets=[SECRET]).save(name)
+    WebApp(url="https://hris.10kc.example", signing_secret=new_web_secret, previous_secrets=[SECRET]).save(
+        name
+    )
     try:
         server = ServerThread(app_from_blocks(name))
         try:

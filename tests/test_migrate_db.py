@@ -57,7 +57,10 @@ def test_a_sqlite_install_moved_to_postgresql_resumes_its_runs_and_sends_nothing
     base = tmp_path / "install"
     customer = scale.customer(1, "migrate")
     try:
-        with scale.prefect_stack(None, None, workers=1, base=base) as sqlite_stack, scale.api(sqlite_stack.api_url):
+        with (
+            scale.prefect_stack(None, None, workers=1, base=base) as sqlite_stack,
+            scale.api(sqlite_stack.api_url),
+        ):
             from prefect.deployments import run_deployment
 
             scale.save_smtp_block(smtp.port)
@@ -126,7 +129,10 @@ def test_backup_restore_and_migrate_db_refuse_in_one_line_and_touch_nothing(tmp_
         ("migrate-db", "--to", "postgresql+asyncpg://u:p@127.0.0.1:1/x"): "error: no SQLite database at ",
         ("backup", str(tmp_path / "b.tar.gz")): "error: no database at ",
         ("restore", str(tmp_path / "missing.tar.gz")): "error: ",
-        ("restore", str(not_an_archive)): f"error: {not_an_archive}: not a backup made by `hris-runbook backup`",
+        (
+            "restore",
+            str(not_an_archive),
+        ): f"error: {not_an_archive}: not a backup made by `hris-runbook backup`",
     }
     for args, start in cases.items():
         done = hris_runbook(base, *args)
