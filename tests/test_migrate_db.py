@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from sandbox import scale
+from benchmarks import scale
 from tasks.contracts import CUSTOMER_CHOICE, SETUP_GUIDES, SETUP_GUIDES_EMAIL, deployment_name
 from tests.conftest import require
 
