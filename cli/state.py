@@ -62,7 +62,7 @@ def sqlite_path() -> Path:
 
 
 def _refuse_running_server() -> None:
-    from flows.stack import healthy
+    from cli.stack import healthy
 
     api = os.environ["PREFECT_API_URL"]
     if healthy(api):
