@@ -209,6 +209,7 @@ def test_up_production_runs_doctor_first_and_starts_nothing_when_a_check_fails(
         "HRIS_PREFECT_PORT": port,
         "HRIS_STATE_DIR": str(tmp_path / "state"),
         "HRIS_SETUP_LINKS_PORT": str(links_port),
+        "HRIS_WEB_INTERNAL_PORT": str(free_port()),  # the board's listener: 8031 may be another stack's
     }
     done = subprocess.run(
         [sys.executable, "-m", "cli.main", "up", "--production"],
