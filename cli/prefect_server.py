@@ -44,6 +44,14 @@ def sqlite_transactions_wait_their_turn() -> None:
     AioSqliteConfiguration.begin_transaction = begin_transaction  # type: ignore[method-assign]
 
 
+def create_app() -> Any:
+    """Prefect's server app with the change above, for `uvicorn --factory` (the tests' server)."""
+    from prefect.server.api.server import create_app as prefect_app
+
+    sqlite_transactions_wait_their_turn()
+    return prefect_app()
+
+
 def main(argv: list[str] | None = None) -> None:
     """`prefect server start` (the same options) in this process, with the change above."""
     from prefect.cli import app

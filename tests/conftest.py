@@ -9,11 +9,13 @@ from __future__ import annotations
 import os
 import shutil
 import socket
+import sys
 import tempfile
 import time
 import uuid
 from pathlib import Path
 
+ROOT = Path(__file__).resolve().parents[1]
 _HOME = tempfile.mkdtemp(prefix="hris-tests-")
 os.environ["PREFECT_HOME"] = _HOME
 os.environ["PREFECT_LOCAL_STORAGE_PATH"] = str(Path(_HOME) / "storage")
@@ -105,12 +107,59 @@ def browser():
             browser.close()
 
 
+def make_up_server_class():
+    """Prefect's test-harness server, run as `make up` runs its server: every SQLite transaction takes
+    the write lock first (cli/prefect_server.py), so a Resume under load waits instead of getting 503."""
+    import subprocess
+
+    from prefect.server.api.server import SubprocessASGIServer
+
+    class MakeUpServer(SubprocessASGIServer):
+        def _run_uvicorn_command(self) -> subprocess.Popen:
+            # Prefect's own command (pinned in tests/test_private_apis.py), with our app factory
+            from prefect.settings import get_current_settings
+
+            server_env = {
+                "PREFECT_UI_ENABLED": "0",
+                "PREFECT__SERVER_EPHEMERAL": "1",
+                "PREFECT__SERVER_FINAL": "1",
+            }
+            return subprocess.Popen(
+                args=[
+                    sys.executable,
+                    "-m",
+                    "uvicorn",
+                    "--factory",
+                    "cli.prefect_server:create_app",
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    str(self.port),
+                    "--log-level",
+                    "error",
+                    "--lifespan",
+                    "on",
+                ],  # fmt: skip
+                cwd=ROOT,
+                env={
+                    **os.environ,
+                    **server_env,
+                    **get_current_settings().to_environment_variables(exclude_unset=True),
+                },
+            )
+
+    return MakeUpServer
+
+
 @pytest.fixture(scope="session")
 def prefect_api(pytestconfig):
-    """A temporary Prefect server (SQLite) for the whole session; yields its API URL."""
+    """A temporary Prefect server (SQLite) for the whole session, started as `make up` starts its
+    server (SQLite writes wait their turn); yields its API URL."""
+    import prefect.testing.utilities as harness
     from prefect.settings import PREFECT_API_URL
     from prefect.testing.utilities import prefect_test_harness
 
+    harness.SubprocessASGIServer = make_up_server_class()  # the harness builds its server from this name
     with prefect_test_harness(server_startup_timeout=90):
         set_wait_settings(poll_seconds=0.2, remind_after_hours=1)
         pytestconfig.stash[SHARED_SERVER] = True

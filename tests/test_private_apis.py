@@ -123,3 +123,23 @@ def test_the_stack_servers_sqlite_transactions_take_the_write_lock_first(tmp_pat
     sqlite_transactions_wait_their_turn()
     sqlite_transactions_wait_their_turn()  # twice is once
     assert asyncio.run(inside_a_transaction()) is True
+
+
+def test_the_test_harness_server_command_is_the_one_conftest_reproduces():
+    """tests/conftest.py runs the session's server with cli.prefect_server's app by overriding
+    SubprocessASGIServer._run_uvicorn_command; it copies Prefect's command and environment."""
+    import inspect
+
+    import prefect.testing.utilities as harness
+    from prefect.server.api.server import SubprocessASGIServer
+
+    source = inspect.getsource(SubprocessASGIServer._run_uvicorn_command)
+    for part in (
+        '"prefect.server.api.server:create_app"',
+        '"PREFECT__SERVER_EPHEMERAL": "1"',
+        '"--lifespan"',
+    ):
+        assert part in source
+    assert "exclude_unset=True" in source and "SubprocessASGIServer(port=" in inspect.getsource(
+        harness.prefect_test_harness
+    )
