@@ -6,22 +6,52 @@ without quoting row contents (they hold people's names and emails).
 
 from __future__ import annotations
 
-import codecs
 import csv
 import io
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.csv as pacsv
+
+from tasks.csv_lines import (
+    FIELD_LIMIT,
+    SCAN_BYTES,
+    count_lines,
+    newlines_per_row,
+    record_start_lines,
+    records_with_lines,
+)
+
+# Line numbering lives in tasks/csv_lines.py; its names are imported from here too.
+__all__ = [
+    "DELIMITERS",
+    "FIELD_LIMIT",
+    "HEAD_BYTES",
+    "SCAN_BYTES",
+    "SHEET_MAX_BYTES",
+    "SHEET_MAX_COLUMNS",
+    "SHEET_MAX_ROWS",
+    "SHEET_TOO_BIG",
+    "UTF16_BOMS",
+    "InputError",
+    "SheetRows",
+    "Table",
+    "detect_delimiter",
+    "detect_encoding",
+    "header_key",
+    "read_bytes",
+    "read_csv",
+    "read_header",
+    "read_sheet_rows",
+    "record_start_lines",
+    "records_with_lines",
+]
 
 DELIMITERS = [",", ";", "\t", "|"]
 HEAD_BYTES = 1 << 20  # enough to sniff encoding, delimiter and header; the rest is read by pyarrow
-SCAN_BYTES = 8 << 20  # line numbering reads the file in pieces of this size
-FIELD_LIMIT = (1 << 31) - 1  # the csv module's default (128 KiB per field) is smaller than real exports
 UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")  # Excel's "Unicode Text" (tab-delimited)
 # A data mapping table is a few hundred rows of columns A–G; a sheet far bigger is a mistake, and
 # reading it cell by cell would take minutes (openpyxl pads every row to the sheet's width).
@@ -157,134 +187,16 @@ class Table:
     def _lines_from_values(self) -> np.ndarray | None:
         """Each row's line from the newlines inside the values before it, when those and one line per
         record add up to the file's lines (so no blank line, no newline in a column not read)."""
-        file_lines = _count_lines(self.path, self.encoding)
+        file_lines = count_lines(self.path, self.encoding)
         if file_lines is None:
             return None
         rows: int = self.table.num_rows
         inside = np.zeros(rows, np.int64)
         for column in self.table.columns:
-            inside += _newlines_per_row(column)
+            inside += newlines_per_row(column)
         if self.header_lines + rows + int(inside.sum()) != file_lines:
             return None
         return self.header_lines + 1 + np.arange(rows) + np.cumsum(inside) - inside
-
-
-def _count_lines(path: Path, encoding: str) -> int | None:
-    """The file's line count (a last line without a newline counts); None when it has a lone CR,
-    which the csv module counts as a line break."""
-    pieces: Iterator[np.ndarray]
-    if encoding == "utf-16":
-        pieces = (np.frombuffer(piece, np.uint8) for piece in _utf8_pieces(path, encoding))
-    else:
-        pieces = _raw_pieces(path)
-    newlines, last = 0, 10
-    for piece in pieces:
-        if not len(piece):
-            continue
-        if last == 13 and piece[0] != 10:
-            return None
-        carriage = np.flatnonzero(piece[:-1] == 13)
-        if len(carriage) and (piece[carriage + 1] != 10).any():
-            return None
-        newlines += int(np.count_nonzero(piece == 10))
-        last = int(piece[-1])
-    if last == 13:
-        return None
-    return newlines + (last != 10)
-
-
-def _raw_pieces(path: Path) -> Iterator[np.ndarray]:
-    buffer = bytearray(SCAN_BYTES)
-    with path.open("rb") as f:
-        while size := f.readinto(buffer):
-            yield np.frombuffer(buffer, np.uint8, count=size)
-
-
-def _newlines_per_row(column: pa.ChunkedArray) -> np.ndarray:
-    """How many newlines each value holds (counted once per distinct value in a dictionary column)."""
-    counts = []
-    for chunk in column.chunks:
-        if pa.types.is_dictionary(chunk.type):
-            per_value = pc.count_substring(chunk.dictionary, "\n").to_numpy(zero_copy_only=False)
-            counts.append(per_value[chunk.indices.to_numpy(zero_copy_only=False)])
-        else:
-            counts.append(pc.count_substring(chunk, "\n").to_numpy(zero_copy_only=False))
-    return np.concatenate(counts) if counts else np.zeros(0, np.int64)
-
-
-def _utf8_pieces(path: Path, encoding: str) -> Iterator[bytes]:
-    """The file in pieces that each end at a newline (but the last), in an encoding where quotes and
-    newlines are single ASCII bytes: UTF-16 is re-encoded as UTF-8, its line breaks kept."""
-    decoder = codecs.getincrementaldecoder("utf-16")() if encoding == "utf-16" else None
-    carry = b""
-    with path.open("rb") as f:
-        while True:
-            raw = f.read(SCAN_BYTES)
-            block = carry + (decoder.decode(raw, final=not raw).encode("utf-8") if decoder else raw)
-            cut = block.rfind(b"\n") + 1 if raw else len(block)
-            if cut:
-                yield block[:cut]
-            carry = block[cut:]
-            if not raw:
-                return
-
-
-def record_start_lines(path: Path, encoding: str, delimiter: str) -> np.ndarray | None:
-    """The line each record (the header first) starts on, skipping blank lines as pyarrow does.
-
-    Vectorised: a newline ends a record unless an odd number of quotes precede it. That holds
-    while every quote opens a field, closes one or is doubled; any other quote (`5'11"`), or a lone
-    CR, returns None and the caller falls back to the csv module.
-    """
-    quote, newline, cr = ord('"'), ord("\n"), ord("\r")
-    field_edges = np.array([ord(delimiter), newline, cr, quote], np.uint8)
-    content_start = 3 if encoding == "utf-8-sig" else 0
-    records: list[np.ndarray] = []
-    segment_start = 1  # the line on which the current record (or blank line) starts
-    quotes_before = newlines_before = offset = 0
-    last_end = -1  # file position of the newline that ended the previous record or blank line
-    for piece in _utf8_pieces(path, encoding):
-        if piece.count(b"\r") != piece.count(b"\r\n"):
-            return None
-        data = np.frombuffer(piece, np.uint8)
-        quotes = np.flatnonzero(data == quote)
-        if len(quotes):
-            before = data[np.maximum(quotes - 1, 0)]
-            after = data[np.minimum(quotes + 1, len(data) - 1)]
-            at_field_start = np.isin(before, field_edges) | (quotes == 0) | (quotes + offset == content_start)
-            at_field_end = np.isin(after, field_edges) | (quotes == len(data) - 1)
-            opens = (quotes_before + np.arange(len(quotes))) % 2 == 0
-            if not (at_field_start[opens].all() and at_field_end[~opens].all()):
-                return None
-        newlines = np.flatnonzero(data == newline)
-        outside = (quotes_before + np.searchsorted(quotes, newlines)) % 2 == 0
-        ends = newlines[outside]
-        if len(ends):
-            gap = np.diff(ends, prepend=last_end - offset)
-            after_cr = data[np.maximum(ends - 1, 0)] == cr
-            blank = (gap == 1) | ((gap == 2) & after_cr)
-            next_line = newlines_before + np.flatnonzero(outside) + 2  # the line after each end
-            segment_starts = np.concatenate([[segment_start], next_line[:-1]])
-            records.append(segment_starts[~blank])
-            segment_start, last_end = int(next_line[-1]), int(ends[-1]) + offset
-        quotes_before += len(quotes)
-        newlines_before += len(newlines)
-        offset += len(data)
-    if offset - last_end > 1:  # the last record has no newline after it
-        records.append(np.array([segment_start]))
-    return np.concatenate(records) if records else np.zeros(0, np.int64)
-
-
-def records_with_lines(data: bytes, encoding: str, delimiter: str) -> Iterator[tuple[int, list[str]]]:
-    """Each data record with the line it starts on, skipping blank lines as pyarrow does."""
-    csv.field_size_limit(FIELD_LIMIT)
-    reader = csv.reader(io.StringIO(data.decode(encoding, errors="replace"), newline=""), delimiter=delimiter)
-    next(reader, None)
-    start_line = reader.line_num + 1
-    for record in reader:
-        if record:
-            yield start_line, record
-        start_line = reader.line_num + 1
 
 
 def header_key(name: str) -> str:
@@ -294,16 +206,8 @@ def header_key(name: str) -> str:
 
 def read_header(label: str, path: Path | str) -> list[str]:
     """The header row's names as written (trimmed), from the file's first MiB only."""
-    path = Path(path)
-    data = read_bytes(label, path, limit=HEAD_BYTES)
-    encoding = detect_encoding(data)
-    head = data[:262_144].decode(encoding, errors="replace").lstrip("\ufeff")
-    csv.field_size_limit(FIELD_LIMIT)
-    try:
-        header = next(csv.reader(io.StringIO(head, newline=""), delimiter=detect_delimiter(head)))
-    except (StopIteration, csv.Error):
-        raise InputError(label, path, "no header row") from None
-    return [h.strip() for h in header]
+    _, _, header, _ = _sniff(label, Path(path))
+    return header
 
 
 def read_csv(
@@ -315,17 +219,7 @@ def read_csv(
     so work on them is done once per distinct value rather than once per row.
     """
     path = Path(path)
-    data = read_bytes(label, path, limit=HEAD_BYTES)
-    encoding = detect_encoding(data)
-    head = data[:262_144].decode(encoding, errors="replace").lstrip("\ufeff")
-    delimiter = detect_delimiter(head)
-    csv.field_size_limit(FIELD_LIMIT)
-    reader = csv.reader(io.StringIO(head, newline=""), delimiter=delimiter)
-    try:
-        header = next(reader)
-    except (StopIteration, csv.Error):
-        raise InputError(label, path, "no header row") from None
-    header = [h.strip() for h in header]
+    encoding, delimiter, header, header_lines = _sniff(label, path)
     names = [f"c{i}" for i in range(len(header))]
     wanted_keys = set(wanted) if wanted is not None else None
     include = [
@@ -338,31 +232,75 @@ def read_csv(
     }
     bad_rows: list[tuple[int | None, int, int]] = []
 
+    def parse(encoding: str) -> pa.Table:
+        return _arrow_read(path, names, include, types, delimiter, encoding, bad_rows)
+
+    table, encoding = _read_rows(label, path, parse, encoding, bad_rows)
+    if bad_rows:
+        raise _bad_rows_error(label, path, bad_rows, encoding, delimiter)
+    return Table(label, path, encoding, delimiter, header, table, header_lines=header_lines)
+
+
+def _sniff(label: str, path: Path) -> tuple[str, str, list[str], int]:
+    """Encoding, delimiter and header (trimmed) from the file's first MiB, and the lines the header
+    row spans."""
+    data = read_bytes(label, path, limit=HEAD_BYTES)
+    encoding = detect_encoding(data)
+    head = data[:262_144].decode(encoding, errors="replace").lstrip("\ufeff")
+    delimiter = detect_delimiter(head)
+    csv.field_size_limit(FIELD_LIMIT)
+    reader = csv.reader(io.StringIO(head, newline=""), delimiter=delimiter)
+    try:
+        header = next(reader)
+    except (StopIteration, csv.Error):
+        raise InputError(label, path, "no header row") from None
+    return encoding, delimiter, [h.strip() for h in header], reader.line_num
+
+
+def _arrow_read(
+    path: Path,
+    names: list[str],
+    include: list[str],
+    types: dict[str, pa.DataType],
+    delimiter: str,
+    encoding: str,
+    bad_rows: list[tuple[int | None, int, int]],
+) -> pa.Table:
+    """pyarrow's parse of the whole file, rows with the wrong number of fields noted in `bad_rows`."""
+
     def on_invalid_row(row: pacsv.InvalidRow) -> str:
         bad_rows.append((row.number, row.expected_columns, row.actual_columns))
         return "skip"
 
-    def parse(encoding: str) -> pa.Table:
-        return pacsv.read_csv(
-            str(path),
-            read_options=pacsv.ReadOptions(
-                column_names=names,
-                skip_rows=1,
-                encoding="utf8" if encoding.startswith("utf-8") else encoding,
-                block_size=16 << 20,
-            ),
-            parse_options=pacsv.ParseOptions(
-                delimiter=delimiter, newlines_in_values=True, invalid_row_handler=on_invalid_row
-            ),
-            convert_options=pacsv.ConvertOptions(
-                column_types=types,
-                include_columns=include,
-                strings_can_be_null=False,
-                quoted_strings_can_be_null=False,
-                null_values=[],
-            ),
-        )
+    return pacsv.read_csv(
+        str(path),
+        read_options=pacsv.ReadOptions(
+            column_names=names,
+            skip_rows=1,
+            encoding="utf8" if encoding.startswith("utf-8") else encoding,
+            block_size=16 << 20,
+        ),
+        parse_options=pacsv.ParseOptions(
+            delimiter=delimiter, newlines_in_values=True, invalid_row_handler=on_invalid_row
+        ),
+        convert_options=pacsv.ConvertOptions(
+            column_types=types,
+            include_columns=include,
+            strings_can_be_null=False,
+            quoted_strings_can_be_null=False,
+            null_values=[],
+        ),
+    )
 
+
+def _read_rows(
+    label: str,
+    path: Path,
+    parse: Callable[[str], pa.Table],
+    encoding: str,
+    bad_rows: list[tuple[int | None, int, int]],
+) -> tuple[pa.Table, str]:
+    """The parsed rows and the encoding they were read in (Windows-1252 when UTF-8 fails further on)."""
     try:
         try:
             table = parse(encoding)
@@ -379,26 +317,31 @@ def read_csv(
             else "cannot be parsed as CSV"
         )
         raise InputError(label, path, problem) from None
-    if bad_rows:
-        _, expected, actual = bad_rows[0]
-        records = [(n, len(r)) for n, r in records_with_lines(path.read_bytes(), encoding, delimiter)]
-        line = next((n for n, fields in records if fields != expected), None)
-        last, last_fields = records[-1] if records else (None, expected)
-        if len(bad_rows) == 1 and line == last and last_fields < expected:
-            raise InputError(
-                label,
-                path,
-                f"the last line (line {last}) has {last_fields} fields where the header has {expected}: "
-                "the file looks cut off mid-transfer; upload it again, complete",
-            )
-        where = f"line {line}" if line else "a row"
-        raise InputError(
+    return table, encoding
+
+
+def _bad_rows_error(
+    label: str, path: Path, bad_rows: list[tuple[int | None, int, int]], encoding: str, delimiter: str
+) -> InputError:
+    """The first row whose field count is not the header's, by line (a cut-off last line said so)."""
+    _, expected, actual = bad_rows[0]
+    records = [(n, len(r)) for n, r in records_with_lines(path.read_bytes(), encoding, delimiter)]
+    line = next((n for n, fields in records if fields != expected), None)
+    last, last_fields = records[-1] if records else (None, expected)
+    if len(bad_rows) == 1 and line == last and last_fields < expected:
+        return InputError(
             label,
             path,
-            f"{where} has {actual} fields where the header has {expected} "
-            f"({len(bad_rows)} such row(s)); fix the file and upload it again",
+            f"the last line (line {last}) has {last_fields} fields where the header has {expected}: "
+            "the file looks cut off mid-transfer; upload it again, complete",
         )
-    return Table(label, path, encoding, delimiter, header, table, header_lines=reader.line_num)
+    where = f"line {line}" if line else "a row"
+    return InputError(
+        label,
+        path,
+        f"{where} has {actual} fields where the header has {expected} "
+        f"({len(bad_rows)} such row(s)); fix the file and upload it again",
+    )
 
 
 def read_sheet_rows(label: str, path: Path | str) -> SheetRows:

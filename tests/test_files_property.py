@@ -11,7 +11,7 @@ import pytest
 
 from benchmarks.datasets import make_dataset
 from benchmarks.reference import generate_files_reference
-from tasks import tabular
+from tasks import csv_lines, tabular
 from tasks.addresses import address_key, is_address
 from tasks.customer import check_email
 from tasks.files import DELETIONS, INVITES, REJECTED, UPDATES, generate_files
@@ -81,7 +81,7 @@ def test_engine_matches_reference_and_partitions_people(tmp_path, seed, dialect)
 @pytest.mark.parametrize("dialect", DIALECTS[1:4], ids=["comma", "semicolon-cp1252-crlf", "tab-bom"])
 def test_vectorised_line_numbers_match_the_csv_module(tmp_path, monkeypatch, dialect, piece_bytes):
     """The fast line scan (quoted newlines, CRLF, BOM; read in pieces) agrees with a full csv parse."""
-    monkeypatch.setattr(tabular, "SCAN_BYTES", piece_bytes)
+    monkeypatch.setattr(csv_lines, "SCAN_BYTES", piece_bytes)
     data = make_dataset(tmp_path, rows=1500, seed=3, **dialect)
     table = tabular.read_csv("HRIS upload", data.hris)
     fast = tabular.record_start_lines(data.hris, table.encoding, table.delimiter)

@@ -1,6 +1,6 @@
 """What the project relies on in private names of Prefect and the SDKs, pinned on the installed versions.
 
-Each private name is imported in tasks/private_apis.py (or subclassed in tasks/once.py). When an upgrade
+Each private name is imported in tasks/private_apis.py (or subclassed in tasks/once_locks.py). When an upgrade
 moves or changes one, the test here that names it fails, instead of a customer getting an email twice.
 """
 

@@ -276,13 +276,14 @@ def test_the_status_board_flow_publishes_the_table_artifact(customers):
 def test_the_upload_charts_read_a_bounded_number_of_upload_tables(customers, monkeypatch):
     """However many customers upload, the board reads the newest UPLOAD_HISTORY upload tables; a
     customer whose uploads are older still shows its latest one."""
+    import tasks.board_reads as reads
     import tasks.status_board as board
 
-    monkeypatch.setattr(board, "UPLOAD_HISTORY", 4)  # Iris Insurance's 3 and Harbor Health's newest
+    monkeypatch.setattr(reads, "UPLOAD_HISTORY", 4)  # Iris Insurance's 3 and Harbor Health's newest
     rows = {LETTER[row.company]: row for row in board.build_board() if row.csm == customers["csm"]}
     assert [upload.name for upload in rows["I"].uploads] == ["staff-01.csv", "staff-02.csv", "staff-03.csv"]
     assert [upload.name for upload in rows["H"].uploads] == ["staff-05.csv"]
-    monkeypatch.setattr(board, "UPLOAD_HISTORY", 3)  # Iris's only: Harbor's latest from the latest read
+    monkeypatch.setattr(reads, "UPLOAD_HISTORY", 3)  # Iris's only: Harbor's latest from the latest read
     rows = {LETTER[row.company]: row for row in board.build_board() if row.csm == customers["csm"]}
     assert [(upload.name, upload.rows) for upload in rows["H"].uploads] == [("staff-05.csv", 1206)]
 
@@ -290,6 +291,7 @@ def test_the_upload_charts_read_a_bounded_number_of_upload_tables(customers, mon
 def test_a_customer_idle_for_a_while_keeps_its_row_through_its_progress_artifact(prefect_api, monkeypatch):
     """The board reads only the newest finished runs; an older customer's latest run comes from the
     progress artifact it wrote, so it still shows where that customer stands."""
+    import tasks.board_reads as reads
     import tasks.status_board as board
 
     csm = f"idle-{uuid.uuid4().hex[:6]}@10kc.example"
@@ -301,7 +303,7 @@ def test_a_customer_idle_for_a_while_keeps_its_row_through_its_progress_artifact
         seed_progress(client, old, "api-integration", idle, done=6)
         for _ in range(2):  # newer finished runs of another customer push it out of the newest read
             seed_run(client, flows, "setup-guides", {"customer": busy}, "COMPLETED")
-    monkeypatch.setattr(board, "NEWEST_FINISHED", 1)
+    monkeypatch.setattr(reads, "NEWEST_FINISHED", 1)
 
     rows = {row.company: row for row in board.build_board() if row.csm == csm}
     assert (rows["Idle"].path, rows["Idle"].step, rows["Idle"].waiting_on) == (
