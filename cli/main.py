@@ -103,6 +103,13 @@ def _serve_setup_links(args: argparse.Namespace) -> int:
     return 0
 
 
+def grace_words(days: int) -> str:
+    """A registration's deletion grace as `customer show` and `set-grace` say it."""
+    if not days:
+        return "off (a member missing from an upload is deleted, as the runbook says)"
+    return f"{days} days (a member missing from an upload is deactivated, deleted {days} days later)"
+
+
 def _customer(args: argparse.Namespace) -> int:
     """`hris-runbook customer …`: read or change a customer's SFTP registration (the `sftp_watch_<key>`
     Variable) through the code the flows use, under the same lock, without hand-editing Variables."""
@@ -141,7 +148,8 @@ def _customer(args: argparse.Namespace) -> int:
             f"SFTP Server block: {reg.sftp_block}\n"
             f"mapping table:     {reg.mapping_link}\n"
             f"registered at:     {reg.registered_at.isoformat() if reg.registered_at else '-'}\n"
-            f"waiting run:       {reg.waiting_run_id or '-'}"
+            f"waiting run:       {reg.waiting_run_id or '-'}\n"
+            f"deletion grace:    {grace_words(reg.deletion_grace_days)}"
         )
         return 0
     if args.action == "remove":
@@ -167,6 +175,11 @@ def _customer(args: argparse.Namespace) -> int:
         said = f"CSM is now {csm.label}"
     elif args.action == "set-frequency":
         changes, said = {"upload_frequency": args.frequency}, f"upload frequency is now {args.frequency}"
+    elif args.action == "set-grace":
+        if not 0 <= args.days <= 365:
+            print(f"error: days: {args.days} is not between 0 and 365", file=sys.stderr)
+            return EXIT_BAD_INPUT
+        changes, said = {"deletion_grace_days": args.days}, f"deletion grace is now {grace_words(args.days)}"
     else:  # set-sftp
         from blocks import SftpServer, load_block
 
@@ -268,8 +281,8 @@ def main(argv: list[str] | None = None) -> int:
     links.add_argument("--block", default="default", help="name of the Web App and WorkOS Credentials blocks")
     customer = commands.add_parser(
         "customer",
-        help="show or change a customer's SFTP registration (CSM, upload frequency, SFTP server), "
-        "or remove it",
+        help="show or change a customer's SFTP registration (CSM, upload frequency, SFTP server, "
+        "deletion grace), or remove it",
         description="Works on the customer's sftp_watch_<key> Variable through the flows' own code, under "
         "the registration's lock. Exit 0: done; 2: no such customer or a bad value (one line).",
     )
@@ -281,6 +294,7 @@ def main(argv: list[str] | None = None) -> int:
         ("set-csm", "a new CSM: named in upload summaries and reminders from now on"),
         ("set-frequency", "weekly or monthly: when an upload counts as overdue"),
         ("set-sftp", "the SFTP Server block (saved in the UI) that holds the customer's inbox"),
+        ("set-grace", "days a member missing from uploads stays deactivated before deletion (0: off)"),
     ]:
         action = actions.add_parser(name, help=text)
         action.add_argument("key", help="the customer key: their first email domain, e.g. acme.com")
@@ -291,6 +305,8 @@ def main(argv: list[str] | None = None) -> int:
             action.add_argument("frequency", choices=["weekly", "monthly"])
         if name == "set-sftp":
             action.add_argument("--block", required=True, help="name of the SFTP Server block")
+        if name == "set-grace":
+            action.add_argument("days", type=int, help="0 to 365; 0 deletes at the first upload without them")
     backup = commands.add_parser(
         "backup",
         help="save .prefect/ (database by SQLite's online backup, result storage, generated files) in a file",

@@ -51,6 +51,7 @@ from tasks.contracts import (
     numbered,
     upload_artifact,
 )
+from tasks.deletion_grace import grace_ends
 from tasks.files import DELETIONS, HUB_API_DIR, INVITES, UPDATES, hub_file
 from tasks.files_dir import files_dir
 from tasks.naming import upload_run_name
@@ -195,7 +196,7 @@ def generate_upload_files(
 ) -> dict:
     """The three files, once per upload: a re-executed run keeps the comparison it made first."""
     with tempfile.TemporaryDirectory(prefix="hris-upload-") as tmp:
-        summary = generate_for(reg, local, out_dir, Path(tmp), members)
+        summary = generate_for(reg, local, out_dir, Path(tmp), members, claim=local.name)
     return {**summary, "columns": read_header("HRIS upload", local)}  # the header, for "a column gone"
 
 
@@ -563,7 +564,7 @@ def process_upload(customer_key: str, upload: str) -> dict:
 
     # The same bytes as an earlier applied upload: reported once, never applied twice.
     first = applied_copy(customer_key, upload, received)
-    if first is not None:
+    if first is not None and not grace_ends(reg, upload, received.sha256):
         text = render("slack/upload_duplicate.md.j2", company=customer.company_name, upload=name, first=first)
         report_duplicate(slack, text, once_key(customer_key, f"duplicate-{upload}"))
         _finish(reg, upload, None, f"duplicate of {first}: not applied again")

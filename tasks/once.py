@@ -65,6 +65,7 @@ __all__ = [
     "once_task",
     "record_key",
     "redis_locks",
+    "store_record",
 ]
 
 
@@ -192,6 +193,13 @@ def attempt_began(key: str) -> float | None:
     """When an earlier run began the side effect under `key` and did not hear how it ended, or None."""
     began = already_done(f"{key}--attempt")
     return None if began is None else float(began)
+
+
+def store_record(key: str, value: Any) -> None:
+    """Store `value` as the record under `key`, replacing any there: state a later run reads back with
+    `already_done` (tasks/deletion_grace.py), never a side effect that must happen once."""
+    store = ResultStore(result_storage=_storage(), serializer=OnceRecordSerializer())
+    store.write(value, key=record_key(key))
 
 
 def note_attempt(key: str, began: float | None = None) -> None:

@@ -97,6 +97,15 @@ class ShownFiles(BaseModel):
     sha256: dict[str, str]
 
 
+class DeletionGrace(BaseModel):
+    """Who a customer's deletion grace holds after one upload (tasks/deletion_grace.py): each member by
+    the SHA-256 of their email (never the email), with the UTC day they were first missing."""
+
+    upload: str = Field(description="The claimed upload this state follows")
+    days: int = Field(description="The registration's deletion_grace_days when the upload was compared")
+    held: dict[str, str] = Field(default_factory=dict, description="Email SHA-256 -> first day missing")
+
+
 class UnknownRecord(BaseModel):
     """A record this code cannot interpret (written by a newer version): the step still counts as done."""
 
@@ -117,6 +126,7 @@ KINDS: dict[str, type[BaseModel]] = {
     "mapping-check": MappingCheck,
     "setup-link-issued": SetupLinkIssued,
     "shown-files": ShownFiles,
+    "deletion-grace": DeletionGrace,
 }
 _KIND_OF = {cls: kind for kind, cls in KINDS.items()}
 _PLAIN = (str, bool, int, float, dict, list, type(None))

@@ -58,6 +58,14 @@ class Registration(BaseModel):
         default=None,
         description="When `mapping_link` was last set (stamped by `register`); None: registered before this",
     )
+    deletion_grace_days: int = Field(
+        default=0,
+        ge=0,
+        le=365,
+        description="Days a member missing from uploads is kept deactivated before deletion (issue 23 §6); "
+        "0: deleted at the first upload without them, as the runbook says. Registrations stored before "
+        "this field read as 0",
+    )
 
     @property
     def variable_name(self) -> str:

@@ -12,6 +12,7 @@ from blocks import GoogleSheetsCredentials, SlackWorkspace, TenKCHub, load_block
 from tasks.approvals import Notify, WaitSettings, ask, current_run_id
 from tasks.column_match import slack_column_problems
 from tasks.contracts import MEMBER_EXPORT, numbered
+from tasks.deletion_grace import grace_in_words, hold_deletions
 from tasks.export_links import EXPORT_LINK_SHOWN, MemberExportReceived, member_export_link
 from tasks.files import DELETIONS, INVITES, REJECTED, UPDATES, generate_files_task
 from tasks.files_dir import files_dir
@@ -51,10 +52,19 @@ def hub_member_export(reg: Registration, folder: Path) -> Path:
     return hub.get_client(reg.customer.hub_url).export_members(folder / "members.csv")
 
 
-def generate_for(reg: Registration, upload: Path, out_dir: Path, scratch: Path, members: Path | None = None):
-    """The three files for one HRIS CSV, against the hub's members and the customer's mapping table."""
+def generate_for(
+    reg: Registration,
+    upload: Path,
+    out_dir: Path,
+    scratch: Path,
+    members: Path | None = None,
+    claim: str | None = None,
+):
+    """The three files for one HRIS CSV, against the hub's members and the customer's mapping table;
+    for a claimed upload (`claim`, process-upload) with the customer's deletion grace applied."""
     members = members or hub_member_export(reg, scratch)
-    return generate_files_task(upload, members, load_mapping(reg.mapping_link), out_dir)
+    summary = generate_files_task(upload, members, load_mapping(reg.mapping_link), out_dir)
+    return summary if claim is None else hold_deletions(reg, claim, out_dir, members, summary)
 
 
 def review_files(out_dir: Path, summary: dict) -> list[Path]:
@@ -88,6 +98,7 @@ def summary_text(reg: Registration, upload: str, summary: dict) -> str:
         unmapped_shown=unmapped_in_words(summary["unmapped_values"]),
         status_column=summary.get("status_column", True),
         columns=slack_column_problems(summary),
+        grace=grace_in_words(summary),
         **{k: summary[k] for k in COUNTS},
     )
 

@@ -69,6 +69,23 @@ def test_set_csm_frequency_and_sftp_server_change_what_the_flows_read(registered
     assert capsys.readouterr().err.startswith(f"error: {registered}: no SFTP registration")
 
 
+def test_set_grace_opts_a_customer_into_deletion_grace_and_back_out(registered, capsys):
+    """Issue 23 §6: deletion grace is per customer, off (0) until set; a bad value changes nothing."""
+    from tasks.registry import registration
+
+    assert registration(registered).deletion_grace_days == 0
+    assert main(["customer", "set-grace", registered, "14"]) == 0
+    assert "deletion grace is now 14 days" in capsys.readouterr().out
+    assert registration(registered).deletion_grace_days == 14
+    assert registration(registered).upload_frequency == "weekly"  # the rest kept
+    assert main(["customer", "show", registered]) == 0
+    assert "deletion grace:    14 days" in capsys.readouterr().out
+    assert main(["customer", "set-grace", registered, "400"]) == 2
+    assert capsys.readouterr().err == "error: days: 400 is not between 0 and 365\n"
+    assert main(["customer", "set-grace", registered, "0"]) == 0
+    assert registration(registered).deletion_grace_days == 0
+
+
 def test_a_change_waits_for_the_registration_lock_a_flow_holds(registered):
     """The CLI and the flows change a registration one at a time: a change made while a flow holds the
     lock lands after it, and both are kept."""
