@@ -13,6 +13,7 @@ from urllib.parse import quote, urlsplit
 from sandbox.http import Request, Response, StandIn
 
 PREFIX = r"/(?P<hub>[^/]+)/api/admin/v1"
+GRACE = "Deletion Grace Until"  # a deactivated member's last day before deletion (set by bulk-update)
 
 
 @dataclass
@@ -97,13 +98,13 @@ class HubStandIn(StandIn):
 
     def _export(self, request: Request, hub: Hub) -> Response:
         names = [s["name"] for s in hub.segments]
+        held = [GRACE] if any(member.get(GRACE) for member in hub.members.values()) else []
+        columns = ["Email", "First Name", "Last Name", "Status", *names, *held]
         out = io.StringIO()
         writer = csv.writer(out, lineterminator="\n")
-        writer.writerow(["Email", "First Name", "Last Name", "Status", *names])
+        writer.writerow(columns)
         for member in hub.members.values():
-            writer.writerow(
-                [member.get(c, "") for c in ["Email", "First Name", "Last Name", "Status", *names]]
-            )
+            writer.writerow([member.get(c, "") for c in columns])
         return Response(200, out.getvalue(), content_type="text/csv")
 
     def _uploader(self, action: str):

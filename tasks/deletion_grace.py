@@ -23,7 +23,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
-from tasks.files_write import DELETIONS, FORMULA_START, HUB_API_DIR, SUMMARY, UPDATES
+from tasks.files import DELETIONS, FORMULA_START, HUB_API_DIR, SUMMARY, UPDATES
 from tasks.once import already_done, once_key, store_record
 from tasks.records import DeletionGrace
 from tasks.registry import Registration, last_applied
@@ -41,20 +41,21 @@ def member_key(email: str) -> str:
 
 @dataclass
 class Grace:
-    """One upload's grace decisions: `held` is the state after it, the rest what its files say."""
+    """One upload's grace decisions: `held` is the state after it, the rest what its files say.
+    Emails are as the hub's export has them (trimmed), as the engine's files carry them."""
 
     held: dict[str, str]  # member key -> first day missing (ISO), after this upload
-    hold: dict[str, str] = field(default_factory=dict)  # casefolded email -> last day of grace (ISO)
-    back: set[str] = field(default_factory=set)  # casefolded emails of members back from grace
+    hold: dict[str, str] = field(default_factory=dict)  # email -> last day of grace (ISO)
+    back: set[str] = field(default_factory=set)  # emails of members back from grace
     expired: int = 0  # held members still missing when their grace ended: deleted now
 
 
 def decide(
-    held_before: dict[str, str], missing: list[str], members: list[str], day: date, days: int
+    held_before: dict[str, str], missing: list[str], deactivated: list[str], day: date, days: int
 ) -> Grace:
     """The runbook's deletion, delayed: a member `missing` from this upload is held from the first day
-    they were missing until `days` later, then deleted; a held member in the hub and no longer missing
-    is back. `members`: the hub's member emails (a held member gone from the hub is forgotten)."""
+    they were missing until `days` later, then deleted; a held member no longer missing is back.
+    `deactivated`: the hub's deactivated members (held ones are; one gone from the hub is forgotten)."""
     grace = Grace(held={})
     missing_keys = set()
     for email in missing:
@@ -64,14 +65,14 @@ def decide(
         until = since + timedelta(days=days)
         if days and day < until:
             grace.held[key] = since.isoformat()
-            grace.hold[email.strip().casefold()] = until.isoformat()
+            grace.hold[email] = until.isoformat()
         elif key in held_before:
             grace.expired += 1
     if held_before:
-        for email in members:
+        for email in deactivated:
             key = member_key(email)
             if key in held_before and key not in missing_keys:
-                grace.back.add(email.strip().casefold())
+                grace.back.add(email)
     return grace
 
 
@@ -87,22 +88,31 @@ def read_strings(path: Path) -> pa.Table:
     return pacsv.read_csv(path, read_options=pacsv.ReadOptions(encoding="utf8"), convert_options=options)
 
 
-def _column(table: pa.Table, name: str) -> list[str]:
-    """A column found by its name in any case (a hand-made export may say `email`); blank if absent."""
+def _column(table: pa.Table, name: str) -> pa.ChunkedArray:
+    """A column found by its name in any case (a hand-made export may say `email`), trimmed; blank if
+    absent."""
     for candidate in table.column_names:
         if candidate.strip().casefold() == name.casefold():
-            return [str(v) for v in table.column(candidate).to_pylist()]
-    return [""] * table.num_rows
+            return pc.utf8_trim_whitespace(table.column(candidate))
+    return pa.chunked_array([pa.array([""] * table.num_rows, pa.string())])
+
+
+def _deactivated(export: pa.Table) -> list[str]:
+    """The emails of the export's deactivated members (the only ones grace can have held)."""
+    status = pc.utf8_lower(_column(export, "Status"))
+    return [
+        str(e) for e in _column(export, "Email").filter(pc.is_in(status, pa.array(DEACTIVATED))).to_pylist()
+    ]
 
 
 def _profiles(export: pa.Table, wanted: set[str]) -> dict[str, dict[str, str]]:
-    """The hub's own values of the `wanted` members (casefolded emails), by column name in any case."""
-    emails = [e.strip().casefold() for e in _column(export, "Email")]
-    rows = [i for i, email in enumerate(emails) if email in wanted]
-    taken = export.take(pa.array(rows, pa.int64())).to_pylist()
+    """The hub's own values of the `wanted` members (by email), each by column name in any case."""
+    emails = _column(export, "Email")
+    chosen = pc.is_in(emails, pa.array(sorted(wanted), pa.string()))
+    taken = export.filter(chosen).to_pylist()
     return {
-        emails[i]: {name.strip().casefold(): str(v) for name, v in row.items()}
-        for i, row in zip(rows, taken, strict=True)
+        str(email): {name.strip().casefold(): str(v) for name, v in row.items()}
+        for email, row in zip(emails.filter(chosen).to_pylist(), taken, strict=True)
     }
 
 
@@ -126,7 +136,7 @@ def rewrite(
     in_updates = set()
     reactivations = 0
     for row in rows:
-        email = row["Email"].strip().casefold()
+        email = row["Email"].strip()
         in_updates.add(email)
         row[GRACE_COLUMN] = ""
         if email in grace.back and not status_column and row.get(STATUS) == "inactive":
@@ -135,7 +145,7 @@ def rewrite(
     for email in sorted(set(grace.hold) | (grace.back - in_updates)):
         profile = profiles.get(email, {})
         row = {name: profile.get(name.casefold(), "") for name in updates.column_names}
-        row["Email"] = profile.get("email", email)
+        row["Email"] = email
         was_deactivated = email in deactivated
         if email in grace.hold:
             row[STATUS], row[GRACE_COLUMN] = "inactive", grace.hold[email]
@@ -146,10 +156,10 @@ def rewrite(
             reactivations += was_deactivated and not stays
         rows.append(row)
     names = [*updates.column_names, GRACE_COLUMN]
-    kept = [e.strip().casefold() not in grace.hold for e in _column(deletions, "Email")]
+    kept = pc.invert(pc.is_in(_column(deletions, "Email"), pa.array(sorted(grace.hold), pa.string())))
     return Rewritten(
         updates=pa.table({name: pa.array([r.get(name, "") for r in rows], pa.string()) for name in names}),
-        deletions=deletions.filter(pa.array(kept, pa.bool_())),
+        deletions=deletions.filter(kept),
         deactivations=deactivations,
         reactivations=reactivations,
     )
@@ -189,7 +199,8 @@ def apply_grace(
     hub_dir = out_dir / HUB_API_DIR
     deletions = read_strings(hub_dir / DELETIONS)
     export = read_strings(members_csv)
-    grace = decide(held_before, _column(deletions, "Email"), _column(export, "Email"), day, days)
+    missing = [str(e) for e in _column(deletions, "Email").to_pylist()]
+    grace = decide(held_before, missing, _deactivated(export) if held_before else [], day, days)
     summary = dict(summary)
     if grace.hold or grace.back:
         done = rewrite(grace, read_strings(hub_dir / UPDATES), deletions, export, summary["status_column"])

@@ -167,6 +167,11 @@ def test_weeks_of_uploads_hold_reactivate_then_delete_a_missing_member_in_the_hu
     held = week("20261208", ANN_ONLY)
     assert (held["deletions"], held["deactivations"]) == (0, 1)
     assert old() is not None and old()["Status"] == "deactivated" and old()[GRACE_COLUMN] == "2026-12-22"
+    export = hub_block.get_client(customer.hub_url).export_members(tmp_path / "export.csv")
+    assert {r["Email"]: r[GRACE_COLUMN] for r in rows(export)} == {
+        "ann@acme.example": "",
+        "old@acme.example": "2026-12-22",
+    }
     summary = [m["text"] for m in slack.messages("am-acme") if "files from" in m["text"]][-1]
     assert "1 until 2026-12-22" in summary and "old@" not in summary and "Timer" not in summary
     shared = [m for m in slack.messages("am-acme") if m.get("files")]
