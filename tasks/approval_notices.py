@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from tasks.deletion_grace import grace_in_words
 from tasks.emails import EmailDraft, markup_to_text
 from tasks.templating import SlackText, file_size, render, slack_text
 
@@ -27,6 +28,7 @@ def files_details(upload: str, summary: dict) -> SlackText:
             guard_pct=guard["deletion_pct"],
             guard_limit=guard["max_deletion_pct"],
             guard_tripped=guard["tripped"],
+            grace=grace_in_words(summary),
         )
     )
 

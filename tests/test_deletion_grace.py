@@ -13,6 +13,7 @@ import uuid
 from datetime import date
 from pathlib import Path
 
+from tasks.approval_notices import files_details
 from tasks.deletion_grace import GRACE_COLUMN, apply_grace, grace_in_words, member_key
 from tasks.files import DELETIONS, HUB_API_DIR, SUMMARY, UPDATES, generate_files
 from tasks.records import DeletionGrace, load_record
@@ -81,6 +82,7 @@ def test_a_member_missing_within_grace_is_held_deactivated_in_both_copies_not_de
     assert json.loads(stored) == summary and "old@" not in stored and "Timer" not in stored
     words = grace_in_words(summary)
     assert "1 until 2026-12-22" in words and "old@" not in words and "Timer" not in words
+    assert words in files_details("staff.csv", summary)  # the apply-files notice says it too
 
 
 def test_a_held_member_still_missing_when_grace_ends_is_deleted(tmp_path):
