@@ -56,6 +56,7 @@ from tasks.files import DELETIONS, HUB_API_DIR, INVITES, UPDATES, hub_file
 from tasks.files_dir import files_dir
 from tasks.naming import upload_run_name
 from tasks.once import already_done, once_key, once_task
+from tasks.receipts import Receipt, receipt_for, receipt_key, send_receipt
 from tasks.records import Received, ShownFiles
 from tasks.registry import Registration, last_applied, note_applied, registration, update_registration
 from tasks.sftp import (
@@ -386,8 +387,10 @@ def apply_step(
     decided_key = once_key(reg.customer.key, f"decided-{upload}-{received.sha256[:16]}")
     if (previous := already_done(decided_key)) is not None:
         return previous
-    outcome, approver = _apply(reg, upload, out_dir, received, summary, wait, history)
-    publish_upload(reg, upload, summary, channel, APPLIED, approver)
+    receipt = receipt_for(reg, original_name(upload), summary, out_dir)  # reviewed at the same gate
+    outcome, answer = _apply(reg, upload, out_dir, received, summary, wait, history, receipt)
+    send_receipt(reg, receipt_key(reg, upload, received.sha256), receipt, answer, wait)
+    publish_upload(reg, upload, summary, channel, APPLIED, answer.approver)
     return remember_outcome(outcome, decided_key)
 
 
@@ -399,8 +402,10 @@ def _apply(
     summary: dict,
     wait,
     history: tuple[str, str],
-) -> tuple[str, str]:
+    receipt: Receipt | None = None,
+) -> tuple[str, Approval]:
     customer = reg.customer
+    form, shown_receipt = (Approval, "") if receipt is None else (receipt.form, f"\n{receipt.markdown}")
     notify = Notify(email=customer.csm.email, channel=customer.slack_channel)
     hub = optional_block(TenKCHub)
     checks = "".join(f"**Check:** {line}\n\n" for line in column_problems(summary))
@@ -409,23 +414,24 @@ def _apply(
         f"deactivations), {summary['deletions']} removals from `{original_name(upload)}`"
     )
     shown_history, slack_history = history
-    details = joined(files_details(original_name(upload), summary), SlackText(slack_history))
+    receipt_line = receipt.slack if receipt else ""
+    details = joined(files_details(original_name(upload), summary), SlackText(slack_history), receipt_line)
     bind_step = f"shown-{upload}-{received.sha256[:16]}"
     if hub is None:
         title = f"Upload {customer.company_name}'s files in the hub, then approve here"
         shown = bind_shown_files(str(out_dir), once_key(customer.key, bind_step))
         what = checklist(out_dir, customer.hub_url) + f"\n{counts}.\n\n{bound_line(shown)}\n{shown_history}"
         answer = ask(
-            Approval,
+            form,
             key=APPLY_FILES,
             title=title,
-            description=what,
+            description=what + shown_receipt,
             wait=wait,
             notify=notify,
             details=details,
         )
         decide(APPLY_FILES, title, answer, hashes_table(shown))
-        return "applied by hand in the hub (checklist)", answer.approver
+        return "applied by hand in the hub (checklist)", answer
     title = f"Apply {customer.company_name}'s files through the hub API?"
     apply_key = once_key(customer.key, f"apply-{upload}-{received.sha256[:16]}")
     problem, slack_problem = "", ""
@@ -434,10 +440,10 @@ def _apply(
         step = bind_step if attempt == 1 else f"{bind_step}-{attempt}"
         shown = bind_shown_files(str(out_dir), once_key(customer.key, step))
         answer = ask(
-            Approval,
+            form,
             key=key,
             title=title,
-            description=f"{problem}{counts}.\n\n{bound_line(shown)}\n{shown_history}",
+            description=f"{problem}{counts}.\n\n{bound_line(shown)}\n{shown_history}{shown_receipt}",
             wait=wait,
             notify=notify,
             details=joined(slack_problem, details),
@@ -460,7 +466,7 @@ def _apply(
         f"applied through the hub API: {applied['invited']} invited, {applied['updated']} updated, "
         f"{applied['removed']} removed"
     )
-    return outcome, answer.approver
+    return outcome, answer
 
 
 def _resume_onboarding_run(reg: Registration, upload: str, summary: dict | None, outcome: str) -> None:

@@ -38,6 +38,7 @@ API_IMPLEMENTATION_EMAIL = "api-implementation-email"
 API_FINAL_SUMMARY = "api-final-summary"
 SFTP_IMPLEMENTATION_EMAIL = "sftp-implementation-email"
 SFTP_REVIEW_EMAIL = "sftp-review-email"
+UPLOAD_RECEIPT = "upload-receipt"  # reviewed inside apply-files; its own gate only as email-unclear-…
 CUSTOMER_CHOICE = "customer-choice"
 WORKOS_ORGANIZATION = "workos-organization"
 WORKOS_SETUP_LINK = "workos-setup-link"

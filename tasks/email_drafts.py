@@ -133,7 +133,8 @@ def _platform_and_guide(customer: Customer, catalogue: Catalogue, base: str) -> 
     return platform.name, platform.guide_url(base), True
 
 
-def _to_customer(customer: Customer, default_cc: list[str]) -> dict:
+def to_customer(customer: Customer, default_cc: list[str]) -> dict:
+    """To the customer's contact, the CSM in Cc (and the block's default Cc), replies to the CSM."""
     return {
         "to": [customer.contact_email],
         "cc": [*default_cc, customer.csm.email],
@@ -156,10 +157,10 @@ def draft_setup_guides_email(
     }
     if listed:
         return render_email(
-            "setup_guides_platform", guide_url=guide, **context, **_to_customer(customer, default_cc)
+            "setup_guides_platform", guide_url=guide, **context, **to_customer(customer, default_cc)
         )
     draft = render_email(
-        "setup_guides_other", api_guide_url=guide, **context, **_to_customer(customer, default_cc)
+        "setup_guides_other", api_guide_url=guide, **context, **to_customer(customer, default_cc)
     )
     note = (
         f"Template 2 (other platforms) was chosen because “{customer.platform}” is not one of the "
@@ -190,7 +191,7 @@ def draft_api_implementation_email(
         mapping_article_url=base + catalogue.mapping_article_path,
         mapping_template_url=base + catalogue.mapping_template_path,
         setup_link=setup_link,
-        **_to_customer(customer, default_cc),
+        **to_customer(customer, default_cc),
     )
 
 
@@ -212,7 +213,7 @@ def draft_api_final_summary(
         mapping_url=mapping_url,
         mapping_article_url=base + catalogue.mapping_article_path,
         cadence=cadence,
-        **_to_customer(customer, default_cc),
+        **to_customer(customer, default_cc),
     )
 
 
@@ -228,7 +229,7 @@ def draft_sftp_implementation_email(
         csm_name=customer.csm.name,
         platform=name,
         sftp_guide_url=base + catalogue.sftp_guide_path,
-        **_to_customer(customer, default_cc),
+        **to_customer(customer, default_cc),
     )
 
 
@@ -251,7 +252,7 @@ def draft_sftp_review_email(
         deletions=counts["deletions"],
         download_link=download_link,
         link_expires=f"{link_expires:%d %B %Y}" if link_expires else "",
-        **_to_customer(customer, default_cc),
+        **to_customer(customer, default_cc),
     )
     if download_link is not None:
         return draft

@@ -262,7 +262,8 @@ def smtp_block(prefect_api, smtp_server):
         default_cc=["hris-team@10kc.example"],
     )
     block.save("default", overwrite=True)
-    return block
+    yield block
+    delete_block(SmtpServer, "default")  # a later test's run would mail a stand-in that is gone
 
 
 def make_customer(platform: str = "Workday", **overrides) -> Customer:

@@ -52,7 +52,39 @@ def _drafts(tmp_path: Path):
         draft_api_final_summary(customer, CATALOGUE, HELP, CC, MAPPING, "quarterly"),
         draft_sftp_implementation_email(customer, CATALOGUE, HELP, CC),
         draft_sftp_review_email(customer, CC, files, {"invites": 6, "updates": 3, "deletions": 1}),
+        _receipt(customer, tmp_path),
     ]
+
+
+def _receipt(customer, tmp_path: Path):
+    """The upload receipt with every part it can have: rejected rows, a missing column, unmapped values."""
+    from datetime import UTC, datetime
+
+    from tasks.files import REJECTED
+    from tasks.receipts import draft_receipt
+    from tasks.registry import Registration
+
+    reg = Registration(
+        customer=customer,
+        mode="production",
+        mapping_link="map.csv",
+        upload_frequency="weekly",
+        registered_at=datetime(2026, 1, 5, tzinfo=UTC),
+    )
+    (tmp_path / REJECTED).write_text("Line,Email,Reason\n7,x,invalid email\n")
+    summary = {
+        "rows": 1,
+        "invites": 1,
+        "updates": 1,
+        "deactivations": 1,
+        "reactivations": 0,
+        "deletions": 1,
+        "rejected_rows": 1,
+        "unmapped_values": [{"field": "Department", "value": "Sales Ops", "rows": 4}],
+        "missing_columns": ["Location", "Department"],
+        "renamed_columns": [{"field": "Department", "column": "Dept", "matching": 3, "values": 4}],
+    }
+    return draft_receipt(reg, "staff.csv", summary, tmp_path, CC)
 
 
 def copy_problems(text: str) -> list[str]:

@@ -197,7 +197,14 @@ def test_sftp_onboarding_then_weekly_production_uploads(
     archived = sorted(original_name(p.name) for p in (inbox / "archive").iterdir())
     assert archived == ["employees.csv"] * 3 + ["sample.csv", "staff-2026-12.csv"]
 
-    assert len(smtp_server.handler.messages()) == 2
+    # two onboarding emails, then one receipt per applied upload (runs resumed from the top after
+    # each gate), none for the duplicate
+    mail = smtp_server.handler.messages()
+    receipts = [m["Subject"] for m in mail if m["Subject"].endswith(": what we changed on 10KC")]
+    assert len(mail) == 5 and receipts == [
+        f"Your file {name}: what we changed on 10KC"
+        for name in ("employees.csv", "employees.csv", "staff-2026-12.csv")
+    ]
     assert sftp_watch(settle_seconds=0.5)["claimed"] == 0  # each processed once
     assert list((inbox / "processing").iterdir()) == []
     assert (
