@@ -66,6 +66,11 @@ def real_blocks(
     prefect_api, no_default_blocks, smtp_server, slack, sheets, workos_credentials, sftp_server, hub
 ):
     """Every kind of block, as an operator would configure the real systems, but at the stand-ins."""
+    return blocks_at(smtp_server, slack, sheets, workos_credentials, sftp_server, hub)
+
+
+def blocks_at(smtp_server, slack, sheets, workos_credentials, sftp_server, hub) -> dict:
+    """Every kind of block (the real block types, as in the Prefect UI), each at its stand-in."""
     import json
 
     from prefect.blocks.notifications import CustomWebhookNotificationBlock
@@ -124,3 +129,34 @@ def web_app(real_blocks):
         yield server
     finally:
         server.stop()
+
+
+def _help_center_page(request):
+    """The Help Center stand-in: every article exists, nothing else does."""
+    from starlette.responses import PlainTextResponse
+
+    found = request.url.path.startswith("/articles/")
+    return PlainTextResponse("article" if found else "not found", status_code=200 if found else 404)
+
+
+def help_center_app():
+    from starlette.applications import Starlette
+    from starlette.routing import Route
+
+    return Starlette(routes=[Route("/{path:path}", _help_center_page)])
+
+
+def help_center_links(base_url: str) -> dict:
+    """The `help_center` Variable with every guide link at the Help Center stand-in (none a placeholder)."""
+    from tasks.platforms import load_catalogue
+
+    return {
+        "base_url": base_url,
+        "api_guide": "/articles/1-api",
+        "mapping_article": "/articles/2-mapping",
+        "mapping_template": "/articles/3-template",
+        "sftp_guide": "/articles/4-sftp",
+        "guides": {
+            p.name: f"/articles/{n}-guide" for n, p in enumerate(load_catalogue().platforms, start=10)
+        },
+    }

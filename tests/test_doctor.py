@@ -9,9 +9,6 @@ import sys
 from pathlib import Path
 
 import pytest
-from starlette.applications import Starlette
-from starlette.responses import PlainTextResponse
-from starlette.routing import Route
 
 from cli.doctor import doctor
 from tests import golive
@@ -23,32 +20,15 @@ ROOT = Path(__file__).resolve().parent.parent
 HUB_URL = "https://acme.10kc.com/hub/main"
 
 
-def _help_center_page(request):
-    """The Help Center stand-in: every article exists, nothing else does."""
-    found = request.url.path.startswith("/articles/")
-    return PlainTextResponse("article" if found else "not found", status_code=200 if found else 404)
-
-
 @pytest.fixture
 def help_center(prefect_api):
     """A Help Center answering 200 for its articles, and the `help_center` Variable pointing every link at it."""
     from prefect.variables import Variable
 
-    from tasks.platforms import load_catalogue
-
-    server = ServerThread(Starlette(routes=[Route("/{path:path}", _help_center_page)]))
-    catalogue = load_catalogue()
+    server = ServerThread(golive.help_center_app())
 
     def configure(**changes):
-        links = {
-            "base_url": server.url,
-            "api_guide": "/articles/1-api",
-            "mapping_article": "/articles/2-mapping",
-            "mapping_template": "/articles/3-template",
-            "sftp_guide": "/articles/4-sftp",
-            "guides": {p.name: f"/articles/{n}-guide" for n, p in enumerate(catalogue.platforms, start=10)},
-        }
-        Variable.set("help_center", links | changes, overwrite=True)
+        Variable.set("help_center", golive.help_center_links(server.url) | changes, overwrite=True)
 
     configure()
     try:

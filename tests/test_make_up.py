@@ -34,11 +34,11 @@ class Stack:
     Started with SIGINT ignored, as a script's background job (`make up &`, nohup) starts it: `up`
     must still stop on SIGINT (Python keeps an inherited "ignore" unless told otherwise)."""
 
-    def __init__(self, env: dict[str, str]):
+    def __init__(self, env: dict[str, str], *options: str):
         self.lines: queue.Queue[str] = queue.Queue()
         self.output: list[str] = []
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "cli.main", "up"],
+            [sys.executable, "-m", "cli.main", "up", *options],
             cwd=ROOT,
             env=env,
             stdout=subprocess.PIPE,
