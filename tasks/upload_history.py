@@ -68,7 +68,7 @@ def upload_table(
             "upload": name,
             "claimed as": claimed,
             "channel": channel,
-            "rows": summary.get("rows", ""),  # files made before rows were counted lack it
+            "rows": summary_rows(summary) if summary_rows(summary) is not None else "",
             **{k: summary[k] for k in counts},
             "missing columns": len(summary.get("missing_columns", [])),
             "unmapped values": len(summary.get("unmapped_values", [])),
@@ -78,6 +78,13 @@ def upload_table(
             "table version": TABLE_VERSION,
         }
     ]
+
+
+def summary_rows(summary: dict[str, Any]) -> int | None:
+    """The HRIS rows a summary.json counted: `hris_rows`; summaries written before it was the one name
+    also had `rows` (the same count), so either is read; None when neither is there."""
+    rows = summary.get("hris_rows", summary.get("rows"))
+    return rows if isinstance(rows, int) else None
 
 
 def read_upload(artifact: dict[str, Any]) -> Upload | None:
@@ -206,7 +213,7 @@ def unusual(summary: dict[str, Any], history: list[Upload]) -> list[Unusual]:
                 median=_number(median),
             )
         )
-    rows = summary.get("rows")
+    rows = summary_rows(summary)
     if isinstance(rows, int) and last.rows and rows <= (1 - ROWS_DROP) * last.rows:
         drop = round(100 * (last.rows - rows) / last.rows)
         found.append(
