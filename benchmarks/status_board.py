@@ -36,7 +36,7 @@ from tasks.contracts import (
     progress_artifact,
     upload_artifact,
 )
-from tasks.upload_history import APPLIED, PENDING, upload_table
+from tasks.upload_history import APPLIED, CARRIED, PENDING, Upload, read_uploads, upload_table
 
 FLOWS = RUNBOOK_FLOWS
 STEPS = ["first step", "second step", "third step", "fourth step", "fifth step", "sixth step"]
@@ -141,9 +141,10 @@ def seed_uploads(client, i: int, uploads: int) -> None:
     """`uploads` uploads of customer i as process-upload publishes them: a pending table at step 8,
     then one with the decision (two tables per upload, as the board reads them)."""
     key = upload_artifact(customer_form(i)["email_domains"][0])
+    earlier: list[Upload] = []  # newest first, as process-upload carries them in each table
     for n in range(uploads):
         summary = {
-            "rows": 1000 + n,
+            "hris_rows": 1000 + n,
             "invites": n,
             "updates": 2 * n,
             "deletions": n % 3,
@@ -155,9 +156,15 @@ def seed_uploads(client, i: int, uploads: int) -> None:
         name, claimed = f"members-{n}.csv", f"2026-11-{n % 28 + 1:02d}T08-00-00Z-members-{n}.csv"
         for decision in (PENDING, APPLIED):
             by = "csm" if decision == APPLIED else ""
-            table = upload_table(name, claimed, "api", summary, decision, by)
+            table = upload_table(name, claimed, "api", summary, decision, by, earlier[:CARRIED])
             body = {"key": key, "type": "table", "data": json.dumps(table)}
-            _post(client, "/artifacts/", body)
+            created = _post(client, "/artifacts/", body)["created"]
+        earlier.insert(0, read_uploads(created_table(table, created))[0])  # as its decided table says
+
+
+def created_table(table: list[dict], created: str) -> dict:
+    """An upload table as the board reads it back (its data and creation time)."""
+    return {"data": json.dumps(table), "created": created}
 
 
 def _post(client, path: str, body: dict) -> dict:
