@@ -5,8 +5,10 @@ load the /board page of the web app (all customers, and filtered by one CSM).
     .venv/bin/python -m benchmarks.status_board --customers 50  # smaller
     git show main:tasks/status_board.py > /tmp/old_board.py   # before/after on the same data:
     .venv/bin/python -m benchmarks.status_board --baseline /tmp/old_board.py
+    .venv/bin/python -m benchmarks.status_board --uploads-per-customer 8  # upload tables (issue 25)
 
-Also `seed_run` / `seed_customer`: how the test of the board and this benchmark put runs in states.
+It also counts the requests one build makes of Prefect's API. Also `seed_run` / `seed_customer`: how
+the test of the board and this benchmark put runs in states.
 """
 
 from __future__ import annotations
@@ -32,7 +34,9 @@ from tasks.contracts import (
     SETUP_GUIDES,
     SFTP_INTEGRATION,
     progress_artifact,
+    upload_artifact,
 )
+from tasks.upload_history import APPLIED, CARRIED, PENDING, Upload, read_uploads, upload_table
 
 FLOWS = RUNBOOK_FLOWS
 STEPS = ["first step", "second step", "third step", "fourth step", "fifth step", "sixth step"]
@@ -133,6 +137,73 @@ def seed_customer(client, flows: dict[str, str], i: int, runs: int) -> None:
     seed_progress(client, run_id, flow, customer, done=i % 6, note="waiting for someone")
 
 
+def seed_uploads(client, i: int, uploads: int) -> None:
+    """`uploads` uploads of customer i as process-upload publishes them: a pending table at step 8,
+    then one with the decision (two tables per upload, as the board reads them)."""
+    key = upload_artifact(customer_form(i)["email_domains"][0])
+    earlier: list[Upload] = []  # newest first, as process-upload carries them in each table
+    for n in range(uploads):
+        summary = {
+            "hris_rows": 1000 + n,
+            "invites": n,
+            "updates": 2 * n,
+            "deletions": n % 3,
+            "deactivations": 0,
+            "reactivations": 0,
+            "rejected_rows": 0,
+            "columns": ["email", "first name", "last name"],
+        }
+        name, claimed = f"members-{n}.csv", f"2026-11-{n % 28 + 1:02d}T08-00-00Z-members-{n}.csv"
+        for decision in (PENDING, APPLIED):
+            by = "csm" if decision == APPLIED else ""
+            table = upload_table(name, claimed, "api", summary, decision, by, earlier[:CARRIED])
+            body = {"key": key, "type": "table", "data": json.dumps(table)}
+            created = _post(client, "/artifacts/", body)["created"]
+        earlier.insert(0, read_uploads(created_table(table, created))[0])  # as its decided table says
+
+
+def created_table(table: list[dict], created: str) -> dict:
+    """An upload table as the board reads it back (its data and creation time)."""
+    return {"data": json.dumps(table), "created": created}
+
+
+def _post(client, path: str, body: dict) -> dict:
+    """POST, waiting out the 503 SQLite answers while another writer holds it."""
+    for attempt in range(10):
+        try:
+            return client.request("POST", path, json=body).json()
+        except PrefectHTTPStatusError as exc:
+            if exc.response.status_code != 503 or attempt == 9:
+                raise
+            time.sleep(1)
+    raise AssertionError("unreachable")
+
+
+class RequestCount:
+    """Counts the HTTP requests this process sends to Prefect's API, by path (a wrapper around
+    httpx's send that changes nothing it does): how many calls one board build makes."""
+
+    def __init__(self, api_url: str) -> None:
+        import httpx
+
+        self.api_url, self.paths, self._send = api_url.rstrip("/"), {}, httpx.Client.send
+        count = self
+
+        def send(client, request, *args, **kwargs):
+            url = str(request.url)
+            if url.startswith(count.api_url):
+                path = url[len(count.api_url) :].split("?")[0]
+                count.paths[path] = count.paths.get(path, 0) + 1
+            return count._send(client, request, *args, **kwargs)
+
+        httpx.Client.send = send
+
+    def close(self) -> None:
+        import httpx
+
+        httpx.Client.send = self._send
+
+
 def _load(path: str):
     """A module from a file (an older tasks/status_board.py to compare with)."""
     spec = importlib.util.spec_from_file_location("baseline_status_board", path)
@@ -149,6 +220,12 @@ def main() -> int:
     parser.add_argument("--customers", type=int, default=500)
     parser.add_argument("--runs-per-customer", type=int, default=10)
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument(
+        "--uploads-per-customer",
+        type=int,
+        default=0,
+        help="uploads of each customer, two upload tables each (step 8 and its decision)",
+    )
     parser.add_argument(
         "--baseline",
         help="another version of tasks/status_board.py: its build_board() is timed on the same data, "
@@ -177,11 +254,28 @@ def main() -> int:
             def seed(i: int) -> None:
                 with get_client(sync_client=True) as own:
                     seed_customer(own, flows, i, args.runs_per_customer)
+                    seed_uploads(own, i, args.uploads_per_customer)
 
             with ThreadPoolExecutor(2) as pool:
                 list(pool.map(seed, range(args.customers)))
         seeded = time.perf_counter() - started
         total_runs = args.customers * args.runs_per_customer
+
+        from prefect.settings import PREFECT_API_URL
+
+        counter = RequestCount(PREFECT_API_URL.value())
+        build_board()
+        counter.close()
+        charted = sorted(len(row.uploads) for row in build_board())
+        reads = {}  # each of the board's reads alone, to see which one the build waits on
+        from tasks import board_reads
+        from tasks.registry import registrations
+
+        for read in (board_reads.latest_artifacts, board_reads.runs, registrations, board_reads.seen,
+                     board_reads.remind_after, board_reads.upload_history):  # fmt: skip
+            t0 = time.perf_counter()
+            read()
+            reads[read.__name__] = round(time.perf_counter() - t0, 3)
 
         baseline = _load(args.baseline).build_board if args.baseline else None
         builds, baseline_builds, same_rows = [], [], None
@@ -222,6 +316,11 @@ def main() -> int:
             "customers": args.customers,
             "runs": total_runs,
             "seed_seconds": round(seeded, 1),
+            "upload_tables": args.customers * args.uploads_per_customer * 2,
+            "api_requests_per_build": sum(counter.paths.values()),
+            "api_requests_by_path": counter.paths,
+            "uploads_charted_min_median_max": [charted[0], statistics.median(charted), charted[-1]],
+            "read_alone_s": reads,
             "build_median_s": round(statistics.median(builds), 3),
             "build_max_s": round(max(builds), 3),
             **(

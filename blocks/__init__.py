@@ -14,14 +14,19 @@ from blocks.smtp import SmtpServer
 from blocks.web_app import WebApp
 from blocks.workos import WorkOSCredentials
 
-ALL_BLOCKS: list[type[Block]] = [
+# The one list of block types: `make up` and `hris-runbook doctor` read it (cli/stack.py `block_types`),
+# the sandbox makes one block of each (tests/test_blocks.py holds it to this list).
+REQUIRED_BLOCKS: list[type[Block]] = [
     SmtpServer,
     SlackWorkspace,
     GoogleSheetsCredentials,
-    TenKCHub,
     WorkOSCredentials,
     WebApp,
 ]
+# Allowed to be missing: without the hub the CSM gets the checklist, without an SFTP Server only the
+# SFTP path cannot run.
+OPTIONAL_BLOCKS: list[type[Block]] = [TenKCHub, SftpServer]
+ALL_BLOCKS: list[type[Block]] = [*REQUIRED_BLOCKS, *OPTIONAL_BLOCKS]
 DEFAULT_NAME = "default"
 
 B = TypeVar("B", bound=Block)
@@ -55,6 +60,8 @@ def optional_block(block_type: type[B], name: str = DEFAULT_NAME) -> B | None:
 __all__ = [
     "ALL_BLOCKS",
     "DEFAULT_NAME",
+    "OPTIONAL_BLOCKS",
+    "REQUIRED_BLOCKS",
     "BlockNotConfigured",
     "GoogleSheetsCredentials",
     "SftpServer",

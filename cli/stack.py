@@ -195,22 +195,10 @@ class Plan:
 
 
 def block_types() -> tuple[list, list]:
-    """(required, optional) block types of a deployment; without the hub the CSM gets the checklist,
-    without an SFTP Server only the SFTP path cannot run."""
-    from blocks import (
-        GoogleSheetsCredentials,
-        SftpServer,
-        SlackWorkspace,
-        SmtpServer,
-        TenKCHub,
-        WebApp,
-        WorkOSCredentials,
-    )
+    """(required, optional) block types of a deployment, as blocks/ lists them."""
+    from blocks import OPTIONAL_BLOCKS, REQUIRED_BLOCKS
 
-    return [SmtpServer, SlackWorkspace, GoogleSheetsCredentials, WorkOSCredentials, WebApp], [
-        TenKCHub,
-        SftpServer,
-    ]
+    return list(REQUIRED_BLOCKS), list(OPTIONAL_BLOCKS)
 
 
 def _load_default(block_type):

@@ -74,6 +74,7 @@ from tasks.tabular import InputError, read_header
 from tasks.templating import SlackText, render
 from tasks.upload_history import (
     APPLIED,
+    CARRIED,
     PENDING,
     HistoryRule,
     customer_uploads,
@@ -362,11 +363,13 @@ def joined(*parts: str) -> SlackText:
 def publish_upload(
     reg: Registration, upload: str, summary: dict, channel: str, decision: str = PENDING, by: str = ""
 ) -> None:
-    """The customer's `upload-<key>` table for this upload: the board charts it, the gates list it."""
+    """The customer's `upload-<key>` table for this upload, carrying its last earlier uploads: the
+    board charts them from this one table, the gates list it."""
     name = original_name(upload)
+    earlier = [u for u in customer_uploads(reg.customer.key) if u.claimed != upload][:CARRIED]
     create_table_artifact(
         key=upload_artifact(reg.customer.key),
-        table=upload_table(name, upload, channel, summary, decision, by),
+        table=upload_table(name, upload, channel, summary, decision, by, earlier),
         description=f"{reg.customer.company_name}: {name}",
     )
 

@@ -151,26 +151,22 @@ class _Interactivity:
         if time.monotonic() - opened["clicked"] > self.trigger_seconds:
             self.refused.append(("views.open", "expired_trigger_id"))
             return _error("expired_trigger_id")
-        view = request.json.get("view") if isinstance(request.json, dict) else None
-        if isinstance(view, str):
-            view = json.loads(view)
-        problem = view_problem(view)
-        if problem:
-            self.refused.append(("views.open", problem))
-            return _error("invalid_arguments", problem)
-        opened["view"] = view
-        return _ok(view={"id": opened["id"], **view})
+        return self._checked_view("views.open", request, opened)
 
     def _views_update(self, request: Request) -> Response:
         opened = self.views.get(request.params.get("view_id", ""))
         if opened is None or opened["view"] is None:
             return _error("not_found")
+        return self._checked_view("views.update", request, opened)
+
+    def _checked_view(self, method: str, request: Request, opened: dict) -> Response:
+        """The request's view stored in `opened` if Slack would take it; else refused and recorded."""
         view = request.json.get("view") if isinstance(request.json, dict) else None
         if isinstance(view, str):
             view = json.loads(view)
         problem = view_problem(view)
         if problem:
-            self.refused.append(("views.update", problem))
+            self.refused.append((method, problem))
             return _error("invalid_arguments", problem)
         opened["view"] = view
         return _ok(view={"id": opened["id"], **view})

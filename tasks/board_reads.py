@@ -12,7 +12,7 @@ from pydantic import ValidationError
 
 from tasks.contracts import PROGRESS_ARTIFACT, RUNBOOK_FLOWS, UPLOAD_ARTIFACT, artifact_key
 from tasks.registry import SEEN_PREFIX, Seen, valid_seen
-from tasks.upload_history import Upload, read_upload
+from tasks.upload_history import Upload, read_upload, read_uploads
 from tasks.wait import WAIT_SETTINGS_VARIABLE, WaitSettings
 
 FINAL = ("COMPLETED", "FAILED", "CRASHED", "CANCELLED")
@@ -82,8 +82,8 @@ def _newest_first(runs: list[dict], flows: dict[str, str]) -> list[dict]:
 
 def latest_artifacts() -> tuple[dict[str, str], set[str], dict[str, list[Upload]]]:
     """The latest progress table of every customer and flow (by artifact key), the runs that wrote
-    them or the latest upload summary (each customer's latest integration and upload run), and that
-    latest upload (charted when it is older than the UPLOAD_HISTORY read)."""
+    them or the latest upload summary (each customer's latest integration and upload run), and the
+    uploads that latest table names: its own and the customer's earlier ones it carries."""
     progress, run_ids, uploads = {}, set(), {}
     with get_client(sync_client=True) as client:
         for kind in (PROGRESS_ARTIFACT, UPLOAD_ARTIFACT):
@@ -100,8 +100,8 @@ def latest_artifacts() -> tuple[dict[str, str], set[str], dict[str, list[Upload]
                         continue
                     if kind == PROGRESS_ARTIFACT:
                         progress[artifact["key"]] = artifact.get("data") or ""
-                    elif (upload := _upload(artifact)) is not None:
-                        uploads[artifact["key"]] = [upload]
+                    elif found := read_uploads(artifact):
+                        uploads[artifact["key"]] = found  # with the earlier uploads it carries
                     if artifact.get("flow_run_id"):
                         run_ids.add(str(artifact["flow_run_id"]))
                 if len(page) < PAGE:

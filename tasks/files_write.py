@@ -37,7 +37,6 @@ FORMULA_START = r"^[=+\-@\t\r]"
 class Summary(TypedDict):
     """summary.json: counts, never an email or a name (of the customer's data, only unmapped values)."""
 
-    rows: int  # rows read from the HRIS file (the board charts it)
     invites: int
     updates: int
     deletions: int
@@ -46,7 +45,7 @@ class Summary(TypedDict):
     rejected_rows: int
     unmapped_values: list[UnmappedValue]
     deletion_guard: DeletionGuard
-    hris_rows: int
+    hris_rows: int  # rows read from the HRIS file (charted; summaries of issue 25 also had `rows`)
     members: int
     missing_columns: list[str]
     renamed_columns: list[dict[str, str | int]]  # tasks/column_match.py renamed_columns
@@ -88,7 +87,6 @@ def summary_of(
     """The counts a person reads before applying the files (summary.json): never an email or a name."""
     status_column = hris.raw_status is not None
     return Summary(
-        rows=len(hris.key),
         invites=files[INVITES].num_rows,
         updates=files[UPDATES].num_rows,
         deletions=files[DELETIONS].num_rows,

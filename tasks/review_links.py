@@ -14,6 +14,7 @@ import json
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 from tasks.export_links import _folder_name
@@ -21,7 +22,10 @@ from tasks.tokens import LinkError, seal, unseal
 
 PURPOSE = "review-files-download"
 INVALID = "This download link is not valid. Please ask your 10KC contact for a new one."
-EXPIRED = "This download link has expired. Please ask your 10KC contact for a new one."
+EXPIRED = (  # {date}: the day it expired, so the person can say which link they mean
+    "This download link expired on {date}. Please reply to the email it came in, or write to your "
+    "10KC contact, and they will send you a new one."
+)
 DOWNLOAD_LINK_SHOWN = "⟨download link: sent in the email⟩"
 DEFAULT_DAYS = 14
 
@@ -93,5 +97,6 @@ def read_download_link(secret: str | Sequence[str], token: str, now: float | Non
     except (ValueError, KeyError, TypeError):
         raise LinkError(403, INVALID) from None
     if (now or time.time()) > link.expires_at:
-        raise LinkError(410, EXPIRED)
+        date = datetime.fromtimestamp(link.expires_at, UTC).strftime("%d %B %Y")
+        raise LinkError(410, EXPIRED.format(date=date))
     return link

@@ -6,10 +6,11 @@ the channel before it is posted again, so it appears once. With a once-step's ke
 processes too: the post id comes from the key, and a run after one that was cut off (a killed
 worker) first looks for the earlier post, or for the earlier file share by its name in the thread.
 
-Every message is fitted to Slack's limits before it goes (`fit_text`, `fit_blocks`): text over 40,000
-characters, a section over 3,000, a header over 150 are cut (saying so, with the run's link in
-Prefect), more than 50 blocks are shortened; blocks that still cannot go (a button value over 2,000)
-or that Slack refuses anyway are dropped for the plain text, so a notice is never lost to a limit.
+Every message is fitted to Slack's limits before it goes (tasks/slack_fit.py): text over 40,000
+characters, a section over 3,000, a header over 150 are cut (saying how many lines are not shown,
+with the run's link in Prefect), more than 50 blocks are shortened; blocks that still cannot go (a
+button value over 2,000) or that Slack refuses anyway are dropped for the plain text, so a notice is
+never lost to a limit.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
 from blocks.slack import SlackWorkspace
 from tasks.once import earlier_attempt
 from tasks.private_apis import slack_upload_bytes
+from tasks.slack_fit import SECTION_LIMIT, TEXT_LIMIT, fit_blocks, fit_text
 
 
 class SlackError(RuntimeError):
@@ -45,12 +47,6 @@ def _slack_error(message: str, code: str | None = None) -> SlackError:
     return error
 
 
-# Slack's limits (api.slack.com/reference/block-kit/blocks, methods/chat.postMessage)
-TEXT_LIMIT = 40_000
-SECTION_LIMIT = 3_000
-HEADER_LIMIT = 150
-BLOCKS_LIMIT = 50
-VALUE_LIMIT = 2_000
 # what Slack answers when a message is over a limit: then the plain text goes instead
 TOO_BIG = {"invalid_blocks", "invalid_blocks_format", "msg_too_long"}
 
@@ -62,67 +58,6 @@ def run_link() -> str | None:
         return None
     base = (PREFECT_UI_URL.value() or "http://127.0.0.1:4200").rstrip("/")
     return f"{base}/runs/flow-run/{context.flow_run.id}"
-
-
-def fit_text(text: str, limit: int = TEXT_LIMIT, link: str | None = None) -> str:
-    """`text` as it is when it fits in `limit` characters; else its start, cut at a line break where
-    one is near (never inside a `&amp;` or a `<link>`), and a last line saying it was cut and where
-    the rest is (`link`, the run in Prefect)."""
-    if len(text) <= limit:
-        return text
-    note = (
-        f"\n… _cut to fit in Slack; all of it is in <{link}|the run in Prefect>_"
-        if link
-        else ("\n… _cut to fit in Slack_")
-    )
-    head = text[: max(limit - len(note), 0)]
-    line = head.rfind("\n")
-    if line >= len(head) * 0.8:
-        head = head[:line]
-    opened = head.rfind("<")
-    if opened > head.rfind(">"):
-        head = head[:opened]  # a link or mention cut in half would show as markup
-    entity = head.rfind("&")
-    if entity >= 0 and len(head) - entity < 5 and ";" not in head[entity:]:
-        head = head[:entity]  # "&am" of a cut "&amp;"
-    return head + note
-
-
-def _fit_plain(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def fit_blocks(blocks: list[dict] | None, link: str | None = None) -> list[dict] | None:
-    """Message blocks cut to Slack's limits; None when they cannot fit (a button value too long):
-    then the message goes as its plain text."""
-    if not blocks:
-        return blocks
-    fitted = []
-    for block in blocks:
-        block = dict(block)
-        kind = block.get("type")
-        if kind == "section" and isinstance(block.get("text"), dict):
-            text = block["text"]
-            block["text"] = {**text, "text": fit_text(text.get("text", ""), SECTION_LIMIT, link)}
-        elif kind == "header" and isinstance(block.get("text"), dict):
-            block["text"] = {**block["text"], "text": _fit_plain(block["text"].get("text", ""), HEADER_LIMIT)}
-        elif kind == "context":
-            block["elements"] = [
-                {**e, "text": fit_text(e["text"], SECTION_LIMIT)} if isinstance(e.get("text"), str) else e
-                for e in block.get("elements") or []
-            ]
-        elif kind == "actions":
-            if any(len(e.get("value") or "") > VALUE_LIMIT for e in block.get("elements") or []):
-                return None
-        fitted.append(block)
-    if len(fitted) > BLOCKS_LIMIT:
-        buttons = [b for b in fitted if b.get("type") == "actions"][-1:]
-        rest = [b for b in fitted if b.get("type") != "actions"]
-        kept = rest[: BLOCKS_LIMIT - 1 - len(buttons)]
-        where = f" <{link}|in Prefect>" if link else ""
-        note = f"… {len(rest) - len(kept)} more parts do not fit in Slack: read them{where or ' in Prefect'}"
-        fitted = kept + [{"type": "context", "elements": [{"type": "mrkdwn", "text": note}]}] + buttons
-    return fitted
 
 
 @dataclass(frozen=True)

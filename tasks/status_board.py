@@ -157,7 +157,7 @@ def build_board(now: datetime | None = None) -> list[Row]:
     ]
     for row in rows:
         artifact = upload_artifact(row.customer_key)
-        uploads = history.get(artifact) or latest_uploads.get(artifact, [])
+        uploads = history.get(artifact, []) + latest_uploads.get(artifact, [])
         # each upload once (step 8 and its decision publish a table each), as its newest table says
         uploads = newest_per_claim(sorted(uploads, key=lambda upload: upload.at, reverse=True))
         row.uploads = sorted(uploads, key=lambda upload: upload.at)[-UPLOADS_SHOWN:]

@@ -24,6 +24,7 @@ from tasks.templating import SlackText, render
 TABLE_VERSION = 2  # version 1: the step-8 table before decisions were kept
 PENDING, APPLIED, REJECTED = "pending", "applied", "rejected"
 SHOWN = 8  # decided uploads listed in a gate (and over which the median is taken)
+CARRIED = 7  # earlier uploads a table carries: with its own, the 8 the board charts
 READ_LIMIT = 100  # one customer's newest upload tables read for a gate (each upload writes 2-3)
 MIN_DELETIONS = 10  # the history rule never trips at 10 deletions or fewer
 TIMES_MEDIAN = 5
@@ -60,15 +61,18 @@ def upload_table(
     summary: dict[str, Any],
     decision: str = PENDING,
     decided_by: str = "",
+    earlier: list[Upload] | None = None,
 ) -> list[dict[str, Any]]:
-    """The `upload-<key>` table of one upload (version 2): counts, header columns, decision."""
+    """The `upload-<key>` table of one upload (version 2): counts, header columns, decision; then a
+    row per `earlier` upload (newest first, with its date), so that the customer's latest table alone
+    charts its last uploads on the board (a reader of the first row sees the table as before)."""
     counts = ("invites", "updates", "deletions", "deactivations", "reactivations", "rejected_rows")
     return [
         {
             "upload": name,
             "claimed as": claimed,
             "channel": channel,
-            "rows": summary.get("rows", ""),  # files made before rows were counted lack it
+            "rows": summary_rows(summary) if summary_rows(summary) is not None else "",
             **{k: summary[k] for k in counts},
             "missing columns": len(summary.get("missing_columns", [])),
             "unmapped values": len(summary.get("unmapped_values", [])),
@@ -77,7 +81,57 @@ def upload_table(
             "decided by": decided_by,
             "table version": TABLE_VERSION,
         }
-    ]
+    ] + [_earlier_row(upload) for upload in earlier or []]
+
+
+def _earlier_row(upload: Upload) -> dict[str, Any]:
+    return {
+        "upload": upload.name,
+        "claimed as": upload.claimed,
+        "rows": "" if upload.rows is None else upload.rows,
+        "invites": upload.invites,
+        "updates": upload.updates,
+        "deletions": upload.deletions,
+        "deactivations": upload.deactivations,
+        "decision": upload.decision or "",
+        "at": upload.at.isoformat(),
+    }
+
+
+def read_uploads(artifact: dict[str, Any]) -> list[Upload]:
+    """Every upload an `upload-<key>` table names: its own (`read_upload`), then the earlier ones it
+    carries (tables written before they were carried name only their own); [] when it is not one."""
+    first = read_upload(artifact)
+    if first is None:
+        return []
+    data = artifact.get("data")
+    table: Any = json.loads(data) if isinstance(data, str) else data
+    found = [first]
+    for row in table[1:]:
+        try:
+            found.append(
+                Upload(
+                    at=datetime.fromisoformat(row["at"]),
+                    name=str(row.get("upload", "")),
+                    rows=int(row["rows"]) if str(row.get("rows", "")).strip() else None,
+                    invites=int(row.get("invites", 0)),
+                    updates=int(row.get("updates", 0)),
+                    deletions=int(row.get("deletions", 0)),
+                    claimed=str(row.get("claimed as", "")),
+                    deactivations=int(row.get("deactivations", 0)),
+                    decision=str(row["decision"]) if row.get("decision") else None,
+                )
+            )
+        except (ValueError, TypeError, KeyError, AttributeError):
+            continue  # a row this version cannot read: the chart shows one upload fewer
+    return found
+
+
+def summary_rows(summary: dict[str, Any]) -> int | None:
+    """The HRIS rows a summary.json counted: `hris_rows`; summaries written before it was the one name
+    also had `rows` (the same count), so either is read; None when neither is there."""
+    rows = summary.get("hris_rows", summary.get("rows"))
+    return rows if isinstance(rows, int) else None
 
 
 def read_upload(artifact: dict[str, Any]) -> Upload | None:
@@ -206,7 +260,7 @@ def unusual(summary: dict[str, Any], history: list[Upload]) -> list[Unusual]:
                 median=_number(median),
             )
         )
-    rows = summary.get("rows")
+    rows = summary_rows(summary)
     if isinstance(rows, int) and last.rows and rows <= (1 - ROWS_DROP) * last.rows:
         drop = round(100 * (last.rows - rows) / last.rows)
         found.append(

@@ -5,12 +5,11 @@ from __future__ import annotations
 import pytest
 from pydantic import SecretStr
 
-from blocks import ALL_BLOCKS, SftpServer
+from blocks import ALL_BLOCKS
 
 SECRET_WORDS = ("password", "token", "secret", "api_key", "service_account", "private_key")
 
-
-EVERY_BLOCK = [*ALL_BLOCKS, SftpServer]  # SFTP servers are saved one per name, not only "default"
+EVERY_BLOCK = ALL_BLOCKS
 
 
 @pytest.mark.parametrize("block_type", EVERY_BLOCK, ids=lambda b: b.__name__)
@@ -29,3 +28,13 @@ def test_secret_fields_are_secret_str(block_type):
             assert SecretStr in (getattr(field.annotation, "__args__", None) or (field.annotation,)), (
                 f"{block_type.__name__}.{name} must be a SecretStr"
             )
+
+
+def test_one_list_of_block_types_serves_the_stack_and_the_sandbox(tmp_path):
+    """`make up` and `doctor` (block_types) and the sandbox's blocks cover the same types: blocks/ owns the list."""
+    from cli.stack import block_types
+    from sandbox.blocks import sandbox_blocks
+
+    required, optional = block_types()
+    assert [*required, *optional] == ALL_BLOCKS
+    assert set(sandbox_blocks(tmp_path / "sandbox")) == set(ALL_BLOCKS)

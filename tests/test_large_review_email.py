@@ -223,3 +223,35 @@ def test_the_attachments_limit_is_15_mb_by_default_counted_once_encoded(tmp_path
         "the 3 files are 15.2 MB (20.8 MB once encoded for email), over the 15 MB limit for attachments "
         "(SMTP Server block, “Attachments limit (MB)”)"
     )
+
+
+def test_a_busy_link_says_when_to_come_back_and_an_expired_one_how_to_get_a_new_one(tmp_path):
+    from tasks.review_links import download_link
+    from webapp import review_files
+    from webapp.app import create_public_app
+
+    made = write_files(tmp_path / "acme.example" / "sample-staff", rows=3)
+    now = [1_000.0]
+    routes = review_files.routes(SETUP_LINKS_SECRET, lambda: tmp_path, per_minute=2, clock=lambda: now[0])
+    server = ServerThread(create_public_app(routes))
+    try:
+        link = download_link(server.url, SETUP_LINKS_SECRET, "acme.example", "sample-staff", sorted(made))
+        assert [get(f"{link}/0").status_code for _ in range(2)] == [200, 200]
+        busy = get(f"{link}/0")
+        assert busy.status_code == 429 and busy.headers["retry-after"] == "61"
+        assert "Try again in 61 s." in busy.text
+        now[0] += 61  # as long as Retry-After said: the link opens again
+        assert get(f"{link}/0").status_code == 200
+
+        old = download_link(
+            server.url, SETUP_LINKS_SECRET, "acme.example", "sample-staff", sorted(made), days=1, now=1
+        )
+        expired = get(old)
+        [line] = re.findall(r'<p class="error">(.*)</p>', expired.text)
+        assert expired.status_code == 410 and "Traceback" not in expired.text
+        assert line == (
+            "This download link expired on 02 January 1970. Please reply to the email it came in, or "
+            "write to your 10KC contact, and they will send you a new one."
+        )
+    finally:
+        server.stop()

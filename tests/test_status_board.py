@@ -313,3 +313,44 @@ def test_a_customer_idle_for_a_while_keeps_its_row_through_its_progress_artifact
     )
     assert rows["Idle"].run_url.endswith(f"/runs/flow-run/{old}")
     assert (rows["Busy"].path, rows["Busy"].step) == ("not chosen", "setup-guides")
+
+
+def test_a_customer_s_latest_upload_table_charts_its_last_uploads_beyond_the_history_read(
+    prefect_api, monkeypatch
+):
+    """At hundreds of customers the newest UPLOAD_HISTORY tables are a few customers' (docs/performance.md);
+    each table carries the customer's earlier uploads, so the latest one alone charts them."""
+    import tasks.board_reads as reads
+    import tasks.status_board as board
+    from tasks.contracts import upload_artifact
+    from tasks.upload_history import APPLIED, CARRIED, customer_uploads, upload_table
+
+    csm = f"carried-{uuid.uuid4().hex[:6]}@10kc.example"
+    form = customer_form(uuid.uuid4().int % 10**8, csm=csm, company="Carried")
+    key = form["email_domains"][0]
+    counts = {
+        "invites": 1,
+        "updates": 2,
+        "deletions": 0,
+        "deactivations": 0,
+        "reactivations": 0,
+        "rejected_rows": 0,
+    }
+    with get_client(sync_client=True) as client:
+        flows = flow_ids(client)
+        run = seed_run(client, flows, "sftp-integration", {"customer": form}, "COMPLETED")
+        for i in range(10):  # as process-upload publishes each upload's table
+            earlier = customer_uploads(key)[:CARRIED]
+            summary = {**counts, "hris_rows": 100 + i}
+            table = upload_table(f"staff-{i:02d}.csv", f"{i}.csv", "#m", summary, APPLIED, "csm", earlier)
+            body = {
+                "key": upload_artifact(key),
+                "type": "table",
+                "data": json.dumps(table),
+                "flow_run_id": run,
+            }
+            client.request("POST", "/artifacts/", json=body)
+    monkeypatch.setattr(reads, "UPLOAD_HISTORY", 0)  # none of its tables in the history read
+
+    [row] = [row for row in board.build_board() if row.csm == csm]
+    assert [(u.name, u.rows) for u in row.uploads] == [(f"staff-{i:02d}.csv", 100 + i) for i in range(2, 10)]

@@ -75,6 +75,20 @@ async def _chunks(handle: BinaryIO, size: int = 1 << 16) -> AsyncIterator[bytes]
         handle.close()
 
 
+class TooOften(LinkError):
+    """A link used more than its requests a minute: 429, and when it opens again (Retry-After)."""
+
+    def __init__(self, wait: int):
+        super().__init__(429, f"This link was used many times in the last minute. Try again in {wait} s.")
+        self.wait = wait
+
+
+def refused(exc: LinkError):
+    """The one-line page of a link that cannot be used now; a 429 says when to come back."""
+    headers = {"Retry-After": str(exc.wait)} if isinstance(exc, TooOften) else None
+    return page(TITLE, exc.message, exc.status, headers=headers)
+
+
 def routes(
     secret: str,
     files_dir: Callable[[], Path] = default_files_dir,
@@ -94,7 +108,7 @@ def routes(
         link = read_download_link([secret, *previous], token)
         wait = limit.wait_seconds(token)
         if wait:
-            raise LinkError(429, "This link was used many times in the last minute. Please try again later.")
+            raise TooOften(wait)
         return link
 
     async def listing(request: Request):
@@ -103,7 +117,7 @@ def routes(
             root = await run_in_threadpool(files_dir)
             files = [await run_in_threadpool(regular_file, root, link, i) for i in range(len(link.files))]
         except LinkError as exc:
-            return page(TITLE, exc.message, exc.status)
+            return refused(exc)
         expires = datetime.fromtimestamp(link.expires_at, UTC).strftime("%d %B %Y, %H:%M UTC")
         items = "".join(
             f'<li><a href="{html.escape(request.path_params["token"])}/{i}" download>'
@@ -125,7 +139,7 @@ def routes(
             path, _size_seen = await run_in_threadpool(regular_file, root, link, index)
             handle, size = await run_in_threadpool(_open_regular, path)
         except LinkError as exc:
-            return page(TITLE, exc.message, exc.status)
+            return refused(exc)
         logger.info("Review file %d of %s/%s sent (%d bytes)", index, link.customer_key, link.folder, size)
         name = link.files[index]
         return StreamingResponse(

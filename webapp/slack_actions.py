@@ -33,7 +33,7 @@ from starlette.routing import Route
 from blocks.slack import SlackWorkspace
 from tasks.contracts import INTEGRATION_ON_FORM, answer_keysets, click_answer, slack_form_of
 from tasks.gate_buttons import APPROVE, REJECT
-from tasks.slack import SECTION_LIMIT, fit_text
+from tasks.slack_fit import SECTION_LIMIT, fit_text
 from tasks.templating import slack_text
 
 REJECT_VIEW = "gate-reject-reason"
