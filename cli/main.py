@@ -138,6 +138,7 @@ def _customer(args: argparse.Namespace) -> int:
             f"mode:              {reg.mode}{'' if reg.watching else ' (not watched)'}\n"
             f"CSM:               {c.csm.label}\n"
             f"upload frequency:  {reg.upload_frequency or 'not set (lateness not watched)'}\n"
+            f"mapping reviews:   {reg.mapping_cadence or 'not set (mapping-review does not ask)'}\n"
             f"SFTP Server block: {reg.sftp_block}\n"
             f"mapping table:     {reg.mapping_link}\n"
             f"registered at:     {reg.registered_at.isoformat() if reg.registered_at else '-'}\n"
@@ -167,6 +168,8 @@ def _customer(args: argparse.Namespace) -> int:
         said = f"CSM is now {csm.label}"
     elif args.action == "set-frequency":
         changes, said = {"upload_frequency": args.frequency}, f"upload frequency is now {args.frequency}"
+    elif args.action == "set-mapping-cadence":
+        changes, said = {"mapping_cadence": args.cadence}, f"mapping reviews are now {args.cadence}"
     else:  # set-sftp
         from blocks import SftpServer, load_block
 
@@ -280,6 +283,7 @@ def main(argv: list[str] | None = None) -> int:
         ("remove", "offboard: stop watching the inbox (the inbox and its files are kept)"),
         ("set-csm", "a new CSM: named in upload summaries and reminders from now on"),
         ("set-frequency", "weekly or monthly: when an upload counts as overdue"),
+        ("set-mapping-cadence", "monthly or quarterly: how often mapping-review asks for updated values"),
         ("set-sftp", "the SFTP Server block (saved in the UI) that holds the customer's inbox"),
     ]:
         action = actions.add_parser(name, help=text)
@@ -289,6 +293,8 @@ def main(argv: list[str] | None = None) -> int:
             action.add_argument("--email", required=True, help="the CSM's work email")
         if name == "set-frequency":
             action.add_argument("frequency", choices=["weekly", "monthly"])
+        if name == "set-mapping-cadence":
+            action.add_argument("cadence", choices=["monthly", "quarterly"])
         if name == "set-sftp":
             action.add_argument("--block", required=True, help="name of the SFTP Server block")
     backup = commands.add_parser(

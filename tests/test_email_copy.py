@@ -16,6 +16,7 @@ from tasks.emails import (
     draft_sftp_implementation_email,
     draft_sftp_review_email,
 )
+from tasks.email_drafts import draft_mapping_review_email
 from tasks.platforms import load_catalogue
 from tests.conftest import make_customer
 
@@ -52,6 +53,16 @@ def _drafts(tmp_path: Path):
         draft_api_final_summary(customer, CATALOGUE, HELP, CC, MAPPING, "quarterly"),
         draft_sftp_implementation_email(customer, CATALOGUE, HELP, CC),
         draft_sftp_review_email(customer, CC, files, {"invites": 6, "updates": 3, "deletions": 1}),
+        draft_mapping_review_email(
+            customer,
+            CATALOGUE,
+            HELP,
+            CC,
+            MAPPING,
+            "monthly",
+            "2026-11",
+            [{"field": "Department", "value": "Sales Ops", "people": 4, "first_seen": "2026-11-02"}] * 31,
+        ),
     ]
 
 
