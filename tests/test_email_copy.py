@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from blocks import SmtpServer
+from tasks.email_drafts import draft_mapping_review_email
 from tasks.emails import (
     deliver,
     draft_api_final_summary,
@@ -16,7 +17,6 @@ from tasks.emails import (
     draft_sftp_implementation_email,
     draft_sftp_review_email,
 )
-from tasks.email_drafts import draft_mapping_review_email
 from tasks.platforms import load_catalogue
 from tests.conftest import make_customer
 
