@@ -144,6 +144,7 @@ def _review_runs(customer_key: str) -> list:
     return [r for r in runs if r.parameters.get("customer_key") == customer_key]
 
 
+@pytest.mark.timeout(600)  # the served flows may start inside this test; every wait is on an event
 def test_the_review_is_asked_once_per_period_with_the_unmapped_values_and_not_after_a_new_table(
     served, smtp_block, smtp_server, slack_block, no_cadences
 ):
