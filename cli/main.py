@@ -145,6 +145,7 @@ def _customer(args: argparse.Namespace) -> int:
             f"mode:              {reg.mode}{'' if reg.watching else ' (not watched)'}\n"
             f"CSM:               {c.csm.label}\n"
             f"upload frequency:  {reg.upload_frequency or 'not set (lateness not watched)'}\n"
+            f"mapping reviews:   {reg.mapping_cadence or 'not set (mapping-review does not ask)'}\n"
             f"SFTP Server block: {reg.sftp_block}\n"
             f"mapping table:     {reg.mapping_link}\n"
             f"registered at:     {reg.registered_at.isoformat() if reg.registered_at else '-'}\n"
@@ -180,6 +181,8 @@ def _customer(args: argparse.Namespace) -> int:
             print(f"error: days: {args.days} is not between 0 and 365", file=sys.stderr)
             return EXIT_BAD_INPUT
         changes, said = {"deletion_grace_days": args.days}, f"deletion grace is now {grace_words(args.days)}"
+    elif args.action == "set-mapping-cadence":
+        changes, said = {"mapping_cadence": args.cadence}, f"mapping reviews are now {args.cadence}"
     else:  # set-sftp
         from blocks import SftpServer, load_block
 
@@ -293,6 +296,7 @@ def main(argv: list[str] | None = None) -> int:
         ("remove", "offboard: stop watching the inbox (the inbox and its files are kept)"),
         ("set-csm", "a new CSM: named in upload summaries and reminders from now on"),
         ("set-frequency", "weekly or monthly: when an upload counts as overdue"),
+        ("set-mapping-cadence", "monthly or quarterly: how often mapping-review asks for updated values"),
         ("set-sftp", "the SFTP Server block (saved in the UI) that holds the customer's inbox"),
         ("set-grace", "days a member missing from uploads stays deactivated before deletion (0: off)"),
     ]:
@@ -303,6 +307,8 @@ def main(argv: list[str] | None = None) -> int:
             action.add_argument("--email", required=True, help="the CSM's work email")
         if name == "set-frequency":
             action.add_argument("frequency", choices=["weekly", "monthly"])
+        if name == "set-mapping-cadence":
+            action.add_argument("cadence", choices=["monthly", "quarterly"])
         if name == "set-sftp":
             action.add_argument("--block", required=True, help="name of the SFTP Server block")
         if name == "set-grace":

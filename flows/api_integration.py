@@ -28,6 +28,7 @@ from tasks.contracts import (
 )
 from tasks.customer import Customer, check_url
 from tasks.emails import draft_api_final_summary, draft_api_implementation_email
+from tasks.mapping_cadence import keep_api_cadence
 from tasks.naming import run_name
 from tasks.once import once_key, once_task
 from tasks.progress import Progress
@@ -201,9 +202,13 @@ def api_integration(customer: Customer) -> dict:
         SummaryCadence,
         key=SUMMARY_CADENCE,
         title=f"Mapping-table update cadence agreed with {customer.company_name}",
-        description="The final summary email states how often the customer sends updated values.",
+        description=(
+            "The final summary email states how often the customer sends updated values; the "
+            "mapping-review deployment asks for them on this cadence."
+        ),
         notify=csm_notice(customer),
     )
+    keep_api_cadence(customer, sheet_link, cadence.cadence)  # mapping-review asks on this cadence
     summary = draft_api_final_summary(
         customer, catalogue, help_url, smtp.default_cc, sheet_link, cadence.cadence
     )

@@ -75,6 +75,10 @@ class CustomerReady(RunInput):
     """What the customer confirmed after the implementation email (SFTP step 1)."""
 
     upload_frequency: Literal["weekly", "monthly"] = Field(description="How often they will upload")
+    mapping_cadence: Literal["monthly", "quarterly"] = Field(
+        default="monthly",
+        description="How often they send updated values for the data mapping table (mapping-review asks)",
+    )
     sftp_server_confirmed: bool = Field(description="The customer can reach the SFTP server and their inbox")
 
     @field_validator("sftp_server_confirmed")
@@ -232,7 +236,7 @@ def sftp_integration(customer: Customer) -> dict:
         CUSTOMER_READY,
         "Customer ready",
         ready.answered_by,
-        f"{ready.upload_frequency} uploads",
+        f"{ready.upload_frequency} uploads, {ready.mapping_cadence} mapping reviews",
         ready.sample_csv,
     )
     mapping_link, table = check_mapping_table(customer, wait, ready.mapping_link, ready.answered_by)
@@ -241,6 +245,7 @@ def sftp_integration(customer: Customer) -> dict:
         mode="onboarding",
         mapping_link=mapping_link,
         upload_frequency=ready.upload_frequency,
+        mapping_cadence=ready.mapping_cadence,
         watching=False,
     )
     register_once(reg, once_key(current_run_id(), "register-onboarding"))

@@ -5,6 +5,8 @@ provided to 10KC". The table is checked (the report goes back to the customer un
 the hub gets what is missing (plan, approval, apply), then later SFTP uploads use the new table.
 """
 
+from datetime import UTC, datetime
+
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
@@ -12,6 +14,7 @@ from prefect.cache_policies import NO_CACHE
 from tasks.approvals import ends_on_rejection, wait_settings
 from tasks.contracts import artifact_key
 from tasks.customer import Customer, key_in_alphabet
+from tasks.mapping_cadence import note_api_table
 from tasks.naming import run_name
 from tasks.progress import Progress
 from tasks.registry import registration, update_registration
@@ -28,14 +31,18 @@ STEPS = [
 def use_for_uploads(customer: Customer, link: str) -> str:
     """Point the customer's SFTP registration at the new table, so process-upload reads it from now on.
 
-    Only `mapping_link` changes, on the registration as it is then (under its lock), so whatever
-    process-upload changes at the same moment is kept too. An API customer has no registration: nothing
-    to do here (engineering's sync keeps the sheet link it was given).
+    Only `mapping_link` (and its date, which mapping-review reads) changes, on the registration as it
+    is then (under its lock), so whatever process-upload changes at the same moment is kept too. An API
+    customer has no registration: their API record keeps the table's date (engineering's sync keeps
+    the sheet link it was given).
     """
     reg = registration(customer.key)
     if reg is None:
+        if note_api_table(customer.key, link):  # mapping-review does not ask again this period
+            return "kept as the API customer's table"
         return "no SFTP registration: nothing else uses the table"
     if reg.mapping_link == link:
+        update_registration(customer.key, mapping_updated_at=datetime.now(UTC))  # a new table: reviewed
         return "SFTP uploads already use this table"
     update_registration(customer.key, mapping_link=link)
     get_run_logger().info("SFTP uploads of %s now use the new mapping table", customer.key)

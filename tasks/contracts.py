@@ -22,6 +22,7 @@ SETUP_GUIDES = "setup-guides"
 API_INTEGRATION = "api-integration"
 SFTP_INTEGRATION = "sftp-integration"
 PROCESS_UPLOAD = "process-upload"
+MAPPING_REVIEW = "mapping-review"  # scheduled daily; not a runbook path, so not on the board's runs
 RUNBOOK_FLOWS = (SETUP_GUIDES, API_INTEGRATION, SFTP_INTEGRATION, PROCESS_UPLOAD)
 
 
@@ -53,6 +54,13 @@ MEMBER_EXPORT = "member-export"  # member-export, then member-export-2…
 QUEUED = "queued"  # an upload waiting behind an older one: queued-1, -2…
 MASS_DELETION = "mass-deletion"
 APPLY_FILES = "apply-files"
+MAPPING_REVIEW_EMAIL = "mapping-review-email"  # once-key step: mapping-review-email-<period>
+
+
+def review_email_step(period: str) -> str:
+    """The once-key step of one period's mapping-review email (sent once per customer and period)."""
+    return f"{MAPPING_REVIEW_EMAIL}-{period}"
+
 
 EMAIL_UNCLEAR = "email-unclear"  # an email whose sending was cut off: did it arrive? (per email step)
 
@@ -87,6 +95,7 @@ GATES = (
     MEMBER_EXPORT,
     MASS_DELETION,
     APPLY_FILES,
+    MAPPING_REVIEW_EMAIL,
     EMAIL_UNCLEAR,
 )
 
@@ -129,6 +138,11 @@ def answer_keysets(key: str) -> list[Keyset]:
 def answer_keyset(key: str, suspended: bool) -> Keyset:
     """The keyset of a gate, as Prefect's suspend_flow_run / pause_flow_run name it."""
     return answer_keysets(key)[0 if suspended else 1]
+
+
+# --- Variables (one per customer: `<prefix><key in the Variable alphabet>`) ---------------------------
+API_CUSTOMER_PREFIX = "api_customer_"  # an API customer's mapping table and review cadence
+MAPPING_REVIEW_PREFIX = "mapping_review_"  # a customer's last mapping review
 
 
 # --- Slack buttons: the forms a click can answer -----------------------------------------------------

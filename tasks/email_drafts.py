@@ -257,3 +257,32 @@ def draft_sftp_review_email(
     if download_link is not None:
         return draft
     return draft.model_copy(update={"attachments": [str(f) for f in files]})
+
+
+REVIEW_VALUES_SHOWN = 30  # the email lists this many unmapped values, then says how many more
+
+
+def draft_mapping_review_email(
+    customer: Customer,
+    catalogue: Catalogue,
+    help_center_url: str,
+    default_cc: list[str],
+    mapping_url: str,
+    cadence: str,
+    period: str,
+    unmapped: list[dict],
+) -> EmailDraft:
+    """mapping-review: the runbook's request for updated values, once per period; `unmapped` (field,
+    value, people, first_seen) lists what the customer's recent uploads carried that the table lacks."""
+    return render_email(
+        "mapping_review",
+        first_name=customer.contact_first_name,
+        csm_name=customer.csm.name,
+        mapping_url=mapping_url,
+        mapping_article_url=help_center_url.rstrip("/") + catalogue.mapping_article_path,
+        cadence=cadence,
+        period=period,
+        unmapped=unmapped[:REVIEW_VALUES_SHOWN],
+        more=max(0, len(unmapped) - REVIEW_VALUES_SHOWN),
+        **_to_customer(customer, default_cc),
+    )

@@ -127,3 +127,13 @@ def step_run_name(task_name: str) -> Callable[..., str]:
         return " · ".join(p for p in parts if p)
 
     return name
+
+
+def review_run_name() -> str:
+    """`flow_run_name` for mapping-review: "Acme Corp · mapping-review 2026-11", or the daily sweep's."""
+    from tasks.contracts import MAPPING_REVIEW
+
+    parameters = _run_parameters()
+    if not parameters.get("customer_key"):
+        return f"every customer · {MAPPING_REVIEW}"
+    return f"{customer_label(parameters)} · {MAPPING_REVIEW} {parameters.get('period', '')}"

@@ -56,7 +56,13 @@ class Registration(BaseModel):
     watching: bool = Field(default=True, description="Whether sftp-watch polls this inbox (from SFTP step 7)")
     mapping_updated_at: datetime | None = Field(
         default=None,
-        description="When `mapping_link` was last set (stamped by `register`); None: registered before this",
+        description="When `mapping_link` was last set (stamped by `register`) or update-mapping last ran; "
+        "None: registered before this",
+    )
+    mapping_cadence: Literal["monthly", "quarterly"] | None = Field(
+        default=None,
+        description="How often the customer sends updated values for the table (mapping-review); "
+        "None: registered before this, or not agreed",
     )
     deletion_grace_days: int = Field(
         default=0,

@@ -19,6 +19,7 @@ from tasks import board_reads
 from tasks.board_reads import FAILED_WINDOW, FINAL, NEWEST_FINISHED, PAGE, UPLOAD_HISTORY
 from tasks.contracts import (
     API_INTEGRATION,
+    MAPPING_REVIEW_PREFIX,
     MASS_DELETION,
     PROCESS_UPLOAD,
     SFTP_INTEGRATION,
@@ -28,6 +29,7 @@ from tasks.contracts import (
     upload_artifact,
 )
 from tasks.customer import check_domain
+from tasks.mapping_cadence import ApiCustomer, ReviewState, api_customers, review_states
 from tasks.registry import (
     SEEN_PREFIX,
     UPLOAD_PERIODS,
@@ -36,6 +38,7 @@ from tasks.registry import (
     registrations,
     variable_for,
 )
+from tasks.review_periods import next_review
 from tasks.upload_history import Upload, newest_per_claim
 
 # The board's reads (tasks/board_reads.py) and their bounds are imported from here too.
@@ -78,6 +81,7 @@ class Row:
     uploads: list[Upload] = field(default_factory=list)  # oldest first, the last UPLOADS_SHOWN
     mapping_link: str = ""
     mapping_updated: datetime | None = None
+    next_mapping_review: datetime | None = None  # None: no review cadence kept for the customer
 
     @property
     def needs_a_person(self) -> bool:
@@ -109,6 +113,7 @@ class Row:
             "run": self.run_url,
             "last upload": _when(self.last_upload),
             "next upload expected": _when(self.next_upload),
+            "next mapping review": _when(self.next_mapping_review),
             "flags": ", ".join(self.flags),
         }
 
@@ -123,12 +128,21 @@ def build_board(now: datetime | None = None) -> list[Row]:
         board_reads.seen,
         board_reads.remind_after,
         board_reads.upload_history,
+        api_customers,
+        review_states,
     )
     with ThreadPoolExecutor(len(sources)) as pool:
         reads = [pool.submit(read) for read in sources]
-        (progress, latest_run_ids, latest_uploads), (flows, runs), found, seen, remind_after, history = (
-            r.result() for r in reads
-        )
+        (
+            (progress, latest_run_ids, latest_uploads),
+            (flows, runs),
+            found,
+            seen,
+            remind_after,
+            history,
+            apis,
+            reviews,
+        ) = (r.result() for r in reads)
     runs = board_reads.with_latest(runs, latest_run_ids, flows)
     regs = {reg.customer.key: reg for reg in found}
     by_customer: dict[str, list[dict]] = {}
@@ -142,6 +156,9 @@ def build_board(now: datetime | None = None) -> list[Row]:
                 people[key] = customer
     for key, reg in regs.items():
         people.setdefault(key, reg.customer.model_dump(mode="json"))
+    api = {record.customer.key: record for record in apis}
+    for key, record in api.items():
+        people.setdefault(key, record.customer.model_dump(mode="json"))
     rows = [
         _row(
             key,
@@ -156,6 +173,7 @@ def build_board(now: datetime | None = None) -> list[Row]:
         for key, customer in people.items()
     ]
     for row in rows:
+        _mapping_review(row, regs.get(row.customer_key), api.get(row.customer_key), reviews, now)
         artifact = upload_artifact(row.customer_key)
         uploads = history.get(artifact, []) + latest_uploads.get(artifact, [])
         # each upload once (step 8 and its decision publish a table each), as its newest table says
@@ -207,6 +225,25 @@ def _row(
                 if row.waiting_on == "nobody":
                     row.waiting_on, row.since = "customer", row.next_upload
     return row
+
+
+def _mapping_review(
+    row: Row, reg, api: ApiCustomer | None, reviews: dict[str, ReviewState], now: datetime
+) -> None:
+    """The next mapping review (mapping-review), flagged once overdue: due and not sent or decided."""
+    if api is not None and row.path == "not chosen":
+        row.path = "API"
+    if api is not None and not row.mapping_link:
+        row.mapping_link, row.mapping_updated = api.mapping_link, api.mapping_updated_at
+    kept = reg if reg is not None and reg.mapping_cadence else api
+    if kept is None or not kept.mapping_cadence:
+        return
+    state = reviews.get(variable_for(MAPPING_REVIEW_PREFIX, row.customer_key))
+    row.next_mapping_review, overdue = next_review(
+        kept.mapping_cadence, state.until if state else None, kept.mapping_updated_at, now
+    )
+    if overdue:
+        row.flags.append("mapping review overdue")
 
 
 def _customer_key(run: dict) -> str | None:

@@ -173,12 +173,15 @@ def send_reviewed_email(
     smtp: SmtpServer,
     wait: WaitSettings | None = None,
     private: dict[str, str] | None = None,
+    once_step: str | None = None,
 ) -> SentEmail:
     """A CSM approves (and may correct subject, To, Cc and body), then it is sent; never twice for a step.
 
     `private` maps values in the body (a setup link) to what the form, artifacts and Slack show
-    instead, since Prefect keeps those in plain text; only the email carries the values."""
-    key = once_key(customer.key, step)
+    instead, since Prefect keeps those in plain text; only the email carries the values.
+    `once_step` (default: `step`, the gate) names the email in its once-key, for an email sent
+    again each period (mapping-review-email-2026-11)."""
+    key = once_key(customer.key, once_step or step)
     previous = already_done(key)
     if previous is not None:
         get_run_logger().info(

@@ -29,6 +29,7 @@ READ_LIMIT = 100  # one customer's newest upload tables read for a gate (each up
 MIN_DELETIONS = 10  # the history rule never trips at 10 deletions or fewer
 TIMES_MEDIAN = 5
 ROWS_DROP = 0.10
+UNMAPPED_KEPT = 50  # unmapped values kept per upload table (most rows first), for mapping-review
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,7 @@ class Upload:
     decision: str | None = None  # None: a version-1 table, written before decisions were kept
     decided_by: str = ""
     columns: tuple[str, ...] | None = None  # the upload's header; None: not recorded
+    unmapped: tuple[tuple[str, str, int], ...] = ()  # (field, value, rows); () also: not recorded
 
     @property
     def decided(self) -> bool:
@@ -77,6 +79,7 @@ def upload_table(
             "missing columns": len(summary.get("missing_columns", [])),
             "unmapped values": len(summary.get("unmapped_values", [])),
             "columns": summary.get("columns"),  # None: files made before the header was kept
+            "unmapped": kept_unmapped(summary.get("unmapped_values", [])),
             "decision": decision,
             "decided by": decided_by,
             "table version": TABLE_VERSION,
@@ -158,9 +161,30 @@ def read_upload(artifact: dict[str, Any]) -> Upload | None:
             decision=str(first.get("decision") or PENDING) if version >= 2 else None,
             decided_by=str(first.get("decided by") or ""),
             columns=tuple(str(c) for c in columns) if isinstance(columns, list) else None,
+            unmapped=_unmapped(first.get("unmapped")),
         )
     except (ValueError, TypeError, KeyError, IndexError, AttributeError):
         return None
+
+
+def kept_unmapped(unmapped: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The values of mapping fields the table did not map (not member data), most rows first, capped."""
+    ranked = sorted(unmapped, key=lambda u: (-int(u["rows"]), u["field"], u["value"]))[:UNMAPPED_KEPT]
+    return [{"field": u["field"], "value": u["value"], "rows": int(u["rows"])} for u in ranked]
+
+
+def _unmapped(value: Any) -> tuple[tuple[str, str, int], ...]:
+    """A table's kept unmapped values; () when it has none (tables before 2026-12 did not keep them)."""
+    if not isinstance(value, list):
+        return ()
+    try:
+        return tuple(
+            (str(u["field"]), str(u["value"]), int(u["rows"]))
+            for u in value
+            if isinstance(u, dict) and {"field", "value", "rows"} <= u.keys()
+        )
+    except (TypeError, ValueError):  # edited by hand: the upload's counts still count
+        return ()
 
 
 def newest_per_claim(uploads: list[Upload]) -> list[Upload]:
@@ -341,3 +365,25 @@ def history_details(history: list[Upload], checks: list[Unusual]) -> SlackText:
         )
         lines.append(line.strip())
     return SlackText("\n".join(lines))
+
+
+@dataclass(frozen=True)
+class SeenUnmapped:
+    """A value the mapping table does not map, as recent uploads carried it."""
+
+    field: str
+    value: str
+    people: int  # rows holding it in the newest upload that carried it
+    first_seen: datetime
+
+
+def unmapped_since(uploads: list[Upload], since: datetime) -> list[SeenUnmapped]:
+    """Each unmapped value of the uploads made since `since` (newest first, as `customer_uploads`
+    gives them): how many people the newest one counted, when the first one carried it."""
+    found: dict[tuple[str, str], SeenUnmapped] = {}
+    for upload in (u for u in uploads if u.at >= since):
+        for field, value, rows in upload.unmapped:
+            newer = found.get((field, value))
+            people = newer.people if newer else rows
+            found[(field, value)] = SeenUnmapped(field, value, people, upload.at)
+    return sorted(found.values(), key=lambda s: (s.field.casefold(), -s.people, s.value))

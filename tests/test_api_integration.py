@@ -8,6 +8,7 @@ import httpx
 from prefect.deployments import run_deployment
 
 from tasks.customer import key_in_alphabet
+from tasks.mapping_cadence import api_customer
 from tasks.setup_links import SETUP_LINK_SHOWN
 from tests.conftest import make_customer, wait_until
 from tests.gates import (
@@ -147,6 +148,8 @@ def test_api_integration_end_to_end_and_a_rerun_repeats_nothing(
     implementation, final = smtp_server.handler.messages()
     assert final["To"] == customer.contact_email and "is set up" in final["Subject"]
     assert "on a quarterly basis" in body(final) and f"data mapping table ({LINK})" in body(final)
+    kept = api_customer(customer.key)  # issue 23: mapping-review asks on the agreed cadence
+    assert kept and (kept.mapping_cadence, kept.mapping_link) == ("quarterly", LINK)
 
     # what the CSM reads: the run's name, the progress table (the apply's result, although the run
     # re-executed from the top at each later gate), and words only in artifacts, logs and Slack

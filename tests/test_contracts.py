@@ -47,6 +47,8 @@ STORED = {
     "QUEUED": "queued",
     "MASS_DELETION": "mass-deletion",
     "APPLY_FILES": "apply-files",
+    "MAPPING_REVIEW": "mapping-review",
+    "MAPPING_REVIEW_EMAIL": "mapping-review-email",
     "EMAIL_UNCLEAR": "email-unclear",
     "PRODUCTION_UPLOAD": "production-upload",
     "PROCESSING": "processing",
@@ -67,6 +69,11 @@ def test_stored_names_keep_their_values():
     assert {name: getattr(contracts, name) for name in STORED} == STORED
     assert contracts.deployment_name("process-upload") == "process-upload/process-upload"
     assert contracts.numbered("mapping-table", 2) == "mapping-table-2"
+    assert contracts.review_email_step("2026-Q4") == "mapping-review-email-2026-Q4"
+    assert (contracts.API_CUSTOMER_PREFIX, contracts.MAPPING_REVIEW_PREFIX) == (
+        "api_customer_",
+        "mapping_review_",
+    )
     assert contracts.asked_again("apply-files", 1) == "apply-files-again-1"
     assert contracts.progress_artifact("sftp-integration", "acme.com") == "progress-sftp-integration-acme-com"
     assert contracts.inbox_folder("/in/acme.com", "processing", "x.csv") == "/in/acme.com/processing/x.csv"
@@ -153,7 +160,13 @@ def test_the_csm_guide_says_what_every_gate_asks():
     }
     assert set(contracts.GATES) <= rows, f"not in docs/csm-guide.md: {sorted(set(contracts.GATES) - rows)}"
     gate_constants = {value for name, value in STORED.items() if not name.endswith(("_FORM", "_ARTIFACT"))}
-    folders_and_flows = {"processing", "archive", "refused", *contracts.RUNBOOK_FLOWS}
+    folders_and_flows = {
+        "processing",
+        "archive",
+        "refused",
+        contracts.MAPPING_REVIEW,
+        *contracts.RUNBOOK_FLOWS,
+    }
     email_steps = {"upload-receipt"}  # reviewed inside another gate: a gate only as email-unclear-…
     assert gate_constants - folders_and_flows - email_steps == set(contracts.GATES), (
         "a gate is missing from contracts.GATES"

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from blocks import SmtpServer
+from tasks.email_drafts import draft_mapping_review_email
 from tasks.emails import (
     deliver,
     draft_api_final_summary,
@@ -53,6 +54,16 @@ def _drafts(tmp_path: Path):
         draft_sftp_implementation_email(customer, CATALOGUE, HELP, CC),
         draft_sftp_review_email(customer, CC, files, {"invites": 6, "updates": 3, "deletions": 1}),
         _receipt(customer, tmp_path),
+        draft_mapping_review_email(
+            customer,
+            CATALOGUE,
+            HELP,
+            CC,
+            MAPPING,
+            "monthly",
+            "2026-11",
+            [{"field": "Department", "value": "Sales Ops", "people": 4, "first_seen": "2026-11-02"}] * 31,
+        ),
     ]
 
 

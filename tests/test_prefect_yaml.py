@@ -32,6 +32,7 @@ def test_every_flow_in_the_design_is_deployed_once():
         "process-upload",
         "approval-reminders",
         "update-mapping",
+        "mapping-review",
     } <= set(names)
 
 
@@ -109,3 +110,16 @@ def test_schedules_and_one_at_a_time_are_what_the_readme_says():
     }
     assert declared == readme_schedules()
     assert readme_schedules()["sftp-watch"] == (["*/15 * * * *"], 1)
+
+
+def test_mapping_review_runs_daily_and_its_form_names_the_customer_and_period():
+    """Issue 23: the daily sweep takes no parameters; one customer's review takes the key and period."""
+    from prefect.utilities.callables import parameter_schema
+
+    from flows.mapping_review import mapping_review
+
+    [deployment] = [d for d in DEPLOYMENTS if d["name"] == "mapping-review"]
+    assert [s["cron"] for s in deployment["schedules"]] == ["0 7 * * *"]
+    schema = parameter_schema(mapping_review.fn).model_dump_for_openapi()
+    assert schema.get("required", []) == []
+    assert "2026-Q4" in schema["properties"]["period"]["description"]

@@ -76,6 +76,7 @@ def test_sftp_onboarding_then_weekly_production_uploads(
         run,
         "customer-ready",
         upload_frequency="weekly",
+        mapping_cadence="quarterly",
         sftp_server_confirmed=True,
         sample_csv="sample.csv",
         mapping_link=BAD_LINK,
@@ -211,6 +212,7 @@ def test_sftp_onboarding_then_weekly_production_uploads(
         registration(customer.key).mode == "production" and registration(customer.key).waiting_run_id is None
     )
     assert registration(customer.key).upload_frequency == "weekly"
+    assert registration(customer.key).mapping_cadence == "quarterly"  # mapping-review asks on it
 
 
 def monitoring_shares(slack) -> list[dict]:

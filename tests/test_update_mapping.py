@@ -115,6 +115,8 @@ def test_a_new_table_adds_what_is_missing_once_and_later_uploads_use_it(
         (s["name"], s["visibility"]): s["options"] for s in hub.hub(customer.hub_url).segments
     } == segments
     assert registration(customer.key).mapping_link == NEW_LINK
+    # issue 23: the same sheet sent again is a new table: mapping-review does not ask this period
+    assert registration(customer.key).mapping_updated_at > after.mapping_updated_at
 
     # issue 19: the next upload is read with the new table: Marketing and PAR (only in it) reach the hub
     processing = sftp_server.root / customer.key / "processing"

@@ -249,8 +249,8 @@ def _value(upload: Upload, bar: str) -> int | None:
 
 
 def _mapping_cell(row: Row, now: datetime) -> str:
-    """The SFTP registration's mapping table: its link, when it was last set, and whether the last
-    upload's columns and values all matched it."""
+    """The customer's mapping table: its link, when it was last set, whether the last upload's
+    columns and values all matched it, and its next review."""
     if not row.mapping_link:
         return '<span class="muted">–</span>'
     link = row.mapping_link
@@ -280,7 +280,18 @@ def _mapping_cell(row: Row, now: datetime) -> str:
             if problems
             else '<br><span class="ok">last upload matched it</span>'
         )
-    return f'{shown}<br><small class="mapping-updated">{updated}</small>{state}'
+    return f'{shown}<br><small class="mapping-updated">{updated}</small>{state}{_review(row, now)}'
+
+
+def _review(row: Row, now: datetime) -> str:
+    """The next mapping review (mapping-review deployment), in red once overdue."""
+    if row.next_mapping_review is None:
+        return ""
+    when = f"{row.next_mapping_review.astimezone(UTC):%Y-%m-%d}"
+    if "mapping review overdue" in row.flags:
+        return f'<br><span class="warn mapping-review">review overdue since {_e(when)}</span>'
+    ago = _ago(row.next_mapping_review, now)
+    return f'<br><small class="mapping-review">next review {_e(when)} ({ago})</small>'
 
 
 def _time(value: datetime | None, now: datetime) -> str:
