@@ -53,6 +53,7 @@ from tasks.contracts import (
 )
 from tasks.files import DELETIONS, HUB_API_DIR, INVITES, UPDATES, hub_file
 from tasks.files_dir import files_dir
+from tasks.mapping_whatif import keep_inputs
 from tasks.naming import upload_run_name
 from tasks.once import already_done, once_key, once_task
 from tasks.records import Received, ShownFiles
@@ -91,6 +92,7 @@ from tasks.uploads import (
     ProductionUpload,
     current_members,
     generate_for,
+    hub_member_export,
     review_files,
     share_files,
     summary_text,
@@ -195,7 +197,9 @@ def generate_upload_files(
 ) -> dict:
     """The three files, once per upload: a re-executed run keeps the comparison it made first."""
     with tempfile.TemporaryDirectory(prefix="hris-upload-") as tmp:
+        members = members or hub_member_export(reg, Path(tmp))
         summary = generate_for(reg, local, out_dir, Path(tmp), members)
+        keep_inputs(out_dir, local, members)  # for update-mapping's what-if
     return {**summary, "columns": read_header("HRIS upload", local)}  # the header, for "a column gone"
 
 

@@ -55,9 +55,14 @@ STORED = {
     "INTEGRATION_ON_FORM": "integration-on",
     "PROGRESS_ARTIFACT": "progress",
     "UPLOAD_ARTIFACT": "upload",
+    "KEPT_INPUTS": "inputs",
+    "KEPT_UPLOAD": "upload.csv",
+    "KEPT_MEMBERS": "members.csv",
+    "MAPPING_WHATIF_ARTIFACT": "mapping-whatif",
 }
 # Written nowhere else: as a whole string; numbered gates also as a key's start, folders in a path.
-OWNED = sorted(set(STORED.values()) - {"approval", "progress", "upload"})  # too common as words
+TOO_COMMON = {"approval", "progress", "upload", "inputs", "members.csv"}  # as words, or a scratch file
+OWNED = sorted(set(STORED.values()) - TOO_COMMON)
 NUMBERED = ("mapping-table", "queued")
 FOLDERS = ("processing", "archive", "refused")
 
