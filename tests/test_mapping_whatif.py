@@ -8,7 +8,7 @@ from pathlib import Path
 
 from tasks.files import generate_files
 from tasks.mapping import parse_rows
-from tasks.mapping_whatif import kept_inputs, keep_inputs, what_if
+from tasks.mapping_whatif import keep_inputs, kept_inputs, what_if
 
 HEADER = ["Category", "HRIS Field", "HRIS Values", "Notes", "10KC Segment", "10KC Value", "Visibility"]
 OLD = [
