@@ -15,6 +15,7 @@ from prefect.cache_policies import NO_CACHE
 from tasks.approvals import ends_on_rejection, wait_settings
 from tasks.contracts import MAPPING_WHATIF_ARTIFACT, artifact_key
 from tasks.customer import Customer, key_in_alphabet
+from tasks.files import use_jemalloc
 from tasks.files_dir import files_dir
 from tasks.mapping import MappingTable
 from tasks.mapping_whatif import WhatIf, what_if
@@ -51,7 +52,7 @@ def use_for_uploads(customer: Customer, link: str) -> str:
     return "later SFTP uploads use this table"
 
 
-@task(name="mapping-whatif", cache_policy=NO_CACHE)
+@task(name="compute-mapping-what-if", cache_policy=NO_CACHE)
 def mapping_whatif(customer: Customer, table: MappingTable) -> WhatIf | None:
     """What the new table would change on the customer's last applied SFTP upload (tasks/mapping_whatif.py),
     shown at the gate before it is approved; None for a customer without SFTP uploads."""
@@ -61,6 +62,7 @@ def mapping_whatif(customer: Customer, table: MappingTable) -> WhatIf | None:
     if claimed is None:
         return WhatIf("(none)", unavailable="no upload of this customer is applied yet: nothing to compare")
     kept = files_dir() / customer.key / Path(claimed).stem
+    use_jemalloc()  # as process-upload's engine runs
     with tempfile.TemporaryDirectory(prefix="hris-whatif-") as scratch:
         try:
             found = what_if(original_name(claimed), kept, table, Path(scratch))
