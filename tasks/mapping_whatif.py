@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -180,55 +181,62 @@ def _mapping_changes(old: dict[str, Any], new: dict[str, Any]) -> tuple[Pairs, P
     return sorted(before - after), sorted(after - before)
 
 
-def _segment_table(path: Path, label: str, email_aliases: list[str], segments: list[str] | None) -> pa.Table:
+def _segment_table(
+    path: Path, label: str, email_aliases: list[str], segments: list[str] | None, only: pa.Array | None = None
+) -> pa.Table:
     """Email (trimmed) and each segment column of a CSV, as text; `None` segments: every column after
-    the first four of a profile updates file (Email, names, status)."""
-    wanted = None if segments is None else [*email_aliases, *(header_key(s) for s in segments)]
-    table = read_csv(label, path, wanted=wanted)
+    the first four of a profile updates file (Email, names, status). `only`: the rows of these emails."""
+    keys = None if segments is None else [header_key(s) for s in segments]
+    table = read_csv(
+        label, path, wanted=None if keys is None else [*email_aliases, *keys], categorical=keys or ()
+    )
     email = table.column(email_aliases)
     if email is None:
         return pa.table({"Email": pa.array([], pa.string())})
-    columns = {"Email": pc.utf8_trim_whitespace(email)}
+    email = pc.utf8_trim_whitespace(email)
+    rows = None if only is None else pc.is_in(email, value_set=only)
+    columns = {"Email": email if rows is None else email.filter(rows)}
     for name in table.header[4:] if segments is None else segments:
         column = table.column([header_key(name)])
         if column is not None:
+            column = column if rows is None else column.filter(rows)
             columns[name] = pc.fill_null(column.cast(pa.string()), "")
     return pa.table(columns)
 
 
-def _prefixed(table: pa.Table, side: str) -> pa.Table:
-    """Every column but Email named `<side> <column>`, and `<side> in` (True) on each row."""
-    renamed = table.rename_columns([c if c == "Email" else f"{side} {c}" for c in table.column_names])
-    return renamed.append_column(f"{side} in", pa.repeat(pa.scalar(True), table.num_rows))
+def _codes(columns: list[pa.Array | pa.ChunkedArray]) -> list[np.ndarray]:
+    """The arrays' values as integer codes of one shared dictionary, so they compare as numbers."""
+    lengths = np.cumsum([0, *(len(c) for c in columns)])
+    joined = pa.chunked_array([c for c in columns if len(c)], pa.string()) if lengths[-1] else None
+    if joined is None:
+        return [np.zeros(0, np.int64) for _ in columns]
+    codes = pc.dictionary_encode(joined.combine_chunks()).indices.to_numpy().astype(np.int64)
+    return [codes[lengths[i] : lengths[i + 1]] for i in range(len(columns))]
 
 
 def members_changed(old_updates: Path, new_updates: Path, members_csv: Path) -> dict[str, int]:
     """Per 10KC field, the members whose value after applying the new table's profile updates differs
-    from after the applied ones: a member in neither updates file keeps the hub's value both ways."""
+    from after the applied ones: a member in neither updates file keeps the hub's value both ways.
+
+    Emails and values become integer codes (one dictionary each), so the comparison is numpy
+    indexing rather than joins."""
     old = _segment_table(old_updates, "applied profile updates", ["email"], None)
     new = _segment_table(new_updates, "new profile updates", ["email"], None)
     fields = list(dict.fromkeys([*old.column_names[1:], *new.column_names[1:]]))
-    hub = _segment_table(members_csv, "kept member export", EMAIL_ALIASES, fields)
-    both = _prefixed(old, "old").join(_prefixed(new, "new"), "Email", join_type="full outer")
-    hub = hub.rename_columns([c if c == "Email" else f"hub {c}" for c in hub.column_names])
-    both = both.join(hub, "Email", join_type="left outer")
+    listed = pa.concat_arrays([old["Email"].combine_chunks(), new["Email"].combine_chunks()])
+    hub = _segment_table(members_csv, "kept member export", EMAIL_ALIASES, fields, listed)
+    ids_old, ids_new, ids_hub = _codes([old["Email"], new["Email"], hub["Email"]])
+    people = int(max((ids.max(initial=-1) for ids in (ids_old, ids_new, ids_hub)), default=-1)) + 1
     changed = {}
     for name in fields:
-        hub_value = _column(both, f"hub {name}")
-        before, after = _after(both, "old", name, hub_value), _after(both, "new", name, hub_value)
-        changed[name] = int(pc.sum(pc.not_equal(before, after)).as_py() or 0)
+        sides = [t[name] if name in t.column_names else pa.array([], pa.string()) for t in (old, new, hub)]
+        v_old, v_new, v_hub = _codes(sides)
+        hub_value = np.full(people, -1, np.int64)
+        hub_value[ids_hub[: len(v_hub)]] = v_hub
+        before, after = hub_value.copy(), hub_value.copy()
+        if name in old.column_names:
+            before[ids_old] = v_old
+        if name in new.column_names:
+            after[ids_new] = v_new
+        changed[name] = int((before != after).sum())
     return changed
-
-
-def _column(table: pa.Table, name: str) -> pa.ChunkedArray:
-    if name in table.column_names:
-        return pc.fill_null(table[name], "")
-    return pa.chunked_array([pa.repeat("", table.num_rows)], pa.string())
-
-
-def _after(both: pa.Table, side: str, name: str, hub_value: pa.ChunkedArray) -> pa.ChunkedArray:
-    """A field's value after one side's updates: the file's value for a member in it, else the hub's."""
-    listed = pc.fill_null(both[f"{side} in"], False)
-    if f"{side} {name}" not in both.column_names:
-        return hub_value
-    return pc.if_else(listed, pc.fill_null(both[f"{side} {name}"], ""), hub_value)
