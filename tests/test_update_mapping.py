@@ -172,24 +172,11 @@ def all_slack_texts(slack) -> str:
     return "\n".join(m["text"] for c in list(slack.channels.values()) for m in list(c.messages))
 
 
-def test_the_gate_shows_what_the_new_table_changes_on_the_last_applied_upload(
-    served,
-    sheets,
-    sheets_block,
-    hub,
-    hub_block,
-    sftp_block,
-    sftp_server,
-    slack_block,
-    slack,
-    clean_registrations,
-):
-    """Issue 23 §3: before segments-plan is approved, its form and Slack notice show the what-if of
-    the new table on the last applied upload (the engine on the files kept for it), or say plainly
-    that purge-old-files deleted them."""
+def applied_with_old_table(customer, sheets, sheets_block, hub, hub_block, sftp_server) -> Path:
+    """An SFTP customer whose last applied upload was made with OLD_TABLE; its kept files folder.
+    Marketing is unmapped then, so Ann was not updated; NEW_TABLE maps it."""
     from tasks.files_dir import files_dir
 
-    customer = make_customer()
     sheets.add_spreadsheet(OLD_KEY, {"Data Mapping": OLD_TABLE}, [sheets_block.client_email])
     sheets.add_spreadsheet(NEW_KEY, {"Data Mapping": NEW_TABLE}, [sheets_block.client_email])
     client = hub_block.get_client(customer.hub_url)
@@ -209,7 +196,6 @@ def test_the_gate_shows_what_the_new_table_changes_on_the_last_applied_upload(
             registered_at=datetime(2026, 10, 1, tzinfo=UTC),
         )
     )
-    # the last applied upload, made with the old table: Marketing is unmapped, so Ann is not updated
     processing = sftp_server.root / customer.key / "processing"
     processing.mkdir(parents=True)
     claimed = claim_name("staff.csv")
@@ -226,6 +212,27 @@ def test_the_gate_shows_what_the_new_table_changes_on_the_last_applied_upload(
     assert upload.result().is_completed()
     kept = files_dir() / customer.key / Path(claimed).stem
     assert (kept / "inputs" / "upload.csv").is_file() and (kept / "inputs" / "members.csv").is_file()
+
+    return kept
+
+
+def test_the_gate_shows_what_the_new_table_changes_on_the_last_applied_upload(
+    served,
+    sheets,
+    sheets_block,
+    hub,
+    hub_block,
+    sftp_block,
+    sftp_server,
+    slack_block,
+    slack,
+    clean_registrations,
+):
+    """Issue 23 §3: before segments-plan is approved, its form and Slack notice show the what-if of
+    the new table on the last applied upload (the engine on the files kept for it), or say plainly
+    that purge-old-files deleted them."""
+    customer = make_customer()
+    kept = applied_with_old_table(customer, sheets, sheets_block, hub, hub_block, sftp_server)
 
     # purged: said plainly at the gate
     aside = kept.with_name("aside")
