@@ -59,7 +59,7 @@ class WhatIf:
         if self.unavailable:
             return f"{head}: {self.unavailable}\n"
         lines = [f"{head} (the files applied, against the same upload with the new table):\n\n"]
-        lines.append("| field | members whose value changes | values newly mapped | newly unmapped |\n")
+        lines.append("| field | members changed | values newly mapped | newly unmapped |\n")
         lines.append("|---|---|---|---|\n")
         for f in self.fields:
             lines.append(

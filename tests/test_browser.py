@@ -296,7 +296,7 @@ def test_the_update_mapping_gate_shows_the_what_if_in_the_prefect_ui(
     def approve_with_the_what_if(dialog) -> None:
         what_if = dialog.get_by_text("What-if on the last applied upload")
         expect(what_if).to_be_visible()
-        expect(dialog.get_by_text("members whose value changes")).to_be_visible()
+        expect(dialog.get_by_text("members changed", exact=True)).to_be_visible()
         expect(dialog.get_by_role("cell", name="1: Marketing")).to_have_count(2)  # the plan, the what-if
         what_if.scroll_into_view_if_needed()
         choose(dialog, "Decision", "approve")
