@@ -54,6 +54,7 @@ from tasks.contracts import (
 from tasks.deletion_grace import grace_ends
 from tasks.files import DELETIONS, HUB_API_DIR, INVITES, UPDATES, hub_file
 from tasks.files_dir import files_dir
+from tasks.mapping_whatif import keep_inputs
 from tasks.naming import upload_run_name
 from tasks.once import already_done, once_key, once_task
 from tasks.receipts import Receipt, receipt_for, receipt_key, send_receipt
@@ -94,6 +95,7 @@ from tasks.uploads import (
     ProductionUpload,
     current_members,
     generate_for,
+    hub_member_export,
     review_files,
     share_files,
     summary_text,
@@ -198,7 +200,9 @@ def generate_upload_files(
 ) -> dict:
     """The three files, once per upload: a re-executed run keeps the comparison it made first."""
     with tempfile.TemporaryDirectory(prefix="hris-upload-") as tmp:
+        members = members or hub_member_export(reg, Path(tmp))
         summary = generate_for(reg, local, out_dir, Path(tmp), members, claim=local.name)
+        keep_inputs(out_dir, local, members)  # for update-mapping's what-if
     return {**summary, "columns": read_header("HRIS upload", local)}  # the header, for "a column gone"
 
 

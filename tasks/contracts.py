@@ -207,6 +207,15 @@ def inbox_folder(inbox: str, folder: str, name: str = "") -> str:
     return posixpath.join(inbox, folder, name) if name else posixpath.join(inbox, folder)
 
 
+# --- the worker's files folder: `<files dir>/<customer key>/<upload stem>/` ---------------------------
+# Beside the generated files, the inputs they were made from, for update-mapping's what-if
+# (tasks/mapping_whatif.py); purge-old-files deletes them with the folder after the retention.
+KEPT_INPUTS = "inputs"
+KEPT_UPLOAD = "upload.csv"
+KEPT_MEMBERS = "members.csv"
+MAPPING_WHATIF_ARTIFACT = "mapping-whatif"
+
+
 # --- monitoring: Prefect automations that watch the watcher (cli/monitoring.py) ---------------------
 # The Prefect server runs them (not our worker), posting through one notification block of this name:
 # a "Slack Webhook" block (production) or a "Custom Webhook" block (the sandbox's, at the stand-in).

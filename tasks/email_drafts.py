@@ -284,5 +284,5 @@ def draft_mapping_review_email(
         period=period,
         unmapped=unmapped[:REVIEW_VALUES_SHOWN],
         more=max(0, len(unmapped) - REVIEW_VALUES_SHOWN),
-        **_to_customer(customer, default_cc),
+        **to_customer(customer, default_cc),
     )

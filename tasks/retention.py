@@ -1,7 +1,9 @@
 """How long generated files (whole staff lists) stay on the worker: as long as a CSM needs them, no longer.
 
 Layout kept by the flows: `<files dir>/<customer key>/<upload or sample>` — one folder (or sample
-copy) per upload. An entry goes when nothing in it changed for the retention period.
+copy) per upload; an upload's folder also keeps the upload and member export it was made from
+(`inputs/`, tasks/contracts.py KEPT_INPUTS: update-mapping's what-if). An entry goes when nothing
+in it changed for the retention period.
 """
 
 from __future__ import annotations

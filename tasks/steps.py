@@ -317,10 +317,15 @@ def apply_segments_once(client: HubClient, table: MappingTable, once_key: str) -
 
 
 def update_hub_segments(
-    customer: Customer, table: MappingTable, wait: WaitSettings | None = None
+    customer: Customer,
+    table: MappingTable,
+    wait: WaitSettings | None = None,
+    shown: tuple[str, str] = ("", ""),
 ) -> SegmentsOutcome:
     """Runbook "Update hub segments": through the hub API after the CSM approves the plan, or as
-    the CSM's checklist when no hub API is configured. Only what is missing is added."""
+    the CSM's checklist when no hub API is configured. Only what is missing is added. `shown`: more
+    for the gate to show (markdown for the form, Slack text for the notice: update-mapping's what-if)."""
+    more, details = (f"\n\n---\n\n{shown[0]}" if shown[0] else ""), shown[1]
     hub = optional_block(TenKCHub)
     client = hub.get_client(customer.hub_url) if hub else None
     applied_key = once_key(current_run_id(), "segments-applied")
@@ -338,18 +343,20 @@ def update_hub_segments(
         request_approval(
             key=SEGMENTS_CHECKLIST,
             title=f"Update {customer.company_name}'s hub segments, then approve here",
-            what=steps + "\nApprove once every segment and option above is in the hub.",
+            what=steps + "\nApprove once every segment and option above is in the hub." + more,
             wait=wait,
             notify=csm_notice(customer),
+            details=details,
         )
         return SegmentsOutcome(mode="checklist", segments_checked=len(plan.changes))
     create_markdown_artifact(key=key, markdown=plan.markdown(), description="Hub segments: plan")
     request_approval(
         key=SEGMENTS_PLAN,
         title=f"Apply this segment plan to {customer.company_name}'s hub?",
-        what=plan.markdown(),
+        what=plan.markdown() + more,
         wait=wait,
         notify=csm_notice(customer),
+        details=details,
     )
     outcome = apply_segments_once(client, table, applied_key)
     create_markdown_artifact(key=key, markdown=f"Applied: {outcome}.\n", description="Hub segments: applied")

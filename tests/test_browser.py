@@ -262,3 +262,46 @@ def test_a_csm_runs_setup_guides_and_answers_its_gates_in_the_prefect_ui(
 
         with get_client(sync_client=True) as client:
             client.set_flow_run_state(api_run.id, Cancelled(message="browser test over"), force=True)
+
+
+@pytest.mark.timeout(600)
+def test_the_update_mapping_gate_shows_the_what_if_in_the_prefect_ui(
+    tmp_path,
+    served,
+    sheets,
+    sheets_block,
+    hub,
+    hub_block,
+    sftp_block,
+    sftp_server,
+    slack_block,
+    slack,
+    clean_registrations,
+    page,
+):
+    """Issue 23 §3: the CSM reads the what-if of a new mapping table in the segments-plan Resume dialog."""
+    from playwright.sync_api import expect
+
+    from tests.test_update_mapping import NEW_LINK, applied_with_old_table, start
+
+    customer = make_customer(company_name="Initech")
+
+    def prepared():  # Prefect's sync helpers, off Playwright's loop
+        applied_with_old_table(customer, sheets, sheets_block, hub, hub_block, sftp_server)
+        return start(customer, NEW_LINK)
+
+    with ThreadPoolExecutor(1) as pool:
+        run = pool.submit(prepared).result()
+
+    def approve_with_the_what_if(dialog) -> None:
+        what_if = dialog.get_by_text("What-if on the last applied upload")
+        expect(what_if).to_be_visible()
+        expect(dialog.get_by_text("members changed", exact=True)).to_be_visible()
+        expect(dialog.get_by_role("cell", name="1: Marketing")).to_have_count(2)  # the plan, the what-if
+        what_if.scroll_into_view_if_needed()
+        choose(dialog, "Decision", "approve")
+        fill(dialog, "Your name", "Casey Success")
+        what_if.scroll_into_view_if_needed()
+        screenshot(page, tmp_path, "ui-update-mapping-whatif.png")
+
+    answer_in_ui(page, run, "segments-plan", approve_with_the_what_if)

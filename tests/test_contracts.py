@@ -58,9 +58,14 @@ STORED = {
     "INTEGRATION_ON_FORM": "integration-on",
     "PROGRESS_ARTIFACT": "progress",
     "UPLOAD_ARTIFACT": "upload",
+    "KEPT_INPUTS": "inputs",
+    "KEPT_UPLOAD": "upload.csv",
+    "KEPT_MEMBERS": "members.csv",
+    "MAPPING_WHATIF_ARTIFACT": "mapping-whatif",
 }
 # Written nowhere else: as a whole string; numbered gates also as a key's start, folders in a path.
-OWNED = sorted(set(STORED.values()) - {"approval", "progress", "upload"})  # too common as words
+TOO_COMMON = {"approval", "progress", "upload", "inputs", "members.csv"}  # as words, or a scratch file
+OWNED = sorted(set(STORED.values()) - TOO_COMMON)
 NUMBERED = ("mapping-table", "queued")
 FOLDERS = ("processing", "archive", "refused")
 
@@ -159,7 +164,11 @@ def test_the_csm_guide_says_what_every_gate_asks():
         if line.startswith("| `")
     }
     assert set(contracts.GATES) <= rows, f"not in docs/csm-guide.md: {sorted(set(contracts.GATES) - rows)}"
-    gate_constants = {value for name, value in STORED.items() if not name.endswith(("_FORM", "_ARTIFACT"))}
+    gate_constants = {
+        value
+        for name, value in STORED.items()
+        if not name.endswith(("_FORM", "_ARTIFACT")) and not name.startswith("KEPT_")
+    }
     folders_and_flows = {
         "processing",
         "archive",

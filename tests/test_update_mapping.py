@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
+from pathlib import Path
 
 from prefect.deployments import run_deployment
 
@@ -162,3 +163,106 @@ def test_rejecting_the_segment_plan_changes_neither_the_hub_nor_the_registration
     assert hub.hub(customer.hub_url).segments == []
     assert [r for r in hub.calls("/segments") if r.method == "POST"] == []
     assert registration(customer.key) == kept
+
+
+OLD_KEY = "1UpdateMappingOldTable000000000000000"
+OLD_LINK = f"https://docs.google.com/spreadsheets/d/{OLD_KEY}/edit"
+OLD_TABLE = [*NEW_TABLE[:3], *NEW_TABLE[4:]]  # no Marketing
+
+
+def all_slack_texts(slack) -> str:
+    return "\n".join(m["text"] for c in list(slack.channels.values()) for m in list(c.messages))
+
+
+def applied_with_old_table(customer, sheets, sheets_block, hub, hub_block, sftp_server) -> Path:
+    """An SFTP customer whose last applied upload was made with OLD_TABLE; its kept files folder.
+    Marketing is unmapped then, so Ann was not updated; NEW_TABLE maps it."""
+    from tasks.files_dir import files_dir
+
+    sheets.add_spreadsheet(OLD_KEY, {"Data Mapping": OLD_TABLE}, [sheets_block.client_email])
+    sheets.add_spreadsheet(NEW_KEY, {"Data Mapping": NEW_TABLE}, [sheets_block.client_email])
+    client = hub_block.get_client(customer.hub_url)
+    client.add_options(client.create_segment("Department", "public")["id"], ["Engineering", "Sales"])
+    client.add_options(client.create_segment("Office", "private")["id"], ["London", "Paris"])
+    members = hub.hub(customer.hub_url).members
+    members["ann@acme.example"] = {"Email": "ann@acme.example", "First Name": "Ann", "Last Name": "Lee",
+                                   "Status": "active", "Department": "Sales", "Office": "Paris"}  # fmt: skip
+    members["bob@acme.example"] = {"Email": "bob@acme.example", "First Name": "Bob", "Last Name": "Ode",
+                                   "Status": "active", "Department": "Engineering", "Office": "London"}  # fmt: skip
+    register(
+        Registration(
+            customer=customer,
+            mode="production",
+            mapping_link=OLD_LINK,
+            upload_frequency="weekly",
+            registered_at=datetime(2026, 10, 1, tzinfo=UTC),
+        )
+    )
+    processing = sftp_server.root / customer.key / "processing"
+    processing.mkdir(parents=True)
+    claimed = claim_name("staff.csv")
+    (processing / claimed).write_text(
+        "Email,First Name,Last Name,Employee Status,Department,Work Location\n"
+        "ann@acme.example,Ann,Lee,active,Marketing,PAR\n"
+        "bob@acme.example,Bob,Ode,active,Engineering,LDN\n"
+    )
+    upload = FlowInThread(
+        process_upload, f"upload-{uuid.uuid4().hex[:8]}", customer_key=customer.key, upload=claimed
+    )
+    wait_for_gate(upload.flow_run_id, "apply-files")
+    answer(upload.flow_run_id, "apply-files", decision="approve", **CSM)
+    assert upload.result().is_completed()
+    kept = files_dir() / customer.key / Path(claimed).stem
+    assert (kept / "inputs" / "upload.csv").is_file() and (kept / "inputs" / "members.csv").is_file()
+
+    return kept
+
+
+def test_the_gate_shows_what_the_new_table_changes_on_the_last_applied_upload(
+    served,
+    sheets,
+    sheets_block,
+    hub,
+    hub_block,
+    sftp_block,
+    sftp_server,
+    slack_block,
+    slack,
+    clean_registrations,
+):
+    """Issue 23 §3: before segments-plan is approved, its form and Slack notice show the what-if of
+    the new table on the last applied upload (the engine on the files kept for it), or say plainly
+    that purge-old-files deleted them."""
+    customer = make_customer()
+    kept = applied_with_old_table(customer, sheets, sheets_block, hub, hub_block, sftp_server)
+
+    # purged: said plainly at the gate
+    aside = kept.with_name("aside")
+    kept.rename(aside)
+    run = start(customer, NEW_LINK)
+    assert waiting_gate(run, timeout=240) == "segments-plan"
+    assert (
+        "**What-if on the last applied upload** `staff.csv`: its files were deleted by purge-old-files "
+        "after the retention period, so no what-if can be computed" in form_description(run)
+    )
+    answer(run, "segments-plan", decision="reject", reason="see the what-if first", **CSM)
+    assert ended_or_waiting(run).is_cancelled()
+
+    # kept: the engine's numbers on the form and in the Slack notice
+    aside.rename(kept)
+    run = start(customer, NEW_LINK)
+    assert waiting_gate(run, timeout=240) == "segments-plan"
+    shown = form_description(run)
+    assert "| Department | 1 | 1: `Marketing` | 0 |" in shown  # Ann: Sales -> Marketing
+    assert "| Office | 0 | 0 | 0 |" in shown
+    assert "| profile updates | 0 | 1 |" in shown
+    assert "ann@" not in shown and "Ann" not in shown
+    wait_until(
+        lambda: "Department: 1 member(s) change, 1 value(s) newly mapped" in all_slack_texts(slack),
+        timeout=120,
+        what="the what-if in the Slack notice",
+    )
+    answer(run, "segments-plan", decision="approve", **CSM)
+    final = ended_or_waiting(run)
+    assert final.is_completed(), final.message
+    assert registration(customer.key).mapping_link == NEW_LINK
