@@ -1,7 +1,7 @@
 """Benchmark the file engine against the plain-Python baseline on the same files, in one run.
 
     make bench                      # 1,000,000 rows, clean and messy (data cached in benchmarks/data/)
-    make bench-5m                   # 5,000,000 rows, messy, polars and DuckDB only, no baseline
+    make bench-large                # 5,000,000 rows, messy, polars and DuckDB only, no baseline
     python -m benchmarks.run --rows 100000 --case messy
     python -m benchmarks.run --rows 5000000 --case messy --no-baseline --anchors polars,duckdb
 
@@ -122,7 +122,7 @@ def main() -> int:
     parser.add_argument(
         "--anchors",
         help="comma-separated anchors to run (default: all installed); at 5M rows pandas takes minutes "
-        "and several GiB, so `make bench-5m` runs polars,duckdb",
+        "and several GiB, so `make bench-large` runs polars,duckdb",
     )
     parser.add_argument("--baseline-in", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
