@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: up test bench bench-whatif bench-sftp bench-load bench-clicks clean clean-all
+.PHONY: up test bench bench-large bench-whatif bench-sftp bench-load bench-clicks clean clean-all
 
 $(BIN)/hris-runbook: pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "hris-runbook needs Python >= 3.11 (set PYTHON=...)")'
@@ -37,6 +37,12 @@ clean-all:
 bench: $(BIN)/hris-runbook
 	$(BIN)/python -m pip install --quiet -e '.[bench]'
 	$(BIN)/python -m benchmarks.run --rows 1000000
+
+# The same at 5,000,000 rows, messy upload only; pandas and the plain-Python baseline are left out
+# (minutes each, several GiB): the goal there is the engine against polars (docs/performance.md).
+bench-large: $(BIN)/hris-runbook
+	$(BIN)/python -m pip install --quiet -e '.[bench]'
+	$(BIN)/python -m benchmarks.run --rows 5000000 --case messy --no-baseline --anchors polars,duckdb
 
 # update-mapping's what-if beside one generate-files run, 1M rows, whole processes (issue 23 §3).
 bench-whatif: $(BIN)/hris-runbook

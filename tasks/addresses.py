@@ -72,15 +72,27 @@ def address_key(value: str) -> str:
     return f"{local}@{ascii_domain(domain) or domain}"
 
 
-def address_keys(emails: pa.Array) -> tuple[pa.Array, np.ndarray]:
-    """`address_key` and `is_address` of a column of trimmed addresses, vectorised: one RE2 pass;
-    only rows with a non-ASCII or xn-- domain go through IDNA, once per distinct domain."""
-    key = pc.utf8_lower(emails)
-    valid = pc.match_substring_regex(key, ADDRESS_PATTERN).to_numpy(zero_copy_only=False)
+def _valid(key: pa.Array) -> np.ndarray:
+    valid: np.ndarray = pc.match_substring_regex(key, ADDRESS_PATTERN).to_numpy(zero_copy_only=False)
     valid &= pc.less_equal(pc.binary_length(key), MAX_BYTES).to_numpy(zero_copy_only=False)
+    return valid
+
+
+def address_keys(emails: pa.Array, validate: bool = True) -> tuple[pa.Array, np.ndarray]:
+    """`address_key` and `is_address` of a column of trimmed addresses, vectorised: one RE2 pass;
+    only rows with a non-ASCII or xn-- domain go through IDNA, once per distinct domain. Without
+    `validate` (keys only: the member export) only those rows are matched against the pattern, and
+    the validity returned is theirs alone."""
+    key = pc.utf8_lower(emails)
     special = ~pc.string_is_ascii(key).to_numpy(zero_copy_only=False) | pc.match_substring(
         key, "xn--"
     ).to_numpy(zero_copy_only=False)
+    if validate:
+        valid = _valid(key)
+    else:
+        valid = np.zeros(len(key), bool)
+        candidates = np.nonzero(special)[0]
+        valid[candidates] = _valid(key.take(pa.array(candidates, pa.int64())))
     rows = np.nonzero(special & valid)[0]
     if not len(rows):
         return key, valid

@@ -23,33 +23,27 @@ FIELD_LIMIT = (1 << 31) - 1  # the csv module's default (128 KiB per field) is s
 
 def count_lines(path: Path, encoding: str) -> int | None:
     """The file's line count (a last line without a newline counts); None when it has a lone CR,
-    which the csv module counts as a line break."""
-    pieces: Iterator[np.ndarray]
-    if encoding == "utf-16":
-        pieces = (np.frombuffer(piece, np.uint8) for piece in _utf8_pieces(path, encoding))
-    else:
-        pieces = _raw_pieces(path)
-    newlines, last = 0, 10
+    which the csv module counts as a line break. Counted with `bytes.count` (memchr speed)."""
+    pieces = _utf8_pieces(path, encoding) if encoding == "utf-16" else _raw_pieces(path)
+    newlines, last = 0, b"\n"
     for piece in pieces:
-        if not len(piece):
+        if not piece:
             continue
-        if last == 13 and piece[0] != 10:
+        if last == b"\r" and not piece.startswith(b"\n"):
             return None
-        carriage = np.flatnonzero(piece[:-1] == 13)
-        if len(carriage) and (piece[carriage + 1] != 10).any():
+        if piece.count(b"\r") != piece.count(b"\r\n") + piece.endswith(b"\r"):
             return None
-        newlines += int(np.count_nonzero(piece == 10))
-        last = int(piece[-1])
-    if last == 13:
+        newlines += piece.count(b"\n")
+        last = piece[-1:]
+    if last == b"\r":
         return None
-    return newlines + (last != 10)
+    return newlines + (last != b"\n")
 
 
-def _raw_pieces(path: Path) -> Iterator[np.ndarray]:
-    buffer = bytearray(SCAN_BYTES)
+def _raw_pieces(path: Path) -> Iterator[bytes]:
     with path.open("rb") as f:
-        while size := f.readinto(buffer):
-            yield np.frombuffer(buffer, np.uint8, count=size)
+        while piece := f.read(SCAN_BYTES):
+            yield piece
 
 
 def newlines_per_row(column: pa.ChunkedArray) -> np.ndarray:

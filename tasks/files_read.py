@@ -144,7 +144,7 @@ def read_members(path: Path | str, mapping: MappingTable) -> Members:
         raise InputError("member export", path, "no Email column")
     rows = len(raw_email)
     email = pc.utf8_trim_whitespace(raw_email)
-    key, _ = address_keys(email)
+    key, _ = address_keys(email, validate=False)
     status = table.column(["status"])
     deactivated = (
         per_value(status, lambda v: int(v.strip().lower() in ("deactivated", "inactive")))
@@ -164,10 +164,10 @@ def read_members(path: Path | str, mapping: MappingTable) -> Members:
 def match(hris: Hris, members: Members) -> Matches:
     """Number every email of both files once, so people compare as numbers: who is on two rows, who
     is on any row, and which member each row is."""
-    encoded = pc.dictionary_encode(pa.concat_arrays([hris.key, members.key]))
-    ids = encoded.indices.to_numpy()
+    encoded = pc.dictionary_encode(pa.chunked_array([hris.key, members.key], pa.string())).chunks
+    ids = np.concatenate([chunk.indices.to_numpy() for chunk in encoded] + [np.zeros(0, np.int32)])
     ids_h, ids_m = ids[: len(hris.key)], ids[len(hris.key) :]
-    distinct = len(encoded.dictionary)
+    distinct = len(encoded[-1].dictionary) if encoded else 0  # each chunk's: the distinct values so far
     h_count = np.bincount(ids_h[hris.valid_email], minlength=distinct)
     duplicated = hris.valid_email & (h_count[ids_h] > 1)
     # Everyone on a row, rejected or not, is still in the file: never deleted (matched by key).
