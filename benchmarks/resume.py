@@ -74,7 +74,9 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))] if ordered else float("nan")
 
 
-def summary(backend: str, runs: int, rounds: int, measured: list[dict], errors: list[str]) -> dict:
+def summary(
+    backend: str, runs: int, rounds: int, completed: int, measured: list[dict], errors: list[str]
+) -> dict:
     """One row of the table: median / p95 / max of both latencies, medians of the parts."""
 
     def stats(name: str) -> dict[str, float]:
@@ -91,6 +93,7 @@ def summary(backend: str, runs: int, rounds: int, measured: list[dict], errors: 
         "backend": backend,
         "runs": runs,
         "rounds": rounds,
+        "completed": completed,
         "resumes": len(measured),
         "to_running": stats("running"),
         "to_next": stats("next"),
@@ -104,13 +107,15 @@ def measure(backend: str, runs: int, rounds: int) -> dict:
     """`rounds` times, `runs` setup-guides runs at once, both gates answered; their resumes."""
     measured: list[dict] = []
     errors: list[str] = []
+    completed = 0
     for _round in range(rounds):
-        customers, result = scale.run_setup_guides(runs, timeout=max(600, 30 * runs))
+        customers, result = scale.run_setup_guides(runs, timeout=max(900, 45 * runs))
         errors += result.errors + [
             f"{n} runs {state}" for state, n in result.final.items() if state != "COMPLETED"
         ]
         measured += state_history(scale.runs_of(SETUP_GUIDES, customers))
-    return summary(backend, runs, rounds, measured, errors)
+        completed += result.completed
+    return summary(backend, runs, rounds, completed, measured, errors)
 
 
 def on_stack(backend: str, database_url: str | None, cases: list[int], rounds: int) -> list[dict]:
@@ -137,14 +142,16 @@ def on_stack(backend: str, database_url: str | None, cases: list[int], rounds: i
 def table(rows: list[dict]) -> str:
     """The rows as docs/performance.md shows them."""
     lines = [
-        "| database | runs at once | resumes | resume → Running, median / p95 / max | resume → next gate, "
-        "median / p95 / max | of which pickup / process start / flow, median | load average |",
-        "|---|---:|---:|---:|---:|---:|---:|",
+        "| database | runs at once | completed | resumes | resume → Running, median / p95 / max | "
+        "resume → next gate, median / p95 / max | of which pickup / process start / flow, median | "
+        "load average |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
         run, nxt, parts = r["to_running"], r["to_next"], r["parts_median"]
         lines.append(
-            f"| {r['backend']} | {r['runs']} | {r['resumes']} | "
+            f"| {r['backend']} | {r['runs']} | {r['completed']} of {r['runs'] * r['rounds']} | "
+            f"{r['resumes']} | "
             f"{run['median']:.1f} / {run['p95']:.1f} / {run['max']:.1f} s | "
             f"**{nxt['median']:.1f}** / {nxt['p95']:.1f} / {nxt['max']:.1f} s | "
             f"{parts['pickup']:.1f} / {parts['start']:.1f} / {parts['flow']:.1f} s | "
