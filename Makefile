@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: up test bench bench-large bench-whatif bench-sftp bench-load bench-clicks clean clean-all
+.PHONY: up test bench bench-large bench-whatif bench-sftp bench-load bench-clicks bench-resume clean clean-all
 
 $(BIN)/hris-runbook: pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "hris-runbook needs Python >= 3.11 (set PYTHON=...)")'
@@ -58,3 +58,9 @@ bench-load: $(BIN)/hris-runbook
 # A CSM's Submit and Resume on the SQLite server of `make up` while other writers keep it busy: 503s counted.
 bench-clicks: $(BIN)/hris-runbook
 	$(BIN)/python -m benchmarks.sqlite_clicks
+
+
+# A CSM's Resume to the run's next gate, from Prefect's state history, on a `make up`-style stack:
+# 1 run (5 rounds) and 20 at once on SQLite, 20 on PostgreSQL (skipped without it); ~5 minutes.
+bench-resume: $(BIN)/hris-runbook
+	$(BIN)/python -m benchmarks.resume

@@ -16,7 +16,6 @@ import json
 import os
 import platform
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -24,7 +23,6 @@ os.environ.setdefault("NO_PROXY", "127.0.0.1,localhost")
 os.environ.setdefault("no_proxy", "127.0.0.1,localhost")
 
 from benchmarks import scale  # noqa: E402
-from sandbox.smtp import start_smtp  # noqa: E402
 
 OUT = Path(__file__).resolve().parent / "out"
 
@@ -33,33 +31,28 @@ def measure(
     backend: str, database_url: str | None, redis_url: str, sizes: list[int], limit: int
 ) -> list[dict]:
     rows = []
-    with scale.prefect_stack(database_url, redis_url, workers=2, limit=limit) as stack:
-        smtp = start_smtp(Path(tempfile.mkdtemp(prefix="hris-load-mail-")), scale.free_port())
-        try:
-            with scale.api(stack.api_url):
-                scale.save_smtp_block(smtp.port)
-                for n in sizes:
-                    before = len(smtp.handler.messages())
-                    customers, result = scale.run_setup_guides(n, timeout=max(1200, 40 * n))
-                    emails = len(smtp.handler.messages()) - before
-                    row = {
-                        "backend": backend,
-                        "runs": n,
-                        "completed": result.completed,
-                        "unfinished": result.final.get("UNFINISHED", 0),  # still going at the timeout
-                        "failed_starts": result.failed_starts,
-                        "failed_resumes": result.failed_resumes,
-                        "emails": emails,
-                        "resume_to_next_median_s": round(result.median, 2),
-                        "resume_to_next_p95_s": round(result.percentile(0.95), 2),
-                        "wall_s": round(result.seconds, 1),
-                        "database_is_locked": stack.log_text().count("database is locked"),
-                        "errors": result.errors[:5],
-                    }
-                    rows.append(row)
-                    print(json.dumps(row), flush=True)
-        finally:
-            smtp.stop()
+    with scale.runbook_stack(database_url, redis_url, workers=2, limit=limit) as running:
+        stack, smtp = running.stack, running.smtp
+        for n in sizes:
+            before = len(smtp.handler.messages())
+            customers, result = scale.run_setup_guides(n, timeout=max(1200, 40 * n))
+            emails = len(smtp.handler.messages()) - before
+            row = {
+                "backend": backend,
+                "runs": n,
+                "completed": result.completed,
+                "unfinished": result.final.get("UNFINISHED", 0),  # still going at the timeout
+                "failed_starts": result.failed_starts,
+                "failed_resumes": result.failed_resumes,
+                "emails": emails,
+                "resume_to_next_median_s": round(result.median, 2),
+                "resume_to_next_p95_s": round(result.percentile(0.95), 2),
+                "wall_s": round(result.seconds, 1),
+                "database_is_locked": stack.log_text().count("database is locked"),
+                "errors": result.errors[:5],
+            }
+            rows.append(row)
+            print(json.dumps(row), flush=True)
     return rows
 
 

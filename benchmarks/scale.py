@@ -23,6 +23,7 @@ from collections import Counter
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from tasks.contracts import CUSTOMER_CHOICE, SETUP_GUIDES, SETUP_GUIDES_EMAIL, deployment_name
 
@@ -156,9 +157,10 @@ def prefect_stack(
     database_url: str | None,
     redis_url: str | None,
     workers: int = 2,
-    limit: int = 50,
+    limit: int | None = 50,
     base: Path | None = None,
     deploy: bool = True,
+    worker_settings: dict[str, str] | None = None,
 ):
     """A Prefect server (PostgreSQL at `database_url`, else SQLite) and `workers` process workers.
 
@@ -166,7 +168,8 @@ def prefect_stack(
     one shared path, and once-locks are in Redis when `redis_url` is given. With `base` the stack
     keeps its state there (the SQLite server's database is `base/server/prefect.db`, result storage
     `base/shared-results`) for a later stack on the same folder; `deploy=False` runs the deployments
-    and pool already in the database.
+    and pool already in the database. `worker_settings` replaces the workers' fast polling (`limit`
+    None: no limit, as `make up`'s worker).
     """
     from cli.stack import database_settings, healthy, server_command
 
@@ -210,11 +213,13 @@ def prefect_stack(
         if deploy:
             with api(api_url):
                 _deploy()
+        fast = {"PREFECT_WORKER_QUERY_SECONDS": "1", "PREFECT_WORKER_PREFETCH_SECONDS": "1"}
+        limited = ["--limit", str(limit)] if limit else []
         for number in range(1, workers + 1):
             start(
                 f"worker-{number}",
-                [_prefect(), "worker", "start", "--pool", POOL, "--type", "process", "--limit", str(limit)],
-                {"PREFECT_WORKER_QUERY_SECONDS": "1", "PREFECT_WORKER_PREFETCH_SECONDS": "1"},
+                [_prefect(), "worker", "start", "--pool", POOL, "--type", "process", *limited],
+                fast if worker_settings is None else worker_settings,
             )
         yield stack
     finally:
@@ -222,6 +227,38 @@ def prefect_stack(
             _stop(process)
         if not keep:
             shutil.rmtree(base, ignore_errors=True)
+
+
+@dataclass
+class RunbookStack:
+    """A `prefect_stack` whose `default` blocks point at stand-ins: what its runs email and post."""
+
+    stack: Stack
+    smtp: Any
+    slack: Any | None
+
+
+@contextmanager
+def runbook_stack(database_url: str | None, redis_url: str | None, slack: bool = False, **options: Any):
+    """`prefect_stack(database_url, redis_url, **options)` with the SMTP stand-in (and with `slack`
+    the Slack one, where gates notify the CSM) saved as its blocks; the body runs inside `api(...)`."""
+    from sandbox.slack import SlackStandIn
+    from sandbox.smtp import start_smtp
+
+    with prefect_stack(database_url, redis_url, **options) as stack:
+        smtp = start_smtp(Path(tempfile.mkdtemp(prefix="hris-load-mail-")), free_port())
+        slack_stand_in = SlackStandIn(post_interval=0).start() if slack else None
+        try:
+            with api(stack.api_url):
+                save_smtp_block(smtp.port)
+                if slack_stand_in is not None:
+                    slack_stand_in.add_channel("am-load")
+                    slack_stand_in.add_user("casey@10kc.example")
+                    save_slack_block(slack_stand_in.url)
+                yield RunbookStack(stack, smtp, slack_stand_in)
+        finally:
+            for stand_in in filter(None, (smtp, slack_stand_in)):
+                stand_in.stop()
 
 
 @contextmanager
@@ -265,11 +302,18 @@ def save_smtp_block(smtp_port: int) -> None:
     ).save("default", overwrite=True)
 
 
-def save_api_integration_blocks(slack_url: str, workos_url: str) -> None:
-    """The Slack and WorkOS blocks api-integration loads, pointing at their stand-ins."""
-    from blocks import SlackWorkspace, WorkOSCredentials
+def save_slack_block(slack_url: str) -> None:
+    """The `default` Slack block, pointing at the Slack stand-in: gates notify the CSM there."""
+    from blocks import SlackWorkspace
 
     SlackWorkspace(bot_token="xoxb-sandbox", base_url=f"{slack_url}/api/").save("default", overwrite=True)
+
+
+def save_api_integration_blocks(slack_url: str, workos_url: str) -> None:
+    """The Slack and WorkOS blocks api-integration loads, pointing at their stand-ins."""
+    from blocks import WorkOSCredentials
+
+    save_slack_block(slack_url)
     WorkOSCredentials(
         api_key="sk_test_sandbox",
         base_url=workos_url,

@@ -4,63 +4,15 @@ from __future__ import annotations
 
 import functools
 import json
-import time
-from typing import Any
+from typing import TYPE_CHECKING
 
-import gspread
-import requests
-from google.auth.transport.requests import AuthorizedSession
-from google.oauth2.service_account import Credentials
-from gspread.exceptions import APIError
-from gspread.http_client import HTTPClient
 from prefect.blocks.core import Block
 from pydantic import ConfigDict, Field, SecretStr, field_validator
 
-from tasks.retry import retry_delay
+if TYPE_CHECKING:
+    import gspread
 
 SCOPES = ["https://www.googleapis.com/auth/spreadsheets.readonly"]
-GOOGLE_HOSTS = ("https://sheets.googleapis.com", "https://www.googleapis.com")
-
-
-class _ApiBaseSession(AuthorizedSession):
-    """Sends Google API calls to another base URL (the sandbox stand-in); nothing else changes."""
-
-    def __init__(self, credentials: Credentials, api_base_url: str):
-        super().__init__(credentials)
-        self.api_base_url = api_base_url.rstrip("/")
-
-    def request(self, method, url, *args, **kwargs):
-        for host in GOOGLE_HOSTS:
-            if url.startswith(host):
-                url = self.api_base_url + url[len(host) :]
-        return super().request(method, url, *args, **kwargs)
-
-
-class RetryingHTTPClient(HTTPClient):
-    """gspread's HTTP client with a timeout and bounded retries of 408/429/5xx (honouring
-    Retry-After), timeouts and dropped connections: we only read, so a retry is always safe."""
-
-    def __init__(
-        self, auth, session=None, max_retries: int = 4, first_delay: float = 1.0, timeout: float = 60
-    ):
-        super().__init__(auth, session)
-        self.max_retries, self.first_delay = max_retries, first_delay
-        self.set_timeout(timeout)  # gspread's default is none: a silent server would hang the run
-
-    def request(self, *args: Any, **kwargs: Any):
-        for attempt in range(self.max_retries + 1):
-            try:
-                return super().request(*args, **kwargs)
-            except APIError as err:
-                retryable = err.code in (408, 429) or err.code >= 500
-                if not retryable or attempt == self.max_retries:
-                    raise
-                time.sleep(retry_delay(err.response.headers, attempt, self.first_delay))
-            except (requests.ConnectionError, requests.Timeout):
-                if attempt == self.max_retries:
-                    raise
-                time.sleep(self.first_delay * 2**attempt)
-        raise AssertionError("unreachable")
 
 
 class GoogleSheetsCredentials(Block):
@@ -118,6 +70,13 @@ class GoogleSheetsCredentials(Block):
         return json.loads(self.service_account_info.get_secret_value())["client_email"]
 
     def get_client(self) -> gspread.Client:
+        # imported here: gspread and google-auth take ~0.3 s, and every flow-run process loads blocks
+        import gspread
+        from google.auth.transport.requests import AuthorizedSession
+        from google.oauth2.service_account import Credentials
+
+        from blocks.google_sheets_http import RetryingHTTPClient, _ApiBaseSession
+
         credentials = Credentials.from_service_account_info(
             json.loads(self.service_account_info.get_secret_value()), scopes=SCOPES
         )

@@ -6,18 +6,16 @@ import base64
 import io
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
-import paramiko
 from prefect.blocks.core import Block
 from pydantic import ConfigDict, Field, SecretStr, field_validator
 
-KEY_TYPES = {
-    "ssh-ed25519": paramiko.Ed25519Key,
-    "ssh-rsa": paramiko.RSAKey,
-    "ecdsa-sha2-nistp256": paramiko.ECDSAKey,
-    "ecdsa-sha2-nistp384": paramiko.ECDSAKey,
-    "ecdsa-sha2-nistp521": paramiko.ECDSAKey,
-}
+if TYPE_CHECKING:
+    import paramiko
+
+# paramiko is imported where a key or a connection is made: every flow-run process loads blocks
+KEY_TYPES = ("ssh-ed25519", "ssh-rsa", "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384", "ecdsa-sha2-nistp521")
 
 
 class SftpServer(Block):
@@ -77,10 +75,14 @@ class SftpServer(Block):
         return f"{parts[0]} {parts[1]}"
 
     def _pinned_key(self) -> paramiko.PKey:
+        import paramiko
+
         key_type, data = self.host_key.split()
         return paramiko.PKey.from_type_string(key_type, base64.b64decode(data))
 
     def _login_key(self) -> paramiko.PKey:
+        import paramiko
+
         passphrase = self.private_key_passphrase.get_secret_value() if self.private_key_passphrase else None
         text = self.private_key.get_secret_value()
         for key_class in (paramiko.Ed25519Key, paramiko.ECDSAKey, paramiko.RSAKey):
@@ -93,6 +95,8 @@ class SftpServer(Block):
     @contextmanager
     def get_client(self) -> Iterator[paramiko.SFTPClient]:
         """An SFTP session; the connection is closed when the block exits."""
+        import paramiko
+
         ssh = paramiko.SSHClient()
         ssh.set_missing_host_key_policy(paramiko.RejectPolicy())
         known = self.host if self.port == 22 else f"[{self.host}]:{self.port}"

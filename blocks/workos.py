@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from prefect.blocks.core import Block
 from pydantic import ConfigDict, Field, SecretStr, field_validator, model_validator
-from workos import WorkOSClient
 
 from blocks.web_app import check_secret
+
+if TYPE_CHECKING:
+    from workos import WorkOSClient
 
 
 class WorkOSCredentials(Block):
@@ -100,6 +102,9 @@ class WorkOSCredentials(Block):
 
     def get_client(self) -> WorkOSClient:
         """The SDK client; it retries 429 (after Retry-After) and 5xx on its own."""
+        # imported here: the SDK takes ~0.7 s to import, and every flow-run process loads blocks
+        from workos import WorkOSClient
+
         return WorkOSClient(
             api_key=self.api_key.get_secret_value(), base_url=self.base_url, request_timeout=30
         )

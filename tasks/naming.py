@@ -14,8 +14,6 @@ from typing import Any
 
 from prefect.context import FlowRunContext
 
-from tasks.sftp import claimed_on, original_name
-
 _HASH = re.compile(r"(?:^|-)[0-9a-f]{12,}(?=-|$)")  # a digest inside a once-key, with its dash
 _companies: dict[tuple[str, str], str | None] = {}  # (flow run, customer key) → registered company
 
@@ -51,6 +49,8 @@ def customer_label(parameters: dict[str, Any]) -> str:
 
 def upload_label(upload: str) -> str:
     """A claimed upload as the customer knows it: `employees.csv (2026-12-05)`, the claim's day."""
+    from tasks.sftp import claimed_on, original_name  # here: tasks.sftp imports paramiko (~0.2 s)
+
     day = claimed_on(upload)
     return f"{original_name(upload)} ({day})" if day else upload
 

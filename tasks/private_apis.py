@@ -12,10 +12,6 @@ from typing import Any
 # passes, and a CSM's answer may take days.
 from prefect.utilities.engine import propose_state_sync
 
-# What workos raises for a dropped connection and a timeout (not exported; the public Transport*
-# errors are the HTTP backend's own, caught and re-raised as these).
-from workos._errors import WorkOSConnectionError, WorkOSTimeoutError
-
 
 def slack_upload_bytes(client: Any, url: str, data: bytes) -> int:
     """Step two of files_upload_v2 (the bytes to Slack's upload URL), on its own, so the share that
@@ -26,4 +22,15 @@ def slack_upload_bytes(client: Any, url: str, data: bytes) -> int:
     return int(sent.status)
 
 
-__all__ = ["WorkOSConnectionError", "WorkOSTimeoutError", "propose_state_sync", "slack_upload_bytes"]
+def __getattr__(name: str) -> Any:
+    """What workos raises for a dropped connection and a timeout (not exported; the public Transport*
+    errors are the HTTP backend's own, caught and re-raised as these). Imported on first use: the
+    SDK takes ~0.7 s to import, and every flow-run process imports this module (issue 24)."""
+    if name in ("WorkOSConnectionError", "WorkOSTimeoutError"):
+        from workos import _errors
+
+        return getattr(_errors, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+__all__ = ["propose_state_sync", "slack_upload_bytes"]  # and the two WorkOS errors, from __getattr__

@@ -27,6 +27,7 @@ from tasks.once import once_key
 from tasks.registry import Registration
 from tasks.steps import ask_if_it_arrived
 from tasks.templating import SlackText, render
+from tasks.upload_history import summary_rows
 
 SHOWN_REJECTED = 50  # the text names this many rejected rows by line; the attachment has them all
 
@@ -98,7 +99,7 @@ def draft_receipt(reg: Registration, upload: str, summary: dict, out_dir: Path, 
         first_name=customer.contact_first_name,
         csm_name=customer.csm.name,
         upload=upload,
-        rows=summary["rows"],
+        rows=summary_rows(summary),
         rejected=shown,
         columns=_column_lines(summary),
         unmapped=unmapped,

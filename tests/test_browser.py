@@ -305,3 +305,75 @@ def test_the_update_mapping_gate_shows_the_what_if_in_the_prefect_ui(
         screenshot(page, tmp_path, "ui-update-mapping-whatif.png")
 
     answer_in_ui(page, run, "segments-plan", approve_with_the_what_if)
+
+
+@pytest.mark.timeout(600)
+def test_the_apply_gate_shows_the_customer_s_receipt_and_approving_sends_it(
+    tmp_path, prefect_api, sftp_block, sftp_server, slack_block, slack, hub_block, hub, smtp_block, smtp_server,
+    clean_registrations, page,
+):  # fmt: skip
+    """Issue 23 §2: the CSM reads the receipt in the apply-files Resume dialog; Submit sends it, once."""
+    from playwright.sync_api import expect
+
+    from tests.test_upload_receipt import claim, receipt_customer, start
+
+    def prepared():  # Prefect's sync helpers, off Playwright's loop
+        reg = receipt_customer(tmp_path)
+        return start(reg, claim(sftp_server, reg))
+
+    with ThreadPoolExecutor(1) as pool:
+        run = pool.submit(prepared).result()
+
+    def approve_with_the_receipt(dialog) -> None:
+        receipt = dialog.get_by_text("Receipt to the customer")
+        expect(receipt).to_be_visible()
+        expect(form_field(dialog, "Send the receipt")).to_be_visible()
+        choose(dialog, "Decision", "approve")
+        fill(dialog, "Your name", "Casey Success")
+        receipt.scroll_into_view_if_needed()
+        screenshot(page, tmp_path, "ui-apply-files-receipt.png")
+
+    answer_in_ui(page, run.flow_run_id, "apply-files", approve_with_the_receipt)
+    [message] = wait_until(smtp_server.handler.messages, timeout=180, what="the receipt")
+    assert message["Subject"] == "Your file staff.csv: what we changed on 10KC"
+    assert message.get_body(preferencelist=("plain",)).get_content().startswith("Hello Dana,")
+    with ThreadPoolExecutor(1) as pool:
+        assert pool.submit(run.result).result().is_completed()
+
+
+@pytest.mark.timeout(600)
+def test_the_mapping_review_request_is_read_and_approved_in_the_prefect_ui(
+    tmp_path, prefect_api, smtp_block, smtp_server, slack_block, slack, clean_registrations, page
+):
+    """Issue 23 §1: the periodic request for updated mapping values, reviewed at its gate like any email."""
+    import uuid
+    from datetime import UTC, datetime
+
+    from playwright.sync_api import expect
+
+    from tasks.review_periods import last_ended
+    from tests.test_mapping_review import LONG_AGO, _register
+
+    customer = make_customer(company_name="Umbrella Corp", contact_first_name="Alice")
+    period = last_ended("monthly", datetime.now(UTC))
+
+    def prepared():  # Prefect's sync helpers, off Playwright's loop
+        from flows.mapping_review import mapping_review
+        from tests.gates import FlowInThread
+
+        _register(customer, "monthly", LONG_AGO)
+        name = f"review-{uuid.uuid4().hex[:8]}"
+        return FlowInThread(mapping_review, name, customer_key=customer.key, period=period.label)
+
+    with ThreadPoolExecutor(1) as pool:
+        run = pool.submit(prepared).result()
+
+    def approve_the_request(dialog) -> None:
+        expect(dialog.get_by_text("on a monthly basis", exact=False).first).to_be_visible()
+        choose(dialog, "Decision", "approve")
+        fill(dialog, "Your name", "Casey Success")
+        screenshot(page, tmp_path, "ui-mapping-review-email.png")
+
+    answer_in_ui(page, run.flow_run_id, "mapping-review-email", approve_the_request)
+    [message] = wait_until(smtp_server.handler.messages, timeout=180, what="the review request")
+    assert message["To"] == customer.contact_email and period.label in message["Subject"]
