@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tasks.deletion_grace import grace_in_words
 from tasks.emails import EmailDraft, markup_to_text
 from tasks.templating import SlackText, file_size, render, slack_text
 
@@ -17,6 +16,8 @@ LINE_CHARS = 200
 def files_details(upload: str, summary: dict) -> SlackText:
     """An upload's counts and the deletion guard's numbers, for the apply-files and mass-deletion notices."""
     guard = summary["deletion_guard"]
+    from tasks.deletion_grace import grace_in_words  # the file engine: only for upload notices
+
     return _trimmed(
         render(
             "slack/approve_files.md.j2",
