@@ -38,7 +38,7 @@ from tasks.naming import run_name
 from tasks.once import already_done, once_key, once_task
 from tasks.progress import Progress
 from tasks.records import SampleFiles, SentEmail
-from tasks.registry import Registration, register
+from tasks.registry import Registration, register, registration
 from tasks.review_links import DOWNLOAD_LINK_SHOWN, review_download_link
 from tasks.sftp import archive, claim, download, inbox_path, missing_from_inbox, safe_file_name
 from tasks.steps import (
@@ -310,7 +310,8 @@ def sftp_integration(customer: Customer) -> dict:
 
     # 7. watch for the production upload (sftp-watch claims it; process-upload does steps 8 and 9
     #    for it, as for every later upload, and then resumes this run)
-    production_reg = reg.model_copy(
+    stored = registration(customer.key) or reg  # with `customer set-…` changes since step 1
+    production_reg = stored.model_copy(
         update={
             "mode": "production",
             "watching": True,
