@@ -31,7 +31,18 @@ def _code_texts() -> list[str]:
 
 
 # Commands whose first word is an action with flags of its own.
-SUBCOMMANDS = {"customer": ("list", "show", "remove", "set-csm", "set-frequency", "set-sftp", "set-grace")}
+SUBCOMMANDS = {
+    "customer": (
+        "list",
+        "show",
+        "remove",
+        "set-csm",
+        "set-frequency",
+        "set-mapping-cadence",
+        "set-sftp",
+        "set-grace",
+    )
+}
 
 
 @cache
