@@ -11,7 +11,6 @@ applied upload: a rejected upload changes no one's grace. Grace 0 and nobody hel
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import json
 import os
@@ -28,6 +27,7 @@ from tasks.once import already_done, once_key, store_record
 from tasks.records import DeletionGrace
 from tasks.registry import Registration, last_applied
 from tasks.sftp import claimed_on
+from tasks.tabular import read_csv
 
 GRACE_COLUMN = "Deletion Grace Until"  # in profile updates.csv; the hub keeps it on the member
 STATUS = "Employee Status"
@@ -76,16 +76,11 @@ def decide(
     return grace
 
 
-def read_strings(path: Path) -> pa.Table:
-    """A CSV with every column as text, blanks as empty strings (never null)."""
-    with path.open(newline="", encoding="utf-8-sig") as handle:
-        header = next(csv.reader(handle), [])
-    options = pacsv.ConvertOptions(
-        column_types={name: pa.string() for name in header},
-        strings_can_be_null=False,
-        quoted_strings_can_be_null=False,
-    )
-    return pacsv.read_csv(path, read_options=pacsv.ReadOptions(encoding="utf8"), convert_options=options)
+def read_strings(path: Path, label: str) -> pa.Table:
+    """A CSV with every column as text under its own header name, blanks as empty strings: read as the
+    engine reads (any encoding and delimiter, line breaks inside values; a bad file is one line)."""
+    read = read_csv(label, path)
+    return read.table.rename_columns(read.header)
 
 
 def _column(table: pa.Table, name: str) -> pa.ChunkedArray:
@@ -197,13 +192,19 @@ def apply_grace(
     """Apply grace to the engine's files in `out_dir` (both copies) and its summary; returns the new
     summary (counts and dates only) and the decisions, whose `held` is the state to store."""
     hub_dir = out_dir / HUB_API_DIR
-    deletions = read_strings(hub_dir / DELETIONS)
-    export = read_strings(members_csv)
+    deletions = read_strings(hub_dir / DELETIONS, "profile deletions")
+    export = read_strings(members_csv, "hub member export")
     missing = [str(e) for e in _column(deletions, "Email").to_pylist()]
     grace = decide(held_before, missing, _deactivated(export) if held_before else [], day, days)
     summary = dict(summary)
     if grace.hold or grace.back:
-        done = rewrite(grace, read_strings(hub_dir / UPDATES), deletions, export, summary["status_column"])
+        done = rewrite(
+            grace,
+            read_strings(hub_dir / UPDATES, "profile updates"),
+            deletions,
+            export,
+            summary["status_column"],
+        )
         for name, table in ((UPDATES, done.updates), (DELETIONS, done.deletions)):
             _write(table, hub_dir / name, escape=False)
             _write(table, out_dir / name, escape=True)

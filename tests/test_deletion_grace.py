@@ -85,6 +85,25 @@ def test_a_member_missing_within_grace_is_held_deactivated_in_both_copies_not_de
     assert words in files_details("staff.csv", summary)  # the apply-files notice says it too
 
 
+def test_a_hand_made_member_export_is_read_as_the_engine_reads_it(tmp_path):
+    """A CSM's export without a hub API: semicolons, Windows-1252, a line break inside a value. The
+    held member keeps the profile it has there (the grace stage once read only UTF-8 commas)."""
+    export = "Email;First Name;Last Name;Status;Department\r\nann@acme.example;Ann;Lee;active;Engineering\r\n"
+    export += 'old@acme.example;Zoë;"Timer\nSr.";active;Sales\r\n'
+    (tmp_path / "members.csv").write_bytes(export.encode("cp1252"))
+    out, members, summary = engine(tmp_path, ANN_ONLY, members=export)
+    (tmp_path / "members.csv").write_bytes(export.encode("cp1252"))
+    summary, _ = apply_grace(out, members, summary, {}, date(2026, 12, 8), 14)
+    [held] = rows(out / HUB_API_DIR / UPDATES)
+    assert (held["Email"], held["First Name"], held["Last Name"], held["Department"]) == (
+        "old@acme.example",
+        "Zoë",
+        "Timer\nSr.",
+        "Sales",
+    )
+    assert held["Employee Status"] == "inactive" and summary["deletions"] == 0
+
+
 def test_a_held_member_still_missing_when_grace_ends_is_deleted(tmp_path):
     held = {member_key("old@acme.example"): "2026-12-08"}
     out, members, summary = engine(tmp_path, ANN_ONLY)
