@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 
 from prefect import flow, get_run_logger
 from prefect.deployments import run_deployment
+from prefect.states import Failed, State
 
 from blocks import SmtpServer, load_block
 from tasks.approvals import Rejected, ends_on_rejection, run_link, wait_settings
@@ -112,7 +113,7 @@ def review(found: CadenceCustomer, period: Period) -> dict:
 
 @flow(name=MAPPING_REVIEW, flow_run_name=review_run_name)
 @ends_on_rejection
-def mapping_review(customer_key: str = "", period: str = "") -> dict:
+def mapping_review(customer_key: str = "", period: str = "") -> dict | State:
     """Daily without parameters: start each due customer's review. With them: that review.
 
     Args:
@@ -123,5 +124,9 @@ def mapping_review(customer_key: str = "", period: str = "") -> dict:
         return sweep(datetime.now(UTC))
     found = cadence_customer(customer_key)
     if found is None:
-        raise ValueError(f"customer {customer_key}: no mapping review cadence is kept for them")
-    return review(found, parse_period(period))
+        return Failed(message=f"customer {customer_key}: no mapping review cadence is kept for them")
+    try:
+        reviewed = parse_period(period)
+    except ValueError as exc:  # a hand-started run's parameter: one line, no traceback
+        return Failed(message=str(exc))
+    return review(found, reviewed)

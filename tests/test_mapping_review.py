@@ -196,6 +196,19 @@ def test_the_review_is_asked_once_per_period_with_the_unmapped_values_and_not_af
     assert review_state(due.key).outcome == "sent"
 
 
+def test_a_hand_started_review_with_a_bad_customer_or_period_fails_in_one_line(no_cadences):
+    from flows.mapping_review import mapping_review
+
+    customer = make_customer(company_name="Typo Inc")
+    _register(customer, "monthly", LONG_AGO)
+    unknown = mapping_review("nobody.example", "2026-11", return_state=True)
+    assert unknown.is_failed()
+    assert unknown.message == "customer nobody.example: no mapping review cadence is kept for them"
+    bad = mapping_review(customer.key, "November", return_state=True)
+    assert bad.is_failed()
+    assert bad.message == "period 'November': expected a month (2026-11) or a quarter (2026-Q4)"
+
+
 def test_the_api_cadence_is_kept_and_the_board_shows_the_next_review_and_flags_an_overdue_one(no_cadences):
     from tasks.mapping_cadence import api_customer, keep_api_cadence, note_review
     from tasks.status_board import build_board
