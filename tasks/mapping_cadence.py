@@ -113,7 +113,11 @@ def review_state(customer_key: str) -> ReviewState | None:
 
 
 def note_review(customer_key: str, period: Period, outcome: str) -> ReviewState:
+    """Record a period's review; one of an older period finishing late never hides a newer one."""
     state = ReviewState(period=period.label, until=period.end, outcome=outcome, at=datetime.now(UTC))
+    newer = review_state(customer_key)
+    if newer is not None and newer.until > period.end:
+        return newer
     _store(variable_for(MAPPING_REVIEW_PREFIX, customer_key), state)
     return state
 

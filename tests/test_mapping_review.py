@@ -209,6 +209,15 @@ def test_a_hand_started_review_with_a_bad_customer_or_period_fails_in_one_line(n
     assert bad.message == "period 'November': expected a month (2026-11) or a quarter (2026-Q4)"
 
 
+def test_an_older_period_s_review_finishing_late_keeps_the_newer_one(no_cadences):
+    from tasks.mapping_cadence import note_review, review_state
+
+    customer = make_customer(company_name="Late Ltd")
+    note_review(customer.key, parse_period("2026-11"), "sent")
+    note_review(customer.key, parse_period("2026-10"), "sent")  # a run left waiting a month, answered now
+    assert review_state(customer.key).period == "2026-11"  # the board would flag November overdue otherwise
+
+
 def test_the_api_cadence_is_kept_and_the_board_shows_the_next_review_and_flags_an_overdue_one(no_cadences):
     from tasks.mapping_cadence import api_customer, keep_api_cadence, note_review
     from tasks.status_board import build_board
