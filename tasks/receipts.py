@@ -30,6 +30,7 @@ from tasks.templating import SlackText, render
 from tasks.upload_history import summary_rows
 
 SHOWN_REJECTED = 50  # the text names this many rejected rows by line; the attachment has them all
+SHOWN_UNMAPPED = 30  # values the mapping table lacks, named one per line (as mapping-review names them)
 
 
 class ApplyWithReceipt(Approval):
@@ -91,8 +92,10 @@ def draft_receipt(reg: Registration, upload: str, summary: dict, out_dir: Path, 
         shown.append(f"and {len(rejected) - SHOWN_REJECTED} more, all in the attached file")
     unmapped = [
         f'{u["field"]}: "{u["value"]}" ({u["rows"]} row{"s" if u["rows"] != 1 else ""})'
-        for u in summary["unmapped_values"]
+        for u in summary["unmapped_values"][:SHOWN_UNMAPPED]
     ]
+    if len(summary["unmapped_values"]) > SHOWN_UNMAPPED:
+        unmapped.append(f"and {len(summary['unmapped_values']) - SHOWN_UNMAPPED} more values")
     customer = reg.customer
     draft = render_email(
         "upload_receipt",

@@ -222,8 +222,10 @@ def test_the_receipt_names_at_most_fifty_rejected_rows_and_attaches_them_all(tmp
     lines = "".join(f"{n},,missing email\n" for n in range(2, 62))
     (tmp_path / REJECTED).write_text("Line,Email,Reason\n" + lines)
     summary = {"rows": 60, "invites": 0, "updates": 0, "deactivations": 0, "reactivations": 0,
-               "deletions": 0, "rejected_rows": 60, "unmapped_values": []}  # fmt: skip
+               "deletions": 0, "rejected_rows": 60,
+               "unmapped_values": [{"field": "Team", "value": f"T{n}", "rows": 1} for n in range(45)]}  # fmt: skip
     draft = draft_receipt(reg, "big.csv", summary, tmp_path, [])
     assert "- line 51: missing email\n- and 10 more, all in the attached file\n" in draft.body
+    assert '- Team: "T29" (1 row)\n- and 15 more values\n' in draft.body and "T30" not in draft.body
     assert "line 52:" not in draft.body and draft.attachments == [str(tmp_path / REJECTED)]
     assert Path(draft.attachments[0]).read_text().count("missing email") == 60
