@@ -22,14 +22,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
-from tasks.files import DELETIONS, FORMULA_START, HUB_API_DIR, SUMMARY, UPDATES
+from tasks.files import DELETIONS, FORMULA_START, GRACE_COLUMN, HUB_API_DIR, SUMMARY, UPDATES
 from tasks.once import already_done, once_key, store_record
 from tasks.records import DeletionGrace
 from tasks.registry import Registration, last_applied
 from tasks.sftp import claimed_on
 from tasks.tabular import read_csv
 
-GRACE_COLUMN = "Deletion Grace Until"  # in profile updates.csv; the hub keeps it on the member
 STATUS = "Employee Status"
 DEACTIVATED = ("deactivated", "inactive")  # a member export's status of a deactivated member
 

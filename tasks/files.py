@@ -44,6 +44,7 @@ from tasks.files_segments import UNKNOWN, Segments, UnmappedValue, Vocabulary, r
 from tasks.files_write import (
     DELETIONS,
     FORMULA_START,
+    GRACE_COLUMN,
     HUB_API_DIR,
     HUB_FILES,
     INVITES,
@@ -81,6 +82,7 @@ __all__ = [
     "OUTPUT_FILES",
     "REJECTED",
     "STATUS_ALIASES",
+    "GRACE_COLUMN",
     "SUMMARY",
     "UNKNOWN",
     "UPDATES",

@@ -25,6 +25,9 @@ UPDATES = "profile updates.csv"
 DELETIONS = "profile deletions.csv"
 REJECTED = "rejected rows.csv"
 SUMMARY = "summary.json"
+GRACE_COLUMN = (
+    "Deletion Grace Until"  # profile updates.csv, deletion grace held members only; the hub keeps it
+)
 OUTPUT_FILES = [INVITES, UPDATES, DELETIONS, REJECTED, SUMMARY]
 # The same three files with every value as it is, for the hub API: formula escaping is for people
 # opening a file in a spreadsheet, not for data (a segment value `- None -` stays `- None -`).

@@ -21,7 +21,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from tasks.contracts import KEPT_INPUTS, KEPT_MEMBERS, KEPT_UPLOAD
-from tasks.files import EMAIL_ALIASES, SUMMARY, UPDATES, generate_files, hub_file
+from tasks.files import EMAIL_ALIASES, GRACE_COLUMN, SUMMARY, UPDATES, generate_files, hub_file
 from tasks.mapping import MappingTable
 from tasks.tabular import header_key, read_csv
 
@@ -52,6 +52,7 @@ class WhatIf:
     fields: list[FieldChange] = field(default_factory=list)
     old: dict[str, int] = field(default_factory=dict)  # counts of the files applied
     new: dict[str, int] = field(default_factory=dict)  # the same upload with the new table
+    grace: str = ""  # the applied files held or brought back members (deletion grace): said plainly
 
     def markdown(self) -> str:
         """The gate's part (markdown): the per-field table, then the three files' counts."""
@@ -71,6 +72,8 @@ class WhatIf:
         lines.append("\n| file | applied (old table) | with the new table |\n|---|---|---|\n")
         for key, name in FILES:
             lines.append(f"| {name} | {self.old.get(key, 0)} | {self.new.get(key, 0)} |\n")
+        if self.grace:
+            lines.append(f"\n{self.grace}\n")
         return "".join(lines)
 
     def slack_lines(self) -> list[str]:
@@ -84,7 +87,7 @@ class WhatIf:
             if f.changes
         ] or ["no member's value changes"]
         counts = ", ".join(f"{name} {self.old.get(k, 0)} → {self.new.get(k, 0)}" for k, name in FILES)
-        return [*lines, counts]
+        return [*lines, counts, *([self.grace] if self.grace else [])]
 
 
 def _code(text: str) -> str:
@@ -168,6 +171,20 @@ def what_if(upload: str, kept: Path, new_table: MappingTable, scratch: Path) -> 
         fields=fields,
         old={k: int(old.get(k, 0)) for k in counts},
         new={k: int(new[k]) for k in counts},
+        grace=grace_note(old),
+    )
+
+
+def grace_note(applied: dict[str, Any]) -> str:
+    """Deletion grace changed the applied files (held members as updates, returning ones reactivated);
+    the new table's side is before grace, so those members differ in the counts by design."""
+    grace = applied.get("deletion_grace") or {}
+    held, back = int(grace.get("held", 0)), int(grace.get("back", 0))
+    if not (held or back):
+        return ""
+    return (
+        f"The applied files include deletion grace ({held} member(s) held deactivated, {back} back): "
+        "the new table's counts are before grace, so its deletions and updates differ by those members."
     )
 
 
@@ -222,7 +239,9 @@ def members_changed(old_updates: Path, new_updates: Path, members_csv: Path) -> 
     indexing rather than joins."""
     old = _segment_table(old_updates, "applied profile updates", ["email"], None)
     new = _segment_table(new_updates, "new profile updates", ["email"], None)
-    fields = list(dict.fromkeys([*old.column_names[1:], *new.column_names[1:]]))
+    fields = [  # grace's own column is no 10KC field a table maps
+        name for name in dict.fromkeys([*old.column_names[1:], *new.column_names[1:]]) if name != GRACE_COLUMN
+    ]
     listed = pa.concat_arrays([old["Email"].combine_chunks(), new["Email"].combine_chunks()])
     hub = _segment_table(members_csv, "kept member export", EMAIL_ALIASES, fields, listed)
     ids_old, ids_new, ids_hub = _codes([old["Email"], new["Email"], hub["Email"]])

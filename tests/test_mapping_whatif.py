@@ -100,3 +100,22 @@ def test_files_made_before_inputs_were_kept_are_said_plainly(tmp_path):
     kept_inputs(kept)[0].unlink()
     found = what_if("staff.csv", kept, parse_rows(NEW, "new"), tmp_path / "scratch")
     assert "processed before uploads' inputs were kept" in found.unavailable
+
+
+def test_an_upload_applied_with_deletion_grace_is_compared_without_grace_s_column_and_says_so(tmp_path):
+    """Grace held e@ as an update with its own column: the what-if counts no field change for it and
+    says plainly that the applied counts include grace."""
+    import json
+    from datetime import date
+
+    from tasks.deletion_grace import apply_grace
+    from tasks.files import SUMMARY
+
+    kept = applied_upload(tmp_path)
+    summary = json.loads((kept / SUMMARY).read_text())
+    apply_grace(kept, kept_inputs(kept)[1], summary, {}, date(2026, 12, 1), 14)  # e@ held, not deleted
+    found = what_if("staff.csv", kept, parse_rows(OLD, "old"), tmp_path / "scratch")
+    assert {f.name for f in found.fields} == {"Department", "Office"}  # no "Deletion Grace Until" row
+    assert (found.old["deletions"], found.new["deletions"]) == (0, 1)
+    assert "include deletion grace (1 member(s) held deactivated, 0 back)" in found.markdown()
+    assert found.grace in found.slack_lines()
