@@ -108,6 +108,10 @@ def draft_receipt(reg: Registration, upload: str, summary: dict, out_dir: Path, 
         unmapped=unmapped,
         **{k: summary[k] for k in ("invites", "updates", "deactivations", "reactivations", "deletions")},
         rejected_rows=summary["rejected_rows"],
+        held=", ".join(
+            f"{h['members']} until {h['until']}"
+            for h in (summary.get("deletion_grace") or {}).get("held_until", [])
+        ),
         **to_customer(customer, cc),
     )
     attached = [str(out_dir / REJECTED)] if rejected else []
