@@ -11,7 +11,7 @@ from prefect.client.orchestration import get_client
 from pydantic import ValidationError
 
 from tasks.contracts import PROGRESS_ARTIFACT, RUNBOOK_FLOWS, UPLOAD_ARTIFACT, artifact_key
-from tasks.registry import SEEN_PREFIX, Seen, valid_seen
+from tasks.registry import SEEN_PREFIX, Seen, valid_seen, variables_like
 from tasks.upload_history import Upload, read_upload, read_uploads
 from tasks.wait import WAIT_SETTINGS_VARIABLE, WaitSettings
 
@@ -153,18 +153,8 @@ def remind_after() -> timedelta:
 
 def seen() -> dict[str, Seen]:
     """What sftp-watch last saw of each customer (last upload), by Variable name (`variable_for`)."""
-    found, offset = {}, 0
-    with get_client(sync_client=True) as client:
-        while True:
-            page = client.request(
-                "POST",
-                "/variables/filter",
-                json={"variables": {"name": {"like_": SEEN_PREFIX}}, "offset": offset, "limit": PAGE},
-            ).json()
-            for variable in page:
-                if variable["name"].startswith(SEEN_PREFIX):
-                    if (state := valid_seen(variable["name"], variable["value"])) is not None:
-                        found[variable["name"]] = state
-            if len(page) < PAGE:
-                return found
-            offset += PAGE
+    found = {}
+    for name, value in variables_like(SEEN_PREFIX).items():
+        if (state := valid_seen(name, value)) is not None:
+            found[name] = state
+    return found

@@ -14,17 +14,22 @@ import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from prefect.client.orchestration import get_client
 from prefect.variables import Variable
 from pydantic import BaseModel, Field, ValidationError
 
 from tasks.contracts import API_CUSTOMER_PREFIX, MAPPING_REVIEW_PREFIX
 from tasks.customer import Customer
-from tasks.registry import MAX_CHARS, registration, registration_lock, registrations, variable_for
+from tasks.registry import (
+    MAX_CHARS,
+    registration,
+    registration_lock,
+    registrations,
+    variable_for,
+    variables_like,
+)
 from tasks.review_periods import Cadence, Period
 
 logger = logging.getLogger(__name__)
-PAGE = 200
 
 
 class ApiCustomer(BaseModel):
@@ -120,23 +125,6 @@ def note_review(customer_key: str, period: Period, outcome: str) -> ReviewState:
         return newer
     _store(variable_for(MAPPING_REVIEW_PREFIX, customer_key), state)
     return state
-
-
-def variables_like(prefix: str) -> dict[str, object]:
-    """Every Variable whose name starts with `prefix`, by name, PAGE per API call."""
-    found: dict[str, object] = {}
-    with get_client(sync_client=True) as client:
-        offset = 0
-        while True:
-            page = client.request(
-                "POST",
-                "/variables/filter",
-                json={"variables": {"name": {"like_": prefix}}, "offset": offset, "limit": PAGE},
-            ).json()
-            found |= {v["name"]: v["value"] for v in page if v["name"].startswith(prefix)}
-            if len(page) < PAGE:
-                return found
-            offset += PAGE
 
 
 def valid(model: type[BaseModel], name: str, value: object):
