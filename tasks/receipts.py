@@ -26,7 +26,7 @@ from tasks.files import REJECTED
 from tasks.once import once_key
 from tasks.registry import Registration
 from tasks.steps import ask_if_it_arrived
-from tasks.templating import SlackText, render
+from tasks.templating import SlackText, capped, render
 from tasks.upload_history import summary_rows
 
 SHOWN_REJECTED = 50  # the text names this many rejected rows by line; the attachment has them all
@@ -87,15 +87,19 @@ def _column_lines(summary: dict) -> list[str]:
 def draft_receipt(reg: Registration, upload: str, summary: dict, out_dir: Path, cc: list[str]) -> EmailDraft:
     """The receipt for `upload` (its original name), rejected rows attached when there are any."""
     rejected = rejected_lines(out_dir)
-    shown = [f"line {line}: {reason}" for line, reason in rejected[:SHOWN_REJECTED]]
-    if len(rejected) > SHOWN_REJECTED:
-        shown.append(f"and {len(rejected) - SHOWN_REJECTED} more, all in the attached file")
-    unmapped = [
-        f'{u["field"]}: "{u["value"]}" ({u["rows"]} row{"s" if u["rows"] != 1 else ""})'
-        for u in summary["unmapped_values"][:SHOWN_UNMAPPED]
-    ]
-    if len(summary["unmapped_values"]) > SHOWN_UNMAPPED:
-        unmapped.append(f"and {len(summary['unmapped_values']) - SHOWN_UNMAPPED} more values")
+    shown = capped(
+        [f"line {line}: {reason}" for line, reason in rejected],
+        SHOWN_REJECTED,
+        "and {n} more, all in the attached file",
+    )
+    unmapped = capped(
+        [
+            f'{u["field"]}: "{u["value"]}" ({u["rows"]} row{"s" if u["rows"] != 1 else ""})'
+            for u in summary["unmapped_values"]
+        ],
+        SHOWN_UNMAPPED,
+        "and {n} more values",
+    )
     customer = reg.customer
     draft = render_email(
         "upload_receipt",

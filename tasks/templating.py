@@ -61,6 +61,12 @@ for _env in (environment, slack_environment):
     _env.filters["file_size"] = file_size
 
 
+def capped(lines: list[str], limit: int, tail: str = "and {n} more") -> list[str]:
+    """The first `limit` lines, then one `tail` line counting the rest (its `{n}`), for lists people read."""
+    extra = len(lines) - limit
+    return lines[:limit] + ([tail.format(n=extra)] if extra > 0 else [])
+
+
 def render(name: str, **context: Any) -> str:
     """Render templates/<name> with StrictUndefined (Slack templates with every value escaped)."""
     slack = name.startswith("slack/")

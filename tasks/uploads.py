@@ -22,7 +22,7 @@ from tasks.records import SharedFiles
 from tasks.registry import Registration
 from tasks.sftp import original_name
 from tasks.slack import Slack
-from tasks.templating import render
+from tasks.templating import capped, render
 
 COUNTS = ("invites", "updates", "deletions", "deactivations", "reactivations", "rejected_rows")
 
@@ -138,5 +138,4 @@ UNMAPPED_SHOWN = 10  # the Slack summary names this many unmapped values, then s
 
 def unmapped_in_words(unmapped: list[dict]) -> list[str]:
     """`Department: Sales Ops ×4`, most rows first (summary.json's order), the rest counted."""
-    shown = [f"{u['field']}: {u['value']} ×{u['rows']}" for u in unmapped[:UNMAPPED_SHOWN]]
-    return shown + ([f"and {len(unmapped) - UNMAPPED_SHOWN} more"] if len(unmapped) > UNMAPPED_SHOWN else [])
+    return capped([f"{u['field']}: {u['value']} ×{u['rows']}" for u in unmapped], UNMAPPED_SHOWN)

@@ -230,6 +230,8 @@ def test_the_receipt_names_at_most_fifty_rejected_rows_and_attaches_them_all(tmp
     assert "held in deletion grace" not in draft.body  # grace off: the runbook's wording only
     held = {"days": 14, "held": 3, "held_until": [{"until": "2026-12-22", "members": 3}], "back": 0}
     draft = draft_receipt(reg, "big.csv", summary | {"deletion_grace": held}, tmp_path, [])
-    assert "- profile deletions: 0\n- held in deletion grace: 3 until 2026-12-22 (people missing" in draft.body
+    assert (
+        "- profile deletions: 0\n- held in deletion grace: 3 until 2026-12-22 (people missing" in draft.body
+    )
     assert "line 52:" not in draft.body and draft.attachments == [str(tmp_path / REJECTED)]
     assert Path(draft.attachments[0]).read_text().count("missing email") == 60
