@@ -23,9 +23,9 @@ MAPPING = "Category,HRIS Field,HRIS Values,Notes,10KC Segment,10KC Value,Visibil
 UPLOAD = "Email,First Name,Last Name,Employee Status,Department\nann@acme.example,Ann,Lee,active,Sales\nnew@acme.example,New,Hire,active,Sales\n"
 
 
-def production_customer(tmp_path, **overrides) -> Registration:
+def production_customer(tmp_path, mapping: str = MAPPING, **overrides) -> Registration:
     customer = make_customer(**overrides)
-    (tmp_path / "map.csv").write_text(MAPPING)
+    (tmp_path / "map.csv").write_text(mapping)
     reg = Registration(
         customer=customer,
         mode="production",

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from prefect.input.actions import read_flow_run_input
 
-from tasks.registry import Registration, register
+from tasks.registry import Registration
 from tests.conftest import make_customer
 from tests.gates import FlowInThread, answer, artifacts_and_logs, form_description, read_run, wait_for_gate
 
@@ -72,17 +72,9 @@ Casey Success
 
 
 def receipt_customer(tmp_path) -> Registration:
-    customer = make_customer(contact_first_name="Dana", company_name="Acme Corp")
-    (tmp_path / "map.csv").write_text(MAPPING)
-    reg = Registration(
-        customer=customer,
-        mode="production",
-        mapping_link=str(tmp_path / "map.csv"),
-        upload_frequency="weekly",
-        registered_at=datetime(2026, 1, 5, 9, tzinfo=UTC),
-    )
-    register(reg)
-    return reg
+    from tests.test_sftp_production import production_customer
+
+    return production_customer(tmp_path, MAPPING, contact_first_name="Dana", company_name="Acme Corp")
 
 
 def claim(sftp_server, reg: Registration, name: str = "staff.csv", text: str = UPLOAD) -> str:
