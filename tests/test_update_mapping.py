@@ -48,6 +48,21 @@ def ended_or_waiting(run):
     )
 
 
+def apply_upload(sftp_server, customer_key: str, text: str) -> str:
+    """One upload claimed into `processing/`, through process-upload with its files approved; its claim."""
+    processing = sftp_server.root / customer_key / "processing"
+    processing.mkdir(parents=True, exist_ok=True)
+    claimed = claim_name("staff.csv")
+    (processing / claimed).write_text(text)
+    upload = FlowInThread(
+        process_upload, f"upload-{uuid.uuid4().hex[:8]}", customer_key=customer_key, upload=claimed
+    )
+    wait_for_gate(upload.flow_run_id, "apply-files")
+    answer(upload.flow_run_id, "apply-files", decision="approve", **CSM)
+    assert upload.result().is_completed()
+    return claimed
+
+
 def test_a_new_table_adds_what_is_missing_once_and_later_uploads_use_it(
     served,
     sheets,
@@ -120,19 +135,12 @@ def test_a_new_table_adds_what_is_missing_once_and_later_uploads_use_it(
     assert registration(customer.key).mapping_updated_at > after.mapping_updated_at
 
     # issue 19: the next upload is read with the new table: Marketing and PAR (only in it) reach the hub
-    processing = sftp_server.root / customer.key / "processing"
-    processing.mkdir(parents=True)
-    claimed = claim_name("staff.csv")
-    (processing / claimed).write_text(
+    apply_upload(
+        sftp_server,
+        customer.key,
         "Email,First Name,Last Name,Employee Status,Department,Work Location\n"
-        "ann@acme.example,Ann,Lee,active,Marketing,PAR\n"
+        "ann@acme.example,Ann,Lee,active,Marketing,PAR\n",
     )
-    upload = FlowInThread(
-        process_upload, f"upload-{uuid.uuid4().hex[:8]}", customer_key=customer.key, upload=claimed
-    )
-    wait_for_gate(upload.flow_run_id, "apply-files")
-    answer(upload.flow_run_id, "apply-files", decision="approve", **CSM)
-    assert upload.result().is_completed()
     ann = hub.hub(customer.hub_url).members["ann@acme.example"]
     assert {"Marketing", "Paris"} <= set(ann.values()), ann
 
@@ -198,20 +206,13 @@ def applied_with_old_table(customer, sheets, sheets_block, hub, hub_block, sftp_
             registered_at=datetime(2026, 10, 1, tzinfo=UTC),
         )
     )
-    processing = sftp_server.root / customer.key / "processing"
-    processing.mkdir(parents=True)
-    claimed = claim_name("staff.csv")
-    (processing / claimed).write_text(
+    claimed = apply_upload(
+        sftp_server,
+        customer.key,
         "Email,First Name,Last Name,Employee Status,Department,Work Location\n"
         "ann@acme.example,Ann,Lee,active,Marketing,PAR\n"
-        "bob@acme.example,Bob,Ode,active,Engineering,LDN\n"
+        "bob@acme.example,Bob,Ode,active,Engineering,LDN\n",
     )
-    upload = FlowInThread(
-        process_upload, f"upload-{uuid.uuid4().hex[:8]}", customer_key=customer.key, upload=claimed
-    )
-    wait_for_gate(upload.flow_run_id, "apply-files")
-    answer(upload.flow_run_id, "apply-files", decision="approve", **CSM)
-    assert upload.result().is_completed()
     kept = files_dir() / customer.key / Path(claimed).stem
     assert (kept / "inputs" / "upload.csv").is_file() and (kept / "inputs" / "members.csv").is_file()
 
