@@ -216,7 +216,16 @@ def _state(args: argparse.Namespace, stack) -> int:
     return 0
 
 
+def quiet_event_shutdown() -> None:
+    """Prefect sends the events a command emitted (block loads) at exit and, on a slow machine, says
+    "Still processing items" on stderr: a person's one-line answer must stay one line."""
+    import logging
+
+    logging.getLogger("EventsWorker").setLevel(logging.ERROR)  # the events are still sent
+
+
 def main(argv: list[str] | None = None) -> int:
+    quiet_event_shutdown()
     parser = argparse.ArgumentParser(prog="hris-runbook", description="The 10KC HRIS-integration runbook.")
     commands = parser.add_subparsers(dest="command", required=True)
     up = commands.add_parser("up", help="run Prefect server, stand-ins, deployments and a worker (make up)")

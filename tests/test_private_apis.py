@@ -12,7 +12,7 @@ import threading
 
 import pytest
 
-from tests.conftest import free_port
+from tests.conftest import ROOT, free_port
 
 
 def test_prefect_proposes_a_paused_state_without_an_expiry():
@@ -143,3 +143,35 @@ def test_the_test_harness_server_command_is_the_one_conftest_reproduces():
     assert "exclude_unset=True" in source and "SubprocessASGIServer(port=" in inspect.getsource(
         harness.prefect_test_harness
     )
+
+
+def test_prefects_events_worker_warns_at_exit_on_the_logger_the_cli_quiets():
+    """`hris-runbook` commands quiet the logger named "EventsWorker" (cli/main.py): Prefect's events
+    worker says "Still processing items" there when a slow machine exits with events unsent."""
+    from prefect._internal.concurrency.services import QueueService
+    from prefect.events.clients import NullEventsClient
+    from prefect.events.worker import EventsWorker
+
+    assert "Still processing items" in inspect.getsource(QueueService._main_loop)
+    assert EventsWorker(NullEventsClient, ())._logger.name == "EventsWorker"
+
+
+def test_a_command_s_one_line_answer_stays_one_line_when_events_are_still_being_sent():
+    """What the CI run saw under load: the refusal's one line, then Prefect's exit-time warning."""
+    import subprocess
+    import sys
+
+    script = (
+        "import logging, cli.main\n"
+        "cli.main.quiet_event_shutdown()\n"
+        "from prefect.logging.configuration import setup_logging\n"
+        "setup_logging()\n"
+        "logging.getLogger('EventsWorker').warning('Still processing items: 1 items remaining...')\n"
+        "logging.getLogger('EventsWorker').error('a real failure still shows')\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    assert "Still processing items" not in done.stderr + done.stdout
+    assert "a real failure still shows" in done.stderr + done.stdout
