@@ -14,7 +14,7 @@ from blocks.smtp import SmtpServer
 from blocks.web_app import WebApp
 from blocks.workos import WorkOSCredentials
 
-# The one list of block types: `make up` and `hris-runbook doctor` read it (cli/stack.py `block_types`),
+# The one list of block types: `make up` and `hris-runbook doctor` read it (cli/bootstrap.py `block_types`),
 # the sandbox makes one block of each (tests/test_blocks.py holds it to this list).
 REQUIRED_BLOCKS: list[type[Block]] = [
     SmtpServer,

@@ -149,7 +149,7 @@ def doctor(
         WorkOSCredentials,
     )
     from blocks.web_app import load_checked, load_web_app
-    from cli.stack import block_types
+    from cli.bootstrap import block_types
     from sandbox.blocks import sandbox_marker
 
     required, optional = block_types()

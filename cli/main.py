@@ -379,10 +379,12 @@ def main(argv: list[str] | None = None) -> int:
         results = doctor(args.block, hub_urls=args.hub_url)
         print(table(results))
         return 0 if all(r.ok for r in results) else 1
+    from cli.bootstrap import GoLiveRefused, bootstrap, production_requested
+
     stack.configure_environment()
     try:
-        plan = stack.bootstrap(stack.production_requested(args.production))
-    except stack.GoLiveRefused as refused:
+        plan = bootstrap(production_requested(args.production))
+    except GoLiveRefused as refused:
         print(refused.code, file=sys.stderr)
         return EXIT_BAD_INPUT
     print(plan.line)

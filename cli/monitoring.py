@@ -18,7 +18,7 @@ import os
 from datetime import timedelta
 from uuid import UUID
 
-from cli.stack import WORK_POOL  # the pool `make up` creates and its workers poll
+from cli.bootstrap import WORK_POOL  # the pool `make up` creates and its workers poll
 from tasks.contracts import (
     AUTOMATION_CRASHED,
     AUTOMATION_NO_WORKER,

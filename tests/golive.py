@@ -10,7 +10,7 @@ SLACK_SIGNING_SECRET = "slack-signing-secret-for-the-go-live-tests"
 
 
 def every_block_type() -> list[type]:
-    from cli.stack import block_types
+    from cli.bootstrap import block_types
 
     required, optional = block_types()
     return [*required, *optional]

@@ -32,7 +32,7 @@ def test_secret_fields_are_secret_str(block_type):
 
 def test_one_list_of_block_types_serves_the_stack_and_the_sandbox(tmp_path):
     """`make up` and `doctor` (block_types) and the sandbox's blocks cover the same types: blocks/ owns the list."""
-    from cli.stack import block_types
+    from cli.bootstrap import block_types
     from sandbox.blocks import sandbox_blocks
 
     required, optional = block_types()

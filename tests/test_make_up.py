@@ -17,7 +17,8 @@ import httpx
 import pytest
 import yaml
 
-from cli.stack import Children, healthy
+from cli.children import Children
+from cli.stack import healthy
 from tasks.contracts import AUTOMATIONS
 from tests.conftest import free_port, make_customer, wait_until
 from tests.test_prefect_yaml import readme_schedules

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from cli.stack import GoLiveRefused, bootstrap
+from cli.bootstrap import GoLiveRefused, bootstrap
 from tests import golive
 from tests.conftest import free_port
 from tests.golive import save, saved_defaults
