@@ -8,14 +8,7 @@ from prefect.input import RunInput
 from pydantic import Field, field_validator
 
 from blocks import SlackWorkspace, SmtpServer, WorkOSCredentials, load_block
-from tasks.approvals import (
-    Notify,
-    ask,
-    ends_on_rejection,
-    record,
-    request_approval,
-    run_link,
-)
+from tasks.approvals import ask, ends_on_rejection, record, request_approval
 from tasks.contracts import (
     API_FINAL_SUMMARY,
     API_IMPLEMENTATION_EMAIL,
@@ -28,6 +21,7 @@ from tasks.contracts import (
 )
 from tasks.customer import Customer, check_url
 from tasks.emails import draft_api_final_summary, draft_api_implementation_email
+from tasks.gate_notices import Notify, run_link
 from tasks.mapping_cadence import keep_api_cadence
 from tasks.naming import run_name
 from tasks.once import once_key, once_task

@@ -16,9 +16,10 @@ from prefect.deployments import run_deployment
 from prefect.states import Failed, State
 
 from blocks import SmtpServer, load_block
-from tasks.approvals import Rejected, ends_on_rejection, run_link, wait_settings
+from tasks.approvals import Rejected, ends_on_rejection, wait_settings
 from tasks.contracts import MAPPING_REVIEW, MAPPING_REVIEW_EMAIL, deployment_name, review_email_step
 from tasks.email_drafts import draft_mapping_review_email
+from tasks.gate_notices import run_link
 from tasks.mapping_cadence import (
     CadenceCustomer,
     cadence_customer,

@@ -18,8 +18,9 @@ from prefect.client.schemas.objects import StateType
 from prefect.client.schemas.sorting import FlowRunSort
 from prefect.input.actions import read_flow_run_input
 
-from tasks.approvals import Notify, send_reminder, wait_settings
+from tasks.approvals import wait_settings
 from tasks.contracts import artifact_key
+from tasks.gate_notices import Notify, send_reminder
 from tasks.registry import registration
 
 PAGE = 200  # paused runs read per request

@@ -11,16 +11,7 @@ from prefect.input import RunInput
 from pydantic import Field, field_validator
 
 from blocks import SftpServer, SlackWorkspace, SmtpServer, load_block
-from tasks.approvals import (
-    WaitSettings,
-    ask,
-    current_run_id,
-    ends_on_rejection,
-    record,
-    run_link,
-    wait_for_signal,
-    wait_settings,
-)
+from tasks.approvals import WaitSettings, ask, ends_on_rejection, record, wait_for_signal, wait_settings
 from tasks.contracts import (
     CUSTOMER_CONFIRMED,
     CUSTOMER_READY,
@@ -34,6 +25,7 @@ from tasks.customer import Customer
 from tasks.emails import draft_sftp_implementation_email, draft_sftp_review_email, too_large_to_attach
 from tasks.files import DELETIONS, INVITES, UPDATES
 from tasks.files_dir import files_dir
+from tasks.gate_notices import current_run_id, run_link
 from tasks.naming import run_name
 from tasks.once import already_done, once_key, once_task
 from tasks.progress import Progress

@@ -29,8 +29,8 @@ from prefect.states import Crashed
 
 from blocks import BlockNotConfigured, SftpServer, SlackWorkspace, load_block, optional_block
 from tasks.alerts import alert_once
-from tasks.approvals import run_link
 from tasks.contracts import PROCESS_UPLOAD, PROCESSING, deployment_name, inbox_folder
+from tasks.gate_notices import run_link
 from tasks.liveness import is_dead
 from tasks.naming import upload_run_label
 from tasks.once import once_key

@@ -17,19 +17,7 @@ from pydantic import Field, field_validator, model_validator
 
 from blocks import GoogleSheetsCredentials, SmtpServer, TenKCHub, load_block, optional_block
 from tasks.approval_notices import email_details
-from tasks.approvals import (
-    Approval,
-    Notify,
-    WaitSettings,
-    artifact_key,
-    ask,
-    current_run_id,
-    decide,
-    masked,
-    record,
-    request_approval,
-    run_link,
-)
+from tasks.approvals import Approval, WaitSettings, artifact_key, ask, decide, record, request_approval
 from tasks.contracts import (
     MAPPING_TABLE,
     SEGMENTS_CHECKLIST,
@@ -40,6 +28,7 @@ from tasks.contracts import (
 )
 from tasks.customer import Customer, check_email, key_in_alphabet
 from tasks.emails import EMAIL_ARRIVED, SEND_AGAIN, EmailDraft, EmailMaybeSent, SentEmail, send_email
+from tasks.gate_notices import Notify, current_run_id, masked, run_link
 from tasks.hub import HubClient
 from tasks.mapping import MappingTable, parse_mapping_link, read_and_check_mapping
 from tasks.once import already_done, once_key, once_task

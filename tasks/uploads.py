@@ -9,13 +9,14 @@ from pathlib import Path
 from pydantic import BaseModel, Field
 
 from blocks import GoogleSheetsCredentials, SlackWorkspace, TenKCHub, load_block, optional_block
-from tasks.approvals import Notify, WaitSettings, ask, current_run_id
+from tasks.approvals import WaitSettings, ask
 from tasks.column_match import slack_column_problems
 from tasks.contracts import MEMBER_EXPORT, numbered
 from tasks.deletion_grace import grace_in_words, hold_deletions
 from tasks.export_links import EXPORT_LINK_SHOWN, MemberExportReceived, member_export_link
 from tasks.files import DELETIONS, INVITES, REJECTED, UPDATES, generate_files_task
 from tasks.files_dir import files_dir
+from tasks.gate_notices import Notify, current_run_id
 from tasks.mapping import parse_mapping_link, read_mapping
 from tasks.once import once_task
 from tasks.records import SharedFiles

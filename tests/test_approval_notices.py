@@ -8,8 +8,8 @@ import uuid
 from flows.process_upload import process_upload
 from flows.setup_guides import setup_guides
 from tasks.approval_notices import SECTION_LIMIT, email_details
-from tasks.approvals import waiting_notice
 from tasks.emails import EmailDraft
+from tasks.gate_notices import waiting_notice
 from tasks.templating import SlackText
 from tests.conftest import make_customer, wait_until
 from tests.gates import FlowInThread, answer, waiting_gate

@@ -16,10 +16,11 @@ from prefect.states import Cancelled
 
 from flows.api_integration import IntegrationOn
 from flows.setup_guides import setup_guides
-from tasks.approvals import Notify, WaitSettings, ask
+from tasks.approvals import WaitSettings, ask
 from tasks.contracts import INTEGRATION_ON
 from tasks.customer import Customer
 from tasks.gate_buttons import APPROVE, REJECT
+from tasks.gate_notices import Notify
 from tests.conftest import ServerThread, delete_block, make_customer, wait_until
 from tests.gates import FlowInThread, answer, waiting_gate
 

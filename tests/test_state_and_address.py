@@ -39,7 +39,7 @@ def test_make_clean_keeps_the_state_and_clean_all_deletes_it_after_a_warning(tmp
 SHOW = """
 from cli.stack import configure_environment
 settings = configure_environment()
-from tasks.approvals import run_link
+from tasks.gate_notices import run_link
 print(settings["PREFECT_SERVER_API_HOST"], settings["PREFECT_API_URL"], settings["PREFECT_UI_API_URL"])
 print(run_link("0b5c"))
 """

@@ -9,7 +9,8 @@ import uuid
 import pytest
 from prefect import flow
 
-from tasks.approvals import Notify, WaitSettings, request_approval
+from tasks.approvals import WaitSettings, request_approval
+from tasks.gate_notices import Notify
 from tasks.slack import Slack, SlackError
 from tests.conftest import wait_until
 from tests.gates import FlowInThread, answer, artifacts_and_logs
