@@ -20,7 +20,7 @@ import pytest
 
 from tasks.contracts import API_INTEGRATION, SFTP_INTEGRATION
 from tests import golive
-from tests.conftest import ServerThread, free_port, make_customer, wait_until
+from tests.conftest import ServerThread, free_ports, make_customer, wait_until
 from tests.test_make_up import Stack, _all_gone
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -46,12 +46,13 @@ def link(key: str) -> str:
 def stack_env(tmp_path):
     """The environment of `make up` on a machine of its own: its server, web app and state dirs."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    prefect, links, internal = free_ports(3)  # bound later, by the server and by `up`
     env.update(
-        HRIS_PREFECT_PORT=str(free_port()),
+        HRIS_PREFECT_PORT=str(prefect),
         HRIS_STATE_DIR=str(tmp_path / "prefect"),
         HRIS_SANDBOX_DIR=str(tmp_path / "sandbox"),  # nothing may be made there
-        HRIS_SETUP_LINKS_PORT=str(free_port()),
-        HRIS_WEB_INTERNAL_PORT=str(free_port()),
+        HRIS_SETUP_LINKS_PORT=str(links),
+        HRIS_WEB_INTERNAL_PORT=str(internal),
         PREFECT_WORKER_QUERY_SECONDS="1",
     )
     return env
