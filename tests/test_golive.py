@@ -203,7 +203,7 @@ def drive_api_customer(run, customer, links_url, smtp_server, slack, workos, hub
     assert [d["domain"] for d in org["domains"]] == customer.email_domains
     [implementation] = to(smtp_server, customer)
     setup_link = re.search(rf"({re.escape(links_url)}/setup/[\w.-]+)", body(implementation)).group(1)
-    redirect = httpx.get(setup_link, follow_redirects=False, trust_env=False)  # `up`'s web app answers
+    redirect = httpx.get(setup_link, follow_redirects=False, trust_env=False, timeout=60)  # `up`'s web app
     assert redirect.status_code == 302 and redirect.headers["location"].startswith(f"{workos.url}/portal/")
     answer(run, "segments-plan", decision="approve", **CSM)
     answer(run, "integration-on", confirmed_by="Eng On-call", notes="on in production")
