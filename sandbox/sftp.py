@@ -166,7 +166,7 @@ def _start_sshd(
     )
     command = [SSHD, "-D", "-f", str(config)] + (["-E", str(log_file)] if log_file else ["-e"])
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + 60  # a busy machine: a timeout here means asyncssh serves instead
     while True:
         with socket.socket() as sock:
             if sock.connect_ex(("127.0.0.1", port)) == 0:
@@ -181,7 +181,7 @@ def _start_sshd(
 
     def stop() -> None:
         process.terminate()
-        process.wait(10)
+        process.wait(60)
 
     return SftpSandbox(port, root, user, client_private, host_public, "openssh", stop)
 
@@ -241,7 +241,7 @@ def _start_asyncssh(root, port, host_private, host_public, client_private, clien
         loop.run_forever()
 
     threading.Thread(target=run, name="asyncssh-sftp", daemon=True).start()
-    if not ready.wait(10):
+    if not ready.wait(60):
         raise RuntimeError("asyncssh SFTP server did not start")
 
     async def shutdown() -> None:
@@ -253,7 +253,7 @@ def _start_asyncssh(root, port, host_private, host_public, client_private, clien
         await asyncio.gather(*others, return_exceptions=True)
 
     def stop() -> None:
-        asyncio.run_coroutine_threadsafe(shutdown(), loop).result(10)
+        asyncio.run_coroutine_threadsafe(shutdown(), loop).result(60)
         loop.call_soon_threadsafe(loop.stop)
 
     return SftpSandbox(

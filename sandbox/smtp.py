@@ -148,7 +148,8 @@ def start_smtp(
             # aiosmtpd counts only STARTTLS as TLS; with implicit TLS every byte is already encrypted.
             "auth_require_tls": tls_context is not None and not implicit_tls,
         }
-    controller = Controller(MailSink(folder), hostname=host, port=port, **options)
+    # ready_timeout: aiosmtpd gives its thread 5 s to start and answer, too few on a busy machine
+    controller = Controller(MailSink(folder), hostname=host, port=port, ready_timeout=60, **options)
     controller.start()
     return controller
 

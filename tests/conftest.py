@@ -52,6 +52,19 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def free_ports(count: int) -> list[int]:
+    """`count` different free ports, for servers that bind them later: each socket stays open until
+    all are picked, so the kernel never hands out the same port twice (free_port() in a row can)."""
+    sockets = [socket.socket() for _ in range(count)]
+    try:
+        for sock in sockets:
+            sock.bind(("127.0.0.1", 0))
+        return [sock.getsockname()[1] for sock in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
 def wait_until(predicate, timeout: float = 60, interval: float = 0.2, what: str = "condition"):
     """Poll `predicate` until it returns something truthy; fail the test with `what` if it never does."""
     deadline = time.monotonic() + timeout
@@ -403,7 +416,7 @@ class ServerThread:
         )
         self.thread = threading.Thread(target=self.server.run, daemon=True)
         self.thread.start()
-        wait_until(lambda: self.server.started, timeout=20, what="the ASGI server")
+        wait_until(lambda: self.server.started, timeout=60, what="the ASGI server")
 
     @property
     def url(self) -> str:
@@ -487,7 +500,11 @@ def served(prefect_api, tmp_path_factory):
         yield log_path
     finally:
         process.terminate()
-        process.wait(timeout=30)
+        try:
+            process.wait(timeout=60)
+        except subprocess.TimeoutExpired:  # a busy machine's runner still stopping its flow runs
+            process.kill()
+            process.wait()
         log.close()
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 import httpx
+import pytest
 from prefect.deployments import run_deployment
 
 from tasks.customer import key_in_alphabet
@@ -65,6 +66,7 @@ def body(message) -> str:
     return message.get_body(preferencelist=("plain",)).get_content().replace("\r\n", "\n")
 
 
+@pytest.mark.timeout(900)  # ten gates, each a new flow-run process: 2 min at load 6; waits are on events
 def test_api_integration_end_to_end_and_a_rerun_repeats_nothing(
     served,
     smtp_block,
@@ -105,7 +107,7 @@ def test_api_integration_end_to_end_and_a_rerun_repeats_nothing(
     assert "Column B: Add profile fields" in text and "Column G: Indicate if each field is public" in text
     assert "How often do you expect the fields of Department, Location and Management Level" in text
     setup_link = re.search(rf"({re.escape(workos_block.setup_links_url)}/setup/[\w.-]+)", text).group(1)
-    redirect = httpx.get(setup_link, follow_redirects=False, trust_env=False)
+    redirect = httpx.get(setup_link, follow_redirects=False, trust_env=False, timeout=60)
     assert redirect.status_code == 302 and redirect.headers["location"].startswith(
         f"{workos.url}/portal/launch"
     )

@@ -127,13 +127,14 @@ def test_an_unsigned_request_is_refused_on_its_headers_before_its_body_is_read(p
 
 
 def test_a_slow_loris_body_is_cut_off_and_other_requests_are_served_meanwhile(public_app):
-    stop = threading.Event()
+    stop, sending = threading.Event(), threading.Event()
 
     def trickle():
         for _ in range(1000):  # one byte every 0.2 s: 200 s if nobody cuts it off
             if stop.wait(0.2):
                 return
             yield b"a"
+            sending.set()  # a byte of the body is sent: the slow request is in
 
     result = {}
 
@@ -146,7 +147,7 @@ def test_a_slow_loris_body_is_cut_off_and_other_requests_are_served_meanwhile(pu
 
     client = threading.Thread(target=slow, daemon=True)
     client.start()
-    time.sleep(0.5)  # the slow request is in
+    assert sending.wait(60), "the slow request never started sending its body"
     assert httpx.get(f"{public_app.url}/health", trust_env=False, timeout=30).text == "ok"
     assert "answer" not in result  # served while the slow body was still trickling in
     client.join(60)

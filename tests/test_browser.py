@@ -148,7 +148,7 @@ def answer_in_ui(page, flow_run_id, gate: str, fill_in) -> None:
         dialog = resume_dialog(page, flow_run_id, gate)
         fill_in(dialog)
         dialog.get_by_role("button", name="Submit", exact=True).click()
-        if left_gate(flow_run_id, gate, timeout=45):
+        if left_gate(flow_run_id, gate, timeout=120):
             return
     raise AssertionError(f"three answers at {gate} were not taken by the server")
 
@@ -159,7 +159,9 @@ def submit_custom_run(page, deployment: str, customer) -> list:
     for _ in range(3):
         page.get_by_role("button", name="Submit", exact=True).click()
         try:
-            return wait_until(lambda: runs_of(deployment, customer), timeout=60, what=f"the {deployment} run")
+            return wait_until(
+                lambda: runs_of(deployment, customer), timeout=120, what=f"the {deployment} run"
+            )
         except AssertionError:
             if not page.get_by_role("button", name="Submit", exact=True).is_visible():
                 raise

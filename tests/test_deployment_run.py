@@ -18,7 +18,7 @@ def test_a_deployment_run_suspends_at_the_gate_and_sends_once_after_resume(serve
         "setup-guides/setup-guides", parameters={"customer": customer.model_dump()}, timeout=0
     )
 
-    assert waiting_gate(run.id, timeout=90) == "setup-guides-email"
+    assert waiting_gate(run.id) == "setup-guides-email"
     assert read_run(run.id).name == "Acme Corp · setup-guides"
     state = read_run(run.id).state
     assert state.name == "Suspended", "a deployment run must not hold a worker while it waits"
@@ -27,7 +27,7 @@ def test_a_deployment_run_suspends_at_the_gate_and_sends_once_after_resume(serve
     answer(run.id, "setup-guides-email", decision="approve", approver="Casey Success")
     answer(run.id, "customer-choice", option="sftp", answered_by="Casey Success")
 
-    final = wait_until(lambda: (s := read_run(run.id).state).is_final() and s, timeout=90, what="run end")
+    final = wait_until(lambda: (s := read_run(run.id).state).is_final() and s, timeout=240, what="run end")
     assert final.is_completed(), final.message
     [message] = smtp_server.handler.messages()
     assert message["To"] == customer.contact_email
@@ -61,7 +61,7 @@ def test_suspended_runs_get_reminders_from_the_sweeper_once_per_interval(
     run = run_deployment(
         "setup-guides/setup-guides", parameters={"customer": customer.model_dump()}, timeout=0
     )
-    assert waiting_gate(run.id, timeout=90) == "setup-guides-email"
+    assert waiting_gate(run.id) == "setup-guides-email"
     suspended_at = read_run(run.id).state.timestamp
     interval = timedelta(hours=wait_settings().remind_after_hours)
 
@@ -89,6 +89,6 @@ def test_suspended_runs_get_reminders_from_the_sweeper_once_per_interval(
     assert read_run(run.id).state.is_paused()  # still waiting, not failed
 
     answer(run.id, "setup-guides-email", decision="reject", reason="reminder test", approver="Casey")
-    final = wait_until(lambda: (s := read_run(run.id).state).is_final() and s, timeout=90, what="run end")
+    final = wait_until(lambda: (s := read_run(run.id).state).is_final() and s, timeout=240, what="run end")
     assert final.is_cancelled()
     assert smtp_server.handler.messages() == []

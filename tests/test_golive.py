@@ -20,7 +20,7 @@ import pytest
 
 from tasks.contracts import API_INTEGRATION, SFTP_INTEGRATION
 from tests import golive
-from tests.conftest import ServerThread, free_port, make_customer, wait_until
+from tests.conftest import ServerThread, free_ports, make_customer, wait_until
 from tests.test_make_up import Stack, _all_gone
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -46,12 +46,13 @@ def link(key: str) -> str:
 def stack_env(tmp_path):
     """The environment of `make up` on a machine of its own: its server, web app and state dirs."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    prefect, links, internal = free_ports(3)  # bound later, by the server and by `up`
     env.update(
-        HRIS_PREFECT_PORT=str(free_port()),
+        HRIS_PREFECT_PORT=str(prefect),
         HRIS_STATE_DIR=str(tmp_path / "prefect"),
         HRIS_SANDBOX_DIR=str(tmp_path / "sandbox"),  # nothing may be made there
-        HRIS_SETUP_LINKS_PORT=str(free_port()),
-        HRIS_WEB_INTERNAL_PORT=str(free_port()),
+        HRIS_SETUP_LINKS_PORT=str(links),
+        HRIS_WEB_INTERNAL_PORT=str(internal),
         PREFECT_WORKER_QUERY_SECONDS="1",
     )
     return env
@@ -202,7 +203,7 @@ def drive_api_customer(run, customer, links_url, smtp_server, slack, workos, hub
     assert [d["domain"] for d in org["domains"]] == customer.email_domains
     [implementation] = to(smtp_server, customer)
     setup_link = re.search(rf"({re.escape(links_url)}/setup/[\w.-]+)", body(implementation)).group(1)
-    redirect = httpx.get(setup_link, follow_redirects=False, trust_env=False)  # `up`'s web app answers
+    redirect = httpx.get(setup_link, follow_redirects=False, trust_env=False, timeout=60)  # `up`'s web app
     assert redirect.status_code == 302 and redirect.headers["location"].startswith(f"{workos.url}/portal/")
     answer(run, "segments-plan", decision="approve", **CSM)
     answer(run, "integration-on", confirmed_by="Eng On-call", notes="on in production")

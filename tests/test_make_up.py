@@ -20,7 +20,7 @@ import yaml
 from cli.children import Children
 from cli.stack import healthy
 from tasks.contracts import AUTOMATIONS
-from tests.conftest import free_port, make_customer, wait_until
+from tests.conftest import free_ports, make_customer, wait_until
 from tests.test_prefect_yaml import readme_schedules
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -69,7 +69,7 @@ class Stack:
         assert set(started) == EVERY_CHILD, f"up started {sorted(started)}, not {sorted(EVERY_CHILD)}"
         return [int(pid) for pid in started.values()]
 
-    def wait_for(self, text: str, timeout: float = 240) -> None:
+    def wait_for(self, text: str, timeout: float = 600) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             try:
@@ -166,27 +166,27 @@ def test_stopping_escalates_to_sigkill_and_takes_the_subprocesses_along(tmp_path
     )
     children.stop(grace_seconds=0.5)
     assert stubborn.returncode == -signal.SIGKILL  # it ignored SIGTERM, so it was killed
-    wait_until(lambda: _all_gone([stubborn.pid]), timeout=30, what="the grandchild to be killed too")
+    wait_until(lambda: _all_gone([stubborn.pid]), timeout=60, what="the grandchild to be killed too")
     with pytest.raises(ProcessLookupError):
         os.kill(grandchild, 0)
 
 
 @pytest.fixture
 def stack_env(tmp_path):
-    port = free_port()
+    port, smtp, slack, sheets, hub, workos, links, internal, sftp = free_ports(9)  # `up` binds them later
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
     env.update(
         HRIS_PREFECT_PORT=str(port),
         HRIS_STATE_DIR=str(tmp_path / "prefect"),
         HRIS_SANDBOX_DIR=str(tmp_path / "sandbox"),
-        HRIS_SANDBOX_SMTP_PORT=str(free_port()),
-        HRIS_SANDBOX_SLACK_PORT=str(free_port()),
-        HRIS_SANDBOX_SHEETS_PORT=str(free_port()),
-        HRIS_SANDBOX_HUB_PORT=str(free_port()),
-        HRIS_SANDBOX_WORKOS_PORT=str(free_port()),
-        HRIS_SETUP_LINKS_PORT=str(free_port()),
-        HRIS_WEB_INTERNAL_PORT=str(free_port()),  # the board's listener: 8031 may be another stack's
-        HRIS_SANDBOX_SFTP_PORT=str(free_port()),
+        HRIS_SANDBOX_SMTP_PORT=str(smtp),
+        HRIS_SANDBOX_SLACK_PORT=str(slack),
+        HRIS_SANDBOX_SHEETS_PORT=str(sheets),
+        HRIS_SANDBOX_HUB_PORT=str(hub),
+        HRIS_SANDBOX_WORKOS_PORT=str(workos),
+        HRIS_SETUP_LINKS_PORT=str(links),
+        HRIS_WEB_INTERNAL_PORT=str(internal),  # the board's listener: 8031 may be another stack's
+        HRIS_SANDBOX_SFTP_PORT=str(sftp),
     )
     return env
 
@@ -199,7 +199,7 @@ def _api(env, method, path, **kwargs):
     """
     url = f"http://127.0.0.1:{env['HRIS_PREFECT_PORT']}/api{path}"
     for attempt in range(1, 6):
-        response = httpx.request(method, url, timeout=10, trust_env=False, **kwargs)
+        response = httpx.request(method, url, timeout=60, trust_env=False, **kwargs)
         if response.status_code != 503:
             return response
         time.sleep(attempt)
@@ -269,14 +269,14 @@ def test_up_runs_the_runbook_end_to_end_and_can_be_started_again(stack_env, tmp_
             ("setup-guides-email", {"decision": "approve", "approver": "Casey"}),
             ("customer-choice", {"option": "api", "answered_by": "Casey"}),
         ]:
-            wait_until(lambda gate=gate: paused_at(gate), timeout=120, what=f"gate {gate}")
+            wait_until(lambda gate=gate: paused_at(gate), timeout=300, what=f"gate {gate}")
             resumed = _click(stack_env, f"/flow_runs/{run['id']}/resume", {"run_input": answer})
             assert resumed.status_code == 201, f"{resumed.status_code}: {resumed.text}"
             assert resumed.json()["status"] == "ACCEPT", resumed.text
 
         wait_until(
             lambda: _api(stack_env, "GET", f"/flow_runs/{run['id']}").json()["state"]["type"] == "COMPLETED",
-            timeout=120,
+            timeout=300,
             what="the run to complete on the worker",
         )
         mails = list((tmp_path / "sandbox" / "mail").glob("*.eml"))
@@ -284,14 +284,14 @@ def test_up_runs_the_runbook_end_to_end_and_can_be_started_again(stack_env, tmp_
         assert f"To: {customer.contact_email}" in mails[0].read_text()
         assert (tmp_path / "sandbox" / "sftp").is_dir()  # the sandbox SFTP server's inbox root
         links = f"http://127.0.0.1:{stack_env['HRIS_SETUP_LINKS_PORT']}"
-        assert httpx.get(f"{links}/health", trust_env=False).text == "ok"  # hris-runbook setup-links
-        assert httpx.get(f"{links}/setup/forged.token", trust_env=False).status_code == 403
+        assert httpx.get(f"{links}/health", trust_env=False, timeout=60).text == "ok"  # setup-links
+        assert httpx.get(f"{links}/setup/forged.token", trust_env=False, timeout=60).status_code == 403
         slack_log = (tmp_path / "sandbox" / "slack" / "messages.jsonl").read_text()
         assert "#am-acme" in slack_log and "Waiting for you" in slack_log  # the CSM was told in Slack
     finally:
         assert stack.stop() == 0
     assert "stopping…" in "".join(stack.output) and " exited" not in "".join(stack.output)
-    wait_until(lambda: _all_gone(stack.child_pids), timeout=30, what="every process `up` started to end")
+    wait_until(lambda: _all_gone(stack.child_pids), timeout=60, what="every process `up` started to end")
     with pytest.raises(httpx.ConnectError):
         _api(stack_env, "GET", "/health")
 
@@ -310,4 +310,4 @@ def test_up_runs_the_runbook_end_to_end_and_can_be_started_again(stack_env, tmp_
     assert status == 0, output  # make itself exits 0: Ctrl-C reached `up` only, which stopped cleanly
     assert "stopping…" in output and " exited" not in output, output
     assert "Error" not in output and "Traceback" not in output, output  # no "make: *** [up] Error 1"
-    wait_until(lambda: _all_gone(again.child_pids), timeout=30, what="every process `up` started to end")
+    wait_until(lambda: _all_gone(again.child_pids), timeout=60, what="every process `up` started to end")

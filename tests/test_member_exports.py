@@ -111,7 +111,7 @@ def test_a_csm_uploads_the_export_and_the_waiting_run_continues_with_its_path(we
     done = post(link, content)
     assert done.status_code == 200, done.text
     assert "Thank you, Casey Success" in done.text and "3 members" in done.text
-    state = run.result(timeout=60)
+    state = run.result()
     stored = web.root / "acme.com" / "employees.csv-20261126T0400Z" / "members.csv"
     assert state.is_completed() and state.result() == {
         "export_path": str(stored),
@@ -132,7 +132,7 @@ def test_a_used_link_gets_a_410_and_a_run_that_no_longer_waits_takes_nothing(web
     with ThreadPoolExecutor(2) as pool:  # two clicks on Upload at once: one wins, the other is told
         answers = list(pool.map(lambda content: post(link, content), [first, second]))
     assert sorted(a.status_code for a in answers) == [200, 410]
-    members = run.result(timeout=60).result()["members"]
+    members = run.result().result()["members"]
     stored = web.root / "acme.com" / "employees.csv-20261126T0400Z" / "members.csv"
     assert stored.read_bytes() == (first if members == 3 else second)
     before = (stored.read_bytes(), stored.stat().st_mtime_ns)
@@ -183,7 +183,7 @@ def test_bad_files_get_a_one_line_error_nothing_is_stored_and_the_run_still_wait
     assert read_run(run.flow_run_id).state.is_paused()
 
     assert post(link, EXPORT.encode()).status_code == 200  # the refused tries did not use the link up
-    assert run.result(timeout=60).result()["members"] == 3
+    assert run.result().result()["members"] == 3
 
 
 def test_tampered_foreign_and_expired_links_are_refused(web):

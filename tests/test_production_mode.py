@@ -12,7 +12,7 @@ import pytest
 
 from cli.bootstrap import GoLiveRefused, bootstrap
 from tests import golive
-from tests.conftest import free_port
+from tests.conftest import free_ports
 from tests.golive import save, saved_defaults
 
 no_default_blocks, real_blocks = golive.no_default_blocks, golive.real_blocks  # the fixtures
@@ -198,7 +198,7 @@ def test_up_production_runs_doctor_first_and_starts_nothing_when_a_check_fails(
     """Every block real, but the Help Center links are still the shipped placeholders."""
     from blocks import WebApp
 
-    links_port = free_port()  # the web app `up` starts, which the Web App block's public URL reaches
+    links_port, internal_port = free_ports(2)  # the web app `up` starts (its public URL: the Web App block)
     save(
         real_blocks
         | {WebApp: real_blocks[WebApp].model_copy(update={"url": f"http://127.0.0.1:{links_port}"})}
@@ -209,7 +209,7 @@ def test_up_production_runs_doctor_first_and_starts_nothing_when_a_check_fails(
         "HRIS_PREFECT_PORT": port,
         "HRIS_STATE_DIR": str(tmp_path / "state"),
         "HRIS_SETUP_LINKS_PORT": str(links_port),
-        "HRIS_WEB_INTERNAL_PORT": str(free_port()),  # the board's listener: 8031 may be another stack's
+        "HRIS_WEB_INTERNAL_PORT": str(internal_port),  # the board's listener: 8031 may be another stack's
     }
     done = subprocess.run(
         [sys.executable, "-m", "cli.main", "up", "--production"],

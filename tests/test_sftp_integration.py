@@ -232,7 +232,7 @@ def upload_run(customer_key: str, name: str, nth: int):
         ]
         return runs[nth - 1].id if len(runs) >= nth else None
 
-    return wait_until(find, timeout=60, what=f"process-upload of {name} #{nth}")
+    return wait_until(find, timeout=300, what=f"process-upload of {name} #{nth}")
 
 
 def answer_when_waiting(run, gate, **values):

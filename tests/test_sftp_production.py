@@ -68,7 +68,7 @@ def test_a_claim_stranded_by_a_killed_worker_is_completed_once_by_the_next_tick(
 
     def held_export(request):
         inside.set()
-        release.wait(60)
+        release.wait(300)  # set once the test has killed the run's process
         return export(request)
 
     hub._routes.insert(0, ("GET", re.compile(r"^/(?P<hub>[^/]+)/api/admin/v1/members/export$"), held_export))
@@ -79,12 +79,12 @@ def test_a_claim_stranded_by_a_killed_worker_is_completed_once_by_the_next_tick(
     day = f"{claimed_on[:4]}-{claimed_on[4:6]}-{claimed_on[6:]}"
     assert read_run(first).name == f"Acme Corp · staff.csv ({day})"  # company and file, not the key
     wait_until(inside.is_set, timeout=300, what="process-upload to ask the hub for its members")
-    pid = wait_until(lambda: flow_run_pid(first), timeout=30, what="the flow run's process")
+    pid = wait_until(lambda: flow_run_pid(first), timeout=60, what="the flow run's process")
     os.kill(pid, signal.SIGKILL)
     hub._routes.pop(0)
     release.set()
     wait_until(
-        lambda: read_run(first).state.is_final(), timeout=60, what="the killed run to be marked crashed"
+        lambda: read_run(first).state.is_final(), timeout=120, what="the killed run to be marked crashed"
     )
     assert [p.name.endswith("staff.csv") for p in (inbox / "processing").iterdir()] == [True]  # stranded
 

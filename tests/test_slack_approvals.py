@@ -109,7 +109,7 @@ def test_approve_in_slack_resumes_the_suspended_run_with_the_verified_approver(
     assert len(smtp_server.handler.messages()) == 1
     (decision,) = decisions(run.id)
     assert f"| {CSM} (verified in Slack) |" in decision and "| approve |" in decision
-    (update,) = slack.updates
+    (update,) = wait_until(lambda: slack.updates, what="the notice's update")  # sent after the resume
     assert f"Approved by {CSM}" in update["text"]
     assert not any(b["type"] == "actions" for b in update["blocks"])  # buttons removed
     # Slack then UI: a UI form still showing the email gate answers too late. Prefect checks it
@@ -146,7 +146,7 @@ def test_reject_through_the_modal_cancels_the_run_with_the_reason(app, slack, sm
     assert smtp_server.handler.messages() == []
     (decision,) = decisions(run.flow_run_id)
     assert "| reject |" in decision and "customer on holiday" in decision
-    (update,) = slack.updates  # in Slack, the reason cannot notify anyone
+    (update,) = wait_until(lambda: slack.updates, what="the notice's update")  # the reason notifies nobody
     assert f"Rejected by {MANAGER}" in update["text"]
     assert "customer on holiday &lt;!channel&gt; &amp; back in May" in update["text"]
     assert "<!channel>" not in update["text"] and not slack.refused
@@ -237,7 +237,7 @@ def test_engineering_in_approvers_answers_it_is_turned_on_and_nobody_else_can(ap
     assert slack.click(app, "product-support", ENGINEER, APPROVE)[0] == 200
     state = run.result()
     assert state.is_completed() and state.result() == f"{ENGINEER} (verified in Slack)"
-    (update,) = slack.updates
+    (update,) = wait_until(lambda: slack.updates, what="the notice's update")  # sent after the resume
     assert f"✅ Confirmed by {ENGINEER}" in update["text"]
     assert not any(b["type"] == "actions" for b in update["blocks"])
 

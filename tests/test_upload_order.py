@@ -8,6 +8,7 @@ import os
 import threading
 import time
 import uuid
+from datetime import UTC, datetime, timedelta
 
 from prefect.exceptions import MissingContextError
 from prefect.variables import Variable
@@ -28,6 +29,13 @@ DEC = NOV + "dec@acme.example,Dec,Joiner,active,Sales\n"
 
 def claims(inbox) -> list[str]:
     return sorted(p.name for p in (inbox / "processing").iterdir())
+
+
+def nov_then_dec() -> tuple[str, str]:
+    """November's claim and December's, a second later (two calls can share a microsecond, and the
+    names then sort December first)."""
+    now = datetime.now(UTC)
+    return claim_name("Employees_Nov.csv", now), claim_name("Employees_Dec.csv", now + timedelta(seconds=1))
 
 
 def refused(inbox) -> list[str]:
@@ -60,7 +68,7 @@ def test_a_newer_upload_waits_while_an_older_claim_is_in_processing_even_without
 ):
     """The older claim's run failed (no live run): the newer one still waits until it is handled."""
     customer, inbox = registered(tmp_path, sftp_server, hub)
-    older, newer = claim_name("Employees_Nov.csv"), claim_name("Employees_Dec.csv")
+    older, newer = nov_then_dec()
     (inbox / "processing").mkdir()
     (inbox / "processing" / older).write_text(NOV)
     (inbox / "processing" / newer).write_text(DEC)
@@ -85,7 +93,7 @@ def test_an_older_upload_after_a_newer_one_was_applied_is_refused_as_superseded(
     sftp_block, sftp_server, tmp_path, clean_registrations, slack_block, slack, hub_block, hub
 ):
     customer, inbox = registered(tmp_path, sftp_server, hub)
-    older, newer = claim_name("Employees_Nov.csv"), claim_name("Employees_Dec.csv")
+    older, newer = nov_then_dec()
     (inbox / "processing").mkdir()
     (inbox / "processing" / newer).write_text(DEC)
     run = _start(customer, newer)

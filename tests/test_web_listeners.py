@@ -11,7 +11,7 @@ import pytest
 from pydantic import SecretStr
 
 from blocks import WebApp
-from tests.conftest import delete_block, free_port, wait_until
+from tests.conftest import delete_block, free_ports, wait_until
 
 SECRET = "listeners-test-secret-0123456789abcdef"
 PASSWORD = "board-password-0123456789"
@@ -35,7 +35,7 @@ def running(servers):
 
     thread = threading.Thread(target=serve, args=(servers,), daemon=True)
     thread.start()
-    wait_until(lambda: all(server.started for server in servers), timeout=30, what="both listeners")
+    wait_until(lambda: all(server.started for server in servers), timeout=60, what="both listeners")
     return thread
 
 
@@ -48,7 +48,7 @@ def stop(servers, thread):
 def test_the_public_listener_answers_404_for_the_board_and_the_internal_one_serves_it(web_block):
     from webapp.app import listeners
 
-    public_port, internal_port = free_port(), free_port()
+    public_port, internal_port = free_ports(2)
     servers = listeners(web_block, "127.0.0.1", public_port, internal_port=internal_port)
     assert servers[1].config.host == "127.0.0.1"  # the default: internal pages stay on this machine
     thread = running(servers)
