@@ -36,7 +36,7 @@ from tasks.hub_apply import applied_record, apply_through_hub, checklist, files_
 from tasks.naming import upload_run_name
 from tasks.once import already_done, once_key, once_task
 from tasks.receipts import Receipt, receipt_for, receipt_key, send_receipt
-from tasks.records import Received, ShownFiles
+from tasks.records import Received, SharedFiles, ShownFiles
 from tasks.registry import Registration, registration
 from tasks.sftp import DownloadRefused, UnsafeName, original_name, safe_file_name
 from tasks.slack import Slack
@@ -55,7 +55,6 @@ from tasks.upload_gates import (
 )
 from tasks.upload_history import (
     APPLIED,
-    HistoryRule,
     customer_uploads,
     decided_before,
     history_details,
@@ -257,25 +256,50 @@ def _unreadable(
     return Failed(message=str(problem))
 
 
-def _mass_deletion_gate(
+def _history_and_guard(
+    reg: Registration, slack: SlackWorkspace, upload: str, summary: dict, wait: WaitSettings
+) -> tuple[str, str]:
+    """The customer's last decided uploads (one bounded read), shown at both gates (markdown for the
+    form, Slack text for the notice); when the mass-deletion guard trips (the flat rule or this
+    history's), the CSM decides first."""
+    customer, name = reg.customer, original_name(upload)
+    history = decided_before(customer_uploads(customer.key), upload)
+    unusual_now = unusual(summary, history)
+    shown_history = (history_markdown(history, unusual_now), history_details(history, unusual_now))
+    guard, rule = summary["deletion_guard"], history_rule(summary["deletions"], history)
+    if guard["tripped"] or (rule is not None and rule.tripped):
+        request_approval(
+            key=MASS_DELETION,
+            title=(
+                f"{customer.company_name}: {guard['deletions']} of {guard['members']} members "
+                "would be deleted"
+            ),
+            what=deletion_rules(name, guard, rule) + "\n" + shown_history[0],
+            wait=wait,
+            notify=Notify(email=customer.csm.email, channel=slack.monitoring_channel),
+            details=joined(files_details(name, summary), rule_details(rule), shown_history[1]),
+        )
+    return shown_history
+
+
+def _share(
     reg: Registration,
     slack: SlackWorkspace,
-    name: str,
+    channel: str,
+    upload: str,
+    received: Received,
     summary: dict,
-    rule: HistoryRule | None,
-    history: tuple[str, str],
-    wait: WaitSettings,
-) -> None:
-    """The mass-deletion guard tripped (the flat rule or the customer's history): the CSM decides."""
-    customer, guard = reg.customer, summary["deletion_guard"]
-    request_approval(
-        key=MASS_DELETION,
-        title=f"{customer.company_name}: {guard['deletions']} of {guard['members']} members would be deleted",
-        what=deletion_rules(name, guard, rule) + "\n" + history[0],
-        wait=wait,
-        notify=Notify(email=customer.csm.email, channel=slack.monitoring_channel),
-        details=joined(files_details(name, summary), rule_details(rule), history[1]),
+    out_dir: Path,
+) -> SharedFiles:
+    """Step 8: the files shared once per upload, with counts (never names); the upload's table."""
+    name = original_name(upload)
+    text = (
+        summary_text(reg, name, summary) if reg.mode == "onboarding" else production_text(reg, name, summary)
     )
+    shared_key = once_key(reg.customer.key, f"shared-{upload}-{received.sha256[:16]}")
+    shared = share_files(slack, channel, text, review_files(out_dir, summary), shared_key)
+    publish_upload(reg, upload, summary, shared.channel)
+    return shared
 
 
 def _files_shared_and_applied(
@@ -304,28 +328,12 @@ def _files_shared_and_applied(
         finally:
             incoming.unlink(missing_ok=True)
 
-        # The customer's last decided uploads (one bounded read): shown at both gates, and the
-        # mass-deletion guard's second rule.
-        history = decided_before(customer_uploads(customer_key), upload)
-        unusual_now = unusual(summary, history)
-        shown_history = (history_markdown(history, unusual_now), history_details(history, unusual_now))
-        guard, rule = summary["deletion_guard"], history_rule(summary["deletions"], history)
-        if guard["tripped"] or (rule is not None and rule.tripped):
-            stage = MASS_DELETION
-            _mass_deletion_gate(reg, slack, name, summary, rule, shown_history, wait)
+        stage = MASS_DELETION  # a "no" at the guard: nothing was shared
+        shown_history = _history_and_guard(reg, slack, upload, summary, wait)
 
         stage = "share"
         alert_missing_columns(reg, slack, name, summary)
-
-        # 8. the files, shared once per upload
-        text = (
-            summary_text(reg, name, summary)
-            if reg.mode == "onboarding"
-            else production_text(reg, name, summary)
-        )
-        shared_key = once_key(customer_key, f"shared-{upload}-{received.sha256[:16]}")
-        shared = share_files(slack, channel, text, review_files(out_dir, summary), shared_key)
-        publish_upload(reg, upload, summary, shared.channel)
+        shared = _share(reg, slack, channel, upload, received, summary, out_dir)  # 8. the files, shared
 
         # 9. the CSM applies them
         outcome = apply_step(reg, upload, out_dir, received, summary, wait, shared.channel, shown_history)
