@@ -21,12 +21,15 @@ from prefect.client.schemas.filters import (
 )
 from prefect.client.schemas.objects import FlowRun, StateType
 from prefect.flow_runs import resume_flow_run
+from prefect.input import RunInput
 from prefect.input.actions import read_flow_run_input
+from pydantic import Field
 
 from blocks import SftpServer, load_block
-from tasks.contracts import PROCESS_UPLOAD, PROCESSING, QUEUED, gate_of, inbox_folder
+from tasks.approvals import WaitSettings, ask
+from tasks.contracts import PROCESS_UPLOAD, PROCESSING, QUEUED, gate_of, inbox_folder, numbered
 from tasks.registry import Registration
-from tasks.sftp import inbox_path
+from tasks.sftp import inbox_path, original_name
 
 NOT_FINAL = [
     StateType.SCHEDULED,
@@ -113,3 +116,27 @@ def resume_next_upload(
         logger.warning("Could not resume queued upload run %s: %s", run.id, exc)
         return None
     return str(run.parameters["upload"])
+
+
+class GoAhead(RunInput):
+    """Sent by the run of the older upload when it is done (or by the watcher); not for people."""
+
+    go: bool = Field(default=True, title="Go ahead", description="Filled in automatically")
+
+
+def wait_for_older_uploads(reg: Registration, upload: str, wait: WaitSettings) -> None:
+    """Never compare or apply a newer upload before an older one of the same customer is decided."""
+    for turn in range(1, 10_000):
+        older = older_claims(claims_in_processing(reg), upload)
+        if not older:
+            return
+        ask(
+            GoAhead,
+            key=numbered(QUEUED, turn),
+            title=f"{reg.customer.company_name}: `{original_name(upload)}` waits for an older upload",
+            description=(
+                f"{len(older)} older upload(s) of this customer are still in processing/ "
+                f"(oldest: `{older[0]}`). This run goes on by itself once they are decided or refused."
+            ),
+            wait=wait,
+        )

@@ -4,6 +4,7 @@ sample (step 6), `process-upload` for every upload (steps 8 and 9)."""
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 
 from pydantic import BaseModel, Field
@@ -16,13 +17,15 @@ from tasks.deletion_grace import grace_in_words, hold_deletions
 from tasks.export_links import EXPORT_LINK_SHOWN, MemberExportReceived, member_export_link
 from tasks.files import DELETIONS, INVITES, REJECTED, UPDATES, generate_files_task
 from tasks.files_dir import files_dir
-from tasks.gate_notices import Notify, current_run_id
+from tasks.gate_notices import Notify, current_run_id, run_link
 from tasks.mapping import parse_mapping_link, read_mapping
+from tasks.mapping_whatif import keep_inputs
 from tasks.once import once_task
 from tasks.records import SharedFiles
 from tasks.registry import Registration
 from tasks.sftp import original_name
 from tasks.slack import Slack
+from tasks.tabular import read_header
 from tasks.templating import capped, render
 
 COUNTS = ("invites", "updates", "deletions", "deactivations", "reactivations", "rejected_rows")
@@ -68,6 +71,18 @@ def generate_for(
     return summary if claim is None else hold_deletions(reg, claim, out_dir, members, summary)
 
 
+@once_task("generate-upload-files")
+def generate_upload_files(
+    reg: Registration, local: Path, members: Path | None, out_dir: Path, once_key: str
+) -> dict:
+    """The three files, once per upload: a re-executed run keeps the comparison it made first."""
+    with tempfile.TemporaryDirectory(prefix="hris-upload-") as tmp:
+        members = members or hub_member_export(reg, Path(tmp))
+        summary = generate_for(reg, local, out_dir, Path(tmp), members, claim=local.name)
+        keep_inputs(out_dir, local, members)  # for update-mapping's what-if
+    return {**summary, "columns": read_header("HRIS upload", local)}  # the header, for "a column gone"
+
+
 def review_files(out_dir: Path, summary: dict) -> list[Path]:
     """The files to share: the three of the runbook, plus rejected rows when there are any."""
     paths = [out_dir / name for name in (INVITES, UPDATES, DELETIONS)]
@@ -101,6 +116,19 @@ def summary_text(reg: Registration, upload: str, summary: dict) -> str:
         columns=slack_column_problems(summary),
         grace=grace_in_words(summary),
         **{k: summary[k] for k in COUNTS},
+    )
+
+
+def production_text(reg: Registration, upload: str, summary: dict) -> str:
+    """Step 8's message in #monitoring-hris-files: the counts, who is on the account, where to apply."""
+    customer = reg.customer
+    return render(
+        "slack/production_files.md.j2",
+        summary=summary_text(reg, upload, summary),
+        csm=customer.csm.name,
+        implementation_manager=customer.implementation_manager.name,
+        product_manager=customer.product_manager.name if customer.product_manager else "",
+        run_url=run_link(),
     )
 
 

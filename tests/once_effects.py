@@ -17,10 +17,10 @@ from pathlib import Path
 from prefect import flow
 
 from blocks import SlackWorkspace, SmtpServer, TenKCHub, WorkOSCredentials
-from flows.process_upload import apply_through_hub
 from tasks.customer import Customer
 from tasks.emails import EmailDraft, send_email
 from tasks.files import DELETIONS, INVITES, UPDATES
+from tasks.hub_apply import apply_through_hub
 from tasks.support import post_support_request
 from tasks.uploads import share_files
 from tasks.workos import ensure_organization_task

@@ -27,26 +27,18 @@ FOLDERS = sorted(p.name for p in FIXTURES.iterdir() if (p / "expected.json").is_
 def once_tasks() -> dict:
     """Every once-only task of the code, by the step name its fixture record is stored under."""
     from flows.api_integration import long_lived_setup_link
-    from flows.process_upload import (
-        apply_files,
-        bind_shown_files,
-        first_claim_of_content,
-        generate_upload_files,
-        invite_members,
-        receive_upload,
-        remember_outcome,
-        remove_members,
-        report_duplicate,
-        update_members,
-    )
+    from flows.process_upload import remember_outcome
     from flows.sftp_integration import _watch_started, fetch_sample, files_from_sample, register_once
     from tasks.alerts import alert_once
     from tasks.approvals import record_decision
     from tasks.emails import send_email
+    from tasks.hub_apply import apply_files, invite_members, remove_members, update_members
     from tasks.mapping import read_and_check_mapping
     from tasks.steps import _start_deployment, apply_segments_once
     from tasks.support import post_support_request
-    from tasks.uploads import share_files
+    from tasks.upload_gates import bind_shown_files
+    from tasks.upload_receive import first_claim_of_content, receive_upload, report_duplicate
+    from tasks.uploads import generate_upload_files, share_files
 
     return {
         "send-email": send_email,
@@ -174,7 +166,7 @@ def test_a_combined_apply_record_means_invites_updates_and_removals_are_done(pre
     step reads it as done and asks the hub nothing (no hub block: a call would fail)."""
     from prefect import flow
 
-    from flows.process_upload import apply_through_hub
+    from tasks.hub_apply import apply_through_hub
 
     keys, expected = install(folder)
 

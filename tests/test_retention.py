@@ -166,7 +166,7 @@ def test_a_bad_retention_variable_fails_the_run_with_one_line(files_variable):
 
 
 def test_step_9_says_plainly_when_the_files_were_purged_first(prefect_api, tmp_path):
-    from flows.process_upload import files_gone
+    from tasks.hub_apply import files_gone
 
     folder = str(_upload(tmp_path, "acme-com", "staff-2026-11", age_days=0))
     assert files_gone(folder, "staff-2026-11.csv", "apply-never-done-" + os.urandom(4).hex()) is None

@@ -8,9 +8,9 @@ from types import SimpleNamespace
 
 import pytest
 
-from flows.process_upload import summary_text
 from sandbox.http import Response
 from tasks.slack import Slack
+from tasks.uploads import summary_text
 
 COUNTS = {
     "invites": 3,

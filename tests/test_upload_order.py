@@ -13,11 +13,12 @@ from datetime import UTC, datetime, timedelta
 from prefect.exceptions import MissingContextError
 from prefect.variables import Variable
 
-from flows.process_upload import _resume_onboarding_run, process_upload
+from flows.process_upload import process_upload
 from flows.sftp_watch import sftp_watch
 from flows.update_mapping import use_for_uploads
 from tasks.registry import SEEN_PREFIX, Registration, register, registration, registrations, variable_for
 from tasks.sftp import claim_name, original_name
+from tasks.upload_finish import _resume_onboarding_run
 from tasks.upload_queue import resume_next_upload
 from tests.conftest import make_customer, wait_until
 from tests.gates import FlowInThread, answer, waiting_gate

@@ -108,7 +108,7 @@ def test_a_retry_after_the_updates_failed_does_only_what_is_left(prefect_api, hu
 
     from prefect import flow
 
-    from flows.process_upload import apply_through_hub
+    from tasks.hub_apply import apply_through_hub
     from tests.once_effects import make_files
 
     block = TenKCHub(api_token="hub-test", base_url_override=hub.url, timeout_seconds=1)
