@@ -126,14 +126,16 @@ def test_an_unsigned_request_is_refused_on_its_headers_before_its_body_is_read(p
     assert peak < 10 * MB
 
 
+@pytest.mark.slow  # waits out the app's body timeout (TIMEOUT)
 def test_a_slow_loris_body_is_cut_off_and_other_requests_are_served_meanwhile(public_app):
-    stop = threading.Event()
+    stop, first_byte_sent = threading.Event(), threading.Event()
 
     def trickle():
         for _ in range(1000):  # one byte every 0.2 s: 200 s if nobody cuts it off
             if stop.wait(0.2):
                 return
             yield b"a"
+            first_byte_sent.set()  # resumed after the byte went out
 
     result = {}
 
@@ -146,7 +148,7 @@ def test_a_slow_loris_body_is_cut_off_and_other_requests_are_served_meanwhile(pu
 
     client = threading.Thread(target=slow, daemon=True)
     client.start()
-    time.sleep(0.5)  # the slow request is in
+    assert first_byte_sent.wait(30)  # the slow request is in, its body started
     assert httpx.get(f"{public_app.url}/health", trust_env=False, timeout=30).text == "ok"
     assert "answer" not in result  # served while the slow body was still trickling in
     client.join(60)
