@@ -3,6 +3,7 @@ and injected faults (429, 5xx, a hang, a dropped connection, an answer lost afte
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import threading
@@ -228,7 +229,10 @@ class StandIn:
 
         self._server = ThreadingHTTPServer((host, port), _Handler)
         self._server.daemon_threads = True
-        threading.Thread(target=self._server.serve_forever, name=self.name, daemon=True).start()
+        # serve_forever looks for a shutdown request every poll_interval: at the default 0.5 s each stop()
+        # (every test's teardown) waited up to that; at 0.02 s (an idle select) it returns at once
+        serve = functools.partial(self._server.serve_forever, poll_interval=0.02)
+        threading.Thread(target=serve, name=self.name, daemon=True).start()
         return self
 
     @property

@@ -416,7 +416,7 @@ class ServerThread:
         )
         self.thread = threading.Thread(target=self.server.run, daemon=True)
         self.thread.start()
-        wait_until(lambda: self.server.started, timeout=60, what="the ASGI server")
+        wait_until(lambda: self.server.started, timeout=60, interval=0.01, what="the ASGI server")
 
     @property
     def url(self) -> str:

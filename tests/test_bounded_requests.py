@@ -126,6 +126,7 @@ def test_an_unsigned_request_is_refused_on_its_headers_before_its_body_is_read(p
     assert peak < 10 * MB
 
 
+@pytest.mark.slow  # waits out the app's body timeout (TIMEOUT)
 def test_a_slow_loris_body_is_cut_off_and_other_requests_are_served_meanwhile(public_app):
     stop, sending = threading.Event(), threading.Event()
 
