@@ -222,6 +222,7 @@ def bootstrap(production: bool = False) -> Plan:
 
     from blocks import DEFAULT_NAME, SftpServer, TenKCHub, WebApp, WorkOSCredentials
     from cli.monitoring import monitoring_block, monitoring_block_label
+    from cli.warm_start import configure_pool
     from sandbox.blocks import sandbox_marker, sandbox_monitoring_block
     from tasks.contracts import MONITORING_BLOCK
 
@@ -231,6 +232,7 @@ def bootstrap(production: bool = False) -> Plan:
     with get_client(sync_client=True) as client:
         if WORK_POOL not in {pool.name for pool in client.read_work_pools()}:
             client.create_work_pool(WorkPoolCreate(name=WORK_POOL, type="process"))
+    configure_pool(WORK_POOL)  # runs start through the warm starter (cli/warm_start.py, issue 24)
     saved = {block_type: _load_default(block_type) for block_type in [*required, *optional]}
     sandbox = {t: sandbox_marker(b) for t, b in saved.items() if b is not None and sandbox_marker(b)}
     real = [t for t, b in saved.items() if b is not None and t not in sandbox]
@@ -388,8 +390,11 @@ def up(production: bool = False) -> int:
             print(deploy.stdout[-3000:], deploy.stderr[-3000:], sep="\n", file=sys.stderr)
             return 1
         from cli.monitoring import ensure_automations
+        from cli.warm_start import stack_command
 
         print(f"  {ensure_automations()}", flush=True)  # the server alerts when the worker cannot
+        if warm := stack_command(settings):  # before the worker: a run that comes first starts cold
+            start("warm-start", *warm)
         for number in range(1, int(os.environ.get("HRIS_WORKERS", "1")) + 1):  # all on one pool
             name = "worker" if number == 1 else f"worker-{number}"
             start(name, _bin("prefect"), "worker", "start", "--pool", WORK_POOL)

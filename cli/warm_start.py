@@ -38,6 +38,7 @@ PROJECT_PACKAGES = ("flows", "tasks", "blocks", "sandbox", "cli", "benchmarks", 
 STARTUP_VARIABLES = ("LANG", "LC_ALL", "LC_CTYPE")
 SOCKET_NAME = "warm-start.sock"
 PR_SET_PDEATHSIG = 1
+MAX_SOCKET_PATH = 100  # sun_path holds 108 bytes
 
 LIST_MODULES = """
 import importlib, pathlib, sys
@@ -49,8 +50,14 @@ print("\\n".join(sys.modules))  # in import order: as a new process loads them
 
 
 def socket_path(home: str | os.PathLike) -> str:
-    """Where the stack's warm starter listens: in its state dir (PREFECT_HOME)."""
-    return str(Path(home) / SOCKET_NAME)
+    """Where the stack's warm starter listens: in its state dir (PREFECT_HOME), or in /tmp under a
+    name made from it where that path is too long for a Unix socket."""
+    path = str(Path(home).resolve() / SOCKET_NAME)
+    if len(path.encode()) <= MAX_SOCKET_PATH:
+        return path
+    import hashlib
+
+    return f"/tmp/hris-warm-start-{hashlib.sha256(path.encode()).hexdigest()[:16]}.sock"
 
 
 def server_command(path: str) -> list[str]:
@@ -79,11 +86,13 @@ def set_pool_command(pool: str, command: str | None) -> None:
 
 def libraries() -> list[str]:
     """Every module importing the flows loads, but the project's own."""
-    listed = subprocess.run(
-        [sys.executable, "-c", LIST_MODULES], cwd=ROOT, capture_output=True, text=True, check=True
-    ).stdout.split()
+    listed = subprocess.run([sys.executable, "-c", LIST_MODULES], cwd=ROOT, capture_output=True, text=True)
+    if listed.returncode != 0:  # a flow that does not import: its runs say why; Prefect is still loaded
+        print(f"warm start: the flows did not import, only Prefect is loaded: {listed.stderr[-500:]}")
+        return []
     own = lambda name: name.split(".")[0] in PROJECT_PACKAGES  # noqa: E731
-    return [name for name in listed if not own(name) and name not in ("__main__", "prefect.engine")]
+    skip = ("__main__", "prefect.engine")
+    return [name for name in listed.stdout.split() if not own(name) and name not in skip]
 
 
 def preload(names: list[str]) -> int:
@@ -95,6 +104,50 @@ def preload(names: list[str]) -> int:
             pass
     importlib.import_module("prefect.flow_engine")
     return len(sys.modules)
+
+
+PROBE_EXIT = 3
+
+
+def probe() -> bool:
+    """A fork of this process runs Prefect's event loop thread as an engine does: False when the
+    libraries loaded here broke that (importing `_asyncio` before `asyncio` did), so serve none."""
+    pid = os.fork()
+    if pid == 0:
+        try:
+            from prefect.utilities.asyncutils import run_coro_as_sync
+
+            run_coro_as_sync(_probe())
+            os._exit(0)
+        except BaseException:  # noqa: BLE001
+            os._exit(PROBE_EXIT)
+    _, status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(status) == 0
+
+
+async def _probe() -> None:
+    import anyio
+
+    with anyio.CancelScope():
+        await anyio.sleep(0)
+
+
+def stack_command(settings: dict[str, str]) -> list[str] | None:
+    """How `up` starts the warm starter for its stack, or None with HRIS_WARM_START=0."""
+    if not enabled():
+        return None
+    return server_command(socket_path(settings["PREFECT_HOME"]))
+
+
+def enabled() -> bool:
+    return os.environ.get("HRIS_WARM_START", "1").strip().lower() not in ("0", "false", "no")
+
+
+def configure_pool(pool: str) -> None:
+    """The stack's pool starts runs through the warm starter of PREFECT_HOME (HRIS_WARM_START=0:
+    Prefect's own command again)."""
+    command = flow_run_command(socket_path(os.environ["PREFECT_HOME"])) if enabled() else None
+    set_pool_command(pool, command)
 
 
 @dataclass
@@ -120,6 +173,8 @@ def declined(request: dict, fds: list[int]) -> str | None:
             return name
     if threads_at_fork != 1:
         return "threads"  # a fork would copy a lock some thread holds
+    if not probed:
+        return "probe"
     return None
 
 
@@ -193,6 +248,7 @@ def relay(conn: socket.socket, pid: int) -> None:
 
 def serve(path: str) -> Job:
     """Accept requests until stopped; returns only in a forked engine."""
+    global threads_at_fork
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # supervisors are reaped by the kernel
     if os.path.exists(path):
         os.unlink(path)  # left by a starter that was killed
@@ -205,7 +261,6 @@ def serve(path: str) -> Job:
     try:
         while True:
             conn, _ = listener.accept()
-            global threads_at_fork
             threads_at_fork = threading.active_count()
             sys.stdout.flush()
             sys.stderr.flush()
@@ -256,6 +311,7 @@ def fresh_prefect_settings() -> None:
 
 server_pid = os.getpid()
 threads_at_fork = 1
+probed = True
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -264,11 +320,15 @@ def main(argv: list[str] | None = None) -> int:
     if len(argv) != 1:
         print("usage: python -m cli.warm_start SOCKET", file=sys.stderr)
         return 2
-    if len(argv[0].encode()) > 100:
+    if len(argv[0].encode()) > MAX_SOCKET_PATH:
         print(f"warm start: socket path too long for a Unix socket: {argv[0]}", file=sys.stderr)
         return 2
+    global probed
     preload(libraries())
     server_pid = os.getpid()
+    probed = probe()
+    if not probed:
+        print("warm start: a forked engine could not run Prefect's event loop: every run starts cold")
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     job = serve(argv[0])
     try:
