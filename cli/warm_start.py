@@ -75,9 +75,13 @@ def set_pool_command(pool: str, command: str | None) -> None:
     """Make `command` the default of the process pool's `command` variable (None: Prefect's own)."""
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.actions import WorkPoolUpdate
+    from prefect.workers.process import ProcessWorker
 
     with get_client(sync_client=True) as client:
-        template = client.read_work_pool(pool).base_job_template
+        # a pool created before any worker ran has no template yet: the one the worker would fill in
+        template = (
+            client.read_work_pool(pool).base_job_template or ProcessWorker.get_default_base_job_template()
+        )
         variable = template["variables"]["properties"]["command"]
         if variable.get("default") != command:
             variable["default"] = command
@@ -140,7 +144,9 @@ def stack_command(settings: dict[str, str]) -> list[str] | None:
 
 
 def enabled() -> bool:
-    return os.environ.get("HRIS_WARM_START", "1").strip().lower() not in ("0", "false", "no")
+    """On unless HRIS_WARM_START=0; Linux only (pidfd_open, PR_SET_PDEATHSIG)."""
+    wanted = os.environ.get("HRIS_WARM_START", "1").strip().lower() not in ("0", "false", "no")
+    return wanted and sys.platform == "linux"
 
 
 def configure_pool(pool: str) -> None:

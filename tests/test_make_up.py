@@ -25,7 +25,8 @@ from tests.test_prefect_yaml import readme_schedules
 ROOT = Path(__file__).resolve().parent.parent
 
 
-EVERY_CHILD = {"prefect-server", "sandbox", "worker", "setup-links"}  # what `up` starts on a free machine
+# what `up` starts on a free machine
+EVERY_CHILD = {"prefect-server", "sandbox", "warm-start", "worker", "setup-links"}
 
 
 class Stack:
@@ -278,6 +279,8 @@ def test_up_runs_the_runbook_end_to_end_and_can_be_started_again(stack_env, tmp_
             timeout=120,
             what="the run to complete on the worker",
         )
+        warm = (Path(stack_env["HRIS_STATE_DIR"]) / "logs" / "warm-start.log").read_text()
+        assert f"flow run {run['id']}: engine pid" in warm  # resumed through the warm starter (issue 24)
         mails = list((tmp_path / "sandbox" / "mail").glob("*.eml"))
         assert len(mails) == 1
         assert f"To: {customer.contact_email}" in mails[0].read_text()
