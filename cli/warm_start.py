@@ -29,6 +29,7 @@ import struct
 import subprocess
 import sys
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -187,13 +188,17 @@ def declined(request: dict, fds: list[int]) -> str | None:
 def receive(conn: socket.socket) -> tuple[dict, list[int]]:
     header, fds, _flags, _address = socket.recv_fds(conn, 4, 3)
     (size,) = struct.unpack("!I", header)
-    body = b""
-    while len(body) < size:
-        chunk = conn.recv(size - len(body))
+    return json.loads(exactly(conn, size)), fds
+
+
+def exactly(conn: socket.socket, size: int) -> bytes:
+    data = b""
+    while len(data) < size:
+        chunk = conn.recv(size - len(data))
         if not chunk:
-            raise ConnectionError("request cut short")
-        body += chunk
-    return json.loads(body), fds
+            raise ConnectionError("cut short")
+        data += chunk
+    return data
 
 
 def supervise(conn: socket.socket) -> Job | None:
@@ -206,7 +211,7 @@ def supervise(conn: socket.socket) -> Job | None:
         request, fds = receive(conn)
         reason = declined(request, fds)
         conn.sendall(f"no {reason}\n".encode() if reason else b"ok\n")
-        if reason or conn.makefile("rb").readline() != b"go\n":
+        if reason or exactly(conn, 3) != b"go\n":  # not a byte more: the launcher's signals follow
             os._exit(0)
     except (OSError, ValueError):
         os._exit(0)
@@ -266,11 +271,22 @@ def serve(path: str) -> Job:
     gc.freeze()  # what is loaded stays shared with every fork
     try:
         while True:
-            conn, _ = listener.accept()
+            try:
+                conn, _ = listener.accept()
+            except OSError as exc:  # out of file descriptors, say: that launcher starts cold
+                print(f"warm start: accept failed: {exc}", flush=True)
+                time.sleep(0.1)
+                continue
             threads_at_fork = threading.active_count()
             sys.stdout.flush()
             sys.stderr.flush()
-            if os.fork() == 0:
+            try:
+                pid = os.fork()
+            except OSError as exc:  # closed before "ok": the launcher starts cold
+                print(f"warm start: fork failed: {exc}", flush=True)
+                conn.close()
+                continue
+            if pid == 0:
                 listener.close()
                 job = supervise(conn)
                 if job is not None:
