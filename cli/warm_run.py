@@ -94,8 +94,8 @@ class Signals:
         would have ended an engine that had not started yet."""
         for signum in FORWARDED:
             signal.signal(signum, signal.SIG_DFL)
-        for signum in self.pending:
-            os.kill(os.getpid(), signum)
+        for pending in self.pending:
+            os.kill(os.getpid(), pending)
 
 
 def wait(reader: BinaryIO) -> int:

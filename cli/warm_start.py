@@ -32,6 +32,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 PROJECT_PACKAGES = ("flows", "tasks", "blocks", "sandbox", "cli", "benchmarks", "tests", "webapp")
@@ -50,7 +51,7 @@ print("\\n".join(sys.modules))  # in import order: as a new process loads them
 """
 
 
-def socket_path(home: str | os.PathLike) -> str:
+def socket_path(home: str | os.PathLike[str]) -> str:
     """Where the stack's warm starter listens: in its state dir (PREFECT_HOME), or in /tmp under a
     name made from it where that path is too long for a Unix socket."""
     path = str(Path(home).resolve() / SOCKET_NAME)
@@ -168,7 +169,7 @@ class Job:
     fds: list[int]
 
 
-def declined(request: dict, fds: list[int]) -> str | None:
+def declined(request: dict[str, Any], fds: list[int]) -> str | None:
     """Why this process cannot start the request as a new interpreter would, or None."""
     if len(fds) != 3:
         return "fds"
@@ -185,7 +186,7 @@ def declined(request: dict, fds: list[int]) -> str | None:
     return None
 
 
-def receive(conn: socket.socket) -> tuple[dict, list[int]]:
+def receive(conn: socket.socket) -> tuple[dict[str, Any], list[int]]:
     header, fds, _flags, _address = socket.recv_fds(conn, 4, 3)
     (size,) = struct.unpack("!I", header)
     return json.loads(exactly(conn, size)), fds
