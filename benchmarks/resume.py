@@ -10,6 +10,12 @@ picked it up) → Running (a process started and loaded the flow) → the next P
 
     .venv/bin/python -m benchmarks.resume                   # 1 run (5 rounds), 20 on SQLite; 20 on PostgreSQL
     .venv/bin/python -m benchmarks.resume --case sqlite:1   # one case
+    .venv/bin/python -m benchmarks.resume --start cold,warm # each round once per way of starting, in turn
+
+`--start` is how the worker starts a resumed run's engine: cold (Prefect's default: a workspace
+supervisor process, then `python -m prefect.engine`), command (the pool's command set to
+`python -m prefect.engine`: no supervisor), warm (the pool's command `python -m cli.warm_run`,
+forked by the warm starter of cli/warm_start.py).
 """
 
 from __future__ import annotations
@@ -18,9 +24,12 @@ import argparse
 import json
 import os
 import platform
+import shlex
 import statistics
+import subprocess
 import sys
 import time
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
 os.environ.setdefault("NO_PROXY", "127.0.0.1,localhost")
@@ -32,6 +41,8 @@ from tasks.contracts import SETUP_GUIDES  # noqa: E402
 OUT = Path(__file__).resolve().parent / "out"
 CASES = ["sqlite:1", "sqlite:20", "postgresql:20"]
 SEGMENTS = ("pickup", "start", "flow")  # Resuming→Pending, Pending→Running, Running→next gate
+STARTS = ("cold", "command", "warm")
+SNAPSHOT_SECONDS = 5  # the worker's heartbeat, when it re-reads the pool's template (Prefect: 30 s)
 
 
 def resumes(states: list) -> list[dict[str, float]]:
@@ -75,7 +86,7 @@ def percentile(values: list[float], q: float) -> float:
 
 
 def summary(
-    backend: str, runs: int, rounds: int, completed: int, measured: list[dict], errors: list[str]
+    backend: str, runs: int, rounds: int, completed: int, measured: list[dict], errors: list[str], start: str
 ) -> dict:
     """One row of the table: median / p95 / max of both latencies, medians of the parts."""
 
@@ -91,6 +102,7 @@ def summary(
 
     return {
         "backend": backend,
+        "start": start,
         "runs": runs,
         "rounds": rounds,
         "completed": completed,
@@ -103,54 +115,98 @@ def summary(
     }
 
 
-def measure(backend: str, runs: int, rounds: int) -> dict:
-    """`rounds` times, `runs` setup-guides runs at once, both gates answered; their resumes."""
-    measured: list[dict] = []
-    errors: list[str] = []
-    completed = 0
+def measure(backend: str, runs: int, rounds: int, starts: dict[str, str | None]) -> list[dict]:
+    """`rounds` times, for each way of starting in turn, `runs` setup-guides runs at once, both
+    gates answered; their resumes, one row per way of starting."""
+    from benchmarks.scale import POOL
+    from cli.warm_start import set_pool_command
+
+    measured: dict[str, list[dict]] = {start: [] for start in starts}
+    errors: dict[str, list[str]] = {start: [] for start in starts}
+    completed = dict.fromkeys(starts, 0)
     for _round in range(rounds):
-        customers, result = scale.run_setup_guides(runs, timeout=max(900, 45 * runs))
-        errors += result.errors + [
-            f"{n} runs {state}" for state, n in result.final.items() if state != "COMPLETED"
-        ]
-        measured += state_history(scale.runs_of(SETUP_GUIDES, customers))
-        completed += result.completed
-    return summary(backend, runs, rounds, completed, measured, errors)
+        for start, command in starts.items():
+            set_pool_command(POOL, command)
+            time.sleep(SNAPSHOT_SECONDS + 1)  # the worker takes the pool's template on its heartbeat
+            customers, result = scale.run_setup_guides(runs, timeout=max(900, 45 * runs))
+            errors[start] += result.errors + [
+                f"{n} runs {state}" for state, n in result.final.items() if state != "COMPLETED"
+            ]
+            measured[start] += state_history(scale.runs_of(SETUP_GUIDES, customers))
+            completed[start] += result.completed
+    return [summary(backend, runs, rounds, completed[s], measured[s], errors[s], s) for s in starts]
 
 
-def on_stack(backend: str, database_url: str | None, cases: list[int], rounds: int) -> list[dict]:
+@contextmanager
+def warm_starter(stack):
+    """The warm starter for this stack's worker, as `make up` runs it beside its worker."""
+    from cli.warm_start import server_command, socket_path
+
+    base = stack.logs.parent
+    path = socket_path(base)
+    log = (stack.logs / "warm-start.log").open("ab")
+    env = stack.env | {"PREFECT_HOME": str(base / "worker-1")}
+    process = subprocess.Popen(server_command(path), cwd=scale.ROOT, env=env, stdout=log, stderr=log)
+    try:
+        scale._wait(lambda: os.path.exists(path), 120, "warm starter", process)
+        yield path
+    finally:
+        scale._stop(process)
+
+
+def start_commands(names: list[str], path: str | None) -> dict[str, str | None]:
+    from cli.warm_start import flow_run_command
+
+    commands = {
+        "cold": None,
+        "command": shlex.join([sys.executable, "-m", "prefect.engine"]),
+        "warm": flow_run_command(path) if path else None,
+    }
+    return {name: commands[name] for name in names}
+
+
+def on_stack(
+    backend: str, database_url: str | None, cases: list[int], rounds: int, starts: list[str]
+) -> list[dict]:
     """The cases of one backend on one make-up-style stack."""
     from cli.stack import stack_settings
 
     query = stack_settings({})["PREFECT_WORKER_QUERY_SECONDS"]
     rows = []
-    with scale.runbook_stack(
-        database_url,
-        None,
-        slack=True,
-        workers=1,
-        limit=None,
-        worker_settings={"PREFECT_WORKER_QUERY_SECONDS": query},
+    with (
+        scale.runbook_stack(
+            database_url,
+            None,
+            slack=True,
+            workers=1,
+            limit=None,
+            worker_settings={
+                "PREFECT_WORKER_QUERY_SECONDS": query,
+                "PREFECT_WORKER_HEARTBEAT_SECONDS": str(SNAPSHOT_SECONDS),
+            },
+        ) as stack,
+        warm_starter(stack.stack) if "warm" in starts else nullcontext() as path,
     ):
         for runs in cases:
-            row = measure(backend, runs, rounds if runs == 1 else 1)
-            rows.append(row)
-            print(json.dumps(row), flush=True)
+            for row in measure(backend, runs, rounds if runs == 1 else 1, start_commands(starts, path)):
+                rows.append(row)
+                print(json.dumps(row), flush=True)
     return rows
 
 
 def table(rows: list[dict]) -> str:
     """The rows as docs/performance.md shows them."""
     lines = [
-        "| database | runs at once | completed | resumes | resume → Running, median / p95 / max | "
+        "| database | start | runs at once | completed | resumes | resume → Running, median / p95 / max | "
         "resume → next gate, median / p95 / max | of which pickup / process start / flow, median | "
         "load average |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
         run, nxt, parts = r["to_running"], r["to_next"], r["parts_median"]
         lines.append(
-            f"| {r['backend']} | {r['runs']} | {r['completed']} of {r['runs'] * r['rounds']} | "
+            f"| {r['backend']} | {r.get('start', 'cold')} | {r['runs']} | "
+            f"{r['completed']} of {r['runs'] * r['rounds']} | "
             f"{r['resumes']} | "
             f"{run['median']:.1f} / {run['p95']:.1f} / {run['max']:.1f} s | "
             f"**{nxt['median']:.1f}** / {nxt['p95']:.1f} / {nxt['max']:.1f} s | "
@@ -166,19 +222,23 @@ def main(argv: list[str] | None = None) -> int:
         "--case", action="append", help=f"backend:runs (repeatable; default {' '.join(CASES)})"
     )
     parser.add_argument("--rounds", type=int, default=5, help="rounds of the one-run case (default 5)")
+    parser.add_argument("--start", default="cold", help=f"ways of starting, in turn: {','.join(STARTS)}")
     args = parser.parse_args(argv)
+    starts = args.start.split(",")
+    if unknown := [s for s in starts if s not in STARTS]:
+        parser.error(f"--start: unknown {unknown}; choose from {','.join(STARTS)}")
     cases = [(c.split(":")[0], int(c.split(":")[1])) for c in args.case or CASES]
     started = time.monotonic()
     rows: list[dict] = []
     for backend in dict.fromkeys(b for b, _ in cases):
         sizes = [n for b, n in cases if b == backend]
         if backend == "sqlite":
-            rows += on_stack(backend, None, sizes, args.rounds)
+            rows += on_stack(backend, None, sizes, args.rounds, starts)
         elif missing := [m for m in scale.missing_services() if m != "redis-server"]:
             print(f"postgresql skipped: needs {missing} (apt-get install postgresql)")
         else:
             with scale.postgres() as database_url:
-                rows += on_stack(backend, database_url, sizes, args.rounds)
+                rows += on_stack(backend, database_url, sizes, args.rounds, starts)
     seconds = round(time.monotonic() - started)
     print(f"\n{table(rows)}\n\n{os.cpu_count()} CPUs, Python {platform.python_version()}, {seconds} s in all")
     OUT.mkdir(exist_ok=True)

@@ -91,6 +91,9 @@ def _register_types_and_pool(types: list) -> None:
     with get_client(sync_client=True) as client:
         if WORK_POOL not in {pool.name for pool in client.read_work_pools()}:
             client.create_work_pool(WorkPoolCreate(name=WORK_POOL, type="process"))
+    from cli.warm_start import configure_pool
+
+    configure_pool(WORK_POOL)  # HRIS_WARM_START=1: runs start through the warm starter (issue 24)
 
 
 def _go_live_problems(sandbox: dict, missing: list[str], monitoring) -> list[str]:

@@ -246,7 +246,12 @@ def _deploy(stack: _Stack) -> bool:
 
 
 def _start_workers(stack: _Stack) -> None:
-    """HRIS_WORKERS workers (1 by default), all on the one work pool."""
+    """HRIS_WORKERS workers (1 by default), all on the one work pool; the warm starter first when
+    HRIS_WARM_START=1 (a run that comes before it starts cold)."""
+    from cli.warm_start import stack_command
+
+    if warm := stack_command(stack.settings):
+        stack.start("warm-start", *warm)
     for number in range(1, int(os.environ.get("HRIS_WORKERS", "1")) + 1):
         name = "worker" if number == 1 else f"worker-{number}"
         stack.start(name, _bin("prefect"), "worker", "start", "--pool", WORK_POOL)
