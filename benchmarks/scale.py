@@ -273,13 +273,13 @@ def api(api_url: str):
 def _deploy() -> None:
     """The process pool, and setup-guides and the api-integration it starts on it, from this checkout."""
     from prefect.client.orchestration import get_client
-    from prefect.client.schemas.actions import WorkPoolCreate
 
+    from cli.work_pool import ensure_work_pool
     from flows.api_integration import api_integration
     from flows.setup_guides import setup_guides
 
     with get_client(sync_client=True) as client:
-        client.create_work_pool(WorkPoolCreate(name=POOL, type="process"), overwrite=True)
+        ensure_work_pool(client, POOL)  # as `make up`: each run starts as one engine process
     for flow, source in [
         (setup_guides, "flows/setup_guides.py:setup_guides"),
         (api_integration, "flows/api_integration.py:api_integration"),

@@ -84,16 +84,14 @@ def bootstrap(production: bool = False) -> Plan:
 
 def _register_types_and_pool(types: list) -> None:
     from prefect.client.orchestration import get_client
-    from prefect.client.schemas.actions import WorkPoolCreate
+
+    from cli.warm_start import pool_command
+    from cli.work_pool import ensure_work_pool
 
     for block_type in types:
         block_type.register_type_and_schema()
-    with get_client(sync_client=True) as client:
-        if WORK_POOL not in {pool.name for pool in client.read_work_pools()}:
-            client.create_work_pool(WorkPoolCreate(name=WORK_POOL, type="process"))
-    from cli.warm_start import configure_pool
-
-    configure_pool(WORK_POOL)  # HRIS_WARM_START=1: runs start through the warm starter (issue 24)
+    with get_client(sync_client=True) as client:  # each run starts as one engine process (issue 24)
+        ensure_work_pool(client, WORK_POOL, pool_command())
 
 
 def _go_live_problems(sandbox: dict, missing: list[str], monitoring) -> list[str]:

@@ -152,11 +152,12 @@ def enabled() -> bool:
     return wanted and sys.platform == "linux"
 
 
-def configure_pool(pool: str) -> None:
-    """The stack's pool starts runs through the warm starter of PREFECT_HOME (without HRIS_WARM_START=1:
-    Prefect's own command again)."""
-    command = flow_run_command(socket_path(os.environ["PREFECT_HOME"])) if enabled() else None
-    set_pool_command(pool, command)
+def pool_command() -> str:
+    """The stack's pool command: through the warm starter of PREFECT_HOME with HRIS_WARM_START=1,
+    else the engine alone (cli/work_pool.py)."""
+    from cli.work_pool import engine_command
+
+    return flow_run_command(socket_path(os.environ["PREFECT_HOME"])) if enabled() else engine_command()
 
 
 @dataclass

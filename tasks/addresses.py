@@ -10,11 +10,13 @@ single-label domains are refused: no one's work email has them.
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
 
 import idna
-import numpy as np
-import pyarrow as pa
-import pyarrow.compute as pc
+
+if TYPE_CHECKING:  # numpy and pyarrow only where a column is keyed: a flow checking one address
+    import numpy as np  # (every customer's, at import of the flows) does not load them (issue 24)
+    import pyarrow as pa
 
 # Unicode spaces are never part of an address; the rest of non-ASCII is (RFC 6531 UTF8-non-ascii).
 # The pattern is shared by Python's `re` and arrow's RE2, so characters above U+00FF are literal.
@@ -73,6 +75,8 @@ def address_key(value: str) -> str:
 
 
 def _valid(key: pa.Array) -> np.ndarray:
+    import pyarrow.compute as pc
+
     valid: np.ndarray = pc.match_substring_regex(key, ADDRESS_PATTERN).to_numpy(zero_copy_only=False)
     valid &= pc.less_equal(pc.binary_length(key), MAX_BYTES).to_numpy(zero_copy_only=False)
     return valid
@@ -83,6 +87,10 @@ def address_keys(emails: pa.Array, validate: bool = True) -> tuple[pa.Array, np.
     only rows with a non-ASCII or xn-- domain go through IDNA, once per distinct domain. Without
     `validate` (keys only: the member export) only those rows are matched against the pattern, and
     the validity returned is theirs alone."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
     key = pc.utf8_lower(emails)
     special = ~pc.string_is_ascii(key).to_numpy(zero_copy_only=False) | pc.match_substring(
         key, "xn--"

@@ -12,10 +12,11 @@ import csv
 import io
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import numpy as np
-import pyarrow as pa
-import pyarrow.compute as pc
+if TYPE_CHECKING:  # imported where a file is scanned: a flow that reads no file never loads them
+    import numpy as np
+    import pyarrow as pa
 
 SCAN_BYTES = 8 << 20  # line numbering reads the file in pieces of this size
 FIELD_LIMIT = (1 << 31) - 1  # the csv module's default (128 KiB per field) is smaller than real exports
@@ -48,6 +49,10 @@ def _raw_pieces(path: Path) -> Iterator[bytes]:
 
 def newlines_per_row(column: pa.ChunkedArray) -> np.ndarray:
     """How many newlines each value holds (counted once per distinct value in a dictionary column)."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
     counts = []
     for chunk in column.chunks:
         if pa.types.is_dictionary(chunk.type):
@@ -82,6 +87,8 @@ def record_start_lines(path: Path, encoding: str, delimiter: str) -> np.ndarray 
     while every quote opens a field, closes one or is doubled; any other quote (`5'11"`), or a lone
     CR, returns None and the caller falls back to the csv module.
     """
+    import numpy as np
+
     quote, newline, cr = ord('"'), ord("\n"), ord("\r")
     field_edges = np.array([ord(delimiter), newline, cr, quote], np.uint8)
     content_start = 3 if encoding == "utf-8-sig" else 0

@@ -11,10 +11,7 @@ import io
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-
-import numpy as np
-import pyarrow as pa
-import pyarrow.csv as pacsv
+from typing import TYPE_CHECKING
 
 from tasks.csv_lines import (
     FIELD_LIMIT,
@@ -24,6 +21,11 @@ from tasks.csv_lines import (
     record_start_lines,
     records_with_lines,
 )
+
+if TYPE_CHECKING:  # imported where a file is read: a flow that reads no table never loads them
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
 
 # Line numbering lives in tasks/csv_lines.py; its names are imported from here too.
 __all__ = [
@@ -144,6 +146,8 @@ class Table:
 
     def column(self, aliases: Iterable[str]) -> pa.Array | None:
         """The first column whose header matches one of the aliases (in alias order), as one array."""
+        import pyarrow as pa
+
         by_key: dict[str, str] = {}
         for i, header in enumerate(self.header):
             by_key.setdefault(header_key(header), f"c{i}")
@@ -187,6 +191,8 @@ class Table:
     def _lines_from_values(self) -> np.ndarray | None:
         """Each row's line from the newlines inside the values before it, when those and one line per
         record add up to the file's lines (so no blank line, no newline in a column not read)."""
+        import numpy as np
+
         file_lines = count_lines(self.path, self.encoding)
         if file_lines is None:
             return None
@@ -218,6 +224,8 @@ def read_csv(
     Columns named in `categorical` (header keys: statuses, departments…) are read dictionary-encoded,
     so work on them is done once per distinct value rather than once per row.
     """
+    import pyarrow as pa
+
     path = Path(path)
     encoding, delimiter, header, header_lines = _sniff(label, path)
     names = [f"c{i}" for i in range(len(header))]
@@ -267,6 +275,7 @@ def _arrow_read(
     bad_rows: list[tuple[int | None, int, int]],
 ) -> pa.Table:
     """pyarrow's parse of the whole file, rows with the wrong number of fields noted in `bad_rows`."""
+    import pyarrow.csv as pacsv
 
     def on_invalid_row(row: pacsv.InvalidRow) -> str:
         bad_rows.append((row.number, row.expected_columns, row.actual_columns))
@@ -301,6 +310,8 @@ def _read_rows(
     bad_rows: list[tuple[int | None, int, int]],
 ) -> tuple[pa.Table, str]:
     """The parsed rows and the encoding they were read in (Windows-1252 when UTF-8 fails further on)."""
+    import pyarrow as pa
+
     try:
         try:
             table = parse(encoding)

@@ -11,20 +11,23 @@ from pathlib import Path
 from prefect.states import Completed, Paused, Pending, Running, Scheduled
 
 from benchmarks.resume import resumes
+from cli.work_pool import ensure_work_pool, process_pool_template
 
 ROOT = Path(__file__).resolve().parent.parent
 
 LOADED = """
 import sys
 import flows.setup_guides
-heavy = ("workos", "gspread", "google.oauth2", "paramiko")
+heavy = ("workos", "gspread", "google.oauth2", "paramiko", "numpy", "pyarrow")
 print(sorted(name for name in sys.modules if name.split(".")[0] in heavy or name.startswith(heavy)))
 """
 
 
 def test_a_resumed_setup_guides_run_imports_no_sdk_it_does_not_use():
     """The WorkOS SDK, gspread with google-auth and paramiko took ~1 s of CPU in every flow-run process
-    (blocks/ imported them at the top); setup-guides uses none of them, so none is loaded."""
+    (blocks/ imported them at the top); numpy and pyarrow ~0.17 s more (the customer's address check
+    and the once-records' mapping table imported the file engine's column code). Setup-guides uses
+    none of them, so none is loaded."""
     done = subprocess.run([sys.executable, "-c", LOADED], cwd=ROOT, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"
@@ -39,6 +42,53 @@ def test_the_blocks_still_build_their_clients_on_first_use():
     from tasks.private_apis import WorkOSConnectionError, WorkOSTimeoutError
 
     assert issubclass(WorkOSConnectionError, Exception) and issubclass(WorkOSTimeoutError, Exception)
+
+
+def _worker_configuration(template: dict):
+    """The job configuration the process worker builds for a flow run on a pool with `template` (it
+    asks the API for the block references a template may hold)."""
+    import asyncio
+    from uuid import uuid4
+
+    from prefect.client.schemas.objects import FlowRun
+    from prefect.workers.process import ProcessJobConfiguration
+
+    configuration = asyncio.run(ProcessJobConfiguration.from_template_and_values(template, {}))
+    configuration.prepare_for_flow_run(FlowRun(flow_id=uuid4()))
+    return configuration
+
+
+def test_a_resumed_run_starts_as_one_engine_process_of_the_runbook_interpreter(prefect_api):
+    """Without a command, Prefect 3.9's process worker starts each run as a workspace supervisor that
+    imports Prefect, reads the run and runs the pull step, then execs a second interpreter for the
+    engine: ~1 s of CPU more per Resume. The runbook's pool starts the engine directly (the worker
+    takes its command branch only for a command the pool set), with the runbook's own interpreter."""
+    from prefect.utilities.processutils import command_from_string
+    from prefect.workers.process import ProcessWorker
+
+    configuration = _worker_configuration(process_pool_template())
+    assert command_from_string(configuration.command) == [sys.executable, "-m", "prefect.engine"]
+    assert configuration._command_configured  # ProcessWorker.run: EngineCommandStarter, no supervisor
+    prefect_default = _worker_configuration(ProcessWorker.get_default_base_job_template())
+    assert not prefect_default._command_configured  # what the old pool gave: the supervisor first
+
+
+def test_make_ups_pool_gets_the_engine_command_and_keeps_its_pause_and_limit(prefect_api):
+    """A pool made before this change gets the command on the next `make up`; what an operator set
+    on it (paused, a concurrency limit) stays."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.actions import WorkPoolCreate, WorkPoolUpdate
+
+    with get_client(sync_client=True) as client:
+        client.create_work_pool(WorkPoolCreate(name="fast-start-old", type="process"))
+        client.update_work_pool("fast-start-old", WorkPoolUpdate(is_paused=True, concurrency_limit=3))
+        for name in ("fast-start-old", "fast-start-new"):
+            ensure_work_pool(client, name)
+            pool = client.read_work_pool(name)
+            assert pool.base_job_template == process_pool_template()
+            assert _worker_configuration(pool.base_job_template)._command_configured
+        old = client.read_work_pool("fast-start-old")
+        assert old.is_paused and old.concurrency_limit == 3
 
 
 def _at(state, seconds: float):

@@ -1,0 +1,52 @@
+"""The process work pool `make up` runs every flow on: each flow run (a CSM's Resume included) starts
+as one `python -m prefect.engine` process of this interpreter (issue 24).
+
+Left without a command, Prefect 3.9's process worker starts each run as a workspace supervisor
+(`python -m prefect.runner._workspace_supervisor`: imports Prefect, reads the run and its
+deployment, runs the pull step) that then `exec`s a second interpreter for `prefect.engine`,
+which imports Prefect again and the flow: ~1 s of CPU more per run than the engine alone. With the
+pool's `command` set to the engine, the engine process reads the deployment and runs the pull step
+itself (`set_working_directory` in prefect.yaml) before it imports the flow, as Prefect's process
+worker did before 3.9. Nothing else changes: the worker still opens one process per run and
+watches it; cancellation still goes through the worker's control channel.
+"""
+
+from __future__ import annotations
+
+import shlex
+import sys
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from prefect.client.orchestration import SyncPrefectClient
+
+
+def engine_command() -> str:
+    """The command each flow run starts with: this interpreter (the runbook's venv) running the engine."""
+    return shlex.join([sys.executable, "-m", "prefect.engine"])
+
+
+def process_pool_template(command: str | None = None) -> dict[str, Any]:
+    """Prefect's process base job template with `command` (default `engine_command()`) as the
+    command's default."""
+    from prefect.workers.process import ProcessWorker
+
+    template = ProcessWorker.get_default_base_job_template()
+    template["variables"]["properties"]["command"]["default"] = command or engine_command()
+    return template
+
+
+def ensure_work_pool(client: SyncPrefectClient, name: str, command: str | None = None) -> None:
+    """Creates the process pool `name` with `process_pool_template(command)`, or sets only that
+    template on an existing one (its pause and concurrency limit stay as they are)."""
+    from prefect.client.schemas.actions import WorkPoolCreate, WorkPoolUpdate
+    from prefect.exceptions import ObjectNotFound
+
+    template = process_pool_template(command)
+    try:
+        pool = client.read_work_pool(name)
+    except ObjectNotFound:
+        client.create_work_pool(WorkPoolCreate(name=name, type="process", base_job_template=template))
+        return
+    if pool.base_job_template != template:
+        client.update_work_pool(name, WorkPoolUpdate(base_job_template=template))
