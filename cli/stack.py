@@ -117,10 +117,13 @@ class _Stack:
         self.logs.mkdir(exist_ok=True)
         self.children = Children(ROOT)
         self.processes = self.children.processes
+        self.optional: list = []  # children whose exit does not stop the stack (it says so)
 
-    def start(self, name: str, *command: str) -> None:
+    def start(self, name: str, *command: str, optional: bool = False) -> None:
         process = self.children.start(list(command), self.logs / f"{name}.log")
         print(f"  started {name} (pid {process.pid}, log: {self.logs / f'{name}.log'})", flush=True)
+        if optional:
+            self.optional.append((name, process))
 
 
 def up(production: bool = False) -> int:
@@ -250,8 +253,8 @@ def _start_workers(stack: _Stack) -> None:
     HRIS_WARM_START=1 (a run that comes before it starts cold)."""
     from cli.warm_start import stack_command
 
-    if warm := stack_command(stack.settings):
-        stack.start("warm-start", *warm)
+    if warm := stack_command(stack.settings):  # if it exits, runs start cold: the stack goes on
+        stack.start("warm-start", *warm, optional=True)
     for number in range(1, int(os.environ.get("HRIS_WORKERS", "1")) + 1):
         name = "worker" if number == 1 else f"worker-{number}"
         stack.start(name, _bin("prefect"), "worker", "start", "--pool", WORK_POOL)
@@ -286,9 +289,14 @@ def _banner(stack: _Stack, uses_sandbox: bool) -> str:
 
 def _wait(stack: _Stack) -> int:
     """Until Ctrl-C (KeyboardInterrupt, caught by `up`) or a child exits: that is a failure, named."""
-    children = stack.processes
-    while all(child.poll() is None for child in children):
+    optional = dict(stack.optional)
+    needed = [child for child in stack.processes if child not in optional.values()]
+    while all(child.poll() is None for child in needed):
+        for name, child in list(optional.items()):
+            if child.poll() is not None:
+                print(f"  {name} exited ({child.returncode}); runs start cold; see {stack.logs}", flush=True)
+                del optional[name]
         time.sleep(1)
-    failed = [c.args[1] if len(c.args) > 1 else c.args[0] for c in children if c.poll() is not None]
+    failed = [c.args[1] if len(c.args) > 1 else c.args[0] for c in needed if c.poll() is not None]
     print(f"stopped: {failed} exited; see {stack.logs}", file=sys.stderr)
     return 1

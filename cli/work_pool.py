@@ -36,17 +36,40 @@ def process_pool_template(command: str | None = None) -> dict[str, Any]:
     return template
 
 
-def ensure_work_pool(client: SyncPrefectClient, name: str, command: str | None = None) -> None:
-    """Creates the process pool `name` with `process_pool_template(command)`, or sets only that
-    template on an existing one (its pause and concurrency limit stay as they are)."""
+def ours(command: str | None) -> bool:
+    """None, or a command `make up` on this checkout wrote (this interpreter running the engine or
+    the warm launcher): one it may replace. Any other is an operator's (docs/deploy.md) and stays."""
+    if not command:
+        return True
+    words = shlex.split(command)
+    return words[:1] == [sys.executable] and words[1:3] in (["-m", "prefect.engine"], ["-m", "cli.warm_run"])
+
+
+def ensure_work_pool(client: SyncPrefectClient, name: str, command: str | None = None) -> str:
+    """Creates the process pool `name` with `process_pool_template(command)`, or on an existing
+    process pool sets only the command's default, and only over one of ours: what an operator set
+    (their command, environment, pause, limit) stays. Says what it did, in a few words."""
     from prefect.client.schemas.actions import WorkPoolCreate, WorkPoolUpdate
     from prefect.exceptions import ObjectNotFound
+    from prefect.workers.process import ProcessWorker
 
-    template = process_pool_template(command)
+    command = command or engine_command()
     try:
         pool = client.read_work_pool(name)
     except ObjectNotFound:
-        client.create_work_pool(WorkPoolCreate(name=name, type="process", base_job_template=template))
-        return
-    if pool.base_job_template != template:
-        client.update_work_pool(name, WorkPoolUpdate(base_job_template=template))
+        client.create_work_pool(
+            WorkPoolCreate(name=name, type="process", base_job_template=process_pool_template(command))
+        )
+        return "created"
+    if pool.type != "process":
+        return f"a {pool.type} pool: left as it is"
+    # a pool created before any worker ran has no template yet: the one the worker would fill in
+    template = pool.base_job_template or ProcessWorker.get_default_base_job_template()
+    variable = template["variables"]["properties"]["command"]
+    if variable.get("default") == command:
+        return "unchanged"
+    if not ours(variable.get("default")):
+        return "the operator's command kept"
+    variable["default"] = command
+    client.update_work_pool(name, WorkPoolUpdate(base_job_template=template))
+    return "command set"

@@ -171,10 +171,48 @@ def test_stopping_escalates_to_sigkill_and_takes_the_subprocesses_along(tmp_path
         os.kill(grandchild, 0)
 
 
+def test_a_warm_starter_that_exits_is_said_and_the_stack_goes_on_until_a_needed_child_exits(tmp_path, capsys):
+    """`HRIS_WARM_START=1`: runs fall back to a cold start, so the starter's exit must not stop `up`;
+    the worker's exit still does, named."""
+    from cli import stack
+
+    release = tmp_path / "release"
+    (tmp_path / "warm.py").write_text("pass\n")
+    (tmp_path / "worker.py").write_text(
+        f"import pathlib, time\nwhile not pathlib.Path({str(release)!r}).exists():\n    time.sleep(0.1)\n"
+    )
+    settings = {
+        "PREFECT_API_URL": "http://127.0.0.1:9/api",
+        "PREFECT_UI_URL": "",
+        "PREFECT_HOME": str(tmp_path),
+    }
+    running = stack._Stack(settings)
+    running.start("warm-start", sys.executable, str(tmp_path / "warm.py"), optional=True)
+    running.start("worker", sys.executable, str(tmp_path / "worker.py"))
+    result: dict = {}
+    waiter = threading.Thread(target=lambda: result.update(code=stack._wait(running)), daemon=True)
+    waiter.start()
+    try:
+        wait_until(
+            lambda: "warm-start exited (0); runs start cold" in capsys.readouterr().out,
+            timeout=120,
+            what="up to say the warm starter exited",
+        )
+        assert waiter.is_alive()  # still waiting on the worker: the stack goes on
+        release.touch()
+        waiter.join(120)
+        assert result["code"] == 1
+        stopped = capsys.readouterr().err
+        assert "worker.py" in stopped and "warm.py" not in stopped  # the worker is named, not the starter
+    finally:
+        release.touch()
+        running.children.stop(grace_seconds=0.5)
+
+
 @pytest.fixture
 def stack_env(tmp_path):
     port, smtp, slack, sheets, hub, workos, links, internal, sftp = free_ports(9)  # `up` binds them later
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_") and k != "HRIS_WARM_START"}
     env.update(
         HRIS_PREFECT_PORT=str(port),
         HRIS_STATE_DIR=str(tmp_path / "prefect"),

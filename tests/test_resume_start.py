@@ -73,22 +73,54 @@ def test_a_resumed_run_starts_as_one_engine_process_of_the_runbook_interpreter(p
     assert not prefect_default._command_configured  # what the old pool gave: the supervisor first
 
 
-def test_make_ups_pool_gets_the_engine_command_and_keeps_its_pause_and_limit(prefect_api):
+def test_make_ups_pool_gets_the_engine_command_and_keeps_what_an_operator_set(prefect_api):
     """A pool made before this change gets the command on the next `make up`; what an operator set
-    on it (paused, a concurrency limit) stays."""
+    on it (paused, a concurrency limit, an environment, their own command) stays, and a pool of
+    another type is left alone."""
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.actions import WorkPoolCreate, WorkPoolUpdate
+    from prefect.workers.process import ProcessWorker
+
+    def command_of(pool) -> str | None:
+        return pool.base_job_template["variables"]["properties"]["command"].get("default")
 
     with get_client(sync_client=True) as client:
         client.create_work_pool(WorkPoolCreate(name="fast-start-old", type="process"))
         client.update_work_pool("fast-start-old", WorkPoolUpdate(is_paused=True, concurrency_limit=3))
+        template = ProcessWorker.get_default_base_job_template()
+        template["variables"]["properties"]["env"]["default"] = {"HRIS_FILES_DIR": "/srv/files"}
+        client.update_work_pool("fast-start-old", WorkPoolUpdate(base_job_template=template))
         for name in ("fast-start-old", "fast-start-new"):
-            ensure_work_pool(client, name)
+            assert ensure_work_pool(client, name) in ("command set", "created")
             pool = client.read_work_pool(name)
-            assert pool.base_job_template == process_pool_template()
+            assert command_of(pool) == command_of_template(process_pool_template())
             assert _worker_configuration(pool.base_job_template)._command_configured
+            assert ensure_work_pool(client, name) == "unchanged"
         old = client.read_work_pool("fast-start-old")
         assert old.is_paused and old.concurrency_limit == 3
+        assert old.base_job_template["variables"]["properties"]["env"]["default"] == {
+            "HRIS_FILES_DIR": "/srv/files"
+        }
+
+        theirs = "/opt/runbook/.venv/bin/python -m prefect.engine --their-flag"
+        template = old.base_job_template
+        template["variables"]["properties"]["command"]["default"] = "/usr/local/bin/start-run"
+        client.update_work_pool("fast-start-old", WorkPoolUpdate(base_job_template=template))
+        assert ensure_work_pool(client, "fast-start-old") == "the operator's command kept"
+        assert command_of(client.read_work_pool("fast-start-old")) == "/usr/local/bin/start-run"
+        template["variables"]["properties"]["command"]["default"] = theirs  # another machine's venv
+        client.update_work_pool("fast-start-old", WorkPoolUpdate(base_job_template=template))
+        assert ensure_work_pool(client, "fast-start-old") == "the operator's command kept"
+        assert command_of(client.read_work_pool("fast-start-old")) == theirs
+
+        client.create_work_pool(WorkPoolCreate(name="fast-start-docker", type="docker-like"))
+        before = client.read_work_pool("fast-start-docker").base_job_template
+        assert ensure_work_pool(client, "fast-start-docker") == "a docker-like pool: left as it is"
+        assert client.read_work_pool("fast-start-docker").base_job_template == before
+
+
+def command_of_template(template: dict) -> str | None:
+    return template["variables"]["properties"]["command"].get("default")
 
 
 def _at(state, seconds: float):
