@@ -22,7 +22,7 @@ from pathlib import Path
 os.environ.setdefault("NO_PROXY", "127.0.0.1,localhost")
 os.environ.setdefault("no_proxy", "127.0.0.1,localhost")
 
-from benchmarks import scale  # noqa: E402
+from benchmarks import load_driver, scale, services  # noqa: E402
 
 OUT = Path(__file__).resolve().parent / "out"
 
@@ -35,7 +35,7 @@ def measure(
         stack, smtp = running.stack, running.smtp
         for n in sizes:
             before = len(smtp.handler.messages())
-            customers, result = scale.run_setup_guides(n, timeout=max(1200, 40 * n))
+            customers, result = load_driver.run_setup_guides(n, timeout=max(1200, 40 * n))
             emails = len(smtp.handler.messages()) - before
             row = {
                 "backend": backend,
@@ -64,17 +64,17 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     sizes = args.n or [10, 50, 100]
     backends = args.backend or ["sqlite", "postgresql"]
-    if missing := scale.missing_services():
+    if missing := services.missing_services():
         print(f"bench-load needs PostgreSQL and Redis (apt-get install postgresql redis-server): {missing}")
         return 2
     rows: list[dict] = []
     started = time.monotonic()
-    with scale.redis() as redis_url:
+    with services.redis() as redis_url:
         for backend in backends:
             if backend == "sqlite":
                 rows += measure(backend, None, redis_url, sizes, args.limit)
             else:
-                with scale.postgres() as database_url:
+                with services.postgres() as database_url:
                     rows += measure(backend, database_url, redis_url, sizes, args.limit)
     print()
     print(

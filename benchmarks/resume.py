@@ -35,7 +35,7 @@ from pathlib import Path
 os.environ.setdefault("NO_PROXY", "127.0.0.1,localhost")
 os.environ.setdefault("no_proxy", "127.0.0.1,localhost")
 
-from benchmarks import scale  # noqa: E402
+from benchmarks import load_driver, scale, services  # noqa: E402
 from tasks.contracts import SETUP_GUIDES  # noqa: E402
 
 OUT = Path(__file__).resolve().parent / "out"
@@ -128,11 +128,11 @@ def measure(backend: str, runs: int, rounds: int, starts: dict[str, str | None])
         for start, command in starts.items():
             set_pool_command(POOL, command)
             time.sleep(SNAPSHOT_SECONDS + 1)  # the worker takes the pool's template on its heartbeat
-            customers, result = scale.run_setup_guides(runs, timeout=max(900, 45 * runs))
+            customers, result = load_driver.run_setup_guides(runs, timeout=max(900, 45 * runs))
             errors[start] += result.errors + [
                 f"{n} runs {state}" for state, n in result.final.items() if state != "COMPLETED"
             ]
-            measured[start] += state_history(scale.runs_of(SETUP_GUIDES, customers))
+            measured[start] += state_history(load_driver.runs_of(SETUP_GUIDES, customers))
             completed[start] += result.completed
     return [summary(backend, runs, rounds, completed[s], measured[s], errors[s], s) for s in starts]
 
@@ -148,10 +148,10 @@ def warm_starter(stack):
     env = stack.env | {"PREFECT_HOME": str(base / "worker-1")}
     process = subprocess.Popen(server_command(path), cwd=scale.ROOT, env=env, stdout=log, stderr=log)
     try:
-        scale._wait(lambda: os.path.exists(path), 120, "warm starter", process)
+        services.wait_ready(lambda: os.path.exists(path), 120, "warm starter", process)
         yield path
     finally:
-        scale._stop(process)
+        services.stop(process)
 
 
 def start_commands(names: list[str], path: str | None) -> dict[str, str | None]:
@@ -234,10 +234,10 @@ def main(argv: list[str] | None = None) -> int:
         sizes = [n for b, n in cases if b == backend]
         if backend == "sqlite":
             rows += on_stack(backend, None, sizes, args.rounds, starts)
-        elif missing := [m for m in scale.missing_services() if m != "redis-server"]:
+        elif missing := [m for m in services.missing_services() if m != "redis-server"]:
             print(f"postgresql skipped: needs {missing} (apt-get install postgresql)")
         else:
-            with scale.postgres() as database_url:
+            with services.postgres() as database_url:
                 rows += on_stack(backend, database_url, sizes, args.rounds, starts)
     seconds = round(time.monotonic() - started)
     print(f"\n{table(rows)}\n\n{os.cpu_count()} CPUs, Python {platform.python_version()}, {seconds} s in all")

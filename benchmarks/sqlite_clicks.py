@@ -300,7 +300,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=0, help="server port (default: a free one)")
     parser.add_argument("--plain-prefect", action="store_true", help="start `prefect server start` as before")
     args = parser.parse_args(argv)
-    from benchmarks.scale import free_port
+    from benchmarks.services import free_port
 
     os.environ.setdefault("NO_PROXY", "127.0.0.1,localhost")
     os.environ.setdefault("no_proxy", "127.0.0.1,localhost")

@@ -19,8 +19,8 @@ from blocks import (
     WorkOSCredentials,
 )
 from sandbox import ports
-from sandbox.slack import TEAM_ID as SLACK_TEAM_ID
 from sandbox.slack import SlackStandIn
+from sandbox.slack_workspace import TEAM_ID as SLACK_TEAM_ID
 
 
 def _sheets_key(state_dir: Path) -> str:

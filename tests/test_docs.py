@@ -101,7 +101,7 @@ def test_every_make_target_the_docs_name_exists():
 def test_the_readme_layout_names_every_module_and_only_modules_that_exist():
     readme = (ROOT / "README.md").read_text()
     layout = readme[readme.index("## Layout") :]
-    for folder in ("cli", "flows", "tasks", "webapp"):
+    for folder in ("cli", "flows", "tasks", "webapp", "sandbox", "benchmarks"):
         row = next(line for line in layout.splitlines() if line.startswith(f"| `{folder}/` |"))
         named = set(re.findall(r"`([a-z_]+\.py)`", row))
         modules = {p.name for p in (ROOT / folder).glob("*.py") if p.name != "__init__.py"}

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks import scale
+from benchmarks import load_driver, scale, services
 from tasks.contracts import CUSTOMER_CHOICE, SETUP_GUIDES, SETUP_GUIDES_EMAIL, deployment_name
 from tests.conftest import require
 
@@ -30,7 +30,7 @@ def hris_runbook(base: Path, *args: str, prefect_port: int | None = None) -> sub
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "HRIS_"))} | {
         "HRIS_STATE_DIR": str(base / "server"),
         "PREFECT_LOCAL_STORAGE_PATH": str(base / "shared-results"),
-        "HRIS_PREFECT_PORT": str(prefect_port or scale.free_port()),
+        "HRIS_PREFECT_PORT": str(prefect_port or services.free_port()),
     }
     return subprocess.run(
         [str(Path(sys.executable).parent / "hris-runbook"), *args],
@@ -46,16 +46,16 @@ def hris_runbook(base: Path, *args: str, prefect_port: int | None = None) -> sub
 @pytest.mark.slow
 @pytest.mark.timeout(900)
 def test_a_sqlite_install_moved_to_postgresql_resumes_its_runs_and_sends_nothing_twice(tmp_path):
-    missing = [n for n in ("initdb", "postgres") if scale.postgres_bin(n) is None]
+    missing = [n for n in ("initdb", "postgres") if services.postgres_bin(n) is None]
     require(not missing, f"the migration test needs {', '.join(missing)} (apt-get install postgresql)")
     from blocks import WorkOSCredentials
     from sandbox.smtp import start_smtp
     from tasks.customer import Customer
     from tasks.registry import Registration, register, registrations
 
-    smtp = start_smtp(tmp_path / "mail", scale.free_port())
+    smtp = start_smtp(tmp_path / "mail", services.free_port())
     base = tmp_path / "install"
-    customer = scale.customer(1, "migrate")
+    customer = load_driver.customer(1, "migrate")
     try:
         with (
             scale.prefect_stack(None, None, workers=1, base=base) as sqlite_stack,
@@ -70,8 +70,8 @@ def test_a_sqlite_install_moved_to_postgresql_resumes_its_runs_and_sends_nothing
             run = run_deployment(
                 deployment_name(SETUP_GUIDES), parameters={"customer": customer.model_dump()}, timeout=0
             )
-            waiting = scale.answer_gates(
-                [run.id], {SETUP_GUIDES_EMAIL: scale.APPROVE}, timeout=300, stop_at=CUSTOMER_CHOICE
+            waiting = load_driver.answer_gates(
+                [run.id], {SETUP_GUIDES_EMAIL: load_driver.APPROVE}, timeout=300, stop_at=CUSTOMER_CHOICE
             )
             assert waiting.final == {f"WAITING AT {CUSTOMER_CHOICE}": 1}, waiting.errors
             port = int(sqlite_stack.api_url.split(":")[-1].split("/")[0])
@@ -89,7 +89,7 @@ def test_a_sqlite_install_moved_to_postgresql_resumes_its_runs_and_sends_nothing
         again = hris_runbook(base, "restore", str(tmp_path / "backup.tar.gz"))
         assert again.returncode == 2 and "restore replaces it only with --force" in again.stderr
 
-        with scale.postgres() as database_url:
+        with services.postgres() as database_url:
             moved = hris_runbook(base, "migrate-db", "--to", database_url)
             assert moved.returncode == 0, moved.stderr
             assert "HRIS_DATABASE_URL" in moved.stdout and "1 work pools" in moved.stdout
@@ -107,7 +107,7 @@ def test_a_sqlite_install_moved_to_postgresql_resumes_its_runs_and_sends_nothing
                     loaded = WorkOSCredentials.load("default")
                     assert loaded.setup_links_secret.get_secret_value() == LINK_SECRET
                     assert [r.customer.key for r in registrations()] == ["watched.example"]
-                    done = scale.answer_gates(
+                    done = load_driver.answer_gates(
                         [run.id],
                         {CUSTOMER_CHOICE: {"option": "not yet", "answered_by": "Casey Success"}},
                         timeout=300,

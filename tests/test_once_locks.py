@@ -217,7 +217,7 @@ def test_a_redis_lock_is_renewed_only_by_the_process_holding_it():
 
     if shutil.which("redis-server") is None or importlib.util.find_spec("prefect_redis") is None:
         pytest.skip("needs redis-server and prefect-redis ('hris-runbook[scale]')")
-    from benchmarks.scale import redis
+    from benchmarks.services import redis
     from tasks.once import redis_locks
 
     with redis() as url:

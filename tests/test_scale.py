@@ -12,7 +12,7 @@ from collections import Counter
 
 import pytest
 
-from benchmarks import scale
+from benchmarks import load_driver, scale, services
 from tasks.once import once_key, record_key
 from tests.conftest import require
 
@@ -23,12 +23,12 @@ CUSTOMERS = 30
 def stack():
     """Prefect server on PostgreSQL, locks in Redis, two process workers with separate homes (each
     takes at most 10 runs at a time, so both must work)."""
-    missing = scale.missing_services()
+    missing = services.missing_services()
     require(
         not missing,
         f"the scale test needs {', '.join(missing)} (apt-get install postgresql redis-server)",
     )
-    with scale.postgres() as database_url, scale.redis() as redis_url:
+    with services.postgres() as database_url, services.redis() as redis_url:
         with scale.prefect_stack(database_url, redis_url, workers=2, limit=10) as running:
             running.redis_url = redis_url
             yield running
@@ -41,7 +41,7 @@ def stand_ins(tmp_path_factory):
     from sandbox.smtp import start_smtp
     from sandbox.workos import WorkOSStandIn
 
-    smtp = start_smtp(tmp_path_factory.mktemp("scale-mail"), scale.free_port())
+    smtp = start_smtp(tmp_path_factory.mktemp("scale-mail"), services.free_port())
     # no per-channel post rate here: 30 runs notify at once, and this measures the workers, not Slack
     slack, workos = SlackStandIn(post_interval=0).start(), WorkOSStandIn().start()
     for channel in ("am-load", "product-support", "monitoring-hris-files"):
@@ -62,10 +62,13 @@ def load(stack, stand_ins):
     with scale.api(stack.api_url):
         scale.save_smtp_block(smtp.port)
         scale.save_api_integration_blocks(slack.url, workos.url)
-        customers, result = scale.run_setup_guides(CUSTOMERS, timeout=900, choice="api")
-        api_runs = scale.runs_of("api-integration", customers)
-        api = scale.answer_gates(
-            api_runs, {"workos-organization": scale.APPROVE}, timeout=900, stop_at="api-implementation-email"
+        customers, result = load_driver.run_setup_guides(CUSTOMERS, timeout=900, choice="api")
+        api_runs = load_driver.runs_of("api-integration", customers)
+        api = load_driver.answer_gates(
+            api_runs,
+            {"workos-organization": load_driver.APPROVE},
+            timeout=900,
+            stop_at="api-implementation-email",
         )
     return customers, result, smtp.handler.messages(), api, list(workos.organizations.values())
 

@@ -6,7 +6,7 @@ import pytest
 from prefect import flow
 
 from blocks import SlackWorkspace
-from sandbox.slack import rate_limited
+from sandbox.slack_replies import rate_limited
 from tasks.once import once_key
 from tasks.slack import Slack, SlackError
 from tasks.support import (
