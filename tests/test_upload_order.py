@@ -188,8 +188,8 @@ def test_a_marked_upload_needs_no_settling_and_a_cut_off_upload_is_refused(
     (inbox / "staff.csv").write_text(UPLOAD)
     (inbox / "staff.csv.done").write_text("")
     started = time.monotonic()
-    assert sftp_watch(settle_seconds=120, start_processing=False)["claimed"] == 1  # no 120 s wait
-    assert time.monotonic() - started < 100
+    assert sftp_watch(settle_seconds=3600, start_processing=False)["claimed"] == 1  # no hour's wait
+    assert time.monotonic() - started < 600  # however busy the machine, far from the settle time
     assert not (inbox / "staff.csv.done").exists() and refused(inbox) == []
 
     [claimed] = claims(inbox)
