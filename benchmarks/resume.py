@@ -119,7 +119,7 @@ def measure(backend: str, runs: int, rounds: int, starts: dict[str, str | None])
     """`rounds` times, for each way of starting in turn, `runs` setup-guides runs at once, both
     gates answered; their resumes, one row per way of starting."""
     from benchmarks.scale import POOL
-    from cli.warm_start import set_pool_command
+    from cli.work_pool import set_pool_command
 
     measured: dict[str, list[dict]] = {start: [] for start in starts}
     errors: dict[str, list[str]] = {start: [] for start in starts}

@@ -73,23 +73,6 @@ def flow_run_command(path: str) -> str:
     return shlex.join([sys.executable, "-m", "cli.warm_run", path])
 
 
-def set_pool_command(pool: str, command: str | None) -> None:
-    """Make `command` the default of the process pool's `command` variable (None: Prefect's own)."""
-    from prefect.client.orchestration import get_client
-    from prefect.client.schemas.actions import WorkPoolUpdate
-    from prefect.workers.process import ProcessWorker
-
-    with get_client(sync_client=True) as client:
-        # a pool created before any worker ran has no template yet: the one the worker would fill in
-        template = (
-            client.read_work_pool(pool).base_job_template or ProcessWorker.get_default_base_job_template()
-        )
-        variable = template["variables"]["properties"]["command"]
-        if variable.get("default") != command:
-            variable["default"] = command
-            client.update_work_pool(pool, WorkPoolUpdate(base_job_template=template))
-
-
 def libraries() -> list[str]:
     """Every module importing the flows loads, but the project's own."""
     listed = subprocess.run([sys.executable, "-c", LIST_MODULES], cwd=ROOT, capture_output=True, text=True)

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from prefect.client.orchestration import SyncPrefectClient
+    from prefect.client.schemas.objects import WorkPool
 
 
 def engine_command() -> str:
@@ -32,7 +33,7 @@ def process_pool_template(command: str | None = None) -> dict[str, Any]:
     from prefect.workers.process import ProcessWorker
 
     template = ProcessWorker.get_default_base_job_template()
-    template["variables"]["properties"]["command"]["default"] = command or engine_command()
+    _command_variable(template)["default"] = command or engine_command()
     return template
 
 
@@ -49,9 +50,8 @@ def ensure_work_pool(client: SyncPrefectClient, name: str, command: str | None =
     """Creates the process pool `name` with `process_pool_template(command)`, or on an existing
     process pool sets only the command's default, and only over one of ours: what an operator set
     (their command, environment, pause, limit) stays. Says what it did, in a few words."""
-    from prefect.client.schemas.actions import WorkPoolCreate, WorkPoolUpdate
+    from prefect.client.schemas.actions import WorkPoolCreate
     from prefect.exceptions import ObjectNotFound
-    from prefect.workers.process import ProcessWorker
 
     command = command or engine_command()
     try:
@@ -63,13 +63,40 @@ def ensure_work_pool(client: SyncPrefectClient, name: str, command: str | None =
         return "created"
     if pool.type != "process":
         return f"a {pool.type} pool: left as it is"
-    # a pool created before any worker ran has no template yet: the one the worker would fill in
-    template = pool.base_job_template or ProcessWorker.get_default_base_job_template()
-    variable = template["variables"]["properties"]["command"]
-    if variable.get("default") == command:
-        return "unchanged"
-    if not ours(variable.get("default")):
+    if not ours(_command_variable(_template(pool)).get("default")):
         return "the operator's command kept"
+    return "command set" if _set_command(client, pool, command) else "unchanged"
+
+
+def set_pool_command(name: str, command: str | None) -> None:
+    """Make `command` the default of the process pool's `command` variable, whatever it was (None:
+    Prefect's own): the benchmarks and tests that compare ways of starting a run."""
+    from prefect.client.orchestration import get_client
+
+    with get_client(sync_client=True) as client:
+        _set_command(client, client.read_work_pool(name), command)
+
+
+def _template(pool: WorkPool) -> dict[str, Any]:
+    """The pool's base job template; a pool created before any worker ran has none yet: the one the
+    worker would fill in."""
+    from prefect.workers.process import ProcessWorker
+
+    return pool.base_job_template or ProcessWorker.get_default_base_job_template()
+
+
+def _command_variable(template: dict[str, Any]) -> dict[str, Any]:
+    return template["variables"]["properties"]["command"]
+
+
+def _set_command(client: SyncPrefectClient, pool: WorkPool, command: str | None) -> bool:
+    """Set the command's default on `pool` (one update, none when it already is); whether it changed."""
+    from prefect.client.schemas.actions import WorkPoolUpdate
+
+    template = _template(pool)
+    variable = _command_variable(template)
+    if variable.get("default") == command:
+        return False
     variable["default"] = command
-    client.update_work_pool(name, WorkPoolUpdate(base_job_template=template))
-    return "command set"
+    client.update_work_pool(pool.name, WorkPoolUpdate(base_job_template=template))
+    return True

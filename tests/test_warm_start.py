@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from cli.warm_start import flow_run_command, server_command, set_pool_command, socket_path
+from cli.warm_start import flow_run_command, server_command, socket_path
+from cli.work_pool import set_pool_command
 from tests.conftest import wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
