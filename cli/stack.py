@@ -180,12 +180,20 @@ def _start_server(stack: _Stack) -> bool:
         print(f"  Prefect server already running at {stack.ui_url}; reusing it", flush=True)
         return True
     stack.start("prefect-server", *server_command())
+    if not _answers(stack.api_url, stack.processes[-1]):
+        print(f"Prefect server did not start; see {stack.logs / 'prefect-server.log'}", file=sys.stderr)
+        return False
+    return True
+
+
+def _answers(url: str, child: subprocess.Popen | None) -> bool:
+    """Wait until `url` answers; False once `child` (what serves it) has exited or after
+    SERVER_START_SECONDS."""
     deadline = time.monotonic() + SERVER_START_SECONDS
-    while not healthy(stack.api_url):
-        if time.monotonic() > deadline or stack.processes[-1].poll() is not None:
-            print(f"Prefect server did not start; see {stack.logs / 'prefect-server.log'}", file=sys.stderr)
+    while not healthy(url):
+        if time.monotonic() > deadline or (child is not None and child.poll() is not None):
             return False
-        time.sleep(1)
+        time.sleep(0.5)
     return True
 
 
@@ -217,12 +225,8 @@ def _doctor_passes(stack: _Stack) -> bool:
     from cli.doctor import doctor, table
     from sandbox.ports import SETUP_LINKS_PORT
 
-    children = stack.processes
-    deadline = time.monotonic() + SERVER_START_SECONDS
-    while not healthy(f"http://127.0.0.1:{SETUP_LINKS_PORT}") and time.monotonic() < deadline:
-        if children and children[-1].poll() is not None:
-            break  # it exited (its log says why); doctor's web app row fails
-        time.sleep(0.5)
+    last = stack.processes[-1] if stack.processes else None
+    _answers(f"http://127.0.0.1:{SETUP_LINKS_PORT}", last)  # if not, doctor's web app row fails
     results = doctor()
     print(table(results), flush=True)
     if any(not r.ok for r in results):
