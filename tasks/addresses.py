@@ -82,6 +82,13 @@ def _valid(key: pa.Array) -> np.ndarray:
     return valid
 
 
+def _may_contain(strings: pa.Array, needle: bytes) -> bool:
+    """Whether any value may hold `needle`: one search of the data buffer (a third of the time of a
+    per-row match; the buffer can hold bytes beyond the array's slice, so a hit is only a maybe)."""
+    data = strings.buffers()[2]
+    return data is not None and re.search(re.escape(needle), memoryview(data)) is not None
+
+
 def address_keys(emails: pa.Array, validate: bool = True) -> tuple[pa.Array, np.ndarray]:
     """`address_key` and `is_address` of a column of trimmed addresses, vectorised: one RE2 pass;
     only rows with a non-ASCII or xn-- domain go through IDNA, once per distinct domain. Without
@@ -92,9 +99,9 @@ def address_keys(emails: pa.Array, validate: bool = True) -> tuple[pa.Array, np.
     import pyarrow.compute as pc
 
     key = pc.utf8_lower(emails)
-    special = ~pc.string_is_ascii(key).to_numpy(zero_copy_only=False) | pc.match_substring(
-        key, "xn--"
-    ).to_numpy(zero_copy_only=False)
+    special = ~pc.string_is_ascii(key).to_numpy(zero_copy_only=False)
+    if _may_contain(key, b"xn--"):
+        special |= pc.match_substring(key, "xn--").to_numpy(zero_copy_only=False)
     if validate:
         valid = _valid(key)
     else:

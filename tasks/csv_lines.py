@@ -24,27 +24,37 @@ FIELD_LIMIT = (1 << 31) - 1  # the csv module's default (128 KiB per field) is s
 
 def count_lines(path: Path, encoding: str) -> int | None:
     """The file's line count (a last line without a newline counts); None when it has a lone CR,
-    which the csv module counts as a line break. Counted with `bytes.count` (memchr speed)."""
-    pieces = _utf8_pieces(path, encoding) if encoding == "utf-16" else _raw_pieces(path)
-    newlines, last = 0, b"\n"
+    which the csv module counts as a line break. Counted with numpy over one reused buffer."""
+    import numpy as np
+
+    if encoding == "utf-16":
+        pieces: Iterator[bytes | memoryview] = _utf8_pieces(path, encoding)
+    else:
+        pieces = _raw_pieces(path)
+    newlines, last = 0, 10  # as if a newline came before the file
     for piece in pieces:
-        if not piece:
+        data = np.frombuffer(piece, np.uint8)
+        if not len(data):
             continue
-        if last == b"\r" and not piece.startswith(b"\n"):
+        is_cr = data == 13
+        if last == 13 and data[0] != 10:
             return None
-        if piece.count(b"\r") != piece.count(b"\r\n") + piece.endswith(b"\r"):
+        if is_cr.any() and np.count_nonzero(is_cr[:-1] & (data[1:] != 10)):
             return None
-        newlines += piece.count(b"\n")
-        last = piece[-1:]
-    if last == b"\r":
+        newlines += int(np.count_nonzero(data == 10))
+        last = int(data[-1])
+    if last == 13:
         return None
-    return newlines + (last != b"\n")
+    return newlines + (last != 10)
 
 
-def _raw_pieces(path: Path) -> Iterator[bytes]:
-    with path.open("rb") as f:
-        while piece := f.read(SCAN_BYTES):
-            yield piece
+def _raw_pieces(path: Path) -> Iterator[memoryview]:
+    """The file in pieces of SCAN_BYTES, read into one buffer (each piece is gone at the next)."""
+    buffer = bytearray(SCAN_BYTES)
+    view = memoryview(buffer)
+    with path.open("rb", buffering=0) as f:
+        while size := f.readinto(buffer):
+            yield view[:size]
 
 
 def newlines_per_row(column: pa.ChunkedArray) -> np.ndarray:
@@ -58,9 +68,20 @@ def newlines_per_row(column: pa.ChunkedArray) -> np.ndarray:
         if pa.types.is_dictionary(chunk.type):
             per_value = pc.count_substring(chunk.dictionary, "\n").to_numpy(zero_copy_only=False)
             counts.append(per_value[chunk.indices.to_numpy(zero_copy_only=False)])
-        else:
+        elif _may_hold_newline(chunk):
             counts.append(pc.count_substring(chunk, "\n").to_numpy(zero_copy_only=False))
+        else:
+            counts.append(np.zeros(len(chunk), np.int64))
     return np.concatenate(counts) if counts else np.zeros(0, np.int64)
+
+
+def _may_hold_newline(chunk: pa.Array) -> bool:
+    """Whether any value may hold a newline: one vectorised look at the data buffer, ~5x faster than
+    counting per value (the buffer can hold bytes beyond the chunk's slice: a hit is only a maybe)."""
+    import numpy as np
+
+    data = chunk.buffers()[2]
+    return data is not None and bool((np.frombuffer(data, np.uint8) == 10).any())
 
 
 def _utf8_pieces(path: Path, encoding: str) -> Iterator[bytes]:

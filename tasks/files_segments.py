@@ -8,7 +8,7 @@ nothing and is reported (with its count of valid rows) in the summary.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TypedDict
 
 import numpy as np
@@ -59,31 +59,50 @@ class Segments:
     members: list[np.ndarray]
     unmapped_values: list[UnmappedValue]
     missing_columns: list[str]
+    # Per mapped field read: its column and which rows hold a value the table does not know.
+    unknown: list[tuple[str, pa.DictionaryArray, np.ndarray]] = field(default_factory=list)
+
+    def count_unmapped(self, valid: np.ndarray) -> None:
+        """Report each value the table does not know with its count of valid rows (known only once
+        the rules have found the rejected rows, so the codes can be made before)."""
+        self.unmapped_values = [
+            value
+            for name, column, unknown in self.unknown
+            for value in _unmapped(name, column, unknown & valid)
+        ]
 
 
-def read_segments(hris: Table, members: Table, mapping: MappingTable, valid: np.ndarray) -> Segments:
+def segment_codes(hris: Table, members: Table, mapping: MappingTable) -> Segments:
     """The data mapping table turns each mapped HRIS field into its 10KC segment; both files' values
-    become codes of one vocabulary per segment."""
+    become codes of one vocabulary per segment. Needs no rule's outcome: it runs beside the match."""
     names = mapping.segments()
     vocabularies = [Vocabulary() for _ in names]
-    h_seg, unmapped_values, missing_columns = _hris_segments(hris, mapping, names, vocabularies, valid)
+    h_seg, unknown, missing_columns = _hris_segments(hris, mapping, names, vocabularies)
     return Segments(
         names=names,
         vocabularies=vocabularies,
         hris=h_seg,
         members=_member_segments(members, names, vocabularies),
-        unmapped_values=unmapped_values,
+        unmapped_values=[],
         missing_columns=missing_columns,
+        unknown=unknown,
     )
 
 
+def read_segments(hris: Table, members: Table, mapping: MappingTable, valid: np.ndarray) -> Segments:
+    """`segment_codes` with the unmapped values of the valid rows counted."""
+    segments = segment_codes(hris, members, mapping)
+    segments.count_unmapped(valid)
+    return segments
+
+
 def _hris_segments(
-    hris: Table, mapping: MappingTable, names: list[str], vocabularies: list[Vocabulary], valid: np.ndarray
-) -> tuple[list[np.ndarray], list[UnmappedValue], list[str]]:
+    hris: Table, mapping: MappingTable, names: list[str], vocabularies: list[Vocabulary]
+) -> tuple[list[np.ndarray], list[tuple[str, pa.DictionaryArray, np.ndarray]], list[str]]:
     """Each row's 10KC values through the table (the first field mapped to a segment wins); a value the
-    table does not know changes nothing and is reported with its count of valid rows."""
-    h_seg = [np.full(len(valid), -1, np.int64) for _ in names]
-    unmapped_values: list[UnmappedValue] = []
+    table does not know changes nothing (its rows are returned, to be reported)."""
+    h_seg = [np.full(hris.table.num_rows, -1, np.int64) for _ in names]
+    unknown: list[tuple[str, pa.DictionaryArray, np.ndarray]] = []
     missing_columns: list[str] = []
     for mapped in mapping.fields:
         column = hris.column([header_key(mapped.hris_field)])
@@ -93,8 +112,8 @@ def _hris_segments(
         s = names.index(mapped.segment)
         codes = per_value(column, _translator(mapping.translation(mapped), vocabularies[s]))
         h_seg[s] = np.where(h_seg[s] == -1, codes, h_seg[s])
-        unmapped_values += _unmapped(mapped.hris_field, column, (codes == UNKNOWN) & valid)
-    return [np.where(codes == UNKNOWN, -1, codes) for codes in h_seg], unmapped_values, missing_columns
+        unknown.append((mapped.hris_field, column, codes == UNKNOWN))
+    return [np.where(codes == UNKNOWN, -1, codes) for codes in h_seg], unknown, missing_columns
 
 
 def _translator(translation: dict[str, str], vocabulary: Vocabulary) -> Callable[[str], int]:

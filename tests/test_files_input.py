@@ -182,3 +182,44 @@ def test_generate_files_runs_without_importing_prefect(tmp_path):
     assert done.returncode == 0, done.stderr
     assert "1 rejected rows" in done.stdout
     assert "prefect modules: 0" in done.stdout
+
+
+FAKE_PANDAS = """
+import os
+open(os.environ["PANDAS_IMPORTED"], "w").close()
+__version__ = "1.0"  # too old for pyarrow: it warns and goes on without pandas
+"""
+
+
+def _with_fake_pandas(tmp_path: Path) -> dict[str, str]:
+    """An environment where `import pandas` succeeds and leaves a marker file."""
+    (tmp_path / "fake" / "pandas").mkdir(parents=True)
+    (tmp_path / "fake" / "pandas" / "__init__.py").write_text(FAKE_PANDAS)
+    import os
+
+    return {**os.environ, "PYTHONPATH": str(tmp_path / "fake"), "PANDAS_IMPORTED": str(tmp_path / "imported")}
+
+
+def test_pyarrow_imports_pandas_when_installed_at_its_first_numpy_conversion(tmp_path):
+    """Why the engine's process keeps pandas out: pyarrow loads it (~0.2 s) to check for pandas objects."""
+    env = _with_fake_pandas(tmp_path)
+    code = "import pyarrow as pa; pa.array([1, 2]).to_numpy()"
+    done = subprocess.run(
+        [sys.executable, "-W", "ignore", "-c", code], env=env, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "imported").exists()
+
+
+def test_generate_files_never_loads_pandas_even_when_installed(tmp_path):
+    """The CLI's engine process says pandas is absent: same files, no 0.2 s import."""
+    hris = write(
+        tmp_path, "hris.csv", HEADER + 'a@acme.com,"A\nB",C,active,Sales,Paris\nbad,B,C,active,Sales,Paris\n'
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "cli.main", "generate-files", *cli_args(tmp_path, hris), "--allow-mass-deletion"],
+        cwd=ROOT, env=_with_fake_pandas(tmp_path), capture_output=True, text=True,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "1 rejected rows" in done.stdout
+    assert not (tmp_path / "imported").exists()

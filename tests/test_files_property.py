@@ -94,6 +94,24 @@ def test_vectorised_line_numbers_match_the_csv_module(tmp_path, monkeypatch, dia
     assert exact[-1] > len(exact)  # the data has records spanning lines
 
 
+@pytest.mark.parametrize("piece_bytes", [1, 2, 7, 8 << 20])
+def test_line_count_agrees_with_the_csv_module_and_refuses_a_lone_cr(tmp_path, monkeypatch, piece_bytes):
+    """count_lines (numpy over pieces of one reused buffer) counts lines as the csv module does, a CRLF
+    cut between two pieces included, and gives None for a lone CR wherever it falls."""
+    monkeypatch.setattr(csv_lines, "SCAN_BYTES", piece_bytes)
+    rng = random.Random(piece_bytes)
+    for case in range(60):
+        parts = [rng.choice(["a", "bc", ",", "\n", "\r\n", "\r\n", '"x"']) for _ in range(rng.randint(0, 12))]
+        lone_cr = case % 3 == 0
+        if lone_cr:
+            parts.insert(rng.randint(0, len(parts)), "\rz" if rng.random() < 0.5 else "\r")
+        text = "".join(parts)
+        path = tmp_path / f"c{case}.csv"
+        path.write_bytes(text.encode())
+        expected = None if "\r" in text.replace("\r\n", "") else len(text.splitlines())
+        assert csv_lines.count_lines(path, "utf-8") == expected, repr(text)
+
+
 # --- generated addresses: every address a mail system accepts is kept; a rejected row keeps its person ---
 
 ATEXT = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789!#$%&'*+-/=?^_`{|}~"
