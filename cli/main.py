@@ -22,8 +22,12 @@ class _NoPandas:
 
 
 def engine_only_process() -> None:
-    """Set up a process that runs only the file engine, before numpy is imported: no pandas, and one
-    OpenBLAS thread (it does no linear algebra; idle BLAS threads spin on the cores the engine uses)."""
+    """Set up a process that runs only the file engine, before numpy is imported: no pandas, one
+    OpenBLAS thread (it does no linear algebra; idle BLAS threads spin on the cores the engine uses)
+    and no cyclic garbage collector (the engine makes no cycles; its scans cost ~30 ms a run)."""
+    import gc
+
+    gc.disable()
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     if "pandas" not in sys.modules and not any(isinstance(f, _NoPandas) for f in sys.meta_path):
         sys.meta_path.insert(0, _NoPandas())

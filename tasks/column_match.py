@@ -13,9 +13,8 @@ from pathlib import Path
 
 import pyarrow.compute as pc
 
-from tasks.mapping import MappingTable
+from tasks.mapping_table import MappingTable
 from tasks.tabular import Table, header_key, read_csv
-from tasks.templating import render
 
 MIN_SHARE = 0.5  # more than half of a column's distinct values must be the field's values
 
@@ -74,4 +73,6 @@ def column_problems(summary: dict) -> list[str]:
 
 def slack_column_problems(summary: dict) -> list:
     """The same lines as Slack text, the customer's column names escaped."""
+    from tasks.templating import render  # jinja2 only where Slack text is made: the engine never is
+
     return [render("slack/column_problem.md.j2", **f) for f in findings(summary)]

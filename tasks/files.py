@@ -59,7 +59,7 @@ from tasks.files_write import (
     summary_of,
     write_atomically,
 )
-from tasks.mapping import MappingTable, read_mapping_file
+from tasks.mapping_table import MappingTable, read_mapping_file
 from tasks.tabular import InputError
 
 if TYPE_CHECKING:

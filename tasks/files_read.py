@@ -16,7 +16,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from tasks.addresses import address_keys
-from tasks.mapping import MappingTable
+from tasks.mapping_table import MappingTable
 from tasks.tabular import InputError, Table, header_key, read_csv
 
 EMAIL_ALIASES = ["email", "work email", "email address", "e-mail"]

@@ -16,7 +16,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from tasks.files_read import per_value
-from tasks.mapping import MappingTable
+from tasks.mapping_table import MappingTable
 from tasks.tabular import Table, header_key
 
 UNKNOWN = -2  # the code of an HRIS value the mapping table does not know (-1: no value)
