@@ -127,8 +127,8 @@ def generate_files(
     HUB_API_DIR); raise InputError before writing anything if input is bad.
 
     One stage per rule of the runbook's three files, in the order a person would apply them; the
-    member export is read, mapped values coded and rejected rows numbered by line on a second
-    thread beside the rest."""
+    member export is read, mapped values coded, rejected rows numbered by line, and invites and
+    deletions found on a second thread beside the rest."""
     mapping_table = mapping if isinstance(mapping, MappingTable) else read_mapping_file(mapping)
     out_dir = Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():
@@ -137,18 +137,20 @@ def generate_files(
         read_other = pool.submit(read_members, members_csv, mapping_table)
         hris = read_hris(hris_csv, mapping_table)  # the upload's error first, when both files are bad
         members = read_other.result()
-        coding = pool.submit(segment_codes, hris.table, members.table, mapping_table)
+        beside = pool.submit(_beside_the_match, hris, members, mapping_table)
         matches = match(hris, members)
         rejected = rules.rejected(hris, matches)
         valid = ~rejected
-        segments = coding.result()
-        rejected_rows = pool.submit(rules.rejected_rows, hris, matches, np.nonzero(rejected)[0])
+        segments = beside.result()
         segments.count_unmapped(valid)
+        rejected_rows = pool.submit(rules.rejected_rows, hris, matches, np.nonzero(rejected)[0])
+        invites = pool.submit(rules.invites, hris, matches, segments, valid)
+        deletions = pool.submit(rules.deletions, hris, members, matches)
         updates = rules.updates(hris, members, matches, segments, valid)
         files = {
-            INVITES: rules.invites(hris, matches, segments, valid),
+            INVITES: invites.result(),
             UPDATES: updates.table,
-            DELETIONS: rules.deletions(hris, members, matches),
+            DELETIONS: deletions.result(),
             REJECTED: rejected_rows.result(),
         }
     guard = rules.deletion_guard(
@@ -169,6 +171,15 @@ def generate_files(
 
 
 JEMALLOC_DECAY_MS = 50  # freed pages go back to the system within this; arrow's default keeps them ~1 s
+
+
+def _beside_the_match(hris: Hris, members: Members, mapping: MappingTable) -> Segments:
+    """What needs no match, on the second core while the match runs: mapped values as codes and,
+    when a row is already rejected (its email or status), every row's line."""
+    segments = segment_codes(hris.table, members.table, mapping)
+    if rules.rejected_before_match(hris).any():
+        _ = hris.table.row_lines
+    return segments
 
 
 def use_jemalloc() -> None:

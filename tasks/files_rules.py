@@ -49,8 +49,14 @@ def _sorted_by(keys: pa.Array, columns: dict[str, pa.Array]) -> pa.Table:
 def rejected(hris: Hris, matches: Matches) -> np.ndarray:
     """Rejected rows: a missing or invalid email, an email on two rows, or a status other than
     active or inactive. They change no one (and their people are not deleted)."""
-    rejected: np.ndarray = ~hris.valid_email | matches.duplicated | (hris.status == BAD_STATUS)
+    rejected: np.ndarray = rejected_before_match(hris) | matches.duplicated
     return rejected
+
+
+def rejected_before_match(hris: Hris) -> np.ndarray:
+    """The rows rejected for their own cells (email, status), known before anyone is matched."""
+    own: np.ndarray = ~hris.valid_email | (hris.status == BAD_STATUS)
+    return own
 
 
 def rejected_rows(hris: Hris, matches: Matches, rows: np.ndarray) -> pa.Table:

@@ -10,6 +10,7 @@ import csv
 import io
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -169,11 +170,7 @@ class Table:
         wanted = sorted(set(row_indexes))
         if not wanted:
             return {}
-        lines = self._lines_from_values()
-        if lines is None:
-            starts = record_start_lines(self.path, self.encoding, self.delimiter)
-            if starts is not None and len(starts) == self.table.num_rows + 1:
-                lines = starts[1:]
+        lines = self.row_lines
         if lines is not None:
             return {i: int(lines[i]) for i in wanted}
         found: dict[int, int] = {}
@@ -187,6 +184,17 @@ class Table:
                 if target is None:
                     break
         return found
+
+    @cached_property
+    def row_lines(self) -> np.ndarray | None:
+        """Every data row's first line, by the vectorised ways; None when only the csv module can
+        tell. Kept once made: the engine makes it beside the match when a row is already rejected."""
+        lines = self._lines_from_values()
+        if lines is None:
+            starts = record_start_lines(self.path, self.encoding, self.delimiter)
+            if starts is not None and len(starts) == self.table.num_rows + 1:
+                lines = starts[1:]
+        return lines
 
     def _lines_from_values(self) -> np.ndarray | None:
         """Each row's line from the newlines inside the values before it, when those and one line per
