@@ -12,10 +12,11 @@ picked it up) → Running (a process started and loaded the flow) → the next P
     .venv/bin/python -m benchmarks.resume --case sqlite:1   # one case
     .venv/bin/python -m benchmarks.resume --start cold,warm # each round once per way of starting, in turn
 
-`--start` is how the worker starts a resumed run's engine: command (the default, as `make up`: the
-pool's command set to `python -m prefect.engine`, no supervisor), cold (Prefect's own default: a
-workspace supervisor process, then `python -m prefect.engine`), warm (the pool's command
-`python -m cli.warm_run`, forked by the warm starter of cli/warm_start.py).
+`--start` is how the worker starts a resumed run's engine: warm (the default, as `make up`: the
+pool's command `python -m cli.warm_run`, forked by the warm starter of cli/warm_start.py), command
+(as `HRIS_WARM_START=0 make up`: the pool's command set to `python -m prefect.engine`, no
+supervisor), cold (Prefect's own default: a workspace supervisor process, then
+`python -m prefect.engine`).
 """
 
 from __future__ import annotations
@@ -222,7 +223,7 @@ def main(argv: list[str] | None = None) -> int:
         "--case", action="append", help=f"backend:runs (repeatable; default {' '.join(CASES)})"
     )
     parser.add_argument("--rounds", type=int, default=5, help="rounds of the one-run case (default 5)")
-    parser.add_argument("--start", default="command", help=f"ways of starting, in turn: {','.join(STARTS)}")
+    parser.add_argument("--start", default="warm", help=f"ways of starting, in turn: {','.join(STARTS)}")
     args = parser.parse_args(argv)
     starts = args.start.split(",")
     if unknown := [s for s in starts if s not in STARTS]:

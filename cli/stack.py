@@ -253,8 +253,8 @@ def _deploy(stack: _Stack) -> bool:
 
 
 def _start_workers(stack: _Stack) -> None:
-    """HRIS_WORKERS workers (1 by default), all on the one work pool; the warm starter first when
-    HRIS_WARM_START=1 (a run that comes before it starts cold)."""
+    """HRIS_WORKERS workers (1 by default), all on the one work pool; the warm starter first unless
+    HRIS_WARM_START=0 (a run that comes before it is listening starts cold)."""
     from cli.warm_start import stack_command
 
     if warm := stack_command(stack.settings):  # if it exits, runs start cold: the stack goes on

@@ -122,22 +122,22 @@ async def _probe() -> None:
 
 
 def stack_command(settings: dict[str, str]) -> list[str] | None:
-    """How `up` starts the warm starter for its stack, or None unless HRIS_WARM_START=1."""
+    """How `up` starts the warm starter for its stack, or None when it is off."""
     if not enabled():
         return None
     return server_command(socket_path(settings["PREFECT_HOME"]))
 
 
 def enabled() -> bool:
-    """Off unless HRIS_WARM_START=1 (opt-in until a quiet machine and three CI runs have measured it:
-    issue 24); Linux only (pidfd_open, PR_SET_PDEATHSIG)."""
-    wanted = os.environ.get("HRIS_WARM_START", "0").strip().lower() in ("1", "true", "yes")
-    return wanted and sys.platform == "linux"
+    """On unless HRIS_WARM_START=0: twenty resumes at once reach their next gate in ~9.5 s instead of
+    ~15 s (docs/performance.md); Linux only (pidfd_open, PR_SET_PDEATHSIG)."""
+    off = os.environ.get("HRIS_WARM_START", "1").strip().lower() in ("0", "false", "no", "off")
+    return not off and sys.platform == "linux"
 
 
 def pool_command() -> str:
-    """The stack's pool command: through the warm starter of PREFECT_HOME with HRIS_WARM_START=1,
-    else the engine alone (cli/work_pool.py)."""
+    """The stack's pool command: through the warm starter of PREFECT_HOME, or with HRIS_WARM_START=0
+    the engine alone (cli/work_pool.py)."""
     from cli.work_pool import engine_command
 
     return flow_run_command(socket_path(os.environ["PREFECT_HOME"])) if enabled() else engine_command()

@@ -26,7 +26,8 @@ from tests.test_prefect_yaml import readme_schedules
 ROOT = Path(__file__).resolve().parent.parent
 
 
-EVERY_CHILD = {"prefect-server", "sandbox", "worker", "setup-links"}  # what `up` starts on a free machine
+# What `up` starts on a free machine.
+EVERY_CHILD = {"prefect-server", "sandbox", "warm-start", "worker", "setup-links"}
 
 
 class Stack:
@@ -172,7 +173,7 @@ def test_stopping_escalates_to_sigkill_and_takes_the_subprocesses_along(tmp_path
 
 
 def test_a_warm_starter_that_exits_is_said_and_the_stack_goes_on_until_a_needed_child_exits(tmp_path, capsys):
-    """`HRIS_WARM_START=1`: runs fall back to a cold start, so the starter's exit must not stop `up`;
+    """Runs fall back to a cold start, so the warm starter's exit must not stop `up`;
     the worker's exit still does, named."""
     from cli import stack
 
@@ -303,6 +304,12 @@ def test_up_runs_the_runbook_end_to_end_and_can_be_started_again(stack_env, tmp_
             schema_key = state["state_details"]["run_input_keyset"]["schema"]
             return _api(stack_env, "GET", f"/flow_runs/{run['id']}/input/{schema_key}").status_code == 200
 
+        warm_log = tmp_path / "prefect" / "logs" / "warm-start.log"  # issue 24: each Resume is forked warm
+        wait_until(
+            lambda: warm_log.exists() and "warm start: listening" in warm_log.read_text(),
+            timeout=300,
+            what="the warm starter to listen",
+        )
         for gate, answer in [
             ("setup-guides-email", {"decision": "approve", "approver": "Casey"}),
             ("customer-choice", {"option": "api", "answered_by": "Casey"}),
@@ -317,6 +324,8 @@ def test_up_runs_the_runbook_end_to_end_and_can_be_started_again(stack_env, tmp_
             timeout=300,
             what="the run to complete on the worker",
         )
+        warm_starts = warm_log.read_text().count(f"warm start: flow run {run['id']}")
+        assert warm_starts >= 2, f"{warm_starts} of the run's starts were warm, not both resumes"
         mails = list((tmp_path / "sandbox" / "mail").glob("*.eml"))
         assert len(mails) == 1
         assert f"To: {customer.contact_email}" in mails[0].read_text()
