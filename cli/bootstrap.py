@@ -90,7 +90,7 @@ def _register_types_and_pool(types: list) -> None:
 
     for block_type in types:
         block_type.register_type_and_schema()
-    with get_client(sync_client=True) as client:  # each run starts as one engine process (issue 24)
+    with get_client(sync_client=True) as client:  # each run starts as one process, warm if it can (issue 24)
         ensure_work_pool(client, WORK_POOL, pool_command())
 
 

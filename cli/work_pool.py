@@ -1,5 +1,6 @@
 """The process work pool `make up` runs every flow on: each flow run (a CSM's Resume included) starts
-as one `python -m prefect.engine` process of this interpreter (issue 24).
+as one process of this interpreter: forked warm by cli/warm_start.py through `python -m
+cli.warm_run`, or `python -m prefect.engine` without it (HRIS_WARM_START=0, not Linux) (issue 24).
 
 Left without a command, Prefect 3.9's process worker starts each run as a workspace supervisor
 (`python -m prefect.runner._workspace_supervisor`: imports Prefect, reads the run and its
