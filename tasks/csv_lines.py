@@ -57,22 +57,32 @@ def _raw_pieces(path: Path) -> Iterator[memoryview]:
             yield view[:size]
 
 
-def newlines_per_row(column: pa.ChunkedArray) -> np.ndarray:
-    """How many newlines each value holds (counted once per distinct value in a dictionary column)."""
+def newlines_per_row(column: pa.ChunkedArray) -> np.ndarray | None:
+    """How many newlines each value holds (counted once per distinct value in a dictionary column);
+    None when no value holds one, the usual case, so no per-row array is made."""
     import numpy as np
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    counts = []
+    counts: list[np.ndarray | None] = []
     for chunk in column.chunks:
         if pa.types.is_dictionary(chunk.type):
             per_value = pc.count_substring(chunk.dictionary, "\n").to_numpy(zero_copy_only=False)
-            counts.append(per_value[chunk.indices.to_numpy(zero_copy_only=False)])
+            has = bool(per_value.any())
+            counts.append(per_value[chunk.indices.to_numpy(zero_copy_only=False)] if has else None)
         elif _may_hold_newline(chunk):
-            counts.append(pc.count_substring(chunk, "\n").to_numpy(zero_copy_only=False))
+            counted = pc.count_substring(chunk, "\n").to_numpy(zero_copy_only=False)
+            counts.append(counted if counted.any() else None)
         else:
-            counts.append(np.zeros(len(chunk), np.int64))
-    return np.concatenate(counts) if counts else np.zeros(0, np.int64)
+            counts.append(None)
+    if all(c is None for c in counts):
+        return None
+    return np.concatenate(
+        [
+            c if c is not None else np.zeros(len(chunk), np.int32)
+            for c, chunk in zip(counts, column.chunks, strict=True)
+        ]
+    )
 
 
 def _may_hold_newline(chunk: pa.Array) -> bool:

@@ -205,12 +205,17 @@ class Table:
         if file_lines is None:
             return None
         rows: int = self.table.num_rows
-        inside = np.zeros(rows, np.int64)
+        inside: np.ndarray | None = None  # newlines inside each row's values; None: there are none
         for column in self.table.columns:
-            inside += newlines_per_row(column)
-        if self.header_lines + rows + int(inside.sum()) != file_lines:
+            counts = newlines_per_row(column)
+            if counts is not None:
+                inside = counts if inside is None else inside + counts
+        if self.header_lines + rows + (0 if inside is None else int(inside.sum())) != file_lines:
             return None
-        return self.header_lines + 1 + np.arange(rows) + np.cumsum(inside) - inside
+        lines: np.ndarray = np.arange(self.header_lines + 1, self.header_lines + 1 + rows)
+        if inside is not None:
+            lines += np.cumsum(inside) - inside
+        return lines
 
 
 def header_key(name: str) -> str:
