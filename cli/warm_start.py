@@ -129,8 +129,8 @@ def stack_command(settings: dict[str, str]) -> list[str] | None:
 
 
 def enabled() -> bool:
-    """On unless HRIS_WARM_START=0: twenty resumes at once reach their next gate in ~9.5 s instead of
-    ~15 s (docs/performance.md); Linux only (pidfd_open, PR_SET_PDEATHSIG)."""
+    """On unless HRIS_WARM_START=0: twenty resumes at once reach their next gate in ~7.3 s instead of
+    ~16 s (docs/performance.md); Linux only (pidfd_open, PR_SET_PDEATHSIG)."""
     off = os.environ.get("HRIS_WARM_START", "1").strip().lower() in ("0", "false", "no", "off")
     return not off and sys.platform == "linux"
 
