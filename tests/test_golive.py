@@ -140,7 +140,9 @@ def test_up_production_on_real_blocks_runs_an_api_and_an_sftp_customer_to_the_en
         assert " 0 failed" in output and "FAIL" not in output, output  # doctor passed
         assert "monitoring: 3 automations post to #monitoring-hris-files" in output
         started = started_pids(output)
-        assert set(started) == {"prefect-server", "setup-links", "worker"}, output  # no stand-in
+        assert set(started) == {"prefect-server", "setup-links", "warm-start", "worker"}, (
+            output
+        )  # no stand-in
 
         api_customer = make_customer(platform="Okta", hub_url="https://api-co.10kc.example/hub/main")
         sftp_customer = make_customer(platform="Personio", hub_url="https://sftp-co.10kc.example/hub/main")
