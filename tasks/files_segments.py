@@ -89,13 +89,6 @@ def segment_codes(hris: Table, members: Table, mapping: MappingTable) -> Segment
     )
 
 
-def read_segments(hris: Table, members: Table, mapping: MappingTable, valid: np.ndarray) -> Segments:
-    """`segment_codes` with the unmapped values of the valid rows counted."""
-    segments = segment_codes(hris, members, mapping)
-    segments.count_unmapped(valid)
-    return segments
-
-
 def _hris_segments(
     hris: Table, mapping: MappingTable, names: list[str], vocabularies: list[Vocabulary]
 ) -> tuple[list[np.ndarray], list[tuple[str, pa.DictionaryArray, np.ndarray]], list[str]]:
